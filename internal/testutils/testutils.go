@@ -86,6 +86,9 @@ func MustRun(tb testing.TB, name string, args ...string) string {
 type VethOptions struct {
 	Queues int // RX and TX queues on both ends; 0 means 1.
 	MTU    int // 0 means the kernel default (1500).
+	// IPv6 keeps IPv6 on the pair. Off by default, so the kernel's own
+	// router solicitations and MLD reports do not mix with test traffic.
+	IPv6 bool
 }
 
 // Veth is a veth pair: Host in the test process's namespace, Peer in NS.
@@ -142,6 +145,10 @@ func NewVeth(tb testing.TB, opts VethOptions) *Veth {
 		mtu := fmt.Sprint(opts.MTU)
 		MustRun(tb, "ip", "link", "set", "dev", v.Host, "mtu", mtu)
 		MustRun(tb, "ip", "-n", v.NS, "link", "set", "dev", v.Peer, "mtu", mtu)
+	}
+	if !opts.IPv6 {
+		MustRun(tb, "sysctl", "-q", "-w", "net.ipv6.conf."+v.Host+".disable_ipv6=1")
+		MustRun(tb, "ip", "netns", "exec", v.NS, "sysctl", "-q", "-w", "net.ipv6.conf."+v.Peer+".disable_ipv6=1")
 	}
 	MustRun(tb, "ip", "addr", "add", v.HostIP.String()+"/24", "dev", v.Host)
 	MustRun(tb, "ip", "-n", v.NS, "addr", "add", v.PeerIP.String()+"/24", "dev", v.Peer)

@@ -1,0 +1,188 @@
+//go:build linux
+
+package afxdp_test
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xdpkit/xdpkit/afxdp"
+	"github.com/xdpkit/xdpkit/internal/netlink"
+	"github.com/xdpkit/xdpkit/internal/testutils"
+)
+
+// The tests below re-run this test binary as a child process; the child
+// runs TestHelperProcess, which does what XDPKIT_HELPER says.
+const helperEnv = "XDPKIT_HELPER"
+
+func TestHelperProcess(t *testing.T) {
+	mode := os.Getenv(helperEnv)
+	if mode == "" {
+		t.Skip("only runs as a child of another test")
+	}
+	ifname := os.Getenv("XDPKIT_IFNAME")
+	switch mode {
+	case "hold":
+		s, err := afxdp.Open(ifname, 0, nil)
+		if err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		fmt.Println("ready")
+		time.Sleep(30 * time.Second) // the parent kills us long before
+		_ = s.Close()
+	case "open":
+		_, err := afxdp.Open(ifname, 0, nil)
+		fmt.Printf("permission=%v\nerror: %v\n", errors.Is(err, afxdp.ErrPermission), err)
+	case "memlock":
+		lim := unix.Rlimit{Cur: 64 << 10, Max: 64 << 10}
+		if err := unix.Setrlimit(unix.RLIMIT_MEMLOCK, &lim); err != nil {
+			fmt.Println("setrlimit:", err)
+		}
+		_, err := afxdp.Open(ifname, 0, &afxdp.Config{Steering: afxdp.Steering{None: true}})
+		fmt.Printf("error: %v\n", err)
+	}
+	os.Exit(0)
+}
+
+// helperCommand returns the command that runs TestHelperProcess. The
+// binary is copied to a world-readable directory so an unprivileged child
+// can execute it.
+func helperCommand(t *testing.T, mode, ifname string) *exec.Cmd {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "xdpkit-helper-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "helper.test")
+	data, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^TestHelperProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), helperEnv+"="+mode, "XDPKIT_IFNAME="+ifname)
+	cmd.Dir = dir
+	return cmd
+}
+
+func runHelper(t *testing.T, cmd *exec.Cmd) string {
+	t.Helper()
+	done := make(chan struct{})
+	var out []byte
+	var err error
+	go func() { out, err = cmd.CombinedOutput(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatal("helper process timed out")
+	}
+	if err != nil {
+		t.Logf("helper exit: %v", err)
+	}
+	return string(out)
+}
+
+// TestProgramGoneAfterKill opens a socket in a child process, kills it with
+// SIGKILL, and checks the kernel detached the XDP program (it is attached
+// through a BPF link owned by the process).
+func TestProgramGoneAfterKill(t *testing.T) {
+	v := testutils.NewVeth(t, testutils.VethOptions{})
+	cmd := helperCommand(t, "hold", v.Host)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	lines := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		lines <- line
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case line := <-lines:
+		if strings.TrimSpace(line) != "ready" {
+			t.Fatalf("child: %q", line)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("child did not open the socket within 20s")
+	}
+	if l, _ := netlink.LinkByIndex(v.HostIndex); !l.XDP.IsAttached() {
+		t.Fatal("child's program not attached")
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l, err := netlink.LinkByIndex(v.HostIndex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !l.XDP.IsAttached() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("XDP program still attached 5s after the owner was killed: %+v", l.XDP)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestUnprivileged runs Open as user nobody: it must fail with
+// ErrPermission and say which privileges are missing.
+func TestUnprivileged(t *testing.T) {
+	v := testutils.NewVeth(t, testutils.VethOptions{})
+	cmd := helperCommand(t, "open", v.Host)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out := runHelper(t, cmd)
+	t.Log(out)
+	if !strings.Contains(out, "permission=true") || !strings.Contains(out, "CAP_BPF") {
+		t.Errorf("unprivileged Open did not report missing privileges:\n%s", out)
+	}
+}
+
+// TestMemlockLimit registers a UMEM with AF_XDP privileges but without
+// CAP_IPC_LOCK and a tiny RLIMIT_MEMLOCK: the error must say how to raise
+// the limit.
+func TestMemlockLimit(t *testing.T) {
+	v := testutils.NewVeth(t, testutils.VethOptions{})
+	cmd := helperCommand(t, "memlock", v.Host)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Credential:  &syscall.Credential{Uid: 65534, Gid: 65534},
+		AmbientCaps: []uintptr{unix.CAP_NET_RAW, unix.CAP_NET_ADMIN},
+	}
+	out := runHelper(t, cmd)
+	t.Log(out)
+	if !strings.Contains(out, "RLIMIT_MEMLOCK") || !strings.Contains(out, "register") {
+		t.Errorf("memlock failure not explained:\n%s", out)
+	}
+}

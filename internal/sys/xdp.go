@@ -1,0 +1,137 @@
+//go:build linux
+
+// Package sys wraps the AF_XDP system calls xdpkit needs, once, with their
+// option lengths checked. It is the only package that makes raw syscalls
+// and converts pointers with unsafe for them.
+package sys
+
+import (
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Socket opens a non-blocking AF_XDP socket, so the runtime poller can wait
+// on it.
+func Socket() (int, error) {
+	fd, err := unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return -1, err
+	}
+	return fd, nil
+}
+
+// RegisterUMEM is setsockopt(XDP_UMEM_REG).
+func RegisterUMEM(fd int, reg *unix.XDPUmemReg) error {
+	return setsockopt(fd, unix.XDP_UMEM_REG, unsafe.Pointer(reg), unsafe.Sizeof(*reg))
+}
+
+// SetRingSize sets the size of one ring (XDP_RX_RING, XDP_TX_RING,
+// XDP_UMEM_FILL_RING or XDP_UMEM_COMPLETION_RING).
+func SetRingSize(fd, ring int, size uint32) error {
+	return unix.SetsockoptInt(fd, unix.SOL_XDP, ring, int(size))
+}
+
+// ringOffsetV1 is the layout kernels before 5.4 return: no flags word.
+type ringOffsetV1 struct{ Producer, Consumer, Desc uint64 }
+
+type mmapOffsetsV1 struct{ Rx, Tx, Fr, Cr ringOffsetV1 }
+
+// MmapOffsets is getsockopt(XDP_MMAP_OFFSETS). On kernels that answer with
+// the shorter v1 layout, the flags word is placed right after the consumer
+// index, where those kernels keep it (as libxdp does).
+func MmapOffsets(fd int) (unix.XDPMmapOffsets, error) {
+	var off unix.XDPMmapOffsets
+	n, err := getsockopt(fd, unix.XDP_MMAP_OFFSETS, unsafe.Pointer(&off), unsafe.Sizeof(off))
+	if err != nil {
+		return off, err
+	}
+	switch n {
+	case unsafe.Sizeof(off):
+		return off, nil
+	case unsafe.Sizeof(mmapOffsetsV1{}):
+		// The kernel wrote the v1 layout into the start of off: reread it.
+		v1 := *(*mmapOffsetsV1)(unsafe.Pointer(&off))
+		conv := func(r ringOffsetV1) unix.XDPRingOffset {
+			return unix.XDPRingOffset{Producer: r.Producer, Consumer: r.Consumer, Desc: r.Desc, Flags: r.Consumer + 4}
+		}
+		return unix.XDPMmapOffsets{Rx: conv(v1.Rx), Tx: conv(v1.Tx), Fr: conv(v1.Fr), Cr: conv(v1.Cr)}, nil
+	default:
+		return off, fmt.Errorf("XDP_MMAP_OFFSETS: unexpected option length %d", n)
+	}
+}
+
+// Statistics is getsockopt(XDP_STATISTICS). Kernels before 5.9 fill only
+// the first three counters; the rest stay zero.
+func Statistics(fd int) (unix.XDPStatistics, error) {
+	var st unix.XDPStatistics
+	_, err := getsockopt(fd, unix.XDP_STATISTICS, unsafe.Pointer(&st), unsafe.Sizeof(st))
+	return st, err
+}
+
+// Options is getsockopt(XDP_OPTIONS): XDP_OPTIONS_ZEROCOPY when bound in
+// zero-copy mode.
+func Options(fd int) (uint32, error) {
+	var opts uint32
+	_, err := getsockopt(fd, unix.XDP_OPTIONS, unsafe.Pointer(&opts), unsafe.Sizeof(opts))
+	return opts, err
+}
+
+// Bind binds fd to (ifindex, queue). sharedFD is used with XDP_SHARED_UMEM.
+func Bind(fd, ifindex, queue int, flags uint16, sharedFD int) error {
+	sa := &unix.SockaddrXDP{Flags: flags, Ifindex: uint32(ifindex), QueueID: uint32(queue)}
+	if flags&unix.XDP_SHARED_UMEM != 0 {
+		sa.SharedUmemFD = uint32(sharedFD)
+	}
+	return unix.Bind(fd, sa)
+}
+
+// SetsockoptInt sets an integer socket option.
+func SetsockoptInt(fd, level, opt, value int) error {
+	return unix.SetsockoptInt(fd, level, opt, value)
+}
+
+// Kick is sendto(fd, NULL, 0, MSG_DONTWAIT): it makes the kernel process
+// the TX ring. It returns a bare unix.Errno so the caller's fast path does
+// not allocate.
+func Kick(fd int) error {
+	_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// WakeupRX is recvfrom(fd, NULL, 0, MSG_DONTWAIT): in zero-copy mode it
+// makes the driver look at a fill ring that had run empty.
+func WakeupRX(fd int) error {
+	_, _, errno := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// Close closes fd.
+func Close(fd int) error { return unix.Close(fd) }
+
+// Dup duplicates fd with close-on-exec set.
+func Dup(fd int) (int, error) { return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0) }
+
+func setsockopt(fd, opt int, p unsafe.Pointer, size uintptr) error {
+	_, _, errno := unix.Syscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.SOL_XDP, uintptr(opt), uintptr(p), size, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+func getsockopt(fd, opt int, p unsafe.Pointer, size uintptr) (uintptr, error) {
+	l := uint32(size)
+	_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_XDP, uintptr(opt), uintptr(p), uintptr(unsafe.Pointer(&l)), 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return uintptr(l), nil
+}

@@ -1,0 +1,58 @@
+//go:build linux
+
+package ring
+
+import "golang.org/x/sys/unix"
+
+// RX is the receive ring: the kernel describes frames it wrote into the
+// UMEM.
+type RX struct {
+	consumer
+	descs []unix.XDPDesc // entries: written by the kernel, read by us between Peek and Release
+}
+
+// NewRX builds an RX ring over mem, which the caller keeps alive and owns.
+func NewRX(mem []byte, off Offsets, size uint32) (*RX, error) {
+	if err := check(mem, off, size, descSize); err != nil {
+		return nil, err
+	}
+	r := &RX{descs: descsAt(mem, off.Desc, size)}
+	r.init(mem, off, size)
+	r.mapping = mapping{mem: mem}
+	return r, nil
+}
+
+// MapRX maps the RX ring of socket fd; its size must already be set with
+// XDP_RX_RING.
+func MapRX(fd int, off Offsets, size uint32) (*RX, error) {
+	mem, err := mapRing(fd, unix.XDP_PGOFF_RX_RING, off, size, descSize)
+	if err != nil {
+		return nil, err
+	}
+	r, _ := NewRX(mem, off, size)
+	r.owned = true
+	return r, nil
+}
+
+// Peek claims up to n received descriptors; it returns the first one's
+// index and how many it got (0 when the ring is empty).
+func (r *RX) Peek(n uint32) (idx, got uint32) { return r.peek(n) }
+
+// Desc returns the descriptor at peeked index idx. It points into the ring
+// and is valid until Release.
+func (r *RX) Desc(idx uint32) *unix.XDPDesc { return &r.descs[idx&r.mask] }
+
+// Release hands the next n peeked slots back to the kernel.
+func (r *RX) Release(n uint32) { r.release(n) }
+
+// Unpeek returns the last n peeked, unreleased entries to the ring.
+func (r *RX) Unpeek(n uint32) { r.unpeek(n) }
+
+// Available returns how many received descriptors are waiting.
+func (r *RX) Available() uint32 { return r.available() }
+
+// Size returns the number of slots.
+func (r *RX) Size() uint32 { return r.size }
+
+// Close unmaps the ring if it was mapped by MapRX. It is idempotent.
+func (r *RX) Close() error { return r.close() }
