@@ -1,0 +1,208 @@
+//go:build linux
+
+package umem_test
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/xdpkit/xdpkit/internal/testutils"
+	"github.com/xdpkit/xdpkit/umem"
+)
+
+func TestOptionsValidate(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		o    *umem.Options
+		want error
+	}{
+		{"nil", nil, nil},
+		{"2048", &umem.Options{FrameSize: 2048}, nil},
+		{"frame size", &umem.Options{FrameSize: 3000}, umem.ErrInvalidOptions},
+		{"frame size 8192", &umem.Options{FrameSize: 8192}, umem.ErrInvalidOptions},
+		{"headroom", &umem.Options{FrameSize: 2048, Headroom: 1024}, umem.ErrInvalidOptions},
+		{"headroom ok", &umem.Options{FrameSize: 4096, Headroom: 1024}, nil},
+		{"fill ring", &umem.Options{FillRingSize: 1000}, umem.ErrInvalidOptions},
+		{"completion ring", &umem.Options{CompletionRingSize: 3}, umem.ErrInvalidOptions},
+		{"too small", &umem.Options{FrameCount: 1024, FillRingSize: 2048}, umem.ErrTooSmall},
+		{"too many", &umem.Options{FrameCount: 1 << 25}, umem.ErrInvalidOptions},
+	} {
+		err := tc.o.Validate()
+		if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+			t.Errorf("%s: got %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}
+
+func newUMEM(t *testing.T, o *umem.Options) *umem.UMEM {
+	t.Helper()
+	testutils.RequirePrivileged(t)
+	u, err := umem.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := u.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return u
+}
+
+func TestAllocFreeAccounting(t *testing.T) {
+	u := newUMEM(t, &umem.Options{FrameCount: 64, FrameSize: 2048, FillRingSize: 32, CompletionRingSize: 32, Checked: true})
+	if c := u.Counts(); c != (umem.Counts{Total: 64, Free: 64}) {
+		t.Fatalf("fresh counts %+v", c)
+	}
+	seen := map[uint64]bool{}
+	var addrs []uint64
+	for {
+		a, ok := u.Alloc()
+		if !ok {
+			break
+		}
+		if seen[a] || a%2048 != 0 || a >= 64*2048 {
+			t.Fatalf("bad or repeated frame address %#x", a)
+		}
+		seen[a] = true
+		addrs = append(addrs, a)
+		if len(u.Frame(a)) != 2048 {
+			t.Fatalf("frame %#x has %d bytes", a, len(u.Frame(a)))
+		}
+	}
+	if len(addrs) != 64 {
+		t.Fatalf("allocated %d frames, want 64", len(addrs))
+	}
+	if c := u.Counts(); c.App != 64 || c.Free != 0 {
+		t.Fatalf("counts after allocating all: %+v", c)
+	}
+	// Offsets inside a frame are freed as the frame.
+	for _, a := range addrs {
+		if err := u.Free(a + 300); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := u.Check(); err != nil {
+		t.Fatal(err)
+	}
+	// Frames write through to the area.
+	a, _ := u.Alloc()
+	copy(u.Frame(a), "hello")
+	if string(u.Bytes(a, 5)) != "hello" {
+		t.Fatal("bytes do not round-trip")
+	}
+	if err := u.Free(a); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCheckedCatchesDoubleFree(t *testing.T) {
+	u := newUMEM(t, &umem.Options{FrameCount: 64, FillRingSize: 32, CompletionRingSize: 32, Checked: true})
+	a, _ := u.Alloc()
+	if err := u.Free(a); err != nil {
+		t.Fatal(err)
+	}
+	err := u.Free(a)
+	if !errors.Is(err, umem.ErrFrameState) || !strings.Contains(err.Error(), "free") {
+		t.Fatalf("second free: %v, want ErrFrameState", err)
+	}
+	if c := u.Counts(); c.Free != 64 {
+		t.Fatalf("double free changed the counts: %+v", c)
+	}
+	if err := u.Check(); !errors.Is(err, umem.ErrFrameState) {
+		t.Fatalf("Check after a violation: %v", err)
+	}
+	// Freeing a frame sitting in the fill ring is refused too.
+	u2 := newUMEM(t, &umem.Options{FrameCount: 64, FillRingSize: 32, CompletionRingSize: 32, Checked: true})
+	if n := u2.Refill(u2.PrimaryRings().Fill, 8); n != 8 {
+		t.Fatalf("refilled %d, want 8", n)
+	}
+	if c := u2.Counts(); c.Fill != 8 || c.Free != 56 {
+		t.Fatalf("counts after refill: %+v", c)
+	}
+	var inFill uint64
+	for a := uint64(0); a < 64*4096; a += 4096 {
+		if s, _ := u2.StateOf(a); s == umem.StateFill {
+			inFill = a
+			break
+		}
+	}
+	if err := u2.Free(inFill); !errors.Is(err, umem.ErrFrameState) {
+		t.Fatalf("freeing a frame in the fill ring: %v", err)
+	}
+	if err := u2.Free(1 << 40); !errors.Is(err, umem.ErrFrameState) {
+		t.Fatalf("freeing an address outside the UMEM: %v", err)
+	}
+}
+
+func TestRefillStopsWhenRingFull(t *testing.T) {
+	u := newUMEM(t, &umem.Options{FrameCount: 128, FillRingSize: 64, CompletionRingSize: 64})
+	f := u.PrimaryRings().Fill
+	if n := u.Refill(f, 1000); n != 64 {
+		t.Fatalf("first refill moved %d, want the ring size 64", n)
+	}
+	if n := u.Refill(f, 1000); n != 0 {
+		t.Fatalf("refill of a full ring moved %d", n)
+	}
+	if c := u.Counts(); c.Fill != 64 || c.Free != 64 {
+		t.Fatalf("counts %+v", c)
+	}
+}
+
+func TestHugePages(t *testing.T) {
+	testutils.RequirePrivileged(t)
+	const path = "/proc/sys/vm/nr_hugepages"
+	old, err := os.ReadFile(path)
+	if err != nil {
+		t.Skipf("no hugepage support: %v", err)
+	}
+	t.Cleanup(func() { _ = os.WriteFile(path, old, 0o644) })
+
+	// None reserved: a clear error naming the fix, unless fallback is asked.
+	if err := os.WriteFile(path, []byte("0"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = umem.New(&umem.Options{FrameCount: 1024, FillRingSize: 512, HugePages: true})
+	if !errors.Is(err, umem.ErrNoHugePages) || !strings.Contains(err.Error(), "nr_hugepages") {
+		t.Fatalf("no hugepages: got %v", err)
+	}
+	u := newUMEM(t, &umem.Options{FrameCount: 1024, FillRingSize: 512, HugePages: true, HugePageFallback: true})
+	if u.HugePages() {
+		t.Fatal("fallback UMEM claims hugepages")
+	}
+
+	// Reserved: the area is on hugepages.
+	if err := os.WriteFile(path, []byte("8"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(path); strings.TrimSpace(string(got)) == "0" {
+		testutils.SkipOrFail(t, "the kernel reserved no hugepages")
+	}
+	hu := newUMEM(t, &umem.Options{FrameCount: 1024, FillRingSize: 512, HugePages: true})
+	if !hu.HugePages() {
+		t.Fatal("UMEM not on hugepages")
+	}
+	a, _ := hu.Alloc()
+	copy(hu.Frame(a), "x")
+	_ = hu.Free(a)
+}
+
+func TestCloseIdempotent(t *testing.T) {
+	u := newUMEM(t, nil)
+	if err := u.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.NewRings(-1); !errors.Is(err, umem.ErrClosed) {
+		t.Fatalf("NewRings after Close: %v", err)
+	}
+	var nilUMEM *umem.UMEM
+	if err := nilUMEM.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
