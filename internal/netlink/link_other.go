@@ -1,0 +1,19 @@
+//go:build !linux
+
+package netlink
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+)
+
+// LinkByIndex is only implemented on Linux.
+func LinkByIndex(ifindex int) (Link, error) {
+	return Link{}, fmt.Errorf("netlink: not supported on %s/%s: %w", runtime.GOOS, runtime.GOARCH, errors.ErrUnsupported)
+}
+
+// LinkByName is only implemented on Linux.
+func LinkByName(name string) (Link, error) {
+	return Link{}, fmt.Errorf("netlink: not supported on %s/%s: %w", runtime.GOOS, runtime.GOARCH, errors.ErrUnsupported)
+}

@@ -1,0 +1,29 @@
+//go:build linux
+
+package redirect
+
+import (
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+)
+
+// Internals for the black-box tests in package redirect_test.
+
+// Load creates the redirect program and its XSKMAP without attaching them.
+var Load = load
+
+// ReleaseBefore is releaseBefore.
+var ReleaseBefore = releaseBefore
+
+// RedirectSymbol labels the redirect part of the program.
+const RedirectSymbol = redirectSymbol
+
+// LoadFiltered loads the redirect program with filter inserted before the
+// redirect, using xsks as its XSKMAP.
+func LoadFiltered(filter asm.Instructions, xsks *ebpf.Map) (*ebpf.Program, error) {
+	insns := instructions(filter)
+	if err := insns.AssociateMap(xsksMapSymbol, xsks); err != nil {
+		return nil, err
+	}
+	return ebpf.NewProgram(&ebpf.ProgramSpec{Name: "xdpkit_filtered", Type: ebpf.XDP, License: license, Instructions: insns})
+}

@@ -1,0 +1,87 @@
+package redirect
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/xdpkit/xdpkit/internal/netlink"
+)
+
+var (
+	// ErrAlreadyAttached is matched by the error of [Attach] and
+	// [AttachProgram] when the interface already has an XDP program that
+	// this Program does not own. The error names the program's ID and mode.
+	ErrAlreadyAttached = errors.New("XDP program already attached")
+
+	// ErrNotSupported is matched when the kernel or the platform lacks what
+	// the package needs (XDP BPF links, XSKMAP). It is
+	// [ebpf.ErrNotSupported], so errors from cilium/ebpf match it too.
+	ErrNotSupported = ebpf.ErrNotSupported
+
+	// ErrNotFound is matched when the interface does not exist in the
+	// calling thread's network namespace.
+	ErrNotFound = netlink.ErrNotFound
+)
+
+// Mode selects where the XDP program runs.
+type Mode int
+
+const (
+	// ModeAuto, the zero value, attaches in driver (native) mode when the
+	// driver supports XDP and falls back to generic mode otherwise.
+	ModeAuto Mode = iota
+	// ModeDriver attaches in the driver's receive path (XDP_FLAGS_DRV_MODE).
+	// It fails when the driver has no native XDP support.
+	ModeDriver
+	// ModeGeneric attaches after skb allocation (XDP_FLAGS_SKB_MODE). It
+	// works on every interface but is slower, and AF_XDP sockets bound to
+	// it use copy mode.
+	ModeGeneric
+)
+
+// String returns "auto", "driver" or "generic".
+func (m Mode) String() string {
+	switch m {
+	case ModeAuto:
+		return "auto"
+	case ModeDriver:
+		return "driver"
+	case ModeGeneric:
+		return "generic"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// Options configures [Attach] and [AttachProgram]. A nil *Options means
+// the zero value: automatic mode and one XSKMAP entry per RX queue.
+type Options struct {
+	// Mode is where to attach. The zero value is ModeAuto: driver mode if
+	// the driver supports it, otherwise generic.
+	Mode Mode
+
+	// Queues is the number of XSKMAP entries, so Register accepts queues
+	// 0 to Queues-1. The zero value means the interface's RX queue count
+	// (at least 1). Must not be negative. AttachProgram takes the count
+	// from the caller's map: there Queues must be 0 or equal to the map's
+	// MaxEntries.
+	Queues int
+}
+
+// resolve returns a validated copy of opts (nil means defaults).
+func (opts *Options) resolve() (Options, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	switch o.Mode {
+	case ModeAuto, ModeDriver, ModeGeneric:
+	default:
+		return o, fmt.Errorf("invalid Options.Mode %d: must be ModeAuto, ModeDriver or ModeGeneric", int(o.Mode))
+	}
+	if o.Queues < 0 {
+		return o, fmt.Errorf("invalid Options.Queues %d: must be 0 (the interface's RX queue count) or positive", o.Queues)
+	}
+	return o, nil
+}

@@ -1,0 +1,115 @@
+//go:build linux
+
+package redirect
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/features"
+	"golang.org/x/sys/unix"
+)
+
+const (
+	// progName and mapName are what bpftool and ip link show (at most 15
+	// bytes each).
+	progName = "xdpkit_redirect"
+	mapName  = "xsks_map"
+	// license is GPL-compatible so that filters inserted later may call
+	// GPL-only helpers.
+	license = "Dual MIT/GPL"
+
+	// xsksMapSymbol is the reference the instructions use for the XSKMAP.
+	xsksMapSymbol = mapName
+	// redirectSymbol labels the first redirect instruction: a filter may
+	// jump there to steer the frame to its queue's socket.
+	redirectSymbol = "redirect"
+
+	// xdpMDRxQueueIndex is offsetof(struct xdp_md, rx_queue_index).
+	xdpMDRxQueueIndex = 16
+	// xdpPass is XDP_PASS. Since Linux 5.3 the low bits of
+	// bpf_redirect_map's flags are the action returned when the key has no
+	// entry.
+	xdpPass = 2
+)
+
+// instructions builds the redirect program. On entry R1 is the struct
+// xdp_md context; it is kept in R6, which helper calls preserve.
+//
+// filter, nil for now, runs before the redirect. It may use R0-R5 and
+// R7-R9 but must not change R6 (the context). It either returns its own
+// verdict (for example XDP_PASS to leave a frame to the kernel) or falls
+// through, or jumps to redirectSymbol, to hand the frame to its queue's
+// socket.
+func instructions(filter asm.Instructions) asm.Instructions {
+	insns := asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+	}
+	insns = append(insns, filter...)
+	return append(insns,
+		// r2 = ctx->rx_queue_index
+		asm.LoadMem(asm.R2, asm.R6, xdpMDRxQueueIndex, asm.Word).WithSymbol(redirectSymbol),
+		// return bpf_redirect_map(&xsks_map, r2, XDP_PASS)
+		asm.LoadMapPtr(asm.R1, 0).WithReference(xsksMapSymbol),
+		asm.Mov.Imm(asm.R3, xdpPass),
+		asm.FnRedirectMap.Call(),
+		asm.Return(),
+	)
+}
+
+// load creates the XSKMAP with queues entries and the program that uses
+// it. On error nothing is left open; the error has no "redirect:" prefix,
+// the caller adds the context.
+func load(queues int) (_ *ebpf.Program, _ *ebpf.Map, err error) {
+	xsks, err := ebpf.NewMap(&ebpf.MapSpec{
+		Name:       mapName,
+		Type:       ebpf.XSKMap,
+		KeySize:    4,
+		ValueSize:  4,
+		MaxEntries: uint32(queues),
+	})
+	if err != nil {
+		return nil, nil, loadError(fmt.Sprintf("create XSKMAP with %d entries", queues), err,
+			func() error { return features.HaveMapType(ebpf.XSKMap) })
+	}
+	defer func() {
+		if err != nil {
+			xsks.Close()
+		}
+	}()
+
+	insns := instructions(nil)
+	if err := insns.AssociateMap(xsksMapSymbol, xsks); err != nil {
+		return nil, nil, fmt.Errorf("build program: %w", err)
+	}
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name:         progName,
+		Type:         ebpf.XDP,
+		License:      license,
+		Instructions: insns,
+	})
+	if err != nil {
+		return nil, nil, loadError("load XDP program", err,
+			func() error { return features.HaveProgramType(ebpf.XDP) })
+	}
+	return prog, xsks, nil
+}
+
+// loadError wraps a map or program creation error with the hint that fits.
+// probe is only run for errors that are not about privileges.
+func loadError(step string, err error, probe func() error) error {
+	switch {
+	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+		return fmt.Errorf("%s: %w (needs CAP_BPF and CAP_NET_ADMIN: run as root; "+
+			"on kernels before 5.11 also raise RLIMIT_MEMLOCK with rlimit.RemoveMemlock from github.com/cilium/ebpf/rlimit)", step, err)
+	case errors.Is(err, unix.ENOMEM):
+		return fmt.Errorf("%s: %w (on kernels before 5.11 RLIMIT_MEMLOCK may be too low: "+
+			"call rlimit.RemoveMemlock from github.com/cilium/ebpf/rlimit first)", step, err)
+	}
+	if perr := probe(); errors.Is(perr, ErrNotSupported) {
+		return fmt.Errorf("%s: %w (%w)", step, perr, err)
+	}
+	return fmt.Errorf("%s: %w", step, err)
+}
