@@ -162,12 +162,15 @@ func check(mem []byte, off Offsets, size uint32, entry uint64) error {
 	if !ValidSize(size) {
 		return fmt.Errorf("invalid ring size %d: %w", size, ErrInvalidSize)
 	}
+	n := uint64(len(mem))
+	// Compare by subtraction: offsets come from the kernel or the caller
+	// and must not overflow into range.
 	for _, o := range []uint64{off.Producer, off.Consumer, off.Flags} {
-		if o%4 != 0 || o+4 > uint64(len(mem)) {
+		if o%4 != 0 || n < 4 || o > n-4 {
 			return fmt.Errorf("ring index offset %d out of %d bytes or not 4-byte aligned", o, len(mem))
 		}
 	}
-	if off.Desc%8 != 0 || off.Desc+uint64(size)*entry > uint64(len(mem)) {
+	if off.Desc%8 != 0 || off.Desc > n || uint64(size)*entry > n-off.Desc {
 		return fmt.Errorf("ring of %d entries at offset %d does not fit in %d bytes", size, off.Desc, len(mem))
 	}
 	if !aligned8(mem) {
