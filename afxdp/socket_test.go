@@ -503,3 +503,29 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(bytes.TrimSpace(p)))
 	return len(p), nil
 }
+
+// TestBusyPollOptions opens a socket with busy-poll options and reads them
+// back from the kernel.
+func TestBusyPollOptions(t *testing.T) {
+	v := testutils.NewVeth(t, testutils.VethOptions{})
+	s := openHost(t, v, 0, &afxdp.Config{BusyPoll: afxdp.BusyPoll{Prefer: true, Timeout: 20 * time.Microsecond, Budget: 64}})
+	for opt, want := range map[int]int{unix.SO_PREFER_BUSY_POLL: 1, unix.SO_BUSY_POLL: 20, unix.SO_BUSY_POLL_BUDGET: 64} {
+		got, err := unix.GetsockoptInt(s.FD(), unix.SOL_SOCKET, opt)
+		if errors.Is(err, unix.ENOPROTOOPT) {
+			continue // SO_BUSY_POLL_BUDGET can be set but not read back
+		}
+		if err != nil {
+			t.Fatalf("getsockopt %d: %v", opt, err)
+		}
+		if got != want {
+			t.Errorf("socket option %d = %d, want %d", opt, got, want)
+		}
+	}
+	var peer *testutils.PacketSocket
+	v.InPeer(t, func() error { peer = testutils.OpenPacketSocket(t, v.PeerIndex); return nil })
+	if err := peer.Send(testFrame(v, 7, 1, 60)); err != nil {
+		t.Fatal(err)
+	}
+	got := false
+	receiveUntil(t, s, 5*time.Second, func() bool { return got }, func(seq uint32, _ []byte) { got = seq == 7 })
+}
