@@ -32,6 +32,10 @@
 // a Completion over the same memory form a producer/consumer pair, and so do
 // a TX and an RX.
 //
+// The kernel gives no way to read a ring's size back, so the size passed to
+// a Map function must be the one set with setsockopt; a smaller one that
+// fits the kernel's mapping is not detected.
+//
 // A ring is not safe for concurrent use: one goroutine produces into it and
 // the kernel consumes (or the reverse). Most users never touch this package
 // directly; package afxdp drives the rings.
