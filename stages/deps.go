@@ -1,0 +1,5 @@
+package stages
+
+import (
+	_ "github.com/google/gopacket/pcapgo" // pcap writer (capture stage)
+)
