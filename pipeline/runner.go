@@ -1,0 +1,336 @@
+//go:build linux
+
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xdpkit/xdpkit/afxdp"
+	"github.com/xdpkit/xdpkit/packet"
+)
+
+// Config configures a Runner.
+type Config struct {
+	// Socket is the socket the Runner receives from and transmits to.
+	// Required.
+	Socket *afxdp.Socket
+	// Stages run in order on every packet. Empty means every packet gets
+	// Final.
+	Stages []Stage
+	// Targets are the sockets Forward sends to (Packet.Out indexes them).
+	// They must share Socket's UMEM. Nil: Forward drops.
+	Targets []*afxdp.Socket
+	// Final is the verdict for a packet every stage passed on (Continue).
+	// Zero value (Continue) means Drop.
+	Final Verdict
+	// BatchSize is how many frames are received at once. Zero means 64.
+	BatchSize int
+	// IdleWait bounds one wait in the poller when there is nothing to do,
+	// so the loop looks at its context and publishes its counters at
+	// least that often. Zero means 100ms.
+	IdleWait time.Duration
+	// Tick, if set, is called on the Runner's goroutine about every
+	// TickInterval with the current time, e.g. to let a rate limiter read
+	// the clock once per batch instead of per packet. Zero: never.
+	Tick func(now time.Time)
+	// TickInterval is how often Tick and the snapshot run. Zero means
+	// 100ms.
+	TickInterval time.Duration
+}
+
+// Stats are a Runner's counters.
+type Stats struct {
+	RXPackets   uint64        `json:"rx_packets"`
+	RXBytes     uint64        `json:"rx_bytes"`
+	TXPackets   uint64        `json:"tx_packets"`
+	TXBytes     uint64        `json:"tx_bytes"`
+	Forwarded   uint64        `json:"forwarded"`
+	Dropped     uint64        `json:"dropped"`   // by verdict, Final, Malformed, or a full TX ring
+	Malformed   uint64        `json:"malformed"` // frames a stage called malformed
+	TXRingFull  uint64        `json:"tx_ring_full"`
+	ParseErrors uint64        `json:"parse_errors"` // frames packet.Parse could not parse (stages still saw them)
+	Duration    time.Duration `json:"-"`
+	Stages      []StageStats  `json:"stages"`
+}
+
+// StageStats are one stage's counters.
+type StageStats struct {
+	Name        string `json:"name"`
+	Seen        uint64 `json:"seen"`
+	Dropped     uint64 `json:"dropped"`
+	Transmitted uint64 `json:"transmitted"`
+	Forwarded   uint64 `json:"forwarded"`
+	Malformed   uint64 `json:"malformed"`
+}
+
+// Runner drives a socket through a chain of stages.
+type Runner struct {
+	cfg    Config
+	pkt    Packet
+	rx     []unix.XDPDesc   // received batch
+	tx     []unix.XDPDesc   // to transmit out of Socket
+	fwd    [][]unix.XDPDesc // per target
+	drop   []unix.XDPDesc   // to recycle
+	stats  Stats
+	start  time.Time
+	nextAt time.Time
+
+	pollsSinceTick int // busy polls since the clock was last read
+
+	mu       sync.Mutex // guards snapshot
+	snapshot Stats
+}
+
+// New checks cfg and makes a Runner; all the memory the loop uses is
+// allocated here.
+func New(cfg Config) (*Runner, error) {
+	if cfg.Socket == nil {
+		return nil, errors.New("pipeline: Config.Socket is nil")
+	}
+	if cfg.BatchSize == 0 {
+		cfg.BatchSize = 64
+	}
+	if cfg.BatchSize < 0 || cfg.BatchSize > 4096 {
+		return nil, fmt.Errorf("pipeline: invalid batch size %d: must be 1-4096", cfg.BatchSize)
+	}
+	if cfg.IdleWait <= 0 {
+		cfg.IdleWait = 100 * time.Millisecond
+	}
+	if cfg.TickInterval <= 0 {
+		cfg.TickInterval = 100 * time.Millisecond
+	}
+	if cfg.Final == Continue {
+		cfg.Final = Drop
+	}
+	if cfg.Final == Forward && len(cfg.Targets) == 0 {
+		return nil, errors.New("pipeline: Final is Forward but there are no Targets")
+	}
+	for i, t := range cfg.Targets {
+		if t == nil || t.UMEM() != cfg.Socket.UMEM() {
+			return nil, fmt.Errorf("pipeline: target %d does not share the socket's UMEM", i)
+		}
+	}
+	r := &Runner{
+		cfg:  cfg,
+		rx:   make([]unix.XDPDesc, cfg.BatchSize),
+		tx:   make([]unix.XDPDesc, 0, cfg.BatchSize),
+		drop: make([]unix.XDPDesc, 0, cfg.BatchSize),
+		fwd:  make([][]unix.XDPDesc, len(cfg.Targets)),
+	}
+	for i := range r.fwd {
+		r.fwd[i] = make([]unix.XDPDesc, 0, cfg.BatchSize)
+	}
+	r.stats.Stages = make([]StageStats, len(cfg.Stages))
+	for i, s := range cfg.Stages {
+		r.stats.Stages[i].Name = stageName(s, i)
+	}
+	r.snapshot = r.copyStats()
+	r.pkt.Queue = cfg.Socket.Queue()
+	return r, nil
+}
+
+// Run processes packets until ctx is done, then returns the counters and
+// nil, or an error that stopped it (the socket was closed, transmit
+// stalled). Frames the Runner holds are all back in the UMEM when it
+// returns.
+func (r *Runner) Run(ctx context.Context) (Stats, error) {
+	r.start = time.Now()
+	r.nextAt = r.start
+	err := r.loop(ctx)
+	r.stats.Duration = time.Since(r.start)
+	r.publish()
+	return r.copyStats(), err
+}
+
+func (r *Runner) loop(ctx context.Context) error {
+	sock := r.cfg.Socket
+	done := ctx.Done()
+	for {
+		select {
+		case <-done:
+			return nil
+		default:
+		}
+		n, err := r.Poll()
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			if r.pollsSinceTick++; r.pollsSinceTick >= 64 {
+				r.maybeTick()
+			}
+			continue
+		}
+		r.maybeTick()
+		// Idle: sleep in the poller, at most IdleWait, so cancellation and
+		// the counters are looked at that often.
+		if err := sock.Wait(r.cfg.IdleWait); err != nil && !errors.Is(err, afxdp.ErrTimeout) {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+func (r *Runner) maybeTick() {
+	r.pollsSinceTick = 0
+	now := time.Now()
+	if now.Before(r.nextAt) {
+		return
+	}
+	r.nextAt = now.Add(r.cfg.TickInterval)
+	if r.cfg.Tick != nil {
+		r.cfg.Tick(now)
+	}
+	r.stats.Duration = now.Sub(r.start)
+	r.publish()
+}
+
+// Poll receives one batch, runs the stages over it and acts on the
+// verdicts, without waiting; it returns how many frames it received. Run
+// calls it in a loop; call it yourself to drive the Runner from your own
+// loop (one goroutine).
+func (r *Runner) Poll() (int, error) {
+	sock := r.cfg.Socket
+	n, err := sock.Receive(r.rx)
+	if err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		sock.Complete()
+		for _, t := range r.cfg.Targets {
+			t.Complete()
+		}
+		return 0, nil
+	}
+	r.stats.RXPackets += uint64(n)
+	p := &r.pkt
+	for i := range r.rx[:n] {
+		d := &r.rx[i]
+		r.stats.RXBytes += uint64(d.Len)
+		p.Data = sock.UMEM().Frame(d.Addr)[:d.Len]
+		p.Out = 0
+		if p.ParseErr = packet.Parse(p.Data, &p.Headers); p.ParseErr != nil {
+			r.stats.ParseErrors++
+		}
+		v := r.cfg.Final
+		for j, st := range r.cfg.Stages {
+			ss := &r.stats.Stages[j]
+			ss.Seen++
+			sv := st.Handle(p)
+			if sv == Continue {
+				continue
+			}
+			switch sv {
+			case Drop:
+				ss.Dropped++
+			case Transmit:
+				ss.Transmitted++
+			case Forward:
+				ss.Forwarded++
+			case Malformed:
+				ss.Malformed++
+			}
+			v = sv
+			break
+		}
+		d.Len = uint32(len(p.Data))
+		switch v {
+		case Transmit:
+			r.tx = append(r.tx, *d)
+		case Forward:
+			if p.Out >= 0 && p.Out < len(r.fwd) {
+				r.fwd[p.Out] = append(r.fwd[p.Out], *d)
+			} else {
+				r.drop = append(r.drop, *d)
+				r.stats.Dropped++
+			}
+		case Malformed:
+			r.stats.Malformed++
+			r.stats.Dropped++
+			r.drop = append(r.drop, *d)
+		default:
+			r.stats.Dropped++
+			r.drop = append(r.drop, *d)
+		}
+	}
+	err = r.flush()
+	return n, err
+}
+
+// flush transmits, forwards and recycles the batch's frames.
+func (r *Runner) flush() error {
+	var firstErr error
+	if len(r.tx) > 0 {
+		sent, err := r.cfg.Socket.Transmit(r.tx)
+		r.account(r.tx, sent, &r.stats.TXPackets, &r.stats.TXBytes)
+		firstErr = err
+		r.tx = r.tx[:0]
+	}
+	for i, batch := range r.fwd {
+		if len(batch) == 0 {
+			continue
+		}
+		sent, err := r.cfg.Targets[i].Transmit(batch)
+		r.account(batch, sent, &r.stats.Forwarded, &r.stats.TXBytes)
+		if firstErr == nil {
+			firstErr = err
+		}
+		r.fwd[i] = batch[:0]
+	}
+	if len(r.drop) > 0 {
+		_ = r.cfg.Socket.Release(r.drop)
+		r.drop = r.drop[:0]
+	}
+	return firstErr
+}
+
+// account counts the sent frames and recycles the ones a full TX ring
+// did not take.
+func (r *Runner) account(batch []unix.XDPDesc, sent int, packets, bytes *uint64) {
+	*packets += uint64(sent)
+	for _, d := range batch[:sent] {
+		*bytes += uint64(d.Len)
+	}
+	if rest := batch[sent:]; len(rest) > 0 {
+		r.stats.TXRingFull += uint64(len(rest))
+		r.stats.Dropped += uint64(len(rest))
+		_ = r.cfg.Socket.Release(rest)
+	}
+}
+
+// Stats returns the counters. Call it from the Runner's goroutine (or
+// after Run returned); from other goroutines use Snapshot.
+func (r *Runner) Stats() Stats { return r.copyStats() }
+
+// Snapshot returns the counters as of the last publication (every
+// TickInterval while running, and when Run returns). Safe from any
+// goroutine.
+func (r *Runner) Snapshot() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.snapshot
+	s.Stages = append([]StageStats(nil), s.Stages...)
+	return s
+}
+
+func (r *Runner) publish() {
+	r.mu.Lock()
+	s := r.snapshot.Stages
+	r.snapshot = r.stats
+	r.snapshot.Stages = append(s[:0], r.stats.Stages...)
+	r.mu.Unlock()
+}
+
+func (r *Runner) copyStats() Stats {
+	s := r.stats
+	s.Stages = append([]StageStats(nil), r.stats.Stages...)
+	return s
+}
