@@ -1,0 +1,223 @@
+//go:build linux
+
+package examples_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xdpkit/xdpkit/internal/netlink"
+	"github.com/xdpkit/xdpkit/internal/testutils"
+)
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// binary builds all examples once per test run and returns the path of one.
+func binary(t *testing.T, name string) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "xdpkit-examples-")
+		if buildErr != nil {
+			return
+		}
+		out, err := exec.Command("go", "build", "-o", binDir+"/", "./...").CombinedOutput()
+		if err != nil {
+			buildErr = err
+			binDir = string(out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("go build ./examples/...: %v\n%s", buildErr, binDir)
+	}
+	return filepath.Join(binDir, name)
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" && buildErr == nil {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// proc is a running example.
+type proc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stdout bytes.Buffer
+	stderr *lockedBuffer
+	done   chan error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// start runs an example against v's host side and waits until its program
+// is attached.
+func start(t *testing.T, v *testutils.Veth, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	p.cmd = exec.Command(binary(t, name), append([]string{"-i", v.Host, "-json"}, args...)...)
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+		}
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("%s exited early: %v\n%s", name, err, p.stderr)
+		default:
+		}
+		if l, err := netlink.LinkByIndex(v.HostIndex); err == nil && l.XDP.IsAttached() {
+			time.Sleep(100 * time.Millisecond) // the socket is registered right after attach
+			return p
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not attach within 15s\n%s", name, p.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop sends SIGINT, waits for a clean exit and decodes the JSON summary.
+func (p *proc) stop() map[string]any {
+	p.t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-p.done:
+		if err != nil {
+			p.t.Fatalf("exit after SIGINT: %v\nstderr:\n%s", err, p.stderr)
+		}
+	case <-time.After(10 * time.Second):
+		p.t.Fatalf("no exit 10s after SIGINT\nstderr:\n%s", p.stderr)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(p.stdout.Bytes(), &out); err != nil {
+		p.t.Fatalf("summary is not JSON: %v\n%s", err, p.stdout.String())
+	}
+	for _, k := range []string{"rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "dropped", "duration_s"} {
+		if _, ok := out[k]; !ok {
+			p.t.Errorf("summary lacks %q: %s", k, p.stdout.String())
+		}
+	}
+	return out
+}
+
+func num(m map[string]any, k string) float64 {
+	f, _ := m[k].(float64)
+	return f
+}
+
+func noProgramLeft(t *testing.T, v *testutils.Veth) {
+	t.Helper()
+	if l, err := netlink.LinkByIndex(v.HostIndex); err != nil || l.XDP.IsAttached() {
+		t.Errorf("after exit: XDP %+v, err %v", l.XDP, err)
+	}
+}
+
+func sendFrames(t *testing.T, peer *testutils.PacketSocket, frames [][]byte) {
+	t.Helper()
+	for i, f := range frames {
+		if err := peer.Send(f); err != nil {
+			t.Fatal(err)
+		}
+		if i%64 == 63 {
+			time.Sleep(time.Millisecond) // do not overrun veth's 256-frame queue
+		}
+	}
+}
+
+func udp(v *testutils.Veth, sport, dport uint16, payload string) []byte {
+	return testutils.UDPFrame(v.HostMAC, v.PeerMAC, v.PeerIP.As4(), v.HostIP.As4(), sport, dport, []byte(payload))
+}
+
+func TestBadFlags(t *testing.T) {
+	testutils.RequirePrivileged(t)
+	for _, args := range [][]string{
+		{},                     // no -i
+		{"-i", "lo", "-bogus"}, // unknown flag
+		{"-i", "lo", "-xdp-mode", "fast"},
+		{"-i", "xknoexist0"}, // no such interface
+	} {
+		cmd := exec.Command(binary(t, "xdp-drop"), args...)
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			t.Errorf("xdp-drop %v succeeded", args)
+			continue
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if len(lines) != 1 || !strings.HasPrefix(lines[0], "xdp-drop: ") {
+			t.Errorf("xdp-drop %v: want one clear line, got:\n%s", args, out)
+		}
+	}
+}
+
+func TestDrop(t *testing.T) {
+	v := testutils.NewVeth(t, testutils.VethOptions{})
+	p := start(t, v, "xdp-drop")
+	var peer *testutils.PacketSocket
+	v.InPeer(t, func() error { peer = testutils.OpenPacketSocket(t, v.PeerIndex); return nil })
+	var frames [][]byte
+	for i := range 1000 {
+		frames = append(frames, udp(v, uint16(1000+i%10), 7000, "drop me"))
+	}
+	sendFrames(t, peer, frames)
+	time.Sleep(1200 * time.Millisecond) // one live line at least
+	out := p.stop()
+	if num(out, "rx_packets") != 1000 || num(out, "dropped") != 1000 || num(out, "rx_bytes") != float64(1000*len(frames[0])) {
+		t.Errorf("summary %v, want 1000 frames received and dropped", out)
+	}
+	if !strings.Contains(p.stderr.String(), "xdp-drop: rx ") {
+		t.Errorf("no live rate line on stderr:\n%s", p.stderr)
+	}
+	noProgramLeft(t, v)
+}
+
+// lines returns the non-empty lines of s.
+func lines(s string) []string {
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
