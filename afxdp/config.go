@@ -93,6 +93,12 @@ type Config struct {
 	DisableNeedWakeup bool
 	// BusyPoll sets the busy-poll socket options. Zero value: off.
 	BusyPoll BusyPoll
+	// TXBudget sets XDP_MAX_TX_SKB_BUDGET (Linux 6.16+): how many frames
+	// one sendto sends in copy mode, instead of the kernel's 32. Fewer
+	// syscalls per frame; a larger value holds the CPU longer per call.
+	// Zero: the kernel's default. Open fails with ErrNotSupported on
+	// kernels without the option.
+	TXBudget int
 	// TXStallTimeout is how long the TX ring may stay full with no
 	// completion before Transmit reports ErrTXStalled. Zero means 1s.
 	TXStallTimeout time.Duration
@@ -142,6 +148,9 @@ func (r *Config) validate() error {
 	}
 	if r.Bind < BindAuto || r.Bind > BindCopy {
 		return fmt.Errorf("invalid bind mode %d: %w", int(r.Bind), ErrInvalidConfig)
+	}
+	if r.TXBudget < 0 {
+		return fmt.Errorf("invalid TX budget %d: must not be negative: %w", r.TXBudget, ErrInvalidConfig)
 	}
 	if r.BusyPoll.Timeout < 0 || r.BusyPoll.Budget < 0 {
 		return fmt.Errorf("invalid busy-poll settings %+v: must not be negative: %w", r.BusyPoll, ErrInvalidConfig)

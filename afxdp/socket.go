@@ -203,6 +203,14 @@ func open(link netlink.Link, queue int, cfg *Config) (_ *Socket, err error) {
 	if err = s.setBusyPoll(); err != nil {
 		return nil, opErr("set busy-poll options", err)
 	}
+	if c.TXBudget > 0 {
+		if err = sys.SetsockoptInt(s.fd, unix.SOL_XDP, unix.XDP_MAX_TX_SKB_BUDGET, c.TXBudget); err != nil {
+			if errors.Is(err, unix.ENOPROTOOPT) {
+				err = fmt.Errorf("%w (XDP_MAX_TX_SKB_BUDGET needs Linux 6.16+): %w", ErrNotSupported, err)
+			}
+			return nil, opErr("set TX budget", err)
+		}
+	}
 
 	// Stock the fill ring before bind, so the first frames find buffers.
 	s.umem.Refill(s.fill, s.fill.Size())
@@ -407,7 +415,7 @@ func (s *Socket) checkStall() error {
 }
 
 // maxKicks bounds the sendto calls of one kick: copy mode sends at most 32
-// frames per call (more with XDP_MAX_TX_SKB_BUDGET) and says EAGAIN when
+// frames per call (Config.TXBudget raises that) and says EAGAIN when
 // frames remain.
 const maxKicks = 64
 

@@ -529,3 +529,29 @@ func TestBusyPollOptions(t *testing.T) {
 	got := false
 	receiveUntil(t, s, 5*time.Second, func() bool { return got }, func(seq uint32, _ []byte) { got = seq == 7 })
 }
+
+// TestTXBudget raises the copy-mode TX budget; a batch of 256 frames then
+// needs fewer sendto calls than 256/32.
+func TestTXBudget(t *testing.T) {
+	v := testutils.NewVeth(t, testutils.VethOptions{})
+	s := openHost(t, v, 0, &afxdp.Config{TXBudget: 256, TXRingSize: 512, Steering: afxdp.Steering{None: true}})
+	u := s.UMEM()
+	descs := make([]unix.XDPDesc, 256)
+	f := testutils.UDPFrame(v.PeerMAC, v.HostMAC, v.HostIP.As4(), v.PeerIP.As4(), 1, 2, []byte("budget"))
+	for i := range descs {
+		addr, _ := u.Alloc()
+		descs[i] = unix.XDPDesc{Addr: addr, Len: uint32(copy(u.Frame(addr), f))}
+	}
+	n, err := s.Transmit(descs)
+	if err != nil || n != len(descs) {
+		t.Fatalf("transmit: %d, %v", n, err)
+	}
+	if err := s.Flush(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := s.Stats()
+	t.Logf("256 frames in %d sendto calls", st.Kicks)
+	if st.Kicks >= 256/32 {
+		t.Errorf("%d kicks for 256 frames with budget 256", st.Kicks)
+	}
+}
