@@ -136,7 +136,7 @@ func TestDump(t *testing.T) {
 	peer := openPeer(t, v)
 	var frames [][]byte
 	for i := range 50 {
-		frames = append(frames, udp(v, uint16(100+i), 53, strings.Repeat("x", i*20)))
+		frames = append(frames, udp(v, uint16(100+i), 9053, strings.Repeat("x", i*20)))
 	}
 	sendFrames(t, peer, frames)
 	time.Sleep(300 * time.Millisecond)

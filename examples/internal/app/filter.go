@@ -6,15 +6,45 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/xdpkit/xdpkit/filter"
 	"github.com/xdpkit/xdpkit/redirect"
 )
 
-// redirectOptions builds the program options for the -filter flag.
+// redirectOptions builds the program options for -filter and -keep-mgmt:
+// matching frames are redirected to the socket, the rest passed to the
+// kernel.
 func (a *App) redirectOptions(mode redirect.Mode) (*redirect.Options, error) {
-	if a.Filter != "" {
-		return nil, fmt.Errorf("-filter is not supported yet")
+	return a.filterOptions(mode, a.Filter, filter.Redirect, filter.Pass)
+}
+
+// filterOptions compiles expr with the given actions into program options.
+func (a *App) filterOptions(mode redirect.Mode, expr string, match, nomatch filter.Action) (*redirect.Options, error) {
+	o := &redirect.Options{Mode: mode}
+	if expr == "" && !a.KeepMgmt && match == filter.Redirect {
+		return o, nil // no filter at all: the plain redirect program
 	}
-	return &redirect.Options{Mode: mode}, nil
+	f, err := filter.CompileWithOptions(expr, match, nomatch, &filter.CompileOptions{KeepManagement: a.KeepMgmt})
+	if err != nil {
+		return nil, err
+	}
+	o.Filter = f
+	return o, nil
+}
+
+// AttachFilterOnly attaches a program that applies expr in the kernel with
+// the given actions and opens no socket (for in-kernel filtering).
+func (a *App) AttachFilterOnly(expr string, match, nomatch filter.Action) error {
+	mode, _ := a.mode()
+	o, err := a.filterOptions(mode, expr, match, nomatch)
+	if err != nil {
+		return err
+	}
+	ifindex, err := ifindexOf(a.Iface)
+	if err != nil {
+		return err
+	}
+	a.Prog, err = redirect.Attach(ifindex, o)
+	return err
 }
 
 func ifindexOf(name string) (int, error) {
