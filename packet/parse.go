@@ -126,7 +126,8 @@ func parseIPv4(frame []byte, off int, h *Headers) error {
 		h.Fragment = true
 		return nil
 	}
-	return parseL4(frame[:off+total], off+hl, h)
+	moreFrags := ip[6]&0x20 != 0 // a first fragment: the L4 lengths count the whole datagram
+	return parseL4(frame[:off+total], off+hl, h, moreFrags)
 }
 
 func parseIPv6(frame []byte, off int, h *Headers) error {
@@ -148,7 +149,8 @@ func parseIPv6(frame []byte, off int, h *Headers) error {
 	next := ip[6]
 	end := off + total
 	p := off + 40
-	for range maxIPv6ExtHdrs {
+	moreFrags := false
+	for range maxIPv6ExtHdrs + 1 { // the last round reads the L4 header
 		switch next {
 		case 0, 43, 60: // hop-by-hop, routing, destination options
 			if end < p+8 {
@@ -164,6 +166,7 @@ func parseIPv6(frame []byte, off int, h *Headers) error {
 				return ErrTruncated
 			}
 			fragOff := binary.BigEndian.Uint16(frame[p+2:]) >> 3
+			moreFrags = frame[p+3]&1 != 0
 			next, p = frame[p], p+8
 			if fragOff != 0 {
 				h.IPProto, h.IPHdrLen, h.PayloadOff, h.Fragment = next, p-off, p, true
@@ -172,20 +175,21 @@ func parseIPv6(frame []byte, off int, h *Headers) error {
 			continue
 		}
 		h.IPProto, h.IPHdrLen, h.PayloadOff = next, p-off, p
-		return parseL4(frame[:end], p, h)
+		return parseL4(frame[:end], p, h, moreFrags)
 	}
 	return ErrMalformed // more extension headers than any sane packet has
 }
 
 // parseL4 parses the L4 header at off; frame ends where the IP packet ends.
-func parseL4(frame []byte, off int, h *Headers) error {
+// In a first fragment (moreFrags) the UDP length may run past it.
+func parseL4(frame []byte, off int, h *Headers, moreFrags bool) error {
 	switch h.IPProto {
 	case ProtoUDP:
 		if len(frame) < off+8 {
 			return ErrTruncated
 		}
 		l := int(binary.BigEndian.Uint16(frame[off+4:]))
-		if l < 8 || off+l > len(frame) {
+		if l < 8 || off+l > len(frame) && !moreFrags {
 			return ErrMalformed
 		}
 		h.SrcPort = binary.BigEndian.Uint16(frame[off:])

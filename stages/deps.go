@@ -1,5 +1,0 @@
-package stages
-
-import (
-	_ "github.com/google/gopacket/pcapgo" // pcap writer (capture stage)
-)

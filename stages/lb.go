@@ -1,0 +1,433 @@
+package stages
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/bits"
+	"net"
+	"net/netip"
+	"slices"
+	"sync/atomic"
+
+	"github.com/xdpkit/xdpkit/packet"
+	"github.com/xdpkit/xdpkit/pipeline"
+)
+
+// DefaultLBTableSize is the number of slots in a LoadBalancer's lookup
+// table when LoadBalancerOptions.TableSize is 0.
+const DefaultLBTableSize = 1 << 16
+
+const (
+	minLBTableSize = 1 << 10
+	maxLBTableSize = 1 << 22
+	maxLBBackends  = 1 << 16 // table entries are uint16
+)
+
+// Backend is a server a LoadBalancer sends flows to.
+type Backend struct {
+	// IP is the backend's address, written as the destination of the
+	// frames sent to it. It must be of the VIP's family; an IPv4-mapped
+	// IPv6 address is taken as IPv4.
+	IP netip.Addr
+	// MAC is the 6-byte Ethernet address frames to the backend are sent
+	// to: the backend's own on the same link, or the next hop's.
+	MAC net.HardwareAddr
+}
+
+// BackendStats is a backend and how many packets a LoadBalancer sent it.
+type BackendStats struct {
+	Backend
+	Packets uint64
+}
+
+// Tuple is a flow's 5-tuple, as a LoadBalancer hashes it.
+type Tuple struct {
+	Proto    uint8 // packet.ProtoUDP or packet.ProtoTCP
+	Src, Dst netip.AddrPort
+}
+
+// LoadBalancerOptions configure a LoadBalancer. The zero value is the
+// default.
+type LoadBalancerOptions struct {
+	// SrcMAC is the source MAC address of the frames sent to backends:
+	// the interface's own address, 6 bytes. Zero value (nil): the
+	// frame's destination MAC address, which is the interface's own for
+	// the unicast frames that reach it.
+	SrcMAC net.HardwareAddr
+	// Proto restricts balancing to packet.ProtoUDP or packet.ProtoTCP.
+	// Zero value: both, to the same port.
+	Proto uint8
+	// Other is the verdict for frames that are not for the VIP. Zero
+	// value: Continue.
+	Other pipeline.Verdict
+	// TableSize is the number of slots in the lookup table, a power of
+	// two from 1024 to 1<<22; each slot is 2 bytes. A backend's share of
+	// the flows is its share of the slots, which is within about
+	// 2/sqrt(TableSize/backends) of even (±1.6% for 4 backends in the
+	// default table), so keep TableSize above 100 slots per backend. Zero
+	// value: DefaultLBTableSize.
+	TableSize int
+	// Seed seeds the flow hash and the table. LoadBalancers with the same
+	// Seed, TableSize and backends send every flow to the same backend,
+	// so a flow survives a change of LB instance. Zero value: a fixed
+	// seed like any other.
+	Seed uint64
+	// RecomputeL4Checksum makes the LoadBalancer recompute the UDP and
+	// TCP checksums of the frames it rewrites in full, instead of
+	// updating them incrementally, for senders that leave partial
+	// checksums (see [LoadBalancer]). Zero value: off.
+	RecomputeL4Checksum bool
+}
+
+// LoadBalancer is a stage that spreads the UDP and TCP flows sent to a
+// virtual IP address and port (the VIP) over a set of backends: it picks
+// a backend by a consistent hash of the flow's 5-tuple, rewrites the
+// frame's destination IP address to the backend's, its destination MAC
+// address to the backend's and its source MAC address to the interface's
+// own, and transmits it. Reverse translation of the backends' replies is
+// not its job: the backends answer from the VIP (as in direct server
+// return), or another stage translates.
+//
+// # Consistent hashing
+//
+// The backend of a flow is looked up in a table of TableSize slots built
+// with rendezvous (highest random weight) hashing: each slot goes to the
+// backend whose hash with the slot is highest. A flow hashes to a slot, so
+// a lookup is one hash and one load, and the same 5-tuple always reaches
+// the same backend. Since a slot's owner depends only on the backends in
+// the set, removing a backend moves exactly the flows it had (to the
+// others, evenly), and adding one moves only the flows it takes over:
+// no other flow changes backend. LoadBalancers configured alike agree.
+//
+// # Checksums
+//
+// The IPv4 header checksum and the UDP or TCP checksum (whose
+// pseudo-header holds the destination address) are updated incrementally
+// (RFC 1624): TCP always, UDP unless it is 0 ("no checksum"), with a
+// result of 0 written as 0xffff. That keeps a complete checksum right. A
+// sender that leaves the L4 checksum to the NIC (TX checksum offload,
+// CHECKSUM_PARTIAL) puts only the pseudo-header sum in the field; on a
+// veth pair with offload on (the default) the peer's frames arrive at the
+// XDP socket that way, and the backend's stack drops the rewritten frame
+// as a bad checksum. Turn offload off on the sending side (`ethtool -K
+// PEER tx off`) or set [LoadBalancerOptions.RecomputeL4Checksum].
+//
+// # Which frames
+//
+// A frame that did not parse (Packet.ParseErr set) is Malformed. A UDP or
+// TCP frame to the VIP's address and port is rewritten and Transmitted,
+// or Dropped if there are no backends. Everything else gets
+// LoadBalancerOptions.Other (Continue by default): other addresses,
+// ports and protocols, ICMP to the VIP, and non-first fragments, which
+// carry no ports to hash. Fragmented datagrams are thus not balanced
+// whole: their first fragment goes to the flow's backend, the rest get
+// Other.
+//
+// Handle updates Packet.Headers.DstIP to the backend's address.
+//
+// # Concurrency
+//
+// Handle, AddBackend and RemoveBackend must be called from one goroutine,
+// the one running the pipeline (or with the pipeline stopped): the table
+// is rebuilt in place. Stats may be called from any goroutine.
+type LoadBalancer struct {
+	vip       netip.Addr
+	vip4      uint32 // the VIP as a word, for the IPv4 header checksum
+	vipPort   uint16
+	proto     uint8
+	other     pipeline.Verdict
+	srcMAC    [6]byte
+	hasSrcMAC bool
+	recompute bool
+	seed      [4]uint64
+	vipHash   uint64 // dstHash(vip)
+
+	table    []uint16 // slot -> index into backends
+	mask     uint64
+	backends []lbBackend
+	packets  []atomic.Uint64 // per backend, by index
+}
+
+// lbBackend is a Backend with its fields in the forms Handle writes.
+type lbBackend struct {
+	Backend
+	mac  [6]byte
+	ip4  uint32
+	ip16 [16]byte
+	key  [2]uint64 // the backend's hash identity, from its IP
+}
+
+var _ interface {
+	pipeline.Stage
+	pipeline.Named
+} = (*LoadBalancer)(nil)
+
+// NewLoadBalancer returns a LoadBalancer for the flows to vip, spread over
+// backends (which may be empty: frames to the VIP are then dropped until
+// a backend is added). nil options mean the defaults. Building the table
+// takes TableSize × len(backends) hashes.
+func NewLoadBalancer(vip netip.AddrPort, backends []Backend, opts *LoadBalancerOptions) (*LoadBalancer, error) {
+	if opts == nil {
+		opts = &LoadBalancerOptions{}
+	}
+	addr := vip.Addr().Unmap()
+	switch {
+	case !vip.IsValid() || !addr.IsValid():
+		return nil, fmt.Errorf("invalid VIP %v", vip)
+	case addr.Zone() != "":
+		return nil, fmt.Errorf("invalid VIP %v: has a zone", vip)
+	case vip.Port() == 0:
+		return nil, fmt.Errorf("invalid VIP %v: port 0", vip)
+	case opts.Proto != 0 && opts.Proto != packet.ProtoUDP && opts.Proto != packet.ProtoTCP:
+		return nil, fmt.Errorf("invalid protocol %d: must be 0 (UDP and TCP), %d (TCP) or %d (UDP)",
+			opts.Proto, packet.ProtoTCP, packet.ProtoUDP)
+	case opts.SrcMAC != nil && len(opts.SrcMAC) != 6:
+		return nil, fmt.Errorf("invalid source MAC %v: must be 6 bytes", opts.SrcMAC)
+	case opts.Other > pipeline.Malformed:
+		return nil, fmt.Errorf("invalid verdict for other frames: %v", opts.Other)
+	}
+	size := opts.TableSize
+	if size == 0 {
+		size = DefaultLBTableSize
+	}
+	if size < minLBTableSize || size > maxLBTableSize || size&(size-1) != 0 {
+		return nil, fmt.Errorf("invalid table size %d: must be a power of 2 from %d to %d", size, minLBTableSize, maxLBTableSize)
+	}
+	lb := &LoadBalancer{
+		vip:       addr,
+		vipPort:   vip.Port(),
+		proto:     opts.Proto,
+		other:     opts.Other,
+		hasSrcMAC: opts.SrcMAC != nil,
+		recompute: opts.RecomputeL4Checksum,
+		table:     make([]uint16, size),
+		mask:      uint64(size - 1),
+	}
+	if addr.Is4() {
+		a := addr.As4()
+		lb.vip4 = binary.BigEndian.Uint32(a[:])
+	}
+	copy(lb.srcMAC[:], opts.SrcMAC)
+	s := opts.Seed
+	for i := range lb.seed {
+		lb.seed[i] = splitmix64(&s)
+	}
+	lb.vipHash = lb.dstHash(addr)
+	bs := make([]lbBackend, 0, len(backends))
+	for _, b := range backends {
+		lbb, err := lb.newBackend(b, bs)
+		if err != nil {
+			return nil, err
+		}
+		bs = append(bs, lbb)
+	}
+	lb.setBackends(bs)
+	return lb, nil
+}
+
+// newBackend checks b against the VIP and the backends in have.
+func (lb *LoadBalancer) newBackend(b Backend, have []lbBackend) (lbBackend, error) {
+	ip := b.IP.Unmap()
+	switch {
+	case !ip.IsValid():
+		return lbBackend{}, fmt.Errorf("invalid backend IP %v", b.IP)
+	case ip.Is4() != lb.vip.Is4():
+		return lbBackend{}, fmt.Errorf("invalid backend %v: the VIP %v is of the other IP version", ip, lb.vip)
+	case ip.Zone() != "":
+		return lbBackend{}, fmt.Errorf("invalid backend %v: has a zone", b.IP)
+	case len(b.MAC) != 6:
+		return lbBackend{}, fmt.Errorf("invalid MAC %v of backend %v: must be 6 bytes", b.MAC, ip)
+	case len(have) >= maxLBBackends || len(have) >= len(lb.table):
+		return lbBackend{}, fmt.Errorf("too many backends: at most %d", min(maxLBBackends, len(lb.table)))
+	}
+	for i := range have {
+		if have[i].IP == ip {
+			return lbBackend{}, fmt.Errorf("duplicate backend %v", ip)
+		}
+	}
+	lbb := lbBackend{Backend: Backend{IP: ip, MAC: slices.Clone(b.MAC)}, ip16: ip.As16()}
+	copy(lbb.mac[:], b.MAC)
+	if ip.Is4() {
+		a := ip.As4()
+		lbb.ip4 = binary.BigEndian.Uint32(a[:])
+	}
+	lbb.key = [2]uint64{
+		lbMix(binary.BigEndian.Uint64(lbb.ip16[:8])^lb.seed[0], binary.BigEndian.Uint64(lbb.ip16[8:])^lbK1),
+		lbMix(binary.BigEndian.Uint64(lbb.ip16[8:])^lb.seed[1], binary.BigEndian.Uint64(lbb.ip16[:8])^lbK2),
+	}
+	return lbb, nil
+}
+
+// setBackends installs bs, carrying the packet counts of the backends that
+// stay over, and rebuilds the table.
+func (lb *LoadBalancer) setBackends(bs []lbBackend) {
+	packets := make([]atomic.Uint64, len(bs))
+	for i := range bs {
+		for j := range lb.backends {
+			if lb.backends[j].IP == bs[i].IP {
+				packets[i].Store(lb.packets[j].Load())
+			}
+		}
+	}
+	for slot := range lb.table {
+		sk := lbMix(uint64(slot)^lb.seed[2], lbK3)
+		best, bestW := 0, uint64(0)
+		for i := range bs {
+			w := lbMix(sk^bs[i].key[0], uint64(slot)^bs[i].key[1])
+			if i == 0 || w > bestW || w == bestW && bs[i].IP.Less(bs[best].IP) {
+				best, bestW = i, w
+			}
+		}
+		lb.table[slot] = uint16(best)
+	}
+	lb.backends, lb.packets = bs, packets
+}
+
+// AddBackend adds b to the backends; the flows whose table slots b wins
+// (about 1/(n+1) of them) move to it. Not safe concurrently with Handle.
+func (lb *LoadBalancer) AddBackend(b Backend) error {
+	lbb, err := lb.newBackend(b, lb.backends)
+	if err != nil {
+		return fmt.Errorf("add backend: %w", err)
+	}
+	lb.setBackends(append(slices.Clip(lb.backends), lbb))
+	return nil
+}
+
+// ErrNoBackend is returned by RemoveBackend for an address that is not a
+// backend's.
+var ErrNoBackend = errors.New("no such backend")
+
+// RemoveBackend removes the backend with address ip; its flows spread
+// over the others, and no other flow moves. Not safe concurrently with
+// Handle.
+func (lb *LoadBalancer) RemoveBackend(ip netip.Addr) error {
+	ip = ip.Unmap()
+	i := slices.IndexFunc(lb.backends, func(b lbBackend) bool { return b.IP == ip })
+	if i < 0 {
+		return fmt.Errorf("remove backend %v: %w", ip, ErrNoBackend)
+	}
+	lb.setBackends(slices.Delete(slices.Clone(lb.backends), i, i+1))
+	return nil
+}
+
+// Backends returns a copy of the backends, in the order Backend and Stats
+// index them: the order they were given and added in.
+func (lb *LoadBalancer) Backends() []Backend {
+	bs := make([]Backend, len(lb.backends))
+	for i := range lb.backends {
+		bs[i] = Backend{IP: lb.backends[i].IP, MAC: slices.Clone(lb.backends[i].MAC)}
+	}
+	return bs
+}
+
+// Stats returns each backend's packet count, in the order of Backends.
+// It may be called from any goroutine, but not concurrently with
+// AddBackend or RemoveBackend.
+func (lb *LoadBalancer) Stats() []BackendStats {
+	st := make([]BackendStats, len(lb.backends))
+	for i := range lb.backends {
+		st[i] = BackendStats{
+			Backend: Backend{IP: lb.backends[i].IP, MAC: slices.Clone(lb.backends[i].MAC)},
+			Packets: lb.packets[i].Load(),
+		}
+	}
+	return st
+}
+
+// Backend returns the index (into Backends) of the backend flow t goes
+// to, whatever its destination, or -1 if there are no backends.
+func (lb *LoadBalancer) Backend(t Tuple) int {
+	if len(lb.backends) == 0 {
+		return -1
+	}
+	return int(lb.table[lb.slot(t.Proto, t.Src.Addr(), lb.dstHash(t.Dst.Addr()), t.Src.Port(), t.Dst.Port())])
+}
+
+// Name returns "lb".
+func (lb *LoadBalancer) Name() string { return "lb" }
+
+// Handle sends a UDP or TCP frame for the VIP to its flow's backend:
+// Transmit, or Drop if there are no backends. See [LoadBalancer] for the
+// other frames.
+func (lb *LoadBalancer) Handle(p *pipeline.Packet) pipeline.Verdict {
+	if p.ParseErr != nil {
+		return pipeline.Malformed
+	}
+	h := &p.Headers
+	if h.L4Off == 0 || h.DstPort != lb.vipPort || h.DstIP != lb.vip ||
+		h.IPProto != packet.ProtoUDP && h.IPProto != packet.ProtoTCP ||
+		lb.proto != 0 && h.IPProto != lb.proto {
+		return lb.other
+	}
+	if len(lb.backends) == 0 {
+		return pipeline.Drop
+	}
+	d := p.Data
+	if len(d) < 14 {
+		return pipeline.Malformed // resliced since it was parsed
+	}
+	i := lb.table[lb.slot(h.IPProto, h.SrcIP, lb.vipHash, h.SrcPort, h.DstPort)]
+	b := &lb.backends[i]
+
+	if lb.hasSrcMAC {
+		copy(d[6:12], lb.srcMAC[:])
+	} else {
+		copy(d[6:12], d[0:6])
+	}
+	copy(d[0:6], b.mac[:])
+	ip := d[h.L3Off:]
+	if h.IPv4 {
+		binary.BigEndian.PutUint32(ip[16:20], b.ip4)
+		csum := binary.BigEndian.Uint16(ip[10:])
+		binary.BigEndian.PutUint16(ip[10:], packet.UpdateChecksum32(csum, lb.vip4, b.ip4))
+	} else {
+		copy(ip[24:40], b.ip16[:])
+	}
+	h.DstIP = b.IP
+	if !lb.recompute || !packet.SetL4Checksum(d, h) {
+		packet.UpdateL4ChecksumAddr(d, h, lb.vip, b.IP)
+	}
+	lb.packets[i].Add(1)
+	return pipeline.Transmit
+}
+
+// Multipliers from wyhash.
+const (
+	lbK1 = 0xa0761d6478bd642f
+	lbK2 = 0xe7037ed1a0b428db
+	lbK3 = 0x8ebc6af09c88c6e3
+	lbK4 = 0x589965cc75374cc3
+)
+
+// lbMix multiplies a and b into 128 bits and folds the halves together.
+func lbMix(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}
+
+// dstHash is the destination address's part of a 5-tuple's hash. Handle
+// uses the VIP's, computed once.
+func (lb *LoadBalancer) dstHash(dst netip.Addr) uint64 {
+	d := dst.As16()
+	return lbMix(binary.BigEndian.Uint64(d[:8])^lb.seed[1], binary.BigEndian.Uint64(d[8:])^lbK2)
+}
+
+// slot returns the table slot of a 5-tuple, given its destination's
+// dstHash.
+func (lb *LoadBalancer) slot(proto uint8, src netip.Addr, dstHash uint64, sport, dport uint16) uint64 {
+	s := src.As16()
+	h := lbMix(binary.BigEndian.Uint64(s[:8])^lb.seed[0], binary.BigEndian.Uint64(s[8:])^lbK1) ^ dstHash
+	h = lbMix(h^uint64(sport)<<24^uint64(dport)<<8^uint64(proto)^lb.seed[3], lbK4)
+	return h & lb.mask
+}
+
+// splitmix64 returns the next value of the SplitMix64 sequence at *s.
+func splitmix64(s *uint64) uint64 {
+	*s += 0x9e3779b97f4a7c15
+	z := *s
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
+}

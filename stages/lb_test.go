@@ -1,0 +1,508 @@
+package stages_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/xdpkit/xdpkit/packet"
+	"github.com/xdpkit/xdpkit/pipeline"
+	"github.com/xdpkit/xdpkit/stages"
+)
+
+// swBackends returns n backends of the given family: 10.0.0.1... or
+// 2001:db8:1::a..., at 02:00:00:00:01:01...
+func swBackends(n int, v6 bool) []stages.Backend {
+	bs := make([]stages.Backend, n)
+	for i := range bs {
+		ip := netip.AddrFrom4([4]byte{10, 0, 0, byte(1 + i)})
+		if v6 {
+			ip = netip.MustParseAddr(fmt.Sprintf("2001:db8:1::%x", 10+i))
+		}
+		bs[i] = stages.Backend{IP: ip, MAC: net.HardwareAddr{2, 0, 0, 0, 1, byte(1 + i)}}
+	}
+	return bs
+}
+
+func swNewLB(tb testing.TB, vip string, backends []stages.Backend, opts *stages.LoadBalancerOptions) *stages.LoadBalancer {
+	tb.Helper()
+	lb, err := stages.NewLoadBalancer(netip.MustParseAddrPort(vip), backends, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return lb
+}
+
+// TestLoadBalancerRewrite sends each frame to a single backend and checks
+// the result byte for byte against the frame gopacket built for the
+// backend, then checks its checksums by recomputation and with gopacket.
+func TestLoadBalancerRewrite(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name     string
+		vip      string
+		frame    []byte
+		want     []byte
+		recomp   bool
+		partial  bool
+		noSrcMAC bool
+	}{
+		{name: "udp4", vip: "198.51.100.2:53", frame: swUDP4, want: swUDP4ToBackend},
+		{name: "udp4 without checksum", vip: "198.51.100.2:53", frame: swUDP4NoCsum, want: swUDP4NoCsumToBackend},
+		{name: "tcp4", vip: "198.51.100.2:80", frame: swTCP4, want: swTCP4ToBackend},
+		{name: "udp6", vip: "[2001:db8::2]:53", frame: swUDP6, want: swUDP6ToBackend},
+		{name: "tcp6", vip: "[2001:db8::2]:443", frame: swTCP6, want: swTCP6ToBackend},
+		{name: "source MAC from the frame", vip: "198.51.100.2:80", frame: swTCP4, want: swTCP4ToBackend, noSrcMAC: true},
+		{name: "udp4 recomputed", vip: "198.51.100.2:53", frame: swUDP4, want: swUDP4ToBackend, recomp: true},
+		{name: "udp4 partial checksum recomputed", vip: "198.51.100.2:53", frame: swUDP4, want: swUDP4ToBackend, recomp: true, partial: true},
+		{name: "tcp6 partial checksum recomputed", vip: "[2001:db8::2]:443", frame: swTCP6, want: swTCP6ToBackend, recomp: true, partial: true},
+		{name: "udp4 without checksum recomputed", vip: "198.51.100.2:53", frame: swUDP4NoCsum, want: swUDP4NoCsumToBackend, recomp: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			be := stages.Backend{IP: netip.MustParseAddr("10.0.0.1"), MAC: swBackendMAC}
+			if c.frame[13] == 0xdd { // IPv6
+				be.IP = netip.MustParseAddr("2001:db8:1::a")
+			}
+			opts := &stages.LoadBalancerOptions{SrcMAC: swUsMAC, RecomputeL4Checksum: c.recomp}
+			if c.noSrcMAC {
+				opts.SrcMAC = nil
+			}
+			lb := swNewLB(t, c.vip, []stages.Backend{be}, opts)
+			frame := c.frame
+			if c.partial {
+				frame = swPartial(frame)
+			}
+			v, got := swHandle(t, lb, frame)
+			if v != pipeline.Transmit || !bytes.Equal(got, c.want) {
+				t.Fatalf("Handle = %v\n%x, want Transmit\n%x", v, got, c.want)
+			}
+			if ipOK, l4OK, _ := swChecksumsValid(got); !ipOK || !l4OK {
+				t.Errorf("checksums by recomputation: IP %v, L4 %v", ipOK, l4OK)
+			}
+			swGopacketChecksums(t, got)
+			if st := lb.Stats(); len(st) != 1 || st[0].Packets != 1 || st[0].IP != be.IP {
+				t.Errorf("Stats() = %+v", st)
+			}
+		})
+	}
+}
+
+// TestLoadBalancerPartialChecksum: without RecomputeL4Checksum a partial
+// checksum stays partial, and the backend would drop the frame.
+func TestLoadBalancerPartialChecksum(t *testing.T) {
+	t.Parallel()
+	lb := swNewLB(t, "198.51.100.2:53", swBackends(1, false), nil)
+	_, got := swHandle(t, lb, swPartial(swUDP4))
+	if _, l4OK, _ := swChecksumsValid(got); l4OK {
+		t.Error("an incrementally updated partial checksum verifies; the test frame is wrong")
+	}
+}
+
+func TestLoadBalancerOtherFrames(t *testing.T) {
+	t.Parallel()
+	tcpOnly := &stages.LoadBalancerOptions{Proto: packet.ProtoTCP}
+	for _, c := range []struct {
+		name  string
+		vip   string
+		opts  *stages.LoadBalancerOptions
+		bs    []stages.Backend
+		frame []byte
+		want  pipeline.Verdict
+	}{
+		{"other port", "198.51.100.2:54", nil, swBackends(2, false), swUDP4, pipeline.Continue},
+		{"other address", "198.51.100.3:53", nil, swBackends(2, false), swUDP4, pipeline.Continue},
+		{"other family", "[2001:db8::2]:53", nil, swBackends(2, true), swUDP4, pipeline.Continue},
+		{"other protocol", "198.51.100.2:53", tcpOnly, swBackends(2, false), swUDP4, pipeline.Continue},
+		{"icmp to the vip", "198.51.100.2:53", nil, swBackends(2, false), swICMP4, pipeline.Continue},
+		{"non-first fragment", "198.51.100.2:53", nil, swBackends(2, false), swFrag4Rest, pipeline.Continue},
+		{"arp", "198.51.100.2:53", nil, swBackends(2, false), swNoReply["arp"], pipeline.Continue},
+		{"other: drop", "198.51.100.2:54", &stages.LoadBalancerOptions{Other: pipeline.Drop}, swBackends(2, false), swUDP4, pipeline.Drop},
+		{"no backends", "198.51.100.2:53", nil, nil, swUDP4, pipeline.Drop},
+		{"truncated", "198.51.100.2:53", nil, swBackends(2, false), swUDP4[:40], pipeline.Malformed},
+		{"empty", "198.51.100.2:53", nil, swBackends(2, false), nil, pipeline.Malformed},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			lb := swNewLB(t, c.vip, c.bs, c.opts)
+			v, got := swHandle(t, lb, c.frame)
+			if v != c.want || !bytes.Equal(got, c.frame) {
+				t.Errorf("Handle = %v\n%x, want %v, untouched", v, got, c.want)
+			}
+		})
+	}
+}
+
+func TestNewLoadBalancerErrors(t *testing.T) {
+	t.Parallel()
+	v4, v6 := swBackends(2, false), swBackends(2, true)
+	for _, c := range []struct {
+		name string
+		vip  netip.AddrPort
+		bs   []stages.Backend
+		opts *stages.LoadBalancerOptions
+	}{
+		{"invalid vip", netip.AddrPort{}, v4, nil},
+		{"port 0", netip.MustParseAddrPort("10.1.1.1:0"), v4, nil},
+		{"zone", netip.AddrPortFrom(netip.MustParseAddr("fe80::1%eth0"), 80), v6, nil},
+		{"mixed families", netip.MustParseAddrPort("10.1.1.1:80"), v6, nil},
+		{"backend without MAC", netip.MustParseAddrPort("10.1.1.1:80"), []stages.Backend{{IP: v4[0].IP}}, nil},
+		{"invalid backend IP", netip.MustParseAddrPort("10.1.1.1:80"), []stages.Backend{{MAC: v4[0].MAC}}, nil},
+		{"duplicate backend", netip.MustParseAddrPort("10.1.1.1:80"), []stages.Backend{v4[0], v4[0]}, nil},
+		{"protocol", netip.MustParseAddrPort("10.1.1.1:80"), v4, &stages.LoadBalancerOptions{Proto: packet.ProtoICMP}},
+		{"source MAC", netip.MustParseAddrPort("10.1.1.1:80"), v4, &stages.LoadBalancerOptions{SrcMAC: net.HardwareAddr{1, 2, 3}}},
+		{"table size not a power of 2", netip.MustParseAddrPort("10.1.1.1:80"), v4, &stages.LoadBalancerOptions{TableSize: 5000}},
+		{"table too small", netip.MustParseAddrPort("10.1.1.1:80"), v4, &stages.LoadBalancerOptions{TableSize: 512}},
+		{"table too large", netip.MustParseAddrPort("10.1.1.1:80"), v4, &stages.LoadBalancerOptions{TableSize: 1 << 23}},
+		{"verdict", netip.MustParseAddrPort("10.1.1.1:80"), v4, &stages.LoadBalancerOptions{Other: 99}},
+	} {
+		if _, err := stages.NewLoadBalancer(c.vip, c.bs, c.opts); err == nil {
+			t.Errorf("%s: no error", c.name)
+		} else {
+			t.Logf("%s: %v", c.name, err)
+		}
+	}
+	// IPv4-mapped addresses are taken as IPv4.
+	mapped := netip.AddrPortFrom(netip.MustParseAddr("::ffff:198.51.100.2"), 53)
+	lb, err := stages.NewLoadBalancer(mapped, []stages.Backend{{IP: netip.MustParseAddr("::ffff:10.0.0.1"), MAC: swBackendMAC}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, got := swHandle(t, lb, swUDP4); v != pipeline.Transmit || !bytes.Equal(got[30:34], []byte{10, 0, 0, 1}) {
+		t.Errorf("mapped VIP: Handle = %v, %x", v, got)
+	}
+}
+
+// swTuples returns n random UDP and TCP flows to vip.
+func swTuples(r *rand.Rand, n int, vip netip.AddrPort) []stages.Tuple {
+	ts := make([]stages.Tuple, n)
+	for i := range ts {
+		proto := uint8(packet.ProtoUDP)
+		if r.IntN(2) == 0 {
+			proto = packet.ProtoTCP
+		}
+		ts[i] = stages.Tuple{Proto: proto, Src: netip.AddrPortFrom(swRandomAddr(r, vip.Addr().Is6()), uint16(r.Uint32())), Dst: vip}
+	}
+	return ts
+}
+
+// TestLoadBalancerSpread: 100k random flows over 4 backends, each within
+// ±15% of a quarter (the table's slots split within about ±2%).
+func TestLoadBalancerSpread(t *testing.T) {
+	t.Parallel()
+	for _, v6 := range []bool{false, true} {
+		vip := netip.MustParseAddrPort("198.51.100.2:53")
+		if v6 {
+			vip = netip.MustParseAddrPort("[2001:db8::2]:53")
+		}
+		lb := swNewLB(t, vip.String(), swBackends(4, v6), nil)
+		counts := make([]int, 4)
+		const flows = 100_000
+		for _, tu := range swTuples(rand.New(rand.NewPCG(21, 22)), flows, vip) {
+			counts[lb.Backend(tu)]++
+		}
+		worst := 0.0
+		for _, n := range counts {
+			worst = max(worst, math.Abs(float64(n)/(flows/4)-1))
+		}
+		t.Logf("IPv6 %v: flows per backend %v, worst %.1f%% off even", v6, counts, 100*worst)
+		if worst > 0.15 {
+			t.Errorf("flows per backend %v: %.1f%% off even, want at most 15%%", counts, 100*worst)
+		}
+	}
+}
+
+// TestLoadBalancerConsistent: removing a backend moves exactly its flows,
+// spread over the others; adding it back restores every flow's backend;
+// adding a new one takes flows only to itself. Flows are compared by
+// backend address, since indexes shift.
+func TestLoadBalancerConsistent(t *testing.T) {
+	t.Parallel()
+	vip := netip.MustParseAddrPort("198.51.100.2:53")
+	bs := swBackends(5, false)
+	lb := swNewLB(t, vip.String(), bs[:4], nil)
+	tuples := swTuples(rand.New(rand.NewPCG(23, 24)), 100_000, vip)
+	assign := func() []netip.Addr {
+		ips := make([]netip.Addr, len(tuples))
+		backends := lb.Backends()
+		for i, tu := range tuples {
+			ips[i] = backends[lb.Backend(tu)].IP
+		}
+		return ips
+	}
+	before := assign()
+
+	removed := bs[1].IP
+	if err := lb.RemoveBackend(removed); err != nil {
+		t.Fatal(err)
+	}
+	after := assign()
+	moved, others := 0, map[netip.Addr]int{}
+	for i := range tuples {
+		switch {
+		case before[i] == removed:
+			others[after[i]]++
+		case after[i] != before[i]:
+			moved++
+		}
+	}
+	t.Logf("after removing %v: %d flows of other backends moved; its flows went to %v", removed, moved, others)
+	if moved != 0 {
+		t.Errorf("removing a backend moved %d flows of the others, want 0", moved)
+	}
+	if len(others) != 3 {
+		t.Errorf("the removed backend's flows went to %v, want all 3 others", others)
+	}
+
+	if err := lb.AddBackend(bs[1]); err != nil {
+		t.Fatal(err)
+	}
+	if again := assign(); !equalAddrs(again, before) {
+		t.Error("adding the backend back did not restore every flow's backend")
+	}
+
+	if err := lb.AddBackend(bs[4]); err != nil {
+		t.Fatal(err)
+	}
+	added, wrong := 0, 0
+	for i, ip := range assign() {
+		switch ip {
+		case before[i]:
+		case bs[4].IP:
+			added++
+		default:
+			wrong++
+		}
+	}
+	t.Logf("adding %v took %d flows (%.1f%%)", bs[4].IP, added, 100*float64(added)/float64(len(tuples)))
+	if wrong != 0 || added == 0 {
+		t.Errorf("adding a backend: %d flows moved to it, %d between the others (want 0)", added, wrong)
+	}
+
+	if err := lb.RemoveBackend(netip.MustParseAddr("10.9.9.9")); !errors.Is(err, stages.ErrNoBackend) {
+		t.Errorf("RemoveBackend of a stranger: %v, want ErrNoBackend", err)
+	}
+	if err := lb.AddBackend(bs[0]); err == nil {
+		t.Error("AddBackend of a duplicate: no error")
+	}
+}
+
+func equalAddrs(a, b []netip.Addr) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestLoadBalancerAgree: LoadBalancers with the same seed and backends,
+// given in another order, send every flow to the same backend; another
+// seed does not.
+func TestLoadBalancerAgree(t *testing.T) {
+	t.Parallel()
+	vip := netip.MustParseAddrPort("[2001:db8::2]:443")
+	bs := swBackends(4, true)
+	rev := []stages.Backend{bs[3], bs[2], bs[1], bs[0]}
+	a := swNewLB(t, vip.String(), bs, &stages.LoadBalancerOptions{Seed: 7})
+	b := swNewLB(t, vip.String(), rev, &stages.LoadBalancerOptions{Seed: 7})
+	c := swNewLB(t, vip.String(), bs, &stages.LoadBalancerOptions{Seed: 8})
+	differ := 0
+	for _, tu := range swTuples(rand.New(rand.NewPCG(25, 26)), 10_000, vip) {
+		ia, ib, ic := a.Backends()[a.Backend(tu)].IP, b.Backends()[b.Backend(tu)].IP, c.Backends()[c.Backend(tu)].IP
+		if ia != ib {
+			t.Fatalf("%v: %v and %v", tu, ia, ib)
+		}
+		if ia != ic {
+			differ++
+		}
+	}
+	if differ < 5000 { // three in four, by chance
+		t.Errorf("another seed changed the backend of only %d of 10000 flows", differ)
+	}
+}
+
+// TestLoadBalancerFlows sends random frames through a 4-backend LB: each
+// goes to the backend Backend names for its 5-tuple, every time, with
+// right checksums, and the counters add up.
+func TestLoadBalancerFlows(t *testing.T) {
+	t.Parallel()
+	for _, v6 := range []bool{false, true} {
+		vip := netip.MustParseAddrPort("198.51.100.2:8080")
+		if v6 {
+			vip = netip.MustParseAddrPort("[2001:db8::2]:8080")
+		}
+		bs := swBackends(4, v6)
+		lb := swNewLB(t, vip.String(), bs, &stages.LoadBalancerOptions{SrcMAC: swUsMAC})
+		r := rand.New(rand.NewPCG(27, 28))
+		want := make([]uint64, 4)
+		for i, tu := range swTuples(r, 2000, vip) {
+			frame := swRandomFrame(r, v6, tu.Proto, tu.Src.Addr(), vip.Addr(), tu.Src.Port(), vip.Port())
+			b := lb.Backend(tu)
+			for range 2 { // the same flow twice: the same backend
+				v, got := swHandle(t, lb, frame)
+				var h packet.Headers
+				if err := packet.Parse(got, &h); v != pipeline.Transmit || err != nil {
+					t.Fatalf("Handle = %v, parse %v", v, err)
+				}
+				if h.DstIP != bs[b].IP || !bytes.Equal(got[:6], bs[b].MAC) || !bytes.Equal(got[6:12], swUsMAC) {
+					t.Fatalf("%v went to %v at %x, want backend %d %v", tu, h.DstIP, got[:6], b, bs[b].IP)
+				}
+				if !bytes.Equal(swMaskRewrite(got, &h), swMaskRewrite(frame, &h)) {
+					t.Fatalf("more than the addresses and checksums changed:\n%x\n%x", frame, got)
+				}
+				if ipOK, l4OK, _ := swChecksumsValid(got); !ipOK || !l4OK {
+					t.Fatalf("checksums by recomputation: IP %v, L4 %v\n%x", ipOK, l4OK, got)
+				}
+				if i%20 == 0 {
+					swGopacketChecksums(t, got)
+				}
+				want[b]++
+			}
+		}
+		for i, st := range lb.Stats() {
+			if st.Packets != want[i] || st.IP != bs[i].IP {
+				t.Errorf("Stats()[%d] = %+v, want %d packets to %v", i, st, want[i], bs[i].IP)
+			}
+		}
+	}
+}
+
+// swMaskRewrite returns a copy of frame with the fields a LoadBalancer
+// rewrites zeroed: the MAC addresses, the destination IP address and the
+// checksums.
+func swMaskRewrite(frame []byte, h *packet.Headers) []byte {
+	b := bytes.Clone(frame)
+	clear(b[:12])
+	if h.IPv4 {
+		clear(b[h.L3Off+10 : h.L3Off+12])
+		clear(b[h.L3Off+16 : h.L3Off+20])
+	} else {
+		clear(b[h.L3Off+24 : h.L3Off+40])
+	}
+	off := map[uint8]int{packet.ProtoUDP: 6, packet.ProtoTCP: 16}[h.IPProto]
+	clear(b[h.L4Off+off : h.L4Off+off+2])
+	return b
+}
+
+func TestLoadBalancerAllocs(t *testing.T) {
+	lb := swNewLB(t, "198.51.100.2:53", swBackends(4, false), nil)
+	lb6 := swNewLB(t, "[2001:db8::2]:443", swBackends(4, true), &stages.LoadBalancerOptions{RecomputeL4Checksum: true})
+	var ps []*pipeline.Packet
+	for _, f := range [][]byte{swUDP4, swUDP4NoCsum, swTCP6, swICMP4, swUDP4[:30]} {
+		p := &pipeline.Packet{Data: bytes.Clone(f)}
+		p.Reparse()
+		ps = append(ps, p)
+	}
+	allocs := testing.AllocsPerRun(1000, func() {
+		for _, p := range ps {
+			lb.Handle(p)
+			lb6.Handle(p)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Handle allocates %v times per run", allocs)
+	}
+}
+
+// FuzzLoadBalancer: no panic, no write past the frame, Malformed exactly
+// for frames that do not parse; a transmitted frame went to its flow's
+// backend with only the MACs and the destination address (and checksums)
+// changed, checksums as right as they were; any other frame is untouched.
+func FuzzLoadBalancer(f *testing.F) {
+	for _, frame := range swSeeds() {
+		f.Add(frame)
+	}
+	bs4, bs6 := swBackends(3, false), swBackends(3, true)
+	lbs := []*stages.LoadBalancer{
+		swNewLB(f, "198.51.100.2:53", bs4, &stages.LoadBalancerOptions{SrcMAC: swUsMAC}),
+		swNewLB(f, "[2001:db8::2]:53", bs6, &stages.LoadBalancerOptions{TableSize: 1024}),
+		swNewLB(f, "198.51.100.2:80", bs4, &stages.LoadBalancerOptions{RecomputeL4Checksum: true, Proto: packet.ProtoTCP}),
+		swNewLB(f, "[2001:db8::2]:443", bs6, &stages.LoadBalancerOptions{RecomputeL4Checksum: true}),
+	}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		for _, lb := range lbs {
+			v, got := swFuzzCheck(t, lb, frame, pipeline.Transmit, pipeline.Continue, pipeline.Malformed)
+			if v != pipeline.Transmit {
+				if !bytes.Equal(got, frame) {
+					t.Fatalf("a frame not balanced was changed")
+				}
+				continue
+			}
+			var in, out packet.Headers
+			_ = packet.Parse(frame, &in)
+			_ = packet.Parse(got, &out)
+			b := lb.Backends()[lb.Backend(stages.Tuple{
+				Proto: in.IPProto,
+				Src:   netip.AddrPortFrom(in.SrcIP, in.SrcPort),
+				Dst:   netip.AddrPortFrom(in.DstIP, in.DstPort),
+			})]
+			if out.DstIP != b.IP || !bytes.Equal(got[:6], b.MAC) {
+				t.Fatalf("went to %v at %x, want %v at %v", out.DstIP, got[:6], b.IP, b.MAC)
+			}
+			want := in
+			want.DstIP = b.IP
+			if out != want {
+				t.Fatalf("headers changed beyond the destination:\n in %+v\nout %+v", in, out)
+			}
+		}
+	})
+}
+
+func BenchmarkLoadBalancer(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		vip   string
+		v6    bool
+		opts  *stages.LoadBalancerOptions
+		frame []byte
+	}{
+		{"udp4", "198.51.100.2:53", false, nil, swUDP4},
+		{"tcp6", "[2001:db8::2]:443", true, nil, swTCP6},
+		{"udp4-recompute", "198.51.100.2:53", false, &stages.LoadBalancerOptions{RecomputeL4Checksum: true}, swUDP4},
+		{"other", "198.51.100.2:54", false, nil, swUDP4},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			lb := swNewLB(b, c.vip, swBackends(4, c.v6), c.opts)
+			p := &pipeline.Packet{Data: bytes.Clone(c.frame)}
+			p.Reparse()
+			h := p.Headers
+			b.ReportAllocs()
+			for b.Loop() {
+				// The frame is rewritten to a backend: put the VIP back
+				// (headers and bytes) for the next round, which the time
+				// includes.
+				swBenchHandle(lb, p, c.frame, &h, true)
+			}
+		})
+	}
+}
+
+func ExampleLoadBalancer() {
+	backends := []stages.Backend{
+		{IP: netip.MustParseAddr("10.0.0.1"), MAC: net.HardwareAddr{2, 0, 0, 0, 1, 1}},
+		{IP: netip.MustParseAddr("10.0.0.2"), MAC: net.HardwareAddr{2, 0, 0, 0, 1, 2}},
+	}
+	lb, err := stages.NewLoadBalancer(netip.MustParseAddrPort("198.51.100.2:53"), backends,
+		&stages.LoadBalancerOptions{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	p := &pipeline.Packet{Data: bytes.Clone(swUDP4)} // 192.0.2.1:40000 -> 198.51.100.2:53
+	p.Reparse()
+	fmt.Println(lb.Handle(p), p.Headers.DstIP == backends[lb.Backend(stages.Tuple{
+		Proto: packet.ProtoUDP,
+		Src:   netip.MustParseAddrPort("192.0.2.1:40000"),
+		Dst:   netip.MustParseAddrPort("198.51.100.2:53"),
+	})].IP)
+	// Output: transmit true
+}
