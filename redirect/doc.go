@@ -16,6 +16,24 @@
 // BPF link, and [Use] manages the XSKMAP of a program the caller attached
 // itself.
 //
+// # Filtering
+//
+// By default every frame of a queue with a socket goes to the socket.
+// Options.Filter takes a [filter.Program], a compiled tcpdump expression,
+// that runs first for every frame and decides: to the queue's socket
+// (filter.Redirect), to the kernel stack (filter.Pass), or dropped
+// (filter.Drop). For example, to take only UDP port 9999 and leave the
+// rest of the traffic to the kernel:
+//
+//	f, err := filter.Compile("udp port 9999", filter.Redirect, filter.Pass)
+//	...
+//	prog, err := redirect.Attach(ifindex, &redirect.Options{Filter: f})
+//
+// A frame the filter redirects on a queue without a socket still goes to
+// the kernel. [Program.Filter] returns the filter; to change it, attach a
+// new program. Programs of your own can include the filter's instructions
+// themselves (see [filter.Program.Instructions]).
+//
 // # Lifetime
 //
 // The program stays attached while the [Program] is open. [Program.Close]

@@ -7,6 +7,7 @@ import (
 	"log"
 	"net"
 
+	"github.com/xdpkit/xdpkit/filter"
 	"github.com/xdpkit/xdpkit/redirect"
 )
 
@@ -32,4 +33,24 @@ func ExampleAttach() {
 		log.Fatal(err)
 	}
 	defer prog.Unregister(0)
+}
+
+// Attach with a filter: only UDP to port 9999 reaches the AF_XDP sockets,
+// all other traffic goes to the kernel stack as if no program were
+// attached. Needs root.
+func ExampleAttach_filter() {
+	f, err := filter.Compile("udp dst port 9999", filter.Redirect, filter.Pass)
+	if err != nil {
+		log.Fatal(err)
+	}
+	iface, err := net.InterfaceByName("eth0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	prog, err := redirect.Attach(iface.Index, &redirect.Options{Filter: f})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer prog.Close()
+	fmt.Printf("redirecting %q on %s\n", prog.Filter(), iface.Name)
 }

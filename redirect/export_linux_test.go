@@ -10,7 +10,10 @@ import (
 // Internals for the black-box tests in package redirect_test.
 
 // Load creates the redirect program and its XSKMAP without attaching them.
-var Load = load
+func Load(queues int) (*ebpf.Program, *ebpf.Map, error) { return load(queues, nil) }
+
+// LoadWithFilter is Load with a compiled filter.
+var LoadWithFilter = load
 
 // ReleaseBefore is releaseBefore.
 var ReleaseBefore = releaseBefore
@@ -21,7 +24,7 @@ const RedirectSymbol = redirectSymbol
 // LoadFiltered loads the redirect program with filter inserted before the
 // redirect, using xsks as its XSKMAP.
 func LoadFiltered(filter asm.Instructions, xsks *ebpf.Map) (*ebpf.Program, error) {
-	insns := instructions(filter)
+	insns := instructions(filter, true)
 	if err := insns.AssociateMap(xsksMapSymbol, xsks); err != nil {
 		return nil, err
 	}

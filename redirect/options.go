@@ -6,6 +6,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/xdpkit/xdpkit/filter"
 	"github.com/xdpkit/xdpkit/internal/netlink"
 )
 
@@ -67,6 +68,17 @@ type Options struct {
 	// from the caller's map: there Queues must be 0 or equal to the map's
 	// MaxEntries.
 	Queues int
+
+	// Filter, if not nil, decides for every frame, before the redirect,
+	// whether it goes to the queue's AF_XDP socket (filter.Redirect), to
+	// the kernel stack (filter.Pass) or nowhere (filter.Drop); see
+	// package filter. A redirected frame of a queue without a socket
+	// still goes to the kernel stack. A filter whose actions are only
+	// Pass and Drop makes a program that never redirects (Register then
+	// has no effect). The zero value, nil, redirects every frame. Only
+	// Attach takes a filter: AttachProgram fails if it is set, as the
+	// caller's program is already built.
+	Filter *filter.Program
 }
 
 // resolve returns a validated copy of opts (nil means defaults).

@@ -10,6 +10,8 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/features"
 	"golang.org/x/sys/unix"
+
+	"github.com/xdpkit/xdpkit/filter"
 )
 
 const (
@@ -25,7 +27,7 @@ const (
 	xsksMapSymbol = mapName
 	// redirectSymbol labels the first redirect instruction: a filter may
 	// jump there to steer the frame to its queue's socket.
-	redirectSymbol = "redirect"
+	redirectSymbol = filter.RedirectSymbol
 
 	// xdpMDRxQueueIndex is offsetof(struct xdp_md, rx_queue_index).
 	xdpMDRxQueueIndex = 16
@@ -38,16 +40,21 @@ const (
 // instructions builds the redirect program. On entry R1 is the struct
 // xdp_md context; it is kept in R6, which helper calls preserve.
 //
-// filter, nil for now, runs before the redirect. It may use R0-R5 and
-// R7-R9 but must not change R6 (the context). It either returns its own
-// verdict (for example XDP_PASS to leave a frame to the kernel) or falls
-// through, or jumps to redirectSymbol, to hand the frame to its queue's
-// socket.
-func instructions(filter asm.Instructions) asm.Instructions {
+// filter runs before the redirect. It may use R0-R5 and R7-R9 but must
+// not change R6 (the context). It either returns its own verdict (for
+// example XDP_PASS to leave a frame to the kernel) or falls through, or
+// jumps to redirectSymbol, to hand the frame to its queue's socket.
+// Without tail the redirect is left out: the verifier refuses
+// instructions no path reaches, so a filter that never redirects must be
+// the whole program.
+func instructions(filter asm.Instructions, tail bool) asm.Instructions {
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 	}
 	insns = append(insns, filter...)
+	if !tail {
+		return insns
+	}
 	return append(insns,
 		// r2 = ctx->rx_queue_index
 		asm.LoadMem(asm.R2, asm.R6, xdpMDRxQueueIndex, asm.Word).WithSymbol(redirectSymbol),
@@ -60,9 +67,9 @@ func instructions(filter asm.Instructions) asm.Instructions {
 }
 
 // load creates the XSKMAP with queues entries and the program that uses
-// it. On error nothing is left open; the error has no "redirect:" prefix,
-// the caller adds the context.
-func load(queues int) (_ *ebpf.Program, _ *ebpf.Map, err error) {
+// it, with f (if not nil) deciding first. On error nothing is left open;
+// the error has no "redirect:" prefix, the caller adds the context.
+func load(queues int, f *filter.Program) (_ *ebpf.Program, _ *ebpf.Map, err error) {
 	xsks, err := ebpf.NewMap(&ebpf.MapSpec{
 		Name:       mapName,
 		Type:       ebpf.XSKMap,
@@ -80,9 +87,16 @@ func load(queues int) (_ *ebpf.Program, _ *ebpf.Map, err error) {
 		}
 	}()
 
-	insns := instructions(nil)
-	if err := insns.AssociateMap(xsksMapSymbol, xsks); err != nil {
-		return nil, nil, fmt.Errorf("build program: %w", err)
+	var filterInsns asm.Instructions
+	tail := true
+	if f != nil {
+		filterInsns, tail = f.Instructions(), f.Redirects()
+	}
+	insns := instructions(filterInsns, tail)
+	if tail {
+		if err := insns.AssociateMap(xsksMapSymbol, xsks); err != nil {
+			return nil, nil, fmt.Errorf("build program: %w", err)
+		}
 	}
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
 		Name:         progName,
@@ -91,7 +105,11 @@ func load(queues int) (_ *ebpf.Program, _ *ebpf.Map, err error) {
 		Instructions: insns,
 	})
 	if err != nil {
-		return nil, nil, loadError("load XDP program", err,
+		what := "load XDP program"
+		if f != nil {
+			what = fmt.Sprintf("load XDP program with filter %q", f.String())
+		}
+		return nil, nil, loadError(what, err,
 			func() error { return features.HaveProgramType(ebpf.XDP) })
 	}
 	return prog, xsks, nil

@@ -14,6 +14,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
+	"github.com/xdpkit/xdpkit/filter"
 	"github.com/xdpkit/xdpkit/internal/netlink"
 )
 
@@ -36,11 +37,15 @@ type Program struct {
 	ifname  string // "" for Use
 	mode    Mode   // ModeAuto for Use (unknown)
 	queues  int
+	filter  *filter.Program // nil: no filter, or not known (AttachProgram, Use)
 }
 
 // Attach loads the redirect program and an XSKMAP and attaches them to the
 // interface with index ifindex, in the calling thread's network namespace.
 // A nil opts means automatic mode and one XSKMAP entry per RX queue.
+//
+// With Options.Filter set, the filter runs first for every frame and
+// decides between the socket, the kernel stack and dropping it.
 //
 // The attachment is a BPF link (Linux 5.9+): it is removed by Close or when
 // the process exits. If the interface already has an XDP program, Attach
@@ -58,11 +63,11 @@ func Attach(ifindex int, opts *Options) (*Program, error) {
 	if queues == 0 {
 		queues = max(iface.NumRXQueues, 1)
 	}
-	prog, xsks, err := load(queues)
+	prog, xsks, err := load(queues, o.Filter)
 	if err != nil {
 		return nil, fmt.Errorf("redirect: attach to %s (ifindex %d): %w", iface.Name, ifindex, err)
 	}
-	p := &Program{prog: prog, xsks: xsks, own: true, ifindex: ifindex, ifname: iface.Name, queues: queues}
+	p := &Program{prog: prog, xsks: xsks, own: true, ifindex: ifindex, ifname: iface.Name, queues: queues, filter: o.Filter}
 	if err := p.attach(o.Mode); err != nil {
 		if cerr := p.Close(); cerr != nil {
 			err = errors.Join(err, cerr)
@@ -84,6 +89,10 @@ func AttachProgram(ifindex int, prog *ebpf.Program, xsks *ebpf.Map, opts *Option
 	}
 	if err := checkObjects(prog, xsks); err != nil {
 		return nil, fmt.Errorf("redirect: attach program to ifindex %d: %w", ifindex, err)
+	}
+	if o.Filter != nil {
+		return nil, fmt.Errorf("redirect: attach program to ifindex %d: Options.Filter is only for Attach: "+
+			"splice filter.Program.Instructions into your own program instead", ifindex)
 	}
 	if o.Queues != 0 && uint32(o.Queues) != xsks.MaxEntries() {
 		return nil, fmt.Errorf("redirect: attach program to ifindex %d: Options.Queues %d does not match the XSKMAP's %d entries: leave it 0",
@@ -356,6 +365,15 @@ func (p *Program) Ifindex() int {
 		return 0
 	}
 	return p.ifindex
+}
+
+// Filter returns the filter the program was attached with by [Attach],
+// or nil.
+func (p *Program) Filter() *filter.Program {
+	if p == nil {
+		return nil
+	}
+	return p.filter
 }
 
 // Queues returns the number of XSKMAP entries: Register accepts queues 0

@@ -7,6 +7,8 @@ import (
 	"runtime"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/xdpkit/xdpkit/filter"
 )
 
 // Program is an XDP redirect program. It is only implemented on Linux.
@@ -42,6 +44,9 @@ func (p *Program) Mode() Mode { return ModeAuto }
 
 // Ifindex returns 0.
 func (p *Program) Ifindex() int { return 0 }
+
+// Filter returns nil.
+func (p *Program) Filter() *filter.Program { return nil }
 
 // Queues returns 0.
 func (p *Program) Queues() int { return 0 }

@@ -118,10 +118,11 @@ func TestProgramPassesWithoutSocket(t *testing.T) {
 func TestFilterInsertionPoint(t *testing.T) {
 	testutils.RequirePrivileged(t)
 	v := testutils.NewVeth(t, testutils.VethOptions{Queues: 2})
-	_, xsks, err := redirect.Load(2)
+	plain, xsks, err := redirect.Load(2)
 	if err != nil {
 		t.Fatal(err)
 	}
+	plain.Close() // only the map is used
 	defer xsks.Close()
 	// Drop queue 1, redirect the rest. R6 holds the context.
 	filter := asm.Instructions{
