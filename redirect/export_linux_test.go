@@ -5,15 +5,22 @@ package redirect
 import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/xdpkit/xdpkit/filter"
 )
 
 // Internals for the black-box tests in package redirect_test.
 
 // Load creates the redirect program and its XSKMAP without attaching them.
-func Load(queues int) (*ebpf.Program, *ebpf.Map, error) { return load(queues, nil) }
+func Load(queues int) (*ebpf.Program, *ebpf.Map, error) {
+	p, m, _, err := load(queues, nil, false)
+	return p, m, err
+}
 
 // LoadWithFilter is Load with a compiled filter.
-var LoadWithFilter = load
+func LoadWithFilter(queues int, f *filter.Program) (*ebpf.Program, *ebpf.Map, error) {
+	p, m, _, err := load(queues, f, false)
+	return p, m, err
+}
 
 // ReleaseBefore is releaseBefore.
 var ReleaseBefore = releaseBefore

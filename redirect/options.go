@@ -79,6 +79,11 @@ type Options struct {
 	// Attach takes a filter: AttachProgram fails if it is set, as the
 	// caller's program is already built.
 	Filter *filter.Program
+
+	// Counters makes the program count its verdicts (dropped, passed,
+	// redirected) in a per-CPU map, read with Program.Counters. It costs
+	// a map lookup per frame. Zero value: off. Attach only.
+	Counters bool
 }
 
 // resolve returns a validated copy of opts (nil means defaults).

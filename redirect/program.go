@@ -69,7 +69,7 @@ func instructions(filter asm.Instructions, tail bool) asm.Instructions {
 // load creates the XSKMAP with queues entries and the program that uses
 // it, with f (if not nil) deciding first. On error nothing is left open;
 // the error has no "redirect:" prefix, the caller adds the context.
-func load(queues int, f *filter.Program) (_ *ebpf.Program, _ *ebpf.Map, err error) {
+func load(queues int, f *filter.Program, withCounters bool) (_ *ebpf.Program, _ *ebpf.Map, counters *ebpf.Map, err error) {
 	xsks, err := ebpf.NewMap(&ebpf.MapSpec{
 		Name:       mapName,
 		Type:       ebpf.XSKMap,
@@ -78,12 +78,15 @@ func load(queues int, f *filter.Program) (_ *ebpf.Program, _ *ebpf.Map, err erro
 		MaxEntries: uint32(queues),
 	})
 	if err != nil {
-		return nil, nil, loadError(fmt.Sprintf("create XSKMAP with %d entries", queues), err,
+		return nil, nil, nil, loadError(fmt.Sprintf("create XSKMAP with %d entries", queues), err,
 			func() error { return features.HaveMapType(ebpf.XSKMap) })
 	}
 	defer func() {
 		if err != nil {
 			xsks.Close()
+			if counters != nil {
+				counters.Close()
+			}
 		}
 	}()
 
@@ -95,7 +98,16 @@ func load(queues int, f *filter.Program) (_ *ebpf.Program, _ *ebpf.Map, err erro
 	insns := instructions(filterInsns, tail)
 	if tail {
 		if err := insns.AssociateMap(xsksMapSymbol, xsks); err != nil {
-			return nil, nil, fmt.Errorf("build program: %w", err)
+			return nil, nil, nil, fmt.Errorf("build program: %w", err)
+		}
+	}
+	if withCounters {
+		if counters, err = newCounters(); err != nil {
+			return nil, nil, nil, err
+		}
+		insns = counted(insns)
+		if err := insns.AssociateMap(countersName, counters); err != nil {
+			return nil, nil, nil, fmt.Errorf("build program: %w", err)
 		}
 	}
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
@@ -109,10 +121,10 @@ func load(queues int, f *filter.Program) (_ *ebpf.Program, _ *ebpf.Map, err erro
 		if f != nil {
 			what = fmt.Sprintf("load XDP program with filter %q", f.String())
 		}
-		return nil, nil, loadError(what, err,
+		return nil, nil, nil, loadError(what, err,
 			func() error { return features.HaveProgramType(ebpf.XDP) })
 	}
-	return prog, xsks, nil
+	return prog, xsks, counters, nil
 }
 
 // loadError wraps a map or program creation error with the hint that fits.

@@ -38,6 +38,8 @@ type Program struct {
 	mode    Mode   // ModeAuto for Use (unknown)
 	queues  int
 	filter  *filter.Program // nil: no filter, or not known (AttachProgram, Use)
+
+	counters *ebpf.Map // per-CPU verdict counts; nil without Options.Counters
 }
 
 // Attach loads the redirect program and an XSKMAP and attaches them to the
@@ -63,11 +65,11 @@ func Attach(ifindex int, opts *Options) (*Program, error) {
 	if queues == 0 {
 		queues = max(iface.NumRXQueues, 1)
 	}
-	prog, xsks, err := load(queues, o.Filter)
+	prog, xsks, counters, err := load(queues, o.Filter, o.Counters)
 	if err != nil {
 		return nil, fmt.Errorf("redirect: attach to %s (ifindex %d): %w", iface.Name, ifindex, err)
 	}
-	p := &Program{prog: prog, xsks: xsks, own: true, ifindex: ifindex, ifname: iface.Name, queues: queues, filter: o.Filter}
+	p := &Program{prog: prog, xsks: xsks, own: true, ifindex: ifindex, ifname: iface.Name, queues: queues, filter: o.Filter, counters: counters}
 	if err := p.attach(o.Mode); err != nil {
 		if cerr := p.Close(); cerr != nil {
 			err = errors.Join(err, cerr)
@@ -93,6 +95,9 @@ func AttachProgram(ifindex int, prog *ebpf.Program, xsks *ebpf.Map, opts *Option
 	if o.Filter != nil {
 		return nil, fmt.Errorf("redirect: attach program to ifindex %d: Options.Filter is only for Attach: "+
 			"splice filter.Program.Instructions into your own program instead", ifindex)
+	}
+	if o.Counters {
+		return nil, fmt.Errorf("redirect: attach to ifindex %d: Options.Counters needs a program built by Attach", ifindex)
 	}
 	if o.Queues != 0 && uint32(o.Queues) != xsks.MaxEntries() {
 		return nil, fmt.Errorf("redirect: attach program to ifindex %d: Options.Queues %d does not match the XSKMAP's %d entries: leave it 0",
@@ -429,6 +434,11 @@ func (p *Program) Close() error {
 		}
 		if err := p.xsks.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("redirect: close XSKMAP: %w", err))
+		}
+		if p.counters != nil {
+			if err := p.counters.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("redirect: close counters: %w", err))
+			}
 		}
 	}
 	return errors.Join(errs...)
