@@ -115,21 +115,24 @@ func (a *App) bindMode() (afxdp.BindMode, error) {
 	return 0, fmt.Errorf("invalid -bind %q: want auto, zerocopy or copy", a.Bind)
 }
 
-// Open attaches the redirect program (with the -filter) and opens the
-// socket. cfg, if not nil, is the base socket configuration.
+// Open attaches the redirect program (with the -filter), unless
+// AttachFilter attached one already, and opens the socket. cfg, if not
+// nil, is the base socket configuration.
 func (a *App) Open(cfg *afxdp.Config) error {
-	mode, _ := a.mode()
 	bind, _ := a.bindMode()
-	opts, err := a.redirectOptions(mode)
-	if err != nil {
-		return err
-	}
 	ifindex, err := ifindexOf(a.Iface)
 	if err != nil {
 		return err
 	}
-	if a.Prog, err = redirect.Attach(ifindex, opts); err != nil {
-		return err
+	if a.Prog == nil {
+		mode, _ := a.mode()
+		opts, err := a.redirectOptions(mode)
+		if err != nil {
+			return err
+		}
+		if a.Prog, err = redirect.Attach(ifindex, opts); err != nil {
+			return err
+		}
 	}
 	var c afxdp.Config
 	if cfg != nil {

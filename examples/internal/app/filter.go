@@ -31,14 +31,16 @@ func (a *App) filterOptions(mode redirect.Mode, expr string, match, nomatch filt
 	return o, nil
 }
 
-// AttachFilterOnly attaches a program that applies expr in the kernel with
-// the given actions and opens no socket (for in-kernel filtering).
-func (a *App) AttachFilterOnly(expr string, match, nomatch filter.Action) error {
+// AttachFilter attaches a program that applies expr in the kernel with
+// the given actions and counts its verdicts (Prog.Counters). A later Open
+// uses this program for its socket.
+func (a *App) AttachFilter(expr string, match, nomatch filter.Action) error {
 	mode, _ := a.mode()
 	o, err := a.filterOptions(mode, expr, match, nomatch)
 	if err != nil {
 		return err
 	}
+	o.Counters = true
 	ifindex, err := ifindexOf(a.Iface)
 	if err != nil {
 		return err
