@@ -12,8 +12,8 @@ import (
 
 	"github.com/xdpkit/xdpkit/afxdp"
 	"github.com/xdpkit/xdpkit/internal/testutils"
-	"github.com/xdpkit/xdpkit/packet"
 	"github.com/xdpkit/xdpkit/pipeline"
+	"github.com/xdpkit/xdpkit/stages"
 	"github.com/xdpkit/xdpkit/umem"
 )
 
@@ -289,46 +289,53 @@ func TestMalformed(t *testing.T) {
 	}
 }
 
-// TestPollAllocs: a batch through parse and a rewriting stage, transmit and
-// recycle allocates nothing.
+// TestPollAllocs: a batch through parse, the stages of the drop, reflect
+// and count paths, transmit and recycle allocates nothing.
 func TestPollAllocs(t *testing.T) {
-	v := testutils.NewVeth(t, testutils.VethOptions{})
-	s := open(t, v, 0, nil)
-	r, err := pipeline.New(pipeline.Config{Socket: s, Stages: []pipeline.Stage{
-		pipeline.Func(func(p *pipeline.Packet) pipeline.Verdict {
-			if p.Headers.IPProto == packet.ProtoUDP && p.Headers.DstPort == 6000 {
-				return pipeline.Continue
-			}
-			return pipeline.Drop
-		}),
-		macSwap{},
-	}})
+	flows, err := stages.NewFlowCounter(1024)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var peer *testutils.PacketSocket
-	v.InPeer(t, func() error { peer = testutils.OpenPacketSocket(t, v.PeerIndex); return nil })
-	// Queue frames up first: a sender running during the measurement
-	// would have its own allocations counted.
-	f := frame(v, 9)
-	for range 15 {
-		for range 100 {
-			if err := peer.Send(f); err != nil {
+	for _, tc := range []struct {
+		name   string
+		stages []pipeline.Stage
+	}{
+		{"drop", nil},
+		{"reflect", []pipeline.Stage{stages.NewAddrSwap(nil)}},
+		{"macswap", []pipeline.Stage{macSwap{}}},
+		{"count", []pipeline.Stage{flows}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := testutils.NewVeth(t, testutils.VethOptions{})
+			s := open(t, v, 0, nil)
+			r, err := pipeline.New(pipeline.Config{Socket: s, Stages: tc.stages})
+			if err != nil {
 				t.Fatal(err)
 			}
-		}
-		time.Sleep(2 * time.Millisecond)
+			var peer *testutils.PacketSocket
+			v.InPeer(t, func() error { peer = testutils.OpenPacketSocket(t, v.PeerIndex); return nil })
+			// Queue frames up first: a sender running during the
+			// measurement would have its own allocations counted.
+			for i := range 1500 {
+				if err := peer.Send(frame(v, uint32(i))); err != nil {
+					t.Fatal(err)
+				}
+				if i%100 == 99 {
+					time.Sleep(2 * time.Millisecond)
+				}
+			}
+			var got int
+			allocs := testing.AllocsPerRun(20, func() {
+				n, _ := r.Poll()
+				got += n
+			})
+			if got < 500 {
+				t.Fatalf("only %d frames went through the measured polls", got)
+			}
+			if allocs != 0 {
+				t.Errorf("Poll allocates %.2f times per batch, want 0", allocs)
+			}
+			t.Logf("%d frames through 21 polls", got)
+		})
 	}
-	var got int
-	allocs := testing.AllocsPerRun(20, func() {
-		n, _ := r.Poll()
-		got += n
-	})
-	if got < 500 {
-		t.Fatalf("only %d frames went through the measured polls", got)
-	}
-	if allocs != 0 {
-		t.Errorf("Poll allocates %.2f times per batch, want 0", allocs)
-	}
-	t.Logf("%d frames through 21 polls", got)
 }
