@@ -1,0 +1,444 @@
+package stages
+
+import (
+	"cmp"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math/bits"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"strconv"
+
+	"github.com/xdpkit/xdpkit/packet"
+	"github.com/xdpkit/xdpkit/pipeline"
+)
+
+// DefaultFlowCapacity is the number of flows a FlowCounter tracks when
+// NewFlowCounter is given 0.
+const DefaultFlowCapacity = 4096
+
+// maxTableSlots bounds the tables of FlowCounter and RateLimiter: 2^24
+// slots, 1 GiB of flows.
+const maxTableSlots = 1 << 24
+
+// probeWindow is how many consecutive slots a key may live in, from the
+// slot its hash picks. A lookup reads at most this many slots (8 flow
+// slots are 8 cache lines), so the cost per packet is bounded however
+// full the table is.
+const probeWindow = 8
+
+// ProtoClass is a protocol category a FlowCounter counts packets in.
+type ProtoClass uint8
+
+// Protocol classes. An IP packet is classed by its L4 protocol number
+// (after IPv6 extension headers), whatever the IP version.
+const (
+	ClassTCP     ProtoClass = iota // IP protocol 6
+	ClassUDP                       // IP protocol 17
+	ClassICMP                      // IP protocol 1
+	ClassICMPv6                    // IP protocol 58
+	ClassOtherIP                   // any other IP protocol
+	ClassARP                       // EtherType 0x0806
+	ClassOther                     // any other EtherType
+	NumProtoClasses
+)
+
+var protoClassNames = [NumProtoClasses]string{"tcp", "udp", "icmp", "icmp6", "other-ip", "arp", "other"}
+
+// String returns the name Protocols uses: "tcp", "udp", "icmp", "icmp6",
+// "other-ip", "arp" or "other".
+func (c ProtoClass) String() string {
+	if c < NumProtoClasses {
+		return protoClassNames[c]
+	}
+	return "ProtoClass(" + strconv.Itoa(int(c)) + ")"
+}
+
+// classify returns the class of a frame that parsed.
+func classify(h *packet.Headers) ProtoClass {
+	if !h.IPv4 && !h.IPv6 {
+		if h.EtherType == packet.EtherTypeARP {
+			return ClassARP
+		}
+		return ClassOther
+	}
+	switch h.IPProto {
+	case packet.ProtoTCP:
+		return ClassTCP
+	case packet.ProtoUDP:
+		return ClassUDP
+	case packet.ProtoICMP:
+		return ClassICMP
+	case packet.ProtoICMPv6:
+		return ClassICMPv6
+	}
+	return ClassOtherIP
+}
+
+// ProtoName returns the name Flow's JSON uses for an IP protocol number:
+// "tcp", "udp", "icmp", "icmp6", a few other well-known names, or the
+// number in decimal.
+func ProtoName(proto uint8) string {
+	switch proto {
+	case packet.ProtoTCP:
+		return "tcp"
+	case packet.ProtoUDP:
+		return "udp"
+	case packet.ProtoICMP:
+		return "icmp"
+	case packet.ProtoICMPv6:
+		return "icmp6"
+	case 2:
+		return "igmp"
+	case 47:
+		return "gre"
+	case 50:
+		return "esp"
+	case 51:
+		return "ah"
+	case 132:
+		return "sctp"
+	}
+	return strconv.Itoa(int(proto))
+}
+
+// parseProtoName is the inverse of ProtoName.
+func parseProtoName(s string) (uint8, error) {
+	for p := range 256 {
+		if ProtoName(uint8(p)) == s {
+			return uint8(p), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown IP protocol %q", s)
+}
+
+// Flow is one 5-tuple's counters, as TopN returns them. Ports are 0 for
+// protocols without ports and for non-first fragments.
+type Flow struct {
+	Src     netip.Addr `json:"src"`
+	Dst     netip.Addr `json:"dst"`
+	SrcPort uint16     `json:"sport"`
+	DstPort uint16     `json:"dport"`
+	Proto   uint8      `json:"proto"` // JSON: the ProtoName, "udp"
+	Packets uint64     `json:"packets"`
+	Bytes   uint64     `json:"bytes"` // whole frames, Ethernet header included
+}
+
+// flowJSON is Flow as JSON has it: the protocol by name.
+type flowJSON struct {
+	Src     netip.Addr `json:"src"`
+	Dst     netip.Addr `json:"dst"`
+	SrcPort uint16     `json:"sport"`
+	DstPort uint16     `json:"dport"`
+	Proto   string     `json:"proto"`
+	Packets uint64     `json:"packets"`
+	Bytes   uint64     `json:"bytes"`
+}
+
+// MarshalJSON writes f with the protocol as its ProtoName:
+//
+//	{"src":"10.0.0.1","dst":"10.0.0.2","sport":1234,"dport":53,"proto":"udp","packets":3,"bytes":222}
+func (f Flow) MarshalJSON() ([]byte, error) {
+	return json.Marshal(flowJSON{f.Src, f.Dst, f.SrcPort, f.DstPort, ProtoName(f.Proto), f.Packets, f.Bytes})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (f *Flow) UnmarshalJSON(b []byte) error {
+	var j flowJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	proto, err := parseProtoName(j.Proto)
+	if err != nil {
+		return err
+	}
+	*f = Flow{j.Src, j.Dst, j.SrcPort, j.DstPort, proto, j.Packets, j.Bytes}
+	return nil
+}
+
+// flowKey is a 5-tuple in words, compared and hashed a word at a time
+// (comparing a struct of bytes calls runtime.memequal).
+type flowKey struct {
+	srcHi, srcLo uint64 // see addrScratch.words
+	dstHi, dstLo uint64
+	// meta is family<<40 | proto<<32 | sport<<16 | dport. The family
+	// is 4 or 6, so 0 marks an empty slot.
+	meta uint64
+}
+
+func (k *flowKey) equal(o *flowKey) bool {
+	return k.meta == o.meta && k.srcLo == o.srcLo && k.dstLo == o.dstLo && k.srcHi == o.srcHi && k.dstHi == o.dstHi
+}
+
+func (k *flowKey) family() uint8 { return uint8(k.meta >> 40) }
+
+// addrScratch is room to copy an address into. It lives in the stage, so
+// slicing it does not move anything to the heap.
+type addrScratch [16]byte
+
+// words returns a as two words and its family, 4 or 6, which tells IPv4
+// from IPv4-mapped IPv6. An IPv4 address is its 4 bytes in lo.
+//
+// It avoids As16: As16 stores two words, and the copy of its result loads
+// them as one 16-byte value, which store forwarding cannot serve; that
+// stall took 9 ns an address, a third of FlowCounter.Handle's time.
+// AppendBinary stores the words into s, where they are loaded as words.
+func (s *addrScratch) words(a netip.Addr) (hi, lo, family uint64) {
+	if a.Is4() {
+		b := a.As4()
+		return 0, uint64(binary.BigEndian.Uint32(b[:])), 4
+	}
+	// Without a zone, AppendBinary appends 16 bytes or, for the zero
+	// Addr, none: s has room.
+	b, _ := a.WithZone("").AppendBinary(s[:0])
+	if len(b) < 16 {
+		return 0, 0, 6
+	}
+	return binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:16]), 6
+}
+
+// wordsAddr is the inverse of addrScratch.words.
+func wordsAddr(hi, lo, family uint64) netip.Addr {
+	if family == 4 {
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], uint32(lo))
+		return netip.AddrFrom4(b)
+	}
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], hi)
+	binary.BigEndian.PutUint64(b[8:], lo)
+	return netip.AddrFrom16(b)
+}
+
+// flowSlot is one table entry: 64 bytes, a cache line.
+type flowSlot struct {
+	key     flowKey
+	packets uint64
+	bytes   uint64
+	seen    uint64 // FlowCounter.tick when last seen
+}
+
+// FlowCounter is a stage that counts packets and bytes per 5-tuple
+// (source and destination address, ports, IP protocol; IPv4 and IPv6), and
+// packets per protocol class. It passes every packet on (Continue).
+//
+// Flows live in a table allocated by NewFlowCounter; it never grows. A
+// flow's hash picks a slot, and the flow lives in that slot or one of the
+// next 7. When all 8 hold other flows, the new flow replaces the one seen
+// least recently among them, and Overflow counts the eviction: the evicted
+// flow's counts are lost (the protocol counts keep them), and the new
+// flow starts from its first packet. So a table can overflow before every
+// slot is used; a table with twice the slots of the expected number of
+// flows rarely does. The hash is seeded at random for each FlowCounter,
+// so senders cannot pick addresses that collide.
+//
+// Frames that did not parse (Packet.ParseErr set) are counted by Malformed
+// only. Bytes are whole frames, Ethernet header included.
+//
+// Handle allocates nothing. A FlowCounter is not safe for concurrent use:
+// call its other methods on the Runner's goroutine (from a Config.Tick, for
+// one) or after Run has returned.
+type FlowCounter struct {
+	slots     []flowSlot
+	mask      uint64
+	window    int
+	seed      [5]uint64
+	tick      uint64 // packets seen, the clock for least-recently-seen
+	used      int
+	overflow  uint64
+	malformed uint64
+	protos    [NumProtoClasses]uint64
+	scratch   addrScratch
+}
+
+var _ interface {
+	pipeline.Stage
+	pipeline.Named
+} = (*FlowCounter)(nil)
+
+// NewFlowCounter returns a FlowCounter with room for capacity flows,
+// rounded up to a power of two; 0 means DefaultFlowCapacity. The table
+// takes 64 bytes a flow, allocated here. capacity must be at most 2^24.
+func NewFlowCounter(capacity int) (*FlowCounter, error) {
+	n, err := tableSlots(capacity, DefaultFlowCapacity)
+	if err != nil {
+		return nil, fmt.Errorf("stages: flow counter: %w", err)
+	}
+	c := &FlowCounter{
+		slots:  make([]flowSlot, n),
+		mask:   uint64(n - 1),
+		window: min(probeWindow, n),
+	}
+	newSeed(c.seed[:])
+	return c, nil
+}
+
+// tableSlots checks a table capacity and rounds it up to a power of two.
+func tableSlots(capacity, def int) (int, error) {
+	switch {
+	case capacity == 0:
+		capacity = def
+	case capacity < 0 || capacity > maxTableSlots:
+		return 0, fmt.Errorf("invalid capacity %d: must be 0 (default %d) to %d", capacity, def, maxTableSlots)
+	}
+	return 1 << bits.Len(uint(capacity-1)), nil
+}
+
+// newSeed fills s with random hash keys. math/rand/v2's global generator
+// is seeded from the operating system, so the keys cannot be guessed.
+func newSeed(s []uint64) {
+	for i := range s {
+		s[i] = rand.Uint64()
+	}
+}
+
+// Name returns "flows".
+func (c *FlowCounter) Name() string { return "flows" }
+
+// Handle counts p and returns Continue.
+func (c *FlowCounter) Handle(p *pipeline.Packet) pipeline.Verdict {
+	c.tick++
+	if p.ParseErr != nil {
+		c.malformed++
+		return pipeline.Continue
+	}
+	h := &p.Headers
+	cls := classify(h)
+	c.protos[cls]++
+	if cls >= ClassARP { // not IP: no flow
+		return pipeline.Continue
+	}
+	var k flowKey
+	var family uint64
+	k.srcHi, k.srcLo, family = c.scratch.words(h.SrcIP)
+	k.dstHi, k.dstLo, _ = c.scratch.words(h.DstIP)
+	k.meta = family<<40 | uint64(h.IPProto)<<32 | uint64(h.SrcPort)<<16 | uint64(h.DstPort)
+	c.count(&k, uint64(len(p.Data)))
+	return pipeline.Continue
+}
+
+// count adds a packet of n bytes to k's flow, making room for it if need
+// be.
+func (c *FlowCounter) count(k *flowKey, n uint64) {
+	i := k.hash(&c.seed)
+	victim := &c.slots[i&c.mask]
+	for range c.window {
+		s := &c.slots[i&c.mask]
+		if s.key.equal(k) {
+			s.packets++
+			s.bytes += n
+			s.seen = c.tick
+			return
+		}
+		if s.key.meta == 0 {
+			// Slots are never emptied (evictions overwrite), so a flow
+			// is never behind an empty slot: k is new.
+			*s = flowSlot{key: *k, packets: 1, bytes: n, seen: c.tick}
+			c.used++
+			return
+		}
+		if s.seen < victim.seen {
+			victim = s
+		}
+		i++
+	}
+	c.overflow++
+	*victim = flowSlot{key: *k, packets: 1, bytes: n, seen: c.tick}
+}
+
+// hash returns k's hash under seed. It is a wyhash-style multiply-fold of
+// the key's words.
+func (k *flowKey) hash(seed *[5]uint64) uint64 {
+	h := mix(k.srcHi^seed[0], k.srcLo^seed[1]) ^ mix(k.dstHi^seed[2], k.dstLo^seed[3])
+	return mix(h^k.meta^seed[4], 0xe7037ed1a0b428db)
+}
+
+// mix multiplies a and b into 128 bits and folds the halves together.
+func mix(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}
+
+// flow returns the Flow of the key and counts in s.
+func (s *flowSlot) flow() Flow {
+	fam := uint64(s.key.family())
+	return Flow{
+		Src:     wordsAddr(s.key.srcHi, s.key.srcLo, fam),
+		Dst:     wordsAddr(s.key.dstHi, s.key.dstLo, fam),
+		SrcPort: uint16(s.key.meta >> 16),
+		DstPort: uint16(s.key.meta),
+		Proto:   uint8(s.key.meta >> 32),
+		Packets: s.packets,
+		Bytes:   s.bytes,
+	}
+}
+
+// Len returns how many flows the table holds.
+func (c *FlowCounter) Len() int { return c.used }
+
+// Capacity returns how many flows the table has room for.
+func (c *FlowCounter) Capacity() int { return len(c.slots) }
+
+// Overflow returns how many flows were evicted to make room for new ones.
+func (c *FlowCounter) Overflow() uint64 { return c.overflow }
+
+// Malformed returns how many frames did not parse.
+func (c *FlowCounter) Malformed() uint64 { return c.malformed }
+
+// Packets returns how many frames Handle saw, malformed ones included.
+func (c *FlowCounter) Packets() uint64 { return c.tick }
+
+// ProtoCounts returns the packet count of each ProtoClass. It does not
+// allocate.
+func (c *FlowCounter) ProtoCounts() [NumProtoClasses]uint64 { return c.protos }
+
+// Protocols returns the packet count of each ProtoClass by name, all of
+// them, zeros included. It allocates the map.
+func (c *FlowCounter) Protocols() map[string]uint64 {
+	m := make(map[string]uint64, NumProtoClasses)
+	for cls, n := range c.protos {
+		m[ProtoClass(cls).String()] = n
+	}
+	return m
+}
+
+// TopN returns the n flows with the most packets (ties: most bytes, then
+// by address and port), most first; fewer if the table holds fewer. It
+// copies and sorts the whole table, so it allocates and takes time
+// proportional to the capacity: call it for reports, not per packet.
+func (c *FlowCounter) TopN(n int) []Flow {
+	if n <= 0 || c.used == 0 {
+		return nil
+	}
+	flows := make([]Flow, 0, c.used)
+	for i := range c.slots {
+		s := &c.slots[i]
+		if s.key.meta != 0 {
+			flows = append(flows, s.flow())
+		}
+	}
+	slices.SortFunc(flows, func(a, b Flow) int {
+		return cmp.Or(
+			cmp.Compare(b.Packets, a.Packets),
+			cmp.Compare(b.Bytes, a.Bytes),
+			a.Src.Compare(b.Src),
+			a.Dst.Compare(b.Dst),
+			cmp.Compare(a.Proto, b.Proto),
+			cmp.Compare(a.SrcPort, b.SrcPort),
+			cmp.Compare(a.DstPort, b.DstPort),
+		)
+	})
+	if n < len(flows) {
+		return slices.Clone(flows[:n]) // do not keep the whole table's copy alive
+	}
+	return flows
+}
+
+// Reset forgets every flow and zeroes the counters; the table is kept.
+func (c *FlowCounter) Reset() {
+	clear(c.slots)
+	c.tick, c.used, c.overflow, c.malformed = 0, 0, 0, 0
+	c.protos = [NumProtoClasses]uint64{}
+}
