@@ -79,6 +79,10 @@ type Config struct {
 	// UMEMOptions configure the private UMEM when UMEM is nil. Nil means
 	// umem's defaults: 4096 frames of 4096 bytes.
 	UMEMOptions *umem.Options
+	// Pool is the set of UMEM frames this socket allocates from and
+	// accounts in (umem.UMEM.NewPool), for sockets that share a UMEM but
+	// are driven by different goroutines. Nil means the UMEM's main pool.
+	Pool *umem.Pool
 	// RXRingSize is the number of RX ring slots, a power of two.
 	// Zero means 2048.
 	RXRingSize uint32

@@ -34,6 +34,7 @@ type Socket struct {
 	fd      int  // the AF_XDP socket
 	ownFD   bool // false when fd is the UMEM's own socket, which the UMEM closes
 	umem    *umem.UMEM
+	pool    *umem.Pool // the frames this socket's accounting uses: Config.Pool or the UMEM's main pool
 	ownUMEM bool
 	rings   *umem.Rings // fill and completion rings this socket uses
 	fill    *ring.Fill
@@ -154,6 +155,13 @@ func open(link netlink.Link, queue int, cfg *Config) (_ *Socket, err error) {
 	} else if s.umem.Closed() {
 		return nil, opErr("open", fmt.Errorf("UMEM: %w", umem.ErrClosed))
 	}
+	s.pool = s.umem.Pool
+	if c.Pool != nil {
+		if c.Pool.UMEM() != s.umem {
+			return nil, opErr("open", fmt.Errorf("Config.Pool belongs to another UMEM: %w", ErrInvalidConfig))
+		}
+		s.pool = c.Pool
+	}
 
 	var bindFlags uint16
 	if s.umem.ClaimPrimary(link.Index, queue) {
@@ -213,7 +221,7 @@ func open(link netlink.Link, queue int, cfg *Config) (_ *Socket, err error) {
 	}
 
 	// Stock the fill ring before bind, so the first frames find buffers.
-	s.umem.Refill(s.fill, s.fill.Size())
+	s.pool.Refill(s.fill, s.fill.Size())
 
 	if err = s.bind(bindFlags); err != nil {
 		return nil, opErr("bind", err)
@@ -312,6 +320,11 @@ func (s *Socket) ZeroCopy() bool { return s.zeroCopy }
 // read its frame counts.
 func (s *Socket) UMEM() *umem.UMEM { return s.umem }
 
+// Pool returns the frame pool the socket allocates from and accounts in:
+// Config.Pool, or the UMEM's main pool. Allocate frames to transmit with
+// Pool().Alloc() when the socket has a pool of its own.
+func (s *Socket) Pool() *umem.Pool { return s.pool }
+
 // Program returns the redirect program the socket is registered in, or nil.
 func (s *Socket) Program() *redirect.Program { return s.prog }
 
@@ -329,7 +342,7 @@ func (s *Socket) Receive(descs []unix.XDPDesc) (int, error) {
 	if s.closed {
 		return 0, ErrClosed
 	}
-	s.umem.Refill(s.fill, s.fill.Size())
+	s.pool.Refill(s.fill, s.fill.Size())
 	idx, n := s.rx.Peek(uint32(len(descs)))
 	if n == 0 {
 		if s.needWakeup && s.fill.NeedWakeup() {
@@ -346,7 +359,7 @@ func (s *Socket) Receive(descs []unix.XDPDesc) (int, error) {
 		bytes += uint64(d.Len)
 	}
 	s.rx.Release(n)
-	s.umem.MarkReceived(descs[:n])
+	s.pool.MarkReceived(descs[:n])
 	s.stats.RXPackets += uint64(n)
 	s.stats.RXBytes += bytes
 	return int(n), nil
@@ -355,7 +368,7 @@ func (s *Socket) Receive(descs []unix.XDPDesc) (int, error) {
 // Release hands received (or allocated) frames back to the UMEM; the next
 // Receive puts them on the fill ring.
 func (s *Socket) Release(descs []unix.XDPDesc) error {
-	return s.umem.ReleaseDescs(descs)
+	return s.pool.ReleaseDescs(descs)
 }
 
 // Transmit puts up to len(descs) frames on the TX ring, makes the kernel
@@ -393,7 +406,7 @@ func (s *Socket) Transmit(descs []unix.XDPDesc) (int, error) {
 		bytes += uint64(descs[i].Len)
 	}
 	s.tx.Submit(n)
-	s.umem.MarkTransmit(descs[:n])
+	s.pool.MarkTransmit(descs[:n])
 	s.stats.TXPackets += uint64(n)
 	s.stats.TXBytes += bytes
 	return int(n), s.kick()
@@ -449,23 +462,23 @@ func (s *Socket) kick() error {
 // Complete reaps the completion ring: frames the kernel finished sending
 // go back to the UMEM's free list. It returns how many.
 func (s *Socket) Complete() int {
-	n := s.umem.Reap(s.comp, s.comp.Size())
+	n := s.pool.Reap(s.comp, s.comp.Size())
 	s.stats.TXCompleted += uint64(n)
 	return int(n)
 }
 
 // PendingTX returns how many transmitted frames have not come back through
 // the completion ring yet.
-func (s *Socket) PendingTX() int { return s.umem.Counts().TX }
+func (s *Socket) PendingTX() int { return s.pool.Counts().TX }
 
-// Flush kicks and reaps until every frame this socket's UMEM has in
+// Flush kicks and reaps until every frame this socket's pool has in
 // transmission has completed, or timeout passes (ErrTXStalled).
 func (s *Socket) Flush(timeout time.Duration) error {
 	if s.closed {
 		return ErrClosed
 	}
 	deadline := time.Now().Add(timeout)
-	for s.umem.Counts().TX > 0 {
+	for s.pool.Counts().TX > 0 {
 		if err := s.kick(); err != nil && !errors.Is(err, unix.EAGAIN) {
 			return err
 		}

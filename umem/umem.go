@@ -32,14 +32,10 @@ type UMEM struct {
 	fill    *ring.Fill
 	comp    *ring.Completion
 
-	free []uint64 // free frame start addresses, used as a stack
-	inFill,
-	inApp,
-	inTX int
+	*Pool         // the main pool: all frames not given to NewPool
+	pools []*Pool // every pool, the main one first
 
-	owner     []State // checked mode only: where each frame is
-	violation error   // checked mode: the first ownership error seen
-	nViol     int
+	owner []State // checked mode only: where each frame is; each pool touches only its own frames
 
 	primaryBound   bool // the UMEM's own socket fd has been bound by a socket
 	primaryIfindex int  // where it is bound
@@ -128,7 +124,8 @@ func New(opts *Options) (_ *UMEM, err error) {
 		return nil, err
 	}
 
-	u.free = make([]uint64, o.FrameCount)
+	u.Pool = &Pool{u: u, total: int(o.FrameCount), free: make([]uint64, o.FrameCount)}
+	u.pools = []*Pool{u.Pool}
 	for i := range u.free {
 		// Pop order is ascending addresses, which keeps early traffic in few pages.
 		u.free[i] = uint64(int(o.FrameCount)-1-i) << u.shift
@@ -251,154 +248,50 @@ func (u *UMEM) Frame(addr uint64) []byte {
 	return u.area[addr:end:end]
 }
 
-// Counts returns how many frames are in each place.
-func (u *UMEM) Counts() Counts {
-	return Counts{Total: int(u.opts.FrameCount), Free: len(u.free), Fill: u.inFill, App: u.inApp, TX: u.inTX}
-}
-
-// FreeFrames returns how many frames are on the free list.
-func (u *UMEM) FreeFrames() int { return len(u.free) }
-
-// Alloc takes a free frame for the application (Free → App) and returns
-// its start address; ok is false when no frame is free.
-func (u *UMEM) Alloc() (addr uint64, ok bool) {
-	n := len(u.free)
-	if n == 0 {
-		return 0, false
+// NewPool moves n free frames of the main pool into a new pool, for a
+// socket that another goroutine drives. The free list is allocated here,
+// so the per-packet path never allocates.
+func (u *UMEM) NewPool(n int) (*Pool, error) {
+	if u.closed {
+		return nil, ErrClosed
 	}
-	addr = u.free[n-1]
-	u.free = u.free[:n-1]
-	u.inApp++
-	if u.owner != nil {
-		u.move(addr, StateFree, StateApp)
+	if n <= 0 || n > len(u.free) {
+		return nil, fmt.Errorf("umem: new pool of %d frames: the main pool has %d free: %w", n, len(u.free), ErrTooSmall)
 	}
-	return addr, true
-}
-
-// Free gives a frame the application holds back to the free list
-// (App → Free). In checked mode a frame not held by the application is
-// refused with an error wrapping ErrFrameState; unchecked, the caller must
-// not free a frame twice.
-func (u *UMEM) Free(addr uint64) error {
-	addr &= u.base
-	if u.owner != nil && !u.move(addr, StateApp, StateFree) {
-		return u.violation
-	}
-	u.free = append(u.free, addr) // never grows: capacity is FrameCount
-	u.inApp--
-	return nil
-}
-
-// Refill moves up to max free frames into fill ring f (Free → Fill) and
-// returns how many it moved.
-func (u *UMEM) Refill(f *ring.Fill, max uint32) uint32 {
-	n := min(max, uint32(len(u.free)))
-	if n == 0 {
-		return 0
-	}
-	idx, got := f.Reserve(n)
-	if got == 0 {
-		return 0
-	}
+	p := &Pool{u: u, total: n, free: make([]uint64, n)}
 	top := len(u.free)
-	for i := uint32(0); i < got; i++ {
-		addr := u.free[top-1-int(i)]
-		if u.owner != nil {
-			u.move(addr, StateFree, StateFill)
-		}
-		f.Set(idx+i, addr)
-	}
-	u.free = u.free[:top-int(got)]
-	u.inFill += int(got)
-	f.Submit(got)
-	return got
+	copy(p.free, u.free[top-n:])
+	u.free = u.free[:top-n]
+	u.Pool.total -= n
+	u.pools = append(u.pools, p)
+	return p, nil
 }
 
-// Reap moves up to max completed frames from completion ring c back to the
-// free list (TX → Free) and returns how many.
-func (u *UMEM) Reap(c *ring.Completion, max uint32) uint32 {
-	idx, got := c.Peek(max)
-	if got == 0 {
-		return 0
+// Pools returns every pool of the UMEM, the main one first.
+func (u *UMEM) Pools() []*Pool { return append([]*Pool(nil), u.pools...) }
+
+// Counts returns how many frames are in each place, summed over all pools.
+// With pools driven by other goroutines, call it when they are stopped.
+func (u *UMEM) Counts() Counts {
+	var c Counts
+	for _, p := range u.pools {
+		pc := p.Counts()
+		c.Total += pc.Total
+		c.Free += pc.Free
+		c.Fill += pc.Fill
+		c.App += pc.App
+		c.TX += pc.TX
 	}
-	for i := uint32(0); i < got; i++ {
-		addr := c.Addr(idx+i) & u.base
-		if u.owner != nil && !u.move(addr, StateTX, StateFree) {
-			continue // recorded; never put a frame on the free list twice
-		}
-		u.free = append(u.free, addr)
-		u.inTX--
-	}
-	c.Release(got)
-	return got
+	return c
 }
 
-// MarkReceived records that the frames of descs came out of an RX ring and
-// are now the application's (Fill → App).
-func (u *UMEM) MarkReceived(descs []unix.XDPDesc) {
-	if u.owner != nil {
-		for i := range descs {
-			u.move(descs[i].Addr&u.base, StateFill, StateApp)
-		}
-	}
-	u.inFill -= len(descs)
-	u.inApp += len(descs)
-}
-
-// MarkTransmit records that the frames of descs were put on a TX ring
-// (App → TX).
-func (u *UMEM) MarkTransmit(descs []unix.XDPDesc) {
-	if u.owner != nil {
-		for i := range descs {
-			u.move(descs[i].Addr&u.base, StateApp, StateTX)
-		}
-	}
-	u.inApp -= len(descs)
-	u.inTX += len(descs)
-}
-
-// ReleaseDescs frees the frames of descs, which the application holds
-// (App → Free). In checked mode it returns the first ownership error.
-func (u *UMEM) ReleaseDescs(descs []unix.XDPDesc) error {
-	var first error
-	for i := range descs {
-		if err := u.Free(descs[i].Addr); err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
-}
-
-// move changes frame addr from state from to state to, in checked mode. On
-// a mismatch it records the violation, leaves the state alone and returns
-// false.
-func (u *UMEM) move(addr uint64, from, to State) bool {
-	i := addr >> u.shift
-	if i >= uint64(len(u.owner)) {
-		u.violate(fmt.Errorf("umem: frame address %#x is outside the UMEM: %w", addr, ErrFrameState))
-		return false
-	}
-	if u.owner[i] != from {
-		u.violate(fmt.Errorf("umem: frame %d (%#x) moved %s→%s but it is %s: %w", i, addr, from, to, u.owner[i], ErrFrameState))
-		return false
-	}
-	u.owner[i] = to
-	return true
-}
-
-func (u *UMEM) violate(err error) {
-	u.nViol++
-	if u.violation == nil {
-		u.violation = err
-	}
-}
-
-// Check verifies the accounting: the counts add up and, in checked mode,
-// agree with every frame's recorded place and no ownership error was seen.
-// It returns nil when all is well.
+// Check verifies the accounting of all pools together: the counts add up
+// and, in checked mode, agree with every frame's recorded place, no frame
+// is on two free lists, and no ownership error was seen. Call it when the
+// pools are not in use.
 func (u *UMEM) Check() error {
 	c := u.Counts()
-	if c.Free+c.Fill+c.App+c.TX != c.Total || c.Free < 0 || c.Fill < 0 || c.App < 0 || c.TX < 0 {
+	if c.Free+c.Fill+c.App+c.TX != c.Total || c.Total != int(u.opts.FrameCount) || c.Free < 0 || c.Fill < 0 || c.App < 0 || c.TX < 0 {
 		return fmt.Errorf("umem: counts do not add up: %+v: %w", c, ErrFrameState)
 	}
 	if u.owner == nil {
@@ -411,26 +304,21 @@ func (u *UMEM) Check() error {
 	if n != [4]int{c.Free, c.Fill, c.App, c.TX} {
 		return fmt.Errorf("umem: counts %+v disagree with frame states free=%d fill=%d app=%d tx=%d: %w", c, n[0], n[1], n[2], n[3], ErrFrameState)
 	}
-	seen := make(map[uint64]bool, len(u.free))
-	for _, a := range u.free {
-		if seen[a] || u.owner[a>>u.shift] != StateFree {
-			return fmt.Errorf("umem: frame %#x on the free list twice or not free: %w", a, ErrFrameState)
+	seen := make(map[uint64]bool, c.Free)
+	for _, p := range u.pools {
+		for _, a := range p.free {
+			if seen[a] || u.owner[a>>u.shift] != StateFree {
+				return fmt.Errorf("umem: frame %#x on a free list twice or not free: %w", a, ErrFrameState)
+			}
+			seen[a] = true
 		}
-		seen[a] = true
 	}
-	if u.violation != nil {
-		return fmt.Errorf("%w (%d violations in all)", u.violation, u.nViol)
+	for _, p := range u.pools {
+		if p.violation != nil {
+			return fmt.Errorf("%w (%d violations in all)", p.violation, p.nViol)
+		}
 	}
 	return nil
-}
-
-// StateOf returns where the frame addr points into is, in checked mode;
-// ok is false otherwise.
-func (u *UMEM) StateOf(addr uint64) (s State, ok bool) {
-	if u.owner == nil || addr>>u.shift >= uint64(len(u.owner)) {
-		return 0, false
-	}
-	return u.owner[addr>>u.shift], true
 }
 
 // Close unregisters the UMEM (by closing its socket) and unmaps its rings
