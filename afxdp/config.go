@@ -68,6 +68,15 @@ type BusyPoll struct {
 	// Budget sets SO_BUSY_POLL_BUDGET: frames per busy-poll round. Zero:
 	// not set (the kernel's default of 8).
 	Budget int
+	// DeferHardIRQs and GROFlushTimeout, when either is set, write the
+	// interface's /sys/class/net/IF/napi_defer_hard_irqs and
+	// gro_flush_timeout (Linux 5.11+) at Open, and restore the previous
+	// values when the last socket that set them closes. Busy polling on a
+	// real NIC wants both (e.g. 2 and 200µs): the device's interrupts stay
+	// off while the application polls, and the timeout brings them back if
+	// it stops. Zero values: the settings are left alone.
+	DeferHardIRQs   int
+	GROFlushTimeout time.Duration
 }
 
 // Config configures a socket. A nil *Config means all defaults.
@@ -156,7 +165,7 @@ func (r *Config) validate() error {
 	if r.TXBudget < 0 {
 		return fmt.Errorf("invalid TX budget %d: must not be negative: %w", r.TXBudget, ErrInvalidConfig)
 	}
-	if r.BusyPoll.Timeout < 0 || r.BusyPoll.Budget < 0 {
+	if r.BusyPoll.Timeout < 0 || r.BusyPoll.Budget < 0 || r.BusyPoll.DeferHardIRQs < 0 || r.BusyPoll.GROFlushTimeout < 0 {
 		return fmt.Errorf("invalid busy-poll settings %+v: must not be negative: %w", r.BusyPoll, ErrInvalidConfig)
 	}
 	if r.TXStallTimeout < 0 || r.BindRetryTimeout < 0 {

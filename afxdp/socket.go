@@ -49,8 +49,9 @@ type Socket struct {
 	poller  *os.File // a dup of fd, registered with the runtime poller, for Wait
 	rawConn syscall.RawConn
 
-	zeroCopy   bool
-	needWakeup bool
+	zeroCopy    bool
+	needWakeup  bool
+	restoreNAPI func() error // puts back the interface's NAPI settings; nil if untouched
 
 	stats      Stats
 	stallSince time.Time // first time Transmit found the TX ring full with nothing completed
@@ -210,6 +211,11 @@ func open(link netlink.Link, queue int, cfg *Config) (_ *Socket, err error) {
 	}
 	if err = s.setBusyPoll(); err != nil {
 		return nil, opErr("set busy-poll options", err)
+	}
+	if bp := c.BusyPoll; bp.DeferHardIRQs > 0 || bp.GROFlushTimeout > 0 {
+		if s.restoreNAPI, err = applyNAPI(link.Name, bp.DeferHardIRQs, bp.GROFlushTimeout); err != nil {
+			return nil, opErr("set NAPI options", err)
+		}
 	}
 	if c.TXBudget > 0 {
 		if err = sys.SetsockoptInt(s.fd, unix.SOL_XDP, unix.XDP_MAX_TX_SKB_BUDGET, c.TXBudget); err != nil {
@@ -640,6 +646,9 @@ func (s *Socket) teardown() error {
 	}
 	if s.ownUMEM {
 		errs = append(errs, s.umem.Close())
+	}
+	if s.restoreNAPI != nil {
+		errs = append(errs, s.restoreNAPI())
 	}
 	return errors.Join(errs...)
 }

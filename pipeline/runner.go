@@ -42,6 +42,13 @@ type Config struct {
 	// TickInterval is how often Tick and the snapshot run. Zero means
 	// 100ms.
 	TickInterval time.Duration
+	// BusyPoll makes the loop poll-driven: when the RX ring is empty it
+	// calls Socket.BusyPollOnce (the kernel then runs the device's NAPI on
+	// this CPU, with the socket's busy-poll options) and spins, instead
+	// of sleeping in the poller. It keeps a CPU busy; pair it with
+	// afxdp.Config.BusyPoll and pin the goroutine's thread. Zero value:
+	// wake-up-driven (Wait when idle).
+	BusyPoll bool
 }
 
 // Stats are a Runner's counters.
@@ -163,6 +170,13 @@ func (r *Runner) loop(ctx context.Context) error {
 		}
 		if n > 0 {
 			if r.pollsSinceTick++; r.pollsSinceTick >= 64 {
+				r.maybeTick()
+			}
+			continue
+		}
+		if r.cfg.BusyPoll {
+			sock.BusyPollOnce()
+			if r.pollsSinceTick++; r.pollsSinceTick >= 1024 {
 				r.maybeTick()
 			}
 			continue

@@ -339,3 +339,29 @@ func TestPollAllocs(t *testing.T) {
 		})
 	}
 }
+
+// TestBusyPollLoop: with busy polling the Runner never sleeps in the
+// poller; it drives the socket with recvfrom and still gets every frame.
+func TestBusyPollLoop(t *testing.T) {
+	v := testutils.NewVeth(t, testutils.VethOptions{})
+	s := open(t, v, 0, &afxdp.Config{BusyPoll: afxdp.BusyPoll{Prefer: true, Timeout: 50 * time.Microsecond, Budget: 64}})
+	r, err := pipeline.New(pipeline.Config{Socket: s, BusyPoll: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := start(t, r)
+	var peer *testutils.PacketSocket
+	v.InPeer(t, func() error { peer = testutils.OpenPacketSocket(t, v.PeerIndex); return nil })
+	const n = 300
+	for i := range uint32(n) {
+		if err := peer.Send(frame(v, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "all frames", func() bool { return r.Snapshot().RXPackets >= n })
+	st := stop()
+	ss, _ := s.Stats()
+	if st.RXPackets != n || ss.Waits != 0 || ss.RXWakeups == 0 {
+		t.Errorf("runner %+v; socket waits %d, busy polls %d: want %d frames, no waits", st, ss.Waits, ss.RXWakeups, n)
+	}
+}
