@@ -1,0 +1,29 @@
+// Package workers runs one AF_XDP worker per NIC queue, each on its own
+// goroutine locked to an OS thread pinned to a CPU: the shape real
+// deployments take on a multi-queue NIC.
+//
+// A Set opens the redirect program once for the interface, a socket per
+// queue — each with a UMEM of its own, or all sharing one UMEM
+// (XDP_SHARED_UMEM) with a frame pool per worker so no lock is shared —
+// and a pipeline.Runner per socket with the stages Config.Pipeline builds
+// for that queue. Run runs them until the context is cancelled or one
+// fails, which stops the others; it returns the counters per queue and in
+// total.
+//
+//	set, err := workers.New(workers.Config{
+//		Interface: "eth0",
+//		Queues:    []int{0, 1, 2, 3},
+//		Pipeline: func(queue int) (pipeline.Config, error) {
+//			return pipeline.Config{Stages: []pipeline.Stage{stages.NewMACSwap()}}, nil
+//		},
+//	})
+//	if err != nil {
+//		return err
+//	}
+//	defer set.Close()
+//	stats, err := set.Run(ctx)
+//
+// For workers in separate processes (one per queue, restartable one by
+// one), pin the redirect program in bpffs (redirect.AttachPinned) and run
+// a Set of one queue in each process.
+package workers

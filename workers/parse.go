@@ -1,0 +1,52 @@
+package workers
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// ParseList parses a list of numbers like "0-3", "0,2,5", "1-2,6" or
+// "all" (which gives 0 to n-1). Duplicates are an error.
+func ParseList(spec string, n int) ([]int, error) {
+	spec = strings.TrimSpace(spec)
+	if spec == "all" {
+		if n <= 0 {
+			return nil, fmt.Errorf("workers: %q: count unknown", spec)
+		}
+		out := make([]int, n)
+		for i := range out {
+			out[i] = i
+		}
+		return out, nil
+	}
+	if spec == "" {
+		return nil, fmt.Errorf("workers: empty list")
+	}
+	var out []int
+	seen := map[int]bool{}
+	for _, part := range strings.Split(spec, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil || a < 0 {
+			return nil, fmt.Errorf("workers: bad number %q in %q", lo, spec)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil || b < a {
+				return nil, fmt.Errorf("workers: bad range %q in %q", part, spec)
+			}
+		}
+		if b-a > 1<<16 {
+			return nil, fmt.Errorf("workers: range %q too large", part)
+		}
+		for i := a; i <= b; i++ {
+			if seen[i] {
+				return nil, fmt.Errorf("workers: %d listed twice in %q", i, spec)
+			}
+			seen[i] = true
+			out = append(out, i)
+		}
+	}
+	return out, nil
+}
