@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/xdpkit/xdpkit/internal/sys"
 )
 
@@ -104,4 +106,37 @@ func applyNAPI(ifname string, deferIRQs int, flush time.Duration) (restore func(
 		})
 		return err
 	}, nil
+}
+
+// WaitAny blocks until one of the sockets has received frames or timeout
+// passes (ErrTimeout), for one goroutine that drives several sockets, e.g.
+// forwarding in both directions between two interfaces. It returns at
+// once when frames are already waiting. It blocks the OS thread in poll(2),
+// so a Close from another goroutine does not wake it: keep the timeout
+// short.
+func WaitAny(timeout time.Duration, socks ...*Socket) error {
+	fds := make([]unix.PollFd, 0, len(socks))
+	for _, s := range socks {
+		if s.closed {
+			return ErrClosed
+		}
+		if s.rx.Available() > 0 {
+			return nil
+		}
+		if s.needWakeup && s.tx.Pending() > 0 {
+			_ = s.kick()
+		}
+		fds = append(fds, unix.PollFd{Fd: int32(s.fd), Events: unix.POLLIN})
+	}
+	for _, s := range socks {
+		s.stats.Waits++
+	}
+	n, err := sys.Poll(fds, int(timeout/time.Millisecond))
+	switch {
+	case err != nil:
+		return err
+	case n == 0:
+		return ErrTimeout
+	}
+	return nil
 }

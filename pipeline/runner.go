@@ -348,3 +348,50 @@ func (r *Runner) copyStats() Stats {
 	s.Stages = append([]StageStats(nil), r.stats.Stages...)
 	return s
 }
+
+// RunAll runs several Runners on the calling goroutine, polling each in
+// turn and waiting on all their sockets at once when none has work, until
+// ctx is done or one fails. Use it when the runners share sockets or a
+// UMEM pool, e.g. forwarding both ways between two interfaces, where each
+// Runner's Targets is the other's Socket. It returns each Runner's counters.
+func RunAll(ctx context.Context, runners ...*Runner) ([]Stats, error) {
+	socks := make([]*afxdp.Socket, len(runners))
+	for i, r := range runners {
+		socks[i] = r.cfg.Socket
+		r.start = time.Now()
+		r.nextAt = r.start
+	}
+	err := func() error {
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			default:
+			}
+			busy := false
+			for _, r := range runners {
+				n, err := r.Poll()
+				if err != nil {
+					return err
+				}
+				busy = busy || n > 0
+			}
+			if busy {
+				continue
+			}
+			for _, r := range runners {
+				r.maybeTick()
+			}
+			if err := afxdp.WaitAny(runners[0].cfg.IdleWait, socks...); err != nil && !errors.Is(err, afxdp.ErrTimeout) {
+				return err
+			}
+		}
+	}()
+	out := make([]Stats, len(runners))
+	for i, r := range runners {
+		r.stats.Duration = time.Since(r.start)
+		r.publish()
+		out[i] = r.copyStats()
+	}
+	return out, err
+}

@@ -135,3 +135,13 @@ func getsockopt(fd, opt int, p unsafe.Pointer, size uintptr) (uintptr, error) {
 	}
 	return uintptr(l), nil
 }
+
+// Poll is poll(2), retried on EINTR.
+func Poll(fds []unix.PollFd, timeoutMs int) (int, error) {
+	for {
+		n, err := unix.Poll(fds, timeoutMs)
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
+}

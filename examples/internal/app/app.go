@@ -91,6 +91,12 @@ func (a *App) Parse(args []string) error {
 	return nil
 }
 
+// Mode returns the -xdp-mode flag's value.
+func (a *App) Mode() (redirect.Mode, error) { return a.mode() }
+
+// BindMode returns the -bind flag's value.
+func (a *App) BindMode() (afxdp.BindMode, error) { return a.bindMode() }
+
 func (a *App) mode() (redirect.Mode, error) {
 	switch a.XDPMode {
 	case "auto":
@@ -180,7 +186,7 @@ func (a *App) Run(cfg pipeline.Config, live func() string, extra func() map[stri
 	}
 	ctx, cancel := a.Context()
 	defer cancel()
-	stopLive := a.liveRate(r, live)
+	stopLive := a.LiveRate(r.Snapshot, live)
 	st, err := r.Run(ctx)
 	stopLive()
 	if err != nil {
@@ -189,21 +195,22 @@ func (a *App) Run(cfg pipeline.Config, live func() string, extra func() map[stri
 	return a.Summary(st, extra)
 }
 
-// liveRate prints one line a second: packets/s, bits/s, drops.
-func (a *App) liveRate(r *pipeline.Runner, live func() string) (stop func()) {
+// LiveRate prints one line a second on stderr: packets/s, bits/s, drops,
+// from snapshot, plus live() if not nil, until stop is called.
+func (a *App) LiveRate(snapshot func() pipeline.Stats, live func() string) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
-		prev, prevAt := r.Snapshot(), time.Now()
+		prev, prevAt := snapshot(), time.Now()
 		for {
 			select {
 			case <-done:
 				return
 			case now := <-tick.C:
-				cur := r.Snapshot()
+				cur := snapshot()
 				dt := now.Sub(prevAt).Seconds()
 				line := fmt.Sprintf("%s: rx %s pps %s  tx %s pps %s  drops %d",
 					a.Name, si(float64(cur.RXPackets-prev.RXPackets)/dt), bps(float64(cur.RXBytes-prev.RXBytes)*8/dt),
