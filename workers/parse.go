@@ -7,8 +7,14 @@ import (
 )
 
 // ParseList parses a list of numbers like "0-3", "0,2,5", "1-2,6" or
-// "all" (which gives 0 to n-1). Duplicates are an error.
-func ParseList(spec string, n int) ([]int, error) {
+// "all" (which gives 0 to n-1), for queues. Duplicates are an error.
+func ParseList(spec string, n int) ([]int, error) { return parseList(spec, n, false) }
+
+// ParseCPUs parses a CPU list in the same syntax; a CPU may repeat, to put
+// several workers on it.
+func ParseCPUs(spec string, n int) ([]int, error) { return parseList(spec, n, true) }
+
+func parseList(spec string, n int, dups bool) ([]int, error) {
 	spec = strings.TrimSpace(spec)
 	if spec == "all" {
 		if n <= 0 {
@@ -41,7 +47,7 @@ func ParseList(spec string, n int) ([]int, error) {
 			return nil, fmt.Errorf("workers: range %q too large", part)
 		}
 		for i := a; i <= b; i++ {
-			if seen[i] {
+			if seen[i] && !dups {
 				return nil, fmt.Errorf("workers: %d listed twice in %q", i, spec)
 			}
 			seen[i] = true

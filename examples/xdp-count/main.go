@@ -26,29 +26,17 @@ func main() {
 		if *top < 0 {
 			return fmt.Errorf("-top must not be negative")
 		}
-		counter, err := stages.NewFlowCounter(*flows)
-		if err != nil {
-			return err
-		}
-		if err := a.Open(nil); err != nil {
-			return err
-		}
-		// The table belongs to the Runner's goroutine: copy what the live
-		// line shows there, once per tick, off the per-packet path.
+		// The live top-N line shows the last worker built (all of them
+		// with -q); the summary merges the workers'.
 		var mu sync.Mutex
 		var shown []stages.Flow
 		var protos map[string]uint64
-		snap := func(time.Time) {
-			t, p := counter.TopN(*top), counter.Protocols()
-			mu.Lock()
-			shown, protos = t, p
-			mu.Unlock()
-		}
+		var flowCount int
 		live := func() string {
 			mu.Lock()
 			defer mu.Unlock()
 			var b strings.Builder
-			fmt.Fprintf(&b, "flows %d  %v", counter.Len(), protos)
+			fmt.Fprintf(&b, "flows %d  %v", flowCount, protos)
 			for i, f := range shown {
 				if i == 3 {
 					break
@@ -57,15 +45,29 @@ func main() {
 			}
 			return b.String()
 		}
-		cfg := pipeline.Config{Stages: []pipeline.Stage{counter}, Final: pipeline.Drop, Tick: snap, TickInterval: time.Second}
-		return a.Run(cfg, live, func() map[string]any {
-			return map[string]any{
-				"protocols":      counter.Protocols(),
-				"top_flows":      counter.TopN(*top),
-				"flows":          counter.Len(),
-				"flow_overflow":  counter.Overflow(),
-				"flow_malformed": counter.Malformed(),
+		return a.RunBuilder(func(int) (pipeline.Config, func() map[string]any, error) {
+			counter, err := stages.NewFlowCounter(*flows)
+			if err != nil {
+				return pipeline.Config{}, nil, err
 			}
-		})
+			// The table belongs to the worker's goroutine: copy what the
+			// live line shows there, once per tick, off the per-packet path.
+			snap := func(time.Time) {
+				t, p, n := counter.TopN(*top), counter.Protocols(), counter.Len()
+				mu.Lock()
+				shown, protos, flowCount = t, p, n
+				mu.Unlock()
+			}
+			cfg := pipeline.Config{Stages: []pipeline.Stage{counter}, Final: pipeline.Drop, Tick: snap, TickInterval: time.Second}
+			return cfg, func() map[string]any {
+				return map[string]any{
+					"protocols":      counter.Protocols(),
+					"top_flows":      counter.TopN(*top),
+					"flows":          counter.Len(),
+					"flow_overflow":  counter.Overflow(),
+					"flow_malformed": counter.Malformed(),
+				}
+			}, nil
+		}, live)
 	})
 }

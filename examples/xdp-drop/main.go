@@ -15,9 +15,8 @@ import (
 func main() {
 	a := app.New("xdp-drop", "receive and drop every redirected frame", "")
 	app.Main(a, func(a *app.App) error {
-		if err := a.Open(nil); err != nil {
-			return err
-		}
-		return a.Run(pipeline.Config{Final: pipeline.Drop}, nil, nil)
+		return a.RunBuilder(func(int) (pipeline.Config, func() map[string]any, error) {
+			return pipeline.Config{Final: pipeline.Drop}, nil, nil
+		}, nil)
 	})
 }

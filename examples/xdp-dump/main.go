@@ -34,13 +34,14 @@ func main() {
 		if err != nil {
 			return err
 		}
-		if err := a.Open(nil); err != nil {
-			return err
+		if a.Queues != "" {
+			return errors.New("-queues: xdp-dump writes one file from one queue; run one process per queue (with -pin) instead")
 		}
-		cfg := pipeline.Config{Stages: []pipeline.Stage{w}, Final: pipeline.Drop}
-		err = a.Run(cfg, nil, func() map[string]any {
-			return map[string]any{"file": *path, "written": w.Packets(), "written_bytes": w.Bytes(), "write_errors": w.Errors()}
-		})
+		err = a.RunBuilder(func(int) (pipeline.Config, func() map[string]any, error) {
+			return pipeline.Config{Stages: []pipeline.Stage{w}, Final: pipeline.Drop}, func() map[string]any {
+				return map[string]any{"file": *path, "written": w.Packets(), "written_bytes": w.Bytes(), "write_errors": w.Errors()}
+			}, nil
+		}, nil)
 		if cerr := w.Close(); err == nil {
 			err = cerr
 		}

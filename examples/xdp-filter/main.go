@@ -34,15 +34,17 @@ func main() {
 			return errors.New("-drop must not be empty (it would drop everything)")
 		}
 		if *userspace {
+			if a.Queues != "" || a.Pin != "" {
+				return errors.New("-userspace runs on one queue (-q), without -pin")
+			}
 			if err := a.AttachFilter(*drop, filter.Redirect, filter.Pass); err != nil {
 				return err
 			}
-			if err := a.Open(nil); err != nil {
-				return err
-			}
-			return a.Run(pipeline.Config{Final: pipeline.Drop}, nil, func() map[string]any {
-				return map[string]any{"mode": "userspace", "drop": *drop, "kernel_verdicts": counters(a)}
-			})
+			return a.RunBuilder(func(int) (pipeline.Config, func() map[string]any, error) {
+				return pipeline.Config{Final: pipeline.Drop}, func() map[string]any {
+					return map[string]any{"mode": "userspace", "drop": *drop, "kernel_verdicts": counters(a)}
+				}, nil
+			}, nil)
 		}
 		if err := a.AttachFilter(*drop, filter.Drop, filter.Pass); err != nil {
 			return err

@@ -66,21 +66,22 @@ func main() {
 		if err != nil {
 			return fmt.Errorf("interface %q: %w", a.Iface, err)
 		}
-		lb, err := stages.NewLoadBalancer(vap, backends, &stages.LoadBalancerOptions{
-			SrcMAC: iface.HardwareAddr, RecomputeL4Checksum: *recompute, Other: pipeline.Drop,
-		})
-		if err != nil {
-			return err
-		}
-		if err := a.Open(nil); err != nil {
-			return err
-		}
-		return a.Run(pipeline.Config{Stages: []pipeline.Stage{lb}, Final: pipeline.Drop}, nil, func() map[string]any {
-			var bs []map[string]any
-			for _, b := range lb.Stats() {
-				bs = append(bs, map[string]any{"ip": b.IP.String(), "mac": b.MAC.String(), "packets": b.Packets})
+		// With -queues every worker has its own table; built alike, they
+		// send every flow to the same backend.
+		return a.RunBuilder(func(int) (pipeline.Config, func() map[string]any, error) {
+			lb, err := stages.NewLoadBalancer(vap, backends, &stages.LoadBalancerOptions{
+				SrcMAC: iface.HardwareAddr, RecomputeL4Checksum: *recompute, Other: pipeline.Drop,
+			})
+			if err != nil {
+				return pipeline.Config{}, nil, err
 			}
-			return map[string]any{"vip": vap.String(), "backends": bs}
-		})
+			return pipeline.Config{Stages: []pipeline.Stage{lb}, Final: pipeline.Drop}, func() map[string]any {
+				var bs []map[string]any
+				for _, b := range lb.Stats() {
+					bs = append(bs, map[string]any{"ip": b.IP.String(), "mac": b.MAC.String(), "packets": b.Packets})
+				}
+				return map[string]any{"vip": vap.String(), "backends": bs}
+			}, nil
+		}, nil)
 	})
 }

@@ -11,8 +11,6 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/xdpkit/xdpkit/examples/internal/app"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/stages"
@@ -24,28 +22,26 @@ func main() {
 	burst := a.Flags.Int("burst", 0, "packets a source may send back to back (0: rate/10)")
 	sources := a.Flags.Int("sources", 65536, "source table size (fixed)")
 	app.Main(a, func(a *app.App) error {
-		rl, err := stages.NewRateLimiter(stages.RateLimitOptions{Rate: *rate, Burst: *burst, Capacity: *sources})
-		if err != nil {
-			return err
-		}
-		if err := a.Open(nil); err != nil {
-			return err
-		}
-		cfg := pipeline.Config{Stages: []pipeline.Stage{rl}, Final: pipeline.Drop}
-		live := func() string {
-			return fmt.Sprintf("sources %d", rl.Len())
-		}
-		return a.Run(cfg, live, func() map[string]any {
-			st := rl.Stats()
-			return map[string]any{
-				"passed":        st.Passed,
-				"rate_dropped":  st.Dropped,
-				"non_ip":        st.NonIP,
-				"evicted":       st.Evicted,
-				"sources":       st.Sources,
-				"rate_pps":      *rate,
-				"burst_packets": *burst,
+		// With -queues each worker polices the sources its queue sees: RSS
+		// keeps a source's flows on one queue, but a source spread over
+		// several queues gets the rate on each.
+		return a.RunBuilder(func(int) (pipeline.Config, func() map[string]any, error) {
+			rl, err := stages.NewRateLimiter(stages.RateLimitOptions{Rate: *rate, Burst: *burst, Capacity: *sources})
+			if err != nil {
+				return pipeline.Config{}, nil, err
 			}
-		})
+			return pipeline.Config{Stages: []pipeline.Stage{rl}, Final: pipeline.Drop}, func() map[string]any {
+				st := rl.Stats()
+				return map[string]any{
+					"passed":        st.Passed,
+					"rate_dropped":  st.Dropped,
+					"non_ip":        st.NonIP,
+					"evicted":       st.Evicted,
+					"sources":       st.Sources,
+					"rate_pps":      *rate,
+					"burst_packets": *burst,
+				}
+			}, nil
+		}, nil)
 	})
 }

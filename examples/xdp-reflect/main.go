@@ -15,7 +15,6 @@
 package main
 
 import (
-	"github.com/xdpkit/xdpkit/afxdp"
 	"github.com/xdpkit/xdpkit/examples/internal/app"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/stages"
@@ -27,13 +26,13 @@ func main() {
 	recompute := a.Flags.Bool("recompute-csum", false, "recompute UDP/TCP checksums (for senders with checksum offload, e.g. veth)")
 	budget := a.Flags.Int("tx-budget", 0, "frames per sendto in copy mode (XDP_MAX_TX_SKB_BUDGET, Linux 6.16+; 0: kernel default)")
 	app.Main(a, func(a *app.App) error {
-		var st pipeline.Stage = stages.NewMACSwap()
-		if *swapIP {
-			st = stages.NewAddrSwap(&stages.AddrSwapOptions{RecomputeL4Checksum: *recompute})
-		}
-		if err := a.Open(&afxdp.Config{TXBudget: *budget}); err != nil {
-			return err
-		}
-		return a.Run(pipeline.Config{Stages: []pipeline.Stage{st}, Final: pipeline.Drop}, nil, nil)
+		a.SocketConfig.TXBudget = *budget
+		return a.RunBuilder(func(int) (pipeline.Config, func() map[string]any, error) {
+			var st pipeline.Stage = stages.NewMACSwap()
+			if *swapIP {
+				st = stages.NewAddrSwap(&stages.AddrSwapOptions{RecomputeL4Checksum: *recompute})
+			}
+			return pipeline.Config{Stages: []pipeline.Stage{st}, Final: pipeline.Drop}, nil, nil
+		}, nil)
 	})
 }

@@ -37,6 +37,15 @@ type App struct {
 	Duration time.Duration
 	JSON     bool
 
+	Queues     string // -queues: one worker per queue
+	CPUs       string // -cpus: the CPU of each worker
+	SharedUMEM bool   // -shared-umem: one UMEM for all workers
+	Pin        string // -pin: share a program pinned in bpffs with other processes
+
+	// SocketConfig is the base socket configuration tools may adjust
+	// before RunBuilder (TX budget, ring sizes).
+	SocketConfig afxdp.Config
+
 	Sock *afxdp.Socket
 	Prog *redirect.Program
 
@@ -55,6 +64,10 @@ func New(name, summary, defaultFilter string) *App {
 	f.BoolVar(&a.KeepMgmt, "keep-mgmt", true, "always leave ARP, IPv6 ND, SSH and DNS to the kernel")
 	f.DurationVar(&a.Duration, "duration", 0, "how long to run (0: until SIGINT/SIGTERM)")
 	f.BoolVar(&a.JSON, "json", false, "print a JSON summary on stdout at the end")
+	f.StringVar(&a.Queues, "queues", "", "run one worker per queue: a list like 0-3, 0,2 or all (instead of -q)")
+	f.StringVar(&a.CPUs, "cpus", "", "pin the workers to these CPUs, one per queue (default: spread over the allowed CPUs)")
+	f.BoolVar(&a.SharedUMEM, "shared-umem", false, "with -queues: one UMEM shared by all workers")
+	f.StringVar(&a.Pin, "pin", "", "attach or join the redirect program pinned in bpffs under this name, to run one process per queue")
 	f.Usage = func() {
 		fmt.Fprintf(f.Output(), "%s: %s\n\nUsage: %s -i IFACE [flags]\n\n", name, summary, name)
 		f.PrintDefaults()
@@ -84,6 +97,9 @@ func (a *App) Parse(args []string) error {
 	}
 	if _, err := a.bindMode(); err != nil {
 		return err
+	}
+	if a.CPUs != "" && a.Queues == "" {
+		return errors.New("-cpus needs -queues")
 	}
 	if a.Duration < 0 {
 		return errors.New("-duration must not be negative")
