@@ -123,6 +123,17 @@ type Config struct {
 	// reach it; see the Steering fields. The zero value attaches a private
 	// redirect program to the interface, in auto mode, owned by the socket.
 	Steering Steering
+	// MultiBuffer binds with XDP_USE_SG (Linux 6.6+): a packet larger than
+	// one UMEM frame arrives as several descriptors chained with
+	// XDP_PKT_CONTD, and one can be sent from several frames (see
+	// ReceivePackets and TransmitPacket). The redirect program must
+	// declare fragment support to get jumbo frames in driver mode: the
+	// private one does (redirect.Options.MultiBuffer); load a
+	// Steering.Program with it too. Sockets sharing a UMEM inherit the
+	// first socket's setting. Open fails with ErrNotSupported on kernels
+	// or zero-copy drivers without it. Zero value: off; frames larger than
+	// a UMEM frame are dropped.
+	MultiBuffer bool
 }
 
 func (c *Config) withDefaults() Config {

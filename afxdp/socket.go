@@ -140,7 +140,7 @@ func open(link netlink.Link, queue int, cfg *Config) (_ *Socket, err error) {
 	case c.Steering.Program != nil:
 		s.prog = c.Steering.Program
 	default:
-		s.prog, err = redirect.Attach(link.Index, &redirect.Options{Mode: c.Steering.XDPMode})
+		s.prog, err = redirect.Attach(link.Index, &redirect.Options{Mode: c.Steering.XDPMode, MultiBuffer: c.MultiBuffer})
 		if err != nil {
 			return nil, opErr("attach XDP program", permissionHint(err))
 		}
@@ -177,6 +177,9 @@ func open(link netlink.Link, queue int, cfg *Config) (_ *Socket, err error) {
 		}
 		if s.needWakeup {
 			bindFlags |= unix.XDP_USE_NEED_WAKEUP
+		}
+		if c.MultiBuffer {
+			bindFlags |= unix.XDP_USE_SG // see multibuf.go
 		}
 	} else {
 		if s.fd, err = sys.Socket(); err != nil {
@@ -272,6 +275,9 @@ func (s *Socket) bind(flags uint16) error {
 		if errors.Is(err, unix.EBUSY) && time.Now().Before(deadline) {
 			time.Sleep(delay)
 			continue
+		}
+		if mbErr := multiBufferBindError(flags, err); mbErr != nil {
+			return mbErr // see multibuf.go
 		}
 		switch {
 		case errors.Is(err, unix.EBUSY):

@@ -100,6 +100,10 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.Socket == nil {
 		return nil, errors.New("pipeline: Config.Socket is nil")
 	}
+	if cfg.Socket.MultiBuffer() {
+		// A stage sees one descriptor as one packet: jumbo packets would be cut.
+		return nil, errors.New("pipeline: the Runner does not handle multi-buffer sockets yet; receive with Socket.ReceivePackets instead")
+	}
 	if cfg.BatchSize == 0 {
 		cfg.BatchSize = 64
 	}

@@ -12,13 +12,13 @@ import (
 
 // Load creates the redirect program and its XSKMAP without attaching them.
 func Load(queues int) (*ebpf.Program, *ebpf.Map, error) {
-	p, m, _, err := load(queues, nil, false)
+	p, m, _, err := load(queues, nil, false, false)
 	return p, m, err
 }
 
 // LoadWithFilter is Load with a compiled filter.
 func LoadWithFilter(queues int, f *filter.Program) (*ebpf.Program, *ebpf.Map, error) {
-	p, m, _, err := load(queues, f, false)
+	p, m, _, err := load(queues, f, false, false)
 	return p, m, err
 }
 

@@ -24,7 +24,18 @@ var (
 	// ErrNotFound is matched when the interface does not exist in the
 	// calling thread's network namespace.
 	ErrNotFound = netlink.ErrNotFound
+
+	// ErrPinIncompatible is matched by the error of [AttachPinned] when
+	// objects pinned under the name do not fit the interface or the
+	// options: another map type or size, a program for another interface,
+	// filter or mode. The error says what differs and how to remove the pin.
+	ErrPinIncompatible = errors.New("pinned objects are incompatible")
 )
+
+// DefaultPinDir is where [AttachPinned] and [Unpin] keep their pins when
+// Options.PinDir is empty: one directory per name, on the BPF filesystem
+// mounted at /sys/fs/bpf.
+const DefaultPinDir = "/sys/fs/bpf/xdpkit"
 
 // Mode selects where the XDP program runs.
 type Mode int
@@ -55,8 +66,9 @@ func (m Mode) String() string {
 	return fmt.Sprintf("Mode(%d)", int(m))
 }
 
-// Options configures [Attach] and [AttachProgram]. A nil *Options means
-// the zero value: automatic mode and one XSKMAP entry per RX queue.
+// Options configures [Attach], [AttachProgram] and [AttachPinned]. A nil
+// *Options means the zero value: automatic mode and one XSKMAP entry per RX
+// queue.
 type Options struct {
 	// Mode is where to attach. The zero value is ModeAuto: driver mode if
 	// the driver supports it, otherwise generic.
@@ -84,6 +96,23 @@ type Options struct {
 	// redirected) in a per-CPU map, read with Program.Counters. It costs
 	// a map lookup per frame. Zero value: off. Attach only.
 	Counters bool
+
+	// MultiBuffer loads the program with BPF_F_XDP_HAS_FRAGS (Linux
+	// 5.18+), declaring that it handles frames larger than a page, split
+	// into fragments. The kernel needs it to redirect jumbo frames to a
+	// multi-buffer AF_XDP socket (afxdp.Config.MultiBuffer), and veth
+	// refuses a driver-mode program without it when the MTU is above
+	// about 3500. Zero value: off. For the programs Attach and
+	// AttachPinned load: AttachProgram and Use take the caller's program
+	// as it was loaded.
+	MultiBuffer bool
+
+	// PinDir is the directory, on a BPF filesystem (bpffs), under which
+	// AttachPinned and Unpin keep each name's pins: PinDir/<name>/. It
+	// must be an absolute path; missing directories are created with
+	// mode 0700. The zero value means DefaultPinDir. Attach and
+	// AttachProgram ignore it.
+	PinDir string
 }
 
 // resolve returns a validated copy of opts (nil means defaults).

@@ -67,9 +67,10 @@ func instructions(filter asm.Instructions, tail bool) asm.Instructions {
 }
 
 // load creates the XSKMAP with queues entries and the program that uses
-// it, with f (if not nil) deciding first. On error nothing is left open;
-// the error has no "redirect:" prefix, the caller adds the context.
-func load(queues int, f *filter.Program, withCounters bool) (_ *ebpf.Program, _ *ebpf.Map, counters *ebpf.Map, err error) {
+// it, with f (if not nil) deciding first; frags loads it with
+// BPF_F_XDP_HAS_FRAGS. On error nothing is left open; the error has no
+// "redirect:" prefix, the caller adds the context.
+func load(queues int, f *filter.Program, withCounters, frags bool) (_ *ebpf.Program, _ *ebpf.Map, counters *ebpf.Map, err error) {
 	xsks, err := ebpf.NewMap(&ebpf.MapSpec{
 		Name:       mapName,
 		Type:       ebpf.XSKMap,
@@ -110,19 +111,27 @@ func load(queues int, f *filter.Program, withCounters bool) (_ *ebpf.Program, _ 
 			return nil, nil, nil, fmt.Errorf("build program: %w", err)
 		}
 	}
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+	spec := &ebpf.ProgramSpec{
 		Name:         progName,
 		Type:         ebpf.XDP,
 		License:      license,
 		Instructions: insns,
-	})
+	}
+	if frags {
+		spec.Flags = unix.BPF_F_XDP_HAS_FRAGS
+	}
+	prog, err := ebpf.NewProgram(spec)
 	if err != nil {
 		what := "load XDP program"
 		if f != nil {
 			what = fmt.Sprintf("load XDP program with filter %q", f.String())
 		}
-		return nil, nil, nil, loadError(what, err,
-			func() error { return features.HaveProgramType(ebpf.XDP) })
+		return nil, nil, nil, loadError(what, err, func() error {
+			if frags && errors.Is(err, unix.EINVAL) && kernelBefore(5, 18) {
+				return fmt.Errorf("XDP programs with fragments (Options.MultiBuffer) need Linux 5.18+: %w", ErrNotSupported)
+			}
+			return features.HaveProgramType(ebpf.XDP)
+		})
 	}
 	return prog, xsks, counters, nil
 }

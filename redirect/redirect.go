@@ -40,6 +40,8 @@ type Program struct {
 	filter  *filter.Program // nil: no filter, or not known (AttachProgram, Use)
 
 	counters *ebpf.Map // per-CPU verdict counts; nil without Options.Counters
+
+	pinned string // pin directory for AttachPinned (see pin.go), "" otherwise
 }
 
 // Attach loads the redirect program and an XSKMAP and attaches them to the
@@ -65,7 +67,7 @@ func Attach(ifindex int, opts *Options) (*Program, error) {
 	if queues == 0 {
 		queues = max(iface.NumRXQueues, 1)
 	}
-	prog, xsks, counters, err := load(queues, o.Filter, o.Counters)
+	prog, xsks, counters, err := load(queues, o.Filter, o.Counters, o.MultiBuffer)
 	if err != nil {
 		return nil, fmt.Errorf("redirect: attach to %s (ifindex %d): %w", iface.Name, ifindex, err)
 	}
@@ -409,8 +411,11 @@ func (p *Program) Map() *ebpf.Map {
 }
 
 // Close detaches the program (unless it came from [Use]) and closes the
-// program and map if [Attach] created them. It is safe to call more than
-// once, from any goroutine, and on a nil Program; later calls return nil.
+// program and map if [Attach] created them. For a Program from
+// [AttachPinned], Close only closes this process's handles: the program
+// stays attached through its pinned link until [Unpin]. It is safe to
+// call more than once, from any goroutine, and on a nil Program; later
+// calls return nil.
 func (p *Program) Close() error {
 	if p == nil {
 		return nil
