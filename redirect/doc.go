@@ -43,6 +43,11 @@
 // if the garbage collector reclaims it, the link is closed and the program
 // detached. Closing an AF_XDP socket removes it from the XSKMAP.
 //
+// With [AttachPinned] the attachment is pinned in bpffs instead: it
+// outlives the process, so worker processes sharing it can restart one by
+// one, until [Unpin] removes the pins. The kernel removes a dead worker's
+// socket from the XSKMAP when the socket is released.
+//
 // Attach never replaces a program it does not own. If the interface already
 // has an XDP program, it fails with [ErrAlreadyAttached], naming the
 // program's ID and mode.
