@@ -66,6 +66,21 @@ type Stats struct {
 	Stages      []StageStats  `json:"stages"`
 }
 
+// Add adds o's packet counters to s (Duration becomes the longer of the
+// two; Stages are left alone), to total several Runners.
+func (s *Stats) Add(o Stats) {
+	s.RXPackets += o.RXPackets
+	s.RXBytes += o.RXBytes
+	s.TXPackets += o.TXPackets
+	s.TXBytes += o.TXBytes
+	s.Forwarded += o.Forwarded
+	s.Dropped += o.Dropped
+	s.Malformed += o.Malformed
+	s.TXRingFull += o.TXRingFull
+	s.ParseErrors += o.ParseErrors
+	s.Duration = max(s.Duration, o.Duration)
+}
+
 // StageStats are one stage's counters.
 type StageStats struct {
 	Name        string `json:"name"`

@@ -281,17 +281,7 @@ func (s *Set) sum(res []pipeline.Stats) Stats {
 	out := Stats{PerQueue: make(map[int]pipeline.Stats, len(res))}
 	for i, st := range res {
 		out.PerQueue[s.workers[i].queue] = st
-		t := &out.Total
-		t.RXPackets += st.RXPackets
-		t.RXBytes += st.RXBytes
-		t.TXPackets += st.TXPackets
-		t.TXBytes += st.TXBytes
-		t.Forwarded += st.Forwarded
-		t.Dropped += st.Dropped
-		t.Malformed += st.Malformed
-		t.TXRingFull += st.TXRingFull
-		t.ParseErrors += st.ParseErrors
-		t.Duration = max(t.Duration, st.Duration)
+		out.Total.Add(st)
 	}
 	return out
 }

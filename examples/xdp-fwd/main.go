@@ -114,16 +114,11 @@ func main() {
 		ctx, cancel := a.Context()
 		defer cancel()
 		stopLive := a.LiveRate(func() pipeline.Stats {
-			st := fwd.Snapshot()
-			if len(runners) > 1 {
-				b := runners[1].Snapshot()
-				st.RXPackets += b.RXPackets
-				st.RXBytes += b.RXBytes
-				st.TXPackets += b.Forwarded
-				st.TXBytes += b.TXBytes
-				st.Dropped += b.Dropped
+			var st pipeline.Stats
+			for _, r := range runners {
+				st.Add(r.Snapshot())
 			}
-			st.TXPackets += st.Forwarded
+			st.TXPackets += st.Forwarded // the live line counts forwarded frames as sent
 			return st
 		}, nil)
 		stats, err := pipeline.RunAll(ctx, runners...)
@@ -131,14 +126,12 @@ func main() {
 		if err != nil {
 			return err
 		}
-		total := stats[0]
+		var total pipeline.Stats
+		for _, st := range stats {
+			total.Add(st)
+		}
 		extra := map[string]any{"forwarded_out": stats[0].Forwarded}
 		if len(stats) > 1 {
-			total.RXPackets += stats[1].RXPackets
-			total.RXBytes += stats[1].RXBytes
-			total.Forwarded += stats[1].Forwarded
-			total.TXBytes += stats[1].TXBytes
-			total.Dropped += stats[1].Dropped
 			extra["forwarded_in"] = stats[1].Forwarded
 		}
 		return a.Summary(total, func() map[string]any { return extra })
