@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/xdpkit/xdpkit/redirect"
+	"github.com/xdpkit/xdpkit/ring"
 	"github.com/xdpkit/xdpkit/umem"
 )
 
@@ -164,10 +165,10 @@ func (c *Config) Validate() error {
 }
 
 func (r *Config) validate() error {
-	if !validRingSize(r.RXRingSize) {
+	if !ring.ValidSize(r.RXRingSize) {
 		return fmt.Errorf("invalid RX ring size %d: must be a power of 2 up to 1048576: %w", r.RXRingSize, ErrInvalidConfig)
 	}
-	if !validRingSize(r.TXRingSize) {
+	if !ring.ValidSize(r.TXRingSize) {
 		return fmt.Errorf("invalid TX ring size %d: must be a power of 2 up to 1048576: %w", r.TXRingSize, ErrInvalidConfig)
 	}
 	if r.Bind < BindAuto || r.Bind > BindCopy {
@@ -184,5 +185,3 @@ func (r *Config) validate() error {
 	}
 	return nil
 }
-
-func validRingSize(n uint32) bool { return n > 0 && n <= 1<<20 && n&(n-1) == 0 }

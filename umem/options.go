@@ -3,6 +3,8 @@ package umem
 import (
 	"errors"
 	"fmt"
+
+	"github.com/xdpkit/xdpkit/ring"
 )
 
 // Defaults used for zero fields of Options.
@@ -106,10 +108,10 @@ func (r *Options) validate() error {
 		return fmt.Errorf("invalid headroom %d: %d-byte frames leave room for at most %d: %w",
 			r.Headroom, r.FrameSize, r.FrameSize-xdpPacketHeadroom-minPacketRoom, ErrInvalidOptions)
 	}
-	if !validRingSize(r.FillRingSize) {
+	if !ring.ValidSize(r.FillRingSize) {
 		return fmt.Errorf("invalid fill ring size %d: must be a power of 2 up to 1048576: %w", r.FillRingSize, ErrInvalidOptions)
 	}
-	if !validRingSize(r.CompletionRingSize) {
+	if !ring.ValidSize(r.CompletionRingSize) {
 		return fmt.Errorf("invalid completion ring size %d: must be a power of 2 up to 1048576: %w", r.CompletionRingSize, ErrInvalidOptions)
 	}
 	if r.FrameCount < r.FillRingSize {
@@ -118,5 +120,3 @@ func (r *Options) validate() error {
 	}
 	return nil
 }
-
-func validRingSize(n uint32) bool { return n > 0 && n <= 1<<20 && n&(n-1) == 0 }
