@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+
+	"github.com/xdpkit/xdpkit/internal/testframes"
 )
 
 // The corpus: Ethernet frames covering what the primitives look at, built
@@ -76,14 +78,6 @@ var encaps = []encap{
 	tags("802.1ad 200 / vlan 100 / vlan 1", 0x88a8, 200, 0x8100, 100, 0x8100, 1),
 }
 
-func serialize(ls ...gopacket.SerializableLayer) []byte {
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
-		panic(err)
-	}
-	return append([]byte(nil), buf.Bytes()...)
-}
-
 // build encapsulates in in e.
 func build(e encap, in inner) frame {
 	var ls []gopacket.SerializableLayer
@@ -100,7 +94,7 @@ func build(e encap, in inner) frame {
 		}
 	}
 	ls = append(ls, in.ls...)
-	data := serialize(ls...)
+	data := testframes.Serialize(ls...)
 	if in.patch != nil {
 		in.patch(data[14+4*len(e.tags):])
 	}

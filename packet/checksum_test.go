@@ -4,13 +4,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"testing"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-
+	"github.com/xdpkit/xdpkit/internal/testframes"
 	"github.com/xdpkit/xdpkit/packet"
 )
 
@@ -124,13 +121,13 @@ func TestL4Checksum(t *testing.T) {
 		frame []byte
 		ok    bool
 	}{
-		{"udp4", udp4, true}, {"tcp4", tcp4, true}, {"icmp4", icmp4, true},
-		{"udp6", udp6, true}, {"tcp6", tcp6, true}, {"icmp6", icmp6, true},
-		{"vlan", vlan, true}, {"qinq", qinq, true}, {"ipv4 options", ip4Options, true},
+		{"udp4", testframes.UDP4, true}, {"tcp4", tcp4, true}, {"icmp4", testframes.ICMP4, true},
+		{"udp6", testframes.UDP6, true}, {"tcp6", testframes.TCP6, true}, {"icmp6", testframes.ICMP6, true},
+		{"vlan", testframes.UDP4VLAN, true}, {"qinq", qinq, true}, {"ipv4 options", ip4Options, true},
 		{"udp6 hop-by-hop", udp6HopByHop, true}, {"ipv6 extension chain", tcp6ExtChain, true},
 		{"udp4 padded, no checksum", udp4Padded, true},
 		{"arp", arp, false},
-		{"ipv4 first fragment", frag4First, false}, {"ipv4 non-first fragment", frag4Rest, false},
+		{"ipv4 first fragment", frag4First, false}, {"ipv4 non-first fragment", testframes.Frag4Rest, false},
 		{"ipv6 first fragment", frag6FirstTCP, false}, {"ipv6 non-first fragment", frag6Rest, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -174,19 +171,19 @@ func TestL4Checksum(t *testing.T) {
 // checksum over IPv6 is recomputed.
 func TestSetL4ChecksumUDP6Zero(t *testing.T) {
 	t.Parallel()
-	frame := modify(udp6, func(b []byte) { b[60], b[61] = 0, 0 })
+	frame := modify(testframes.UDP6, func(b []byte) { b[60], b[61] = 0, 0 })
 	var h packet.Headers
 	if err := packet.Parse(frame, &h); err != nil {
 		t.Fatal(err)
 	}
-	if !packet.SetL4Checksum(frame, &h) || string(frame) != string(udp6) {
-		t.Errorf("got %x, want %x", frame, udp6)
+	if !packet.SetL4Checksum(frame, &h) || string(frame) != string(testframes.UDP6) {
+		t.Errorf("got %x, want %x", frame, testframes.UDP6)
 	}
 }
 
 func TestSetIPv4Checksum(t *testing.T) {
 	t.Parallel()
-	for _, f := range [][]byte{udp4, ip4Options, vlan, frag4Rest} {
+	for _, f := range [][]byte{testframes.UDP4, ip4Options, testframes.UDP4VLAN, testframes.Frag4Rest} {
 		frame := modify(f, func(b []byte) {})
 		var h packet.Headers
 		if err := packet.Parse(frame, &h); err != nil {
@@ -198,8 +195,8 @@ func TestSetIPv4Checksum(t *testing.T) {
 		}
 	}
 	var h packet.Headers
-	_ = packet.Parse(udp6, &h)
-	if packet.SetIPv4Checksum(append([]byte(nil), udp6...), &h) {
+	_ = packet.Parse(testframes.UDP6, &h)
+	if packet.SetIPv4Checksum(append([]byte(nil), testframes.UDP6...), &h) {
 		t.Error("SetIPv4Checksum on IPv6 reported true")
 	}
 }
@@ -222,43 +219,19 @@ func gopacketFrame(r *rand.Rand, v6 bool, proto uint8) []byte {
 	for i := range payload {
 		payload[i] = byte(r.Uint32())
 	}
-	src, dst := randomAddr(r, v6), randomAddr(r, v6)
-	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}}
-	var ip gopacket.NetworkLayer
-	var ipl gopacket.SerializableLayer
-	if v6 {
-		eth.EthernetType = layers.EthernetTypeIPv6
-		l := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocol(proto), SrcIP: src.AsSlice(), DstIP: dst.AsSlice()}
-		ip, ipl = l, l
-	} else {
-		eth.EthernetType = layers.EthernetTypeIPv4
-		l := &layers.IPv4{Version: 4, IHL: 5, TTL: uint8(r.Uint32()), Id: uint16(r.Uint32()), Protocol: layers.IPProtocol(proto), SrcIP: src.AsSlice(), DstIP: dst.AsSlice()}
-		ip, ipl = l, l
+	f := testframes.Spec{Src: randomAddr(r, v6), Dst: randomAddr(r, v6), Proto: proto, TTL: 64, Payload: payload}
+	if !v6 {
+		f.TTL, f.IPID = uint8(r.Uint32()), uint16(r.Uint32())
 	}
-	var l4 gopacket.SerializableLayer
 	switch proto {
 	case packet.ProtoUDP:
-		u := &layers.UDP{SrcPort: layers.UDPPort(r.Uint32()), DstPort: layers.UDPPort(r.Uint32())}
-		_ = u.SetNetworkLayerForChecksum(ip)
-		l4 = u
+		f.SrcPort, f.DstPort = uint16(r.Uint32()), uint16(r.Uint32())
 	case packet.ProtoTCP:
-		tc := &layers.TCP{SrcPort: layers.TCPPort(r.Uint32()), DstPort: layers.TCPPort(r.Uint32()), Seq: r.Uint32(), Ack: r.Uint32(), ACK: true, Window: uint16(r.Uint32())}
-		_ = tc.SetNetworkLayerForChecksum(ip)
-		l4 = tc
+		f.SrcPort, f.DstPort, f.Seq, f.Ack, f.Window = uint16(r.Uint32()), uint16(r.Uint32()), r.Uint32(), r.Uint32(), uint16(r.Uint32())
 	case packet.ProtoICMP:
-		l4 = &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0), Id: uint16(r.Uint32()), Seq: uint16(r.Uint32())}
-	case packet.ProtoICMPv6:
-		ic := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(128, 0)}
-		_ = ic.SetNetworkLayerForChecksum(ip)
-		l4 = ic
+		f.EchoID, f.EchoSeq = uint16(r.Uint32()), uint16(r.Uint32())
 	}
-	buf := gopacket.NewSerializeBuffer()
-	err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
-		eth, ipl, l4, gopacket.Payload(payload))
-	if err != nil {
-		panic(err)
-	}
-	return buf.Bytes()
+	return testframes.Build(f)
 }
 
 // TestChecksumsAgainstGopacket computes the checksums of random frames that
@@ -345,7 +318,7 @@ func TestUpdateChecksum(t *testing.T) {
 func TestUpdateL4ChecksumAddr(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(7, 8))
-	for _, f := range [][]byte{udp4, tcp4, icmp4, udp6, tcp6, icmp6, vlan, qinq, udp6HopByHop, tcp6ExtChain} {
+	for _, f := range [][]byte{testframes.UDP4, tcp4, testframes.ICMP4, testframes.UDP6, testframes.TCP6, testframes.ICMP6, testframes.UDP4VLAN, qinq, udp6HopByHop, tcp6ExtChain} {
 		for range 1000 {
 			frame := append([]byte(nil), f...)
 			var h packet.Headers
@@ -389,7 +362,7 @@ func TestUpdateL4ChecksumAddrUDPZero(t *testing.T) {
 
 	// Choose the new address so that the updated checksum is 0:
 	// ~C + ~old + new must fold to 0xffff.
-	frame = append([]byte(nil), udp4...)
+	frame = append([]byte(nil), testframes.UDP4...)
 	if err := packet.Parse(frame, &h); err != nil {
 		t.Fatal(err)
 	}
@@ -452,7 +425,7 @@ func BenchmarkL4Checksum(b *testing.B) {
 	for _, f := range []struct {
 		name  string
 		frame []byte
-	}{{"udp4", udp4}, {"tcp6", tcp6}} {
+	}{{"udp4", testframes.UDP4}, {"tcp6", testframes.TCP6}} {
 		b.Run(f.name, func(b *testing.B) {
 			var h packet.Headers
 			if err := packet.Parse(f.frame, &h); err != nil {
@@ -483,7 +456,7 @@ func BenchmarkUpdateChecksumAddr(b *testing.B) {
 // its checksum without summing the header again: the TTL shares a 16-bit
 // word with the protocol.
 func ExampleUpdateChecksum16() {
-	hdr := append([]byte(nil), udp4[14:34]...)
+	hdr := append([]byte(nil), testframes.UDP4[14:34]...)
 	old := binary.BigEndian.Uint16(hdr[8:])
 	hdr[8]--
 	csum := packet.UpdateChecksum16(binary.BigEndian.Uint16(hdr[10:]), old, binary.BigEndian.Uint16(hdr[8:]))

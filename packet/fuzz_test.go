@@ -1,20 +1,17 @@
 package packet_test
 
 import (
-	"bytes"
 	"errors"
 	"flag"
-	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
+	"github.com/xdpkit/xdpkit/internal/testframes"
 	"github.com/xdpkit/xdpkit/packet"
 )
 
@@ -29,13 +26,13 @@ func seeds() map[string][]byte {
 		"ext-chain-8":     extChain(8),
 		"ext-chain-9":     extChain(9),
 		"qinq-3-tags":     append(append(append([]byte(nil), qinq[:20]...), 0x81, 0x00, 0x00, 0x05), qinq[20:]...),
-		"ipv4-len-0":      modify(udp4, func(b []byte) { b[16], b[17] = 0, 0 }),
-		"udp-len-0":       modify(udp4, func(b []byte) { b[38], b[39] = 0, 0 }),
-		"ipv4-version-6":  modify(udp4, func(b []byte) { b[14] = 0x65 }),
-		"ipip": modify(append(append([]byte(nil), udp4[:34]...), udp4[14:]...), func(b []byte) {
+		"ipv4-len-0":      modify(testframes.UDP4, func(b []byte) { b[16], b[17] = 0, 0 }),
+		"udp-len-0":       modify(testframes.UDP4, func(b []byte) { b[38], b[39] = 0, 0 }),
+		"ipv4-version-6":  modify(testframes.UDP4, func(b []byte) { b[14] = 0x65 }),
+		"ipip": modify(append(append([]byte(nil), testframes.UDP4[:34]...), testframes.UDP4[14:]...), func(b []byte) {
 			b[17], b[23] = 53, 4 // total length 53, protocol 4 (IP in IP)
 		}),
-		"llc": hx(`02 00 00 00 00 02 02 00 00 00 00 01 00 04 aa aa 03 00`),
+		"llc": testframes.Hex(`02 00 00 00 00 02 02 00 00 00 00 01 00 04 aa aa 03 00`),
 	}
 	for _, c := range validCases {
 		m[strings.ReplaceAll(c.name, " ", "-")] = c.frame
@@ -46,24 +43,8 @@ func seeds() map[string][]byte {
 // TestFuzzCorpus checks that testdata/fuzz/FuzzParse holds every seed, so
 // `go test` runs them all; -update-corpus rewrites it.
 func TestFuzzCorpus(t *testing.T) {
-	dir := filepath.Join("testdata", "fuzz", "FuzzParse")
-	for name, frame := range seeds() {
-		want := fmt.Sprintf("go test fuzz v1\n[]byte(%s)\n", strconv.Quote(string(frame)))
-		path := filepath.Join(dir, name)
-		if *updateCorpus {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(path)
-		if err != nil || !bytes.Equal(got, []byte(want)) {
-			t.Errorf("seed %s is missing or stale in %s: run go test ./packet -run TestFuzzCorpus -update-corpus", name, dir)
-		}
-	}
+	testframes.CheckCorpus(t, filepath.Join("testdata", "fuzz", "FuzzParse"), seeds(), *updateCorpus,
+		"go test ./packet -run TestFuzzCorpus -update-corpus")
 }
 
 // FuzzParse checks, on any input, that Parse neither panics nor reports

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/xdpkit/xdpkit/internal/testframes"
 	"github.com/xdpkit/xdpkit/packet"
 )
 
@@ -27,7 +28,7 @@ type parseCase struct {
 
 // validCases are the frames Parse accepts, with every field spelled out.
 var validCases = []parseCase{
-	{name: "udp4", frame: udp4, want: packet.Headers{
+	{name: "udp4", frame: testframes.UDP4, want: packet.Headers{
 		EtherType: 0x0800,
 		L3Off:     14, IPv4: true, IPHdrLen: 20, IPLen: 33, SrcIP: client4, DstIP: us4, TTL: 64,
 		IPProto: packet.ProtoUDP, L4Off: 34, SrcPort: 40000, DstPort: 53, PayloadOff: 42,
@@ -37,27 +38,27 @@ var validCases = []parseCase{
 		L3Off:     14, IPv4: true, IPHdrLen: 20, IPLen: 60, SrcIP: client4, DstIP: us4, TTL: 64,
 		IPProto: packet.ProtoTCP, L4Off: 34, SrcPort: 40001, DstPort: 80, TCPFlags: 0x02, PayloadOff: 74,
 	}},
-	{name: "icmp4 echo", frame: icmp4, want: packet.Headers{
+	{name: "icmp4 echo", frame: testframes.ICMP4, want: packet.Headers{
 		EtherType: 0x0800,
 		L3Off:     14, IPv4: true, IPHdrLen: 20, IPLen: 32, SrcIP: client4, DstIP: us4, TTL: 64,
 		IPProto: packet.ProtoICMP, L4Off: 34, ICMPType: 8, PayloadOff: 38,
 	}},
-	{name: "udp6", frame: udp6, want: packet.Headers{
+	{name: "udp6", frame: testframes.UDP6, want: packet.Headers{
 		EtherType: 0x86dd,
 		L3Off:     14, IPv6: true, IPHdrLen: 40, IPLen: 53, SrcIP: client6, DstIP: us6, TTL: 64,
 		IPProto: packet.ProtoUDP, L4Off: 54, SrcPort: 40000, DstPort: 53, PayloadOff: 62,
 	}},
-	{name: "tcp6", frame: tcp6, want: packet.Headers{
+	{name: "tcp6", frame: testframes.TCP6, want: packet.Headers{
 		EtherType: 0x86dd,
 		L3Off:     14, IPv6: true, IPHdrLen: 40, IPLen: 64, SrcIP: client6, DstIP: us6, TTL: 64,
 		IPProto: packet.ProtoTCP, L4Off: 54, SrcPort: 40001, DstPort: 443, TCPFlags: 0x18, PayloadOff: 74,
 	}},
-	{name: "icmp6 echo", frame: icmp6, want: packet.Headers{
+	{name: "icmp6 echo", frame: testframes.ICMP6, want: packet.Headers{
 		EtherType: 0x86dd,
 		L3Off:     14, IPv6: true, IPHdrLen: 40, IPLen: 52, SrcIP: client6, DstIP: us6, TTL: 64,
 		IPProto: packet.ProtoICMPv6, L4Off: 54, ICMPType: 128, PayloadOff: 58,
 	}},
-	{name: "vlan", frame: vlan, want: packet.Headers{
+	{name: "vlan", frame: testframes.UDP4VLAN, want: packet.Headers{
 		VLANs: 1, VLANID: 100, EtherType: 0x0800,
 		L3Off: 18, IPv4: true, IPHdrLen: 20, IPLen: 33, SrcIP: client4, DstIP: us4, TTL: 64,
 		IPProto: packet.ProtoUDP, L4Off: 38, SrcPort: 40000, DstPort: 53, PayloadOff: 46,
@@ -85,7 +86,7 @@ var validCases = []parseCase{
 		L3Off:     14, IPv4: true, IPHdrLen: 20, IPLen: 48, SrcIP: client4, DstIP: us4, TTL: 64,
 		IPProto: packet.ProtoTCP, L4Off: 34, SrcPort: 40001, DstPort: 80, TCPFlags: 0x10, PayloadOff: 54,
 	}},
-	{name: "ipv4 non-first fragment", frame: frag4Rest, want: packet.Headers{
+	{name: "ipv4 non-first fragment", frame: testframes.Frag4Rest, want: packet.Headers{
 		EtherType: 0x0800,
 		L3Off:     14, IPv4: true, IPHdrLen: 20, IPLen: 36, SrcIP: client4, DstIP: us4, TTL: 64,
 		Fragment: true, IPProto: packet.ProtoUDP, PayloadOff: 34,
@@ -223,8 +224,8 @@ func upTo(h packet.Headers, level string) packet.Headers {
 // extChain returns an IPv6 frame with n hop-by-hop/destination options
 // headers of 8 bytes each before a UDP header.
 func extChain(n int) []byte {
-	f := append([]byte(nil), udp6[:54]...) // ethernet and ipv6 headers
-	f[20] = 0                              // next header: hop-by-hop
+	f := append([]byte(nil), testframes.UDP6[:54]...) // ethernet and ipv6 headers
+	f[20] = 0                                         // next header: hop-by-hop
 	for i := range n {
 		next := byte(60)
 		if i == n-1 {
@@ -232,7 +233,7 @@ func extChain(n int) []byte {
 		}
 		f = append(f, next, 0, 1, 4, 0, 0, 0, 0)
 	}
-	f = append(f, udp6[54:]...)
+	f = append(f, testframes.UDP6[54:]...)
 	f[18], f[19] = 0, byte(len(f)-54)
 	return f
 }
@@ -241,39 +242,39 @@ func TestParseMalformed(t *testing.T) {
 	t.Parallel()
 	udp4Want, tcp4Want, udp6Want := validCases[0].want, validCases[1].want, validCases[3].want
 	cases := []parseCase{
-		{name: "short ethernet", frame: udp4[:13], err: packet.ErrTruncated},
+		{name: "short ethernet", frame: testframes.UDP4[:13], err: packet.ErrTruncated},
 		{name: "empty", frame: nil, err: packet.ErrTruncated},
 		{name: "three vlan tags", err: packet.ErrMalformed,
 			frame: append(append(append([]byte(nil), qinq[:20]...), 0x81, 0x00, 0x00, 0x05), qinq[20:]...),
 			want:  packet.Headers{VLANs: 2, VLANID: 200}},
-		{name: "vlan tag cut short", frame: vlan[:17], err: packet.ErrTruncated,
+		{name: "vlan tag cut short", frame: testframes.UDP4VLAN[:17], err: packet.ErrTruncated,
 			want: packet.Headers{}},
 		{name: "ipv4 version 6", err: packet.ErrMalformed,
-			frame: modify(udp4, func(b []byte) { b[14] = 0x65 }),
+			frame: modify(testframes.UDP4, func(b []byte) { b[14] = 0x65 }),
 			want:  upTo(udp4Want, "l3")},
 		{name: "ipv4 header length 16", err: packet.ErrMalformed,
-			frame: modify(udp4, func(b []byte) { b[14] = 0x44 }),
+			frame: modify(testframes.UDP4, func(b []byte) { b[14] = 0x44 }),
 			want:  upTo(udp4Want, "l3")},
 		{name: "ipv4 total length below header length", err: packet.ErrMalformed,
 			frame: modify(ip4Options, func(b []byte) { b[16], b[17] = 0, 23 }),
 			want:  upTo(udp4Want, "l3")},
 		{name: "ipv4 total length 0", err: packet.ErrMalformed,
-			frame: modify(udp4, func(b []byte) { b[16], b[17] = 0, 0 }),
+			frame: modify(testframes.UDP4, func(b []byte) { b[16], b[17] = 0, 0 }),
 			want:  upTo(udp4Want, "l3")},
 		{name: "ipv4 total length past the frame", err: packet.ErrTruncated,
-			frame: modify(udp4, func(b []byte) { b[17]++ }),
+			frame: modify(testframes.UDP4, func(b []byte) { b[17]++ }),
 			want:  upTo(udp4Want, "l3")},
 		{name: "ipv4 options past the frame", err: packet.ErrTruncated,
-			frame: modify(udp4[:34], func(b []byte) { b[14], b[17] = 0x46, 24 }),
+			frame: modify(testframes.UDP4[:34], func(b []byte) { b[14], b[17] = 0x46, 24 }),
 			want:  upTo(udp4Want, "l3")},
 		{name: "udp length 7", err: packet.ErrMalformed,
-			frame: modify(udp4, func(b []byte) { b[38], b[39] = 0, 7 }),
+			frame: modify(testframes.UDP4, func(b []byte) { b[38], b[39] = 0, 7 }),
 			want:  upTo(udp4Want, "l4")},
 		{name: "udp length past the ip packet", err: packet.ErrMalformed,
 			frame: modify(udp4Padded, func(b []byte) { b[39]++ }),
 			want:  upTo(validCases[9].want, "l4")},
 		{name: "udp header cut by the ip length", err: packet.ErrTruncated,
-			frame: modify(udp4, func(b []byte) { b[16], b[17] = 0, 27 }),
+			frame: modify(testframes.UDP4, func(b []byte) { b[16], b[17] = 0, 27 }),
 			want: func() packet.Headers {
 				h := upTo(udp4Want, "l4")
 				h.IPLen = 27
@@ -286,17 +287,17 @@ func TestParseMalformed(t *testing.T) {
 			frame: modify(tcp4, func(b []byte) { b[46] = 0xf0 }),
 			want:  upTo(tcp4Want, "l4")},
 		{name: "icmp cut by the ip length", err: packet.ErrTruncated,
-			frame: modify(icmp4, func(b []byte) { b[16], b[17] = 0, 23 }),
+			frame: modify(testframes.ICMP4, func(b []byte) { b[16], b[17] = 0, 23 }),
 			want: func() packet.Headers {
 				h := upTo(validCases[2].want, "l4")
 				h.IPLen = 23
 				return h
 			}()},
 		{name: "ipv6 version 4", err: packet.ErrMalformed,
-			frame: modify(udp6, func(b []byte) { b[14] = 0x40 }),
+			frame: modify(testframes.UDP6, func(b []byte) { b[14] = 0x40 }),
 			want:  upTo(udp6Want, "l3")},
 		{name: "ipv6 payload length past the frame", err: packet.ErrTruncated,
-			frame: modify(udp6, func(b []byte) { b[19]++ }),
+			frame: modify(testframes.UDP6, func(b []byte) { b[19]++ }),
 			want:  upTo(udp6Want, "l3")},
 		{name: "ipv6 extension header past the payload", err: packet.ErrTruncated,
 			frame: modify(udp6HopByHop, func(b []byte) { b[55] = 3 }),
@@ -320,7 +321,7 @@ func TestParseMalformed(t *testing.T) {
 				return h
 			}()},
 		{name: "udp in ipv6 length past the payload", err: packet.ErrMalformed,
-			frame: modify(udp6, func(b []byte) { b[59]++ }),
+			frame: modify(testframes.UDP6, func(b []byte) { b[59]++ }),
 			want:  upTo(udp6Want, "l4")},
 	}
 	for _, c := range cases {
@@ -443,7 +444,7 @@ func checkInvariants(t testing.TB, frame []byte, h *packet.Headers, err error) {
 }
 
 func TestParseAllocs(t *testing.T) {
-	frames := [][]byte{udp4, tcp6ExtChain, qinq, frag4Rest, udp4[:20], modify(udp4, func(b []byte) { b[14] = 0x65 })}
+	frames := [][]byte{testframes.UDP4, tcp6ExtChain, qinq, testframes.Frag4Rest, testframes.UDP4[:20], modify(testframes.UDP4, func(b []byte) { b[14] = 0x65 })}
 	var h packet.Headers
 	allocs := testing.AllocsPerRun(1000, func() {
 		for _, f := range frames {
@@ -459,7 +460,7 @@ func BenchmarkParse(b *testing.B) {
 	for _, c := range []struct {
 		name  string
 		frame []byte
-	}{{"udp4", udp4}, {"tcp6", tcp6}, {"qinq-tcp6", qinq}, {"ipv6-ext-chain", tcp6ExtChain}} {
+	}{{"udp4", testframes.UDP4}, {"tcp6", testframes.TCP6}, {"qinq-tcp6", qinq}, {"ipv6-ext-chain", tcp6ExtChain}} {
 		b.Run(c.name, func(b *testing.B) {
 			var h packet.Headers
 			b.ReportAllocs()
@@ -475,11 +476,11 @@ func BenchmarkParse(b *testing.B) {
 
 func ExampleParse() {
 	var h packet.Headers
-	if err := packet.Parse(udp4, &h); err != nil {
+	if err := packet.Parse(testframes.UDP4, &h); err != nil {
 		fmt.Println("malformed:", err)
 		return
 	}
 	fmt.Printf("%v:%d -> %v:%d proto %d, payload %q\n",
-		h.SrcIP, h.SrcPort, h.DstIP, h.DstPort, h.IPProto, udp4[h.PayloadOff:h.L3Off+h.IPLen])
+		h.SrcIP, h.SrcPort, h.DstIP, h.DstPort, h.IPProto, testframes.UDP4[h.PayloadOff:h.L3Off+h.IPLen])
 	// Output: 192.0.2.1:40000 -> 198.51.100.2:53 proto 17, payload "hello"
 }

@@ -3,15 +3,14 @@ package stages_test
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/netip"
 	"reflect"
 	"runtime"
-	"strings"
 	"testing"
 
+	"github.com/xdpkit/xdpkit/internal/testframes"
 	"github.com/xdpkit/xdpkit/packet"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/stages"
@@ -22,46 +21,37 @@ import (
 // package.
 var (
 	// 02:00:00:00:00:01 > 02:00:00:00:00:02, 10.0.0.1.1234 > 10.0.0.2.53 UDP, 4 bytes "abcd"
-	synthUDP4 = synthHex("020000000002 020000000001 0800" +
+	synthUDP4 = testframes.Hex("020000000002 020000000001 0800" +
 		"4500 0020 0000 4000 4011 0000 0a000001 0a000002" +
 		"04d2 0035 000c 0000 61626364")
 	// [2001:db8::1].8080 > [2001:db8::2].50000 TCP SYN, no payload
-	synthTCP6 = synthHex("020000000002 020000000001 86dd" +
+	synthTCP6 = testframes.Hex("020000000002 020000000001 86dd" +
 		"6000 0000 0014 0640 20010db8000000000000000000000001 20010db8000000000000000000000002" +
 		"1f90 c350 00000000 00000000 5002 ffff 0000 0000")
 	// 10.0.0.1 > 10.0.0.3 ICMP echo request, id 1 seq 1
-	synthICMP4 = synthHex("020000000002 020000000001 0800" +
+	synthICMP4 = testframes.Hex("020000000002 020000000001 0800" +
 		"4500 001c 0000 4000 4001 0000 0a000001 0a000003" +
 		"0800 0000 0001 0001")
 	// 2001:db8::1 > 2001:db8::2 ICMPv6 echo request
-	synthICMP6 = synthHex("020000000002 020000000001 86dd" +
+	synthICMP6 = testframes.Hex("020000000002 020000000001 86dd" +
 		"6000 0000 0008 3a40 20010db8000000000000000000000001 20010db8000000000000000000000002" +
 		"8000 0000 0001 0001")
 	// 10.0.0.1 > 10.0.0.2 GRE header, nothing inside
-	synthGRE4 = synthHex("020000000002 020000000001 0800" +
+	synthGRE4 = testframes.Hex("020000000002 020000000001 0800" +
 		"4500 0018 0000 4000 402f 0000 0a000001 0a000002" +
 		"0000 0800")
 	// ARP who-has 10.0.0.2 tell 10.0.0.1
-	synthARP = synthHex("ffffffffffff 020000000001 0806" +
+	synthARP = testframes.Hex("ffffffffffff 020000000001 0806" +
 		"0001 0800 06 04 0001 020000000001 0a000001 000000000000 0a000002")
 	// LLDP, an EtherType Parse does not know
-	synthLLDP = synthHex("0180c200000e 020000000001 88cc 0000")
+	synthLLDP = testframes.Hex("0180c200000e 020000000001 88cc 0000")
 	// synthUDP4 cut short inside the UDP header
 	synthTruncated = synthUDP4[:14+20+4]
 	// IPv4 claiming a 5-word header in a version-6 nibble
-	synthMalformed = synthHex("020000000002 020000000001 0800" +
+	synthMalformed = testframes.Hex("020000000002 020000000001 0800" +
 		"6500 0020 0000 4000 4011 0000 0a000001 0a000002" +
 		"04d2 0035 000c 0000 61626364")
 )
-
-// synthHex decodes hex, ignoring spaces.
-func synthHex(s string) []byte {
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
 
 // synthFrame builds an Ethernet frame from src to dst (both IPv4 or both
 // IPv6) with a UDP or TCP header carrying the ports, or just the protocol
@@ -82,7 +72,7 @@ func synthFrame(src, dst netip.Addr, proto uint8, sport, dport uint16, payload i
 		binary.BigEndian.PutUint16(l4[0:], sport)
 		binary.BigEndian.PutUint16(l4[2:], dport)
 	}
-	f := synthHex("020000000002 020000000001")
+	f := testframes.Hex("020000000002 020000000001")
 	if src.Is4() {
 		ip := make([]byte, 20)
 		ip[0], ip[8], ip[9] = 0x45, 64, proto

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/xdpkit/xdpkit/internal/testframes"
 	"github.com/xdpkit/xdpkit/packet"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/stages"
@@ -52,15 +53,15 @@ func TestLoadBalancerRewrite(t *testing.T) {
 		partial  bool
 		noSrcMAC bool
 	}{
-		{name: "udp4", vip: "198.51.100.2:53", frame: swUDP4, want: swUDP4ToBackend},
+		{name: "udp4", vip: "198.51.100.2:53", frame: testframes.UDP4, want: swUDP4ToBackend},
 		{name: "udp4 without checksum", vip: "198.51.100.2:53", frame: swUDP4NoCsum, want: swUDP4NoCsumToBackend},
 		{name: "tcp4", vip: "198.51.100.2:80", frame: swTCP4, want: swTCP4ToBackend},
-		{name: "udp6", vip: "[2001:db8::2]:53", frame: swUDP6, want: swUDP6ToBackend},
-		{name: "tcp6", vip: "[2001:db8::2]:443", frame: swTCP6, want: swTCP6ToBackend},
+		{name: "udp6", vip: "[2001:db8::2]:53", frame: testframes.UDP6, want: swUDP6ToBackend},
+		{name: "tcp6", vip: "[2001:db8::2]:443", frame: testframes.TCP6, want: swTCP6ToBackend},
 		{name: "source MAC from the frame", vip: "198.51.100.2:80", frame: swTCP4, want: swTCP4ToBackend, noSrcMAC: true},
-		{name: "udp4 recomputed", vip: "198.51.100.2:53", frame: swUDP4, want: swUDP4ToBackend, recomp: true},
-		{name: "udp4 partial checksum recomputed", vip: "198.51.100.2:53", frame: swUDP4, want: swUDP4ToBackend, recomp: true, partial: true},
-		{name: "tcp6 partial checksum recomputed", vip: "[2001:db8::2]:443", frame: swTCP6, want: swTCP6ToBackend, recomp: true, partial: true},
+		{name: "udp4 recomputed", vip: "198.51.100.2:53", frame: testframes.UDP4, want: swUDP4ToBackend, recomp: true},
+		{name: "udp4 partial checksum recomputed", vip: "198.51.100.2:53", frame: testframes.UDP4, want: swUDP4ToBackend, recomp: true, partial: true},
+		{name: "tcp6 partial checksum recomputed", vip: "[2001:db8::2]:443", frame: testframes.TCP6, want: swTCP6ToBackend, recomp: true, partial: true},
 		{name: "udp4 without checksum recomputed", vip: "198.51.100.2:53", frame: swUDP4NoCsum, want: swUDP4NoCsumToBackend, recomp: true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -69,7 +70,7 @@ func TestLoadBalancerRewrite(t *testing.T) {
 			if c.frame[13] == 0xdd { // IPv6
 				be.IP = netip.MustParseAddr("2001:db8:1::a")
 			}
-			opts := &stages.LoadBalancerOptions{SrcMAC: swUsMAC, RecomputeL4Checksum: c.recomp}
+			opts := &stages.LoadBalancerOptions{SrcMAC: testframes.ServerMAC, RecomputeL4Checksum: c.recomp}
 			if c.noSrcMAC {
 				opts.SrcMAC = nil
 			}
@@ -98,7 +99,7 @@ func TestLoadBalancerRewrite(t *testing.T) {
 func TestLoadBalancerPartialChecksum(t *testing.T) {
 	t.Parallel()
 	lb := swNewLB(t, "198.51.100.2:53", swBackends(1, false), nil)
-	_, got := swHandle(t, lb, swPartial(swUDP4))
+	_, got := swHandle(t, lb, swPartial(testframes.UDP4))
 	if _, l4OK, _ := swChecksumsValid(got); l4OK {
 		t.Error("an incrementally updated partial checksum verifies; the test frame is wrong")
 	}
@@ -115,16 +116,16 @@ func TestLoadBalancerOtherFrames(t *testing.T) {
 		frame []byte
 		want  pipeline.Verdict
 	}{
-		{"other port", "198.51.100.2:54", nil, swBackends(2, false), swUDP4, pipeline.Continue},
-		{"other address", "198.51.100.3:53", nil, swBackends(2, false), swUDP4, pipeline.Continue},
-		{"other family", "[2001:db8::2]:53", nil, swBackends(2, true), swUDP4, pipeline.Continue},
-		{"other protocol", "198.51.100.2:53", tcpOnly, swBackends(2, false), swUDP4, pipeline.Continue},
-		{"icmp to the vip", "198.51.100.2:53", nil, swBackends(2, false), swICMP4, pipeline.Continue},
-		{"non-first fragment", "198.51.100.2:53", nil, swBackends(2, false), swFrag4Rest, pipeline.Continue},
+		{"other port", "198.51.100.2:54", nil, swBackends(2, false), testframes.UDP4, pipeline.Continue},
+		{"other address", "198.51.100.3:53", nil, swBackends(2, false), testframes.UDP4, pipeline.Continue},
+		{"other family", "[2001:db8::2]:53", nil, swBackends(2, true), testframes.UDP4, pipeline.Continue},
+		{"other protocol", "198.51.100.2:53", tcpOnly, swBackends(2, false), testframes.UDP4, pipeline.Continue},
+		{"icmp to the vip", "198.51.100.2:53", nil, swBackends(2, false), testframes.ICMP4, pipeline.Continue},
+		{"non-first fragment", "198.51.100.2:53", nil, swBackends(2, false), testframes.Frag4Rest, pipeline.Continue},
 		{"arp", "198.51.100.2:53", nil, swBackends(2, false), swNoReply["arp"], pipeline.Continue},
-		{"other: drop", "198.51.100.2:54", &stages.LoadBalancerOptions{Other: pipeline.Drop}, swBackends(2, false), swUDP4, pipeline.Drop},
-		{"no backends", "198.51.100.2:53", nil, nil, swUDP4, pipeline.Drop},
-		{"truncated", "198.51.100.2:53", nil, swBackends(2, false), swUDP4[:40], pipeline.Malformed},
+		{"other: drop", "198.51.100.2:54", &stages.LoadBalancerOptions{Other: pipeline.Drop}, swBackends(2, false), testframes.UDP4, pipeline.Drop},
+		{"no backends", "198.51.100.2:53", nil, nil, testframes.UDP4, pipeline.Drop},
+		{"truncated", "198.51.100.2:53", nil, swBackends(2, false), testframes.UDP4[:40], pipeline.Malformed},
 		{"empty", "198.51.100.2:53", nil, swBackends(2, false), nil, pipeline.Malformed},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -173,7 +174,7 @@ func TestNewLoadBalancerErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, got := swHandle(t, lb, swUDP4); v != pipeline.Transmit || !bytes.Equal(got[30:34], []byte{10, 0, 0, 1}) {
+	if v, got := swHandle(t, lb, testframes.UDP4); v != pipeline.Transmit || !bytes.Equal(got[30:34], []byte{10, 0, 0, 1}) {
 		t.Errorf("mapped VIP: Handle = %v, %x", v, got)
 	}
 }
@@ -341,7 +342,7 @@ func TestLoadBalancerFlows(t *testing.T) {
 			vip = netip.MustParseAddrPort("[2001:db8::2]:8080")
 		}
 		bs := swBackends(4, v6)
-		lb := swNewLB(t, vip.String(), bs, &stages.LoadBalancerOptions{SrcMAC: swUsMAC})
+		lb := swNewLB(t, vip.String(), bs, &stages.LoadBalancerOptions{SrcMAC: testframes.ServerMAC})
 		r := rand.New(rand.NewPCG(27, 28))
 		want := make([]uint64, 4)
 		for i, tu := range swTuples(r, 2000, vip) {
@@ -353,7 +354,7 @@ func TestLoadBalancerFlows(t *testing.T) {
 				if err := packet.Parse(got, &h); v != pipeline.Transmit || err != nil {
 					t.Fatalf("Handle = %v, parse %v", v, err)
 				}
-				if h.DstIP != bs[b].IP || !bytes.Equal(got[:6], bs[b].MAC) || !bytes.Equal(got[6:12], swUsMAC) {
+				if h.DstIP != bs[b].IP || !bytes.Equal(got[:6], bs[b].MAC) || !bytes.Equal(got[6:12], testframes.ServerMAC) {
 					t.Fatalf("%v went to %v at %x, want backend %d %v", tu, h.DstIP, got[:6], b, bs[b].IP)
 				}
 				if !bytes.Equal(swMaskRewrite(got, &h), swMaskRewrite(frame, &h)) {
@@ -397,7 +398,7 @@ func TestLoadBalancerAllocs(t *testing.T) {
 	lb := swNewLB(t, "198.51.100.2:53", swBackends(4, false), nil)
 	lb6 := swNewLB(t, "[2001:db8::2]:443", swBackends(4, true), &stages.LoadBalancerOptions{RecomputeL4Checksum: true})
 	var ps []*pipeline.Packet
-	for _, f := range [][]byte{swUDP4, swUDP4NoCsum, swTCP6, swICMP4, swUDP4[:30]} {
+	for _, f := range [][]byte{testframes.UDP4, swUDP4NoCsum, testframes.TCP6, testframes.ICMP4, testframes.UDP4[:30]} {
 		p := &pipeline.Packet{Data: bytes.Clone(f)}
 		p.Reparse()
 		ps = append(ps, p)
@@ -423,7 +424,7 @@ func FuzzLoadBalancer(f *testing.F) {
 	}
 	bs4, bs6 := swBackends(3, false), swBackends(3, true)
 	lbs := []*stages.LoadBalancer{
-		swNewLB(f, "198.51.100.2:53", bs4, &stages.LoadBalancerOptions{SrcMAC: swUsMAC}),
+		swNewLB(f, "198.51.100.2:53", bs4, &stages.LoadBalancerOptions{SrcMAC: testframes.ServerMAC}),
 		swNewLB(f, "[2001:db8::2]:53", bs6, &stages.LoadBalancerOptions{TableSize: 1024}),
 		swNewLB(f, "198.51.100.2:80", bs4, &stages.LoadBalancerOptions{RecomputeL4Checksum: true, Proto: packet.ProtoTCP}),
 		swNewLB(f, "[2001:db8::2]:443", bs6, &stages.LoadBalancerOptions{RecomputeL4Checksum: true}),
@@ -465,10 +466,10 @@ func BenchmarkLoadBalancer(b *testing.B) {
 		opts  *stages.LoadBalancerOptions
 		frame []byte
 	}{
-		{"udp4", "198.51.100.2:53", false, nil, swUDP4},
-		{"tcp6", "[2001:db8::2]:443", true, nil, swTCP6},
-		{"udp4-recompute", "198.51.100.2:53", false, &stages.LoadBalancerOptions{RecomputeL4Checksum: true}, swUDP4},
-		{"other", "198.51.100.2:54", false, nil, swUDP4},
+		{"udp4", "198.51.100.2:53", false, nil, testframes.UDP4},
+		{"tcp6", "[2001:db8::2]:443", true, nil, testframes.TCP6},
+		{"udp4-recompute", "198.51.100.2:53", false, &stages.LoadBalancerOptions{RecomputeL4Checksum: true}, testframes.UDP4},
+		{"other", "198.51.100.2:54", false, nil, testframes.UDP4},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			lb := swNewLB(b, c.vip, swBackends(4, c.v6), c.opts)
@@ -497,7 +498,7 @@ func ExampleLoadBalancer() {
 		fmt.Println(err)
 		return
 	}
-	p := &pipeline.Packet{Data: bytes.Clone(swUDP4)} // 192.0.2.1:40000 -> 198.51.100.2:53
+	p := &pipeline.Packet{Data: bytes.Clone(testframes.UDP4)} // 192.0.2.1:40000 -> 198.51.100.2:53
 	p.Reparse()
 	fmt.Println(lb.Handle(p), p.Headers.DstIP == backends[lb.Backend(stages.Tuple{
 		Proto: packet.ProtoUDP,

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdpkit/xdpkit/internal/testframes"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/stages"
 )
@@ -173,7 +174,7 @@ func TestRateLimiterNonIP(t *testing.T) {
 	t.Parallel()
 	// Only the IP header is needed: a UDP header with an impossible
 	// length leaves the frame malformed but its source known.
-	badUDP := synthHex("020000000002 020000000001 0800" +
+	badUDP := testframes.Hex("020000000002 020000000001 0800" +
 		"4500 0020 0000 4000 4011 0000 0a000001 0a000002" +
 		"04d2 0035 0003 0000 61626364")
 	if p := synthPacket(badUDP); p.ParseErr == nil || !p.Headers.IPv4 {

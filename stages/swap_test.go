@@ -3,21 +3,19 @@ package stages_test
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
+	"github.com/xdpkit/xdpkit/internal/testframes"
 	"github.com/xdpkit/xdpkit/packet"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/stages"
@@ -27,39 +25,16 @@ import (
 // are prefixed sw, so they do not clash with other stages' tests in the
 // package.
 
-// swHex decodes a hex dump: whitespace is ignored, and so is everything
-// from a # to the end of its line.
-func swHex(dump string) []byte {
-	var sb strings.Builder
-	for line := range strings.Lines(dump) {
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = line[:i]
-		}
-		sb.WriteString(strings.Join(strings.Fields(line), ""))
-	}
-	b, err := hex.DecodeString(sb.String())
-	if err != nil {
-		panic("bad hex dump: " + err.Error())
-	}
-	return b
-}
-
 // The test frames go from a client, 02:00:00:00:00:01 at 192.0.2.1 or
-// 2001:db8::1, to us, 02:00:00:00:00:02 at 198.51.100.2 or 2001:db8::2.
+// 2001:db8::1, to us, 02:00:00:00:00:02 at 198.51.100.2 or 2001:db8::2:
+// those below, and testframes' UDP4, TCP6, UDP6, ICMP4, ICMP6, UDP4VLAN and
+// Frag4Rest, which other packages' tests share.
 // The backend is 02:00:00:00:01:01 at 10.0.0.1 or 2001:db8:1::a. gopacket
 // built them all, with its checksums; the expected outputs were built
 // from scratch, not by editing the inputs.
 var (
-	// swUDP4 is UDP over IPv4, 192.0.2.1:40000 -> 198.51.100.2:53, "hello".
-	swUDP4 = swHex(`
-		02 00 00 00 00 02 02 00 00 00 00 01 08 00 # ethernet
-		45 00 00 21 12 34 00 00 40 11 7c 61 # ipv4
-		c0 00 02 01 c6 33 64 02 # source, destination
-		9c 40 00 35 00 0d 33 55 # udp
-		68 65 6c 6c 6f # payload
-	`)
-	// swUDP4NoCsum is swUDP4 without UDP checksum.
-	swUDP4NoCsum = swHex(`
+	// swUDP4NoCsum is testframes.UDP4 without UDP checksum.
+	swUDP4NoCsum = testframes.Hex(`
 		02 00 00 00 00 02 02 00 00 00 00 01 08 00 # ethernet
 		45 00 00 21 12 34 00 00 40 11 7c 61 # ipv4
 		c0 00 02 01 c6 33 64 02 # source, destination
@@ -67,66 +42,16 @@ var (
 		68 65 6c 6c 6f # payload
 	`)
 	// swTCP4 is TCP over IPv4, 192.0.2.1:40001 -> 198.51.100.2:80, PSH+ACK, "data".
-	swTCP4 = swHex(`
+	swTCP4 = testframes.Hex(`
 		02 00 00 00 00 02 02 00 00 00 00 01 08 00 # ethernet
 		45 00 00 2c 12 34 00 00 40 06 7c 61 # ipv4
 		c0 00 02 01 c6 33 64 02 # source, destination
 		9c 41 00 50 01 02 03 04 0a 0b 0c 0d 50 18 01 f6 32 29 00 00 # tcp
 		64 61 74 61 # payload
 	`)
-	// swUDP6 is UDP over IPv6, [2001:db8::1]:40000 -> [2001:db8::2]:53, "hello".
-	swUDP6 = swHex(`
-		02 00 00 00 00 02 02 00 00 00 00 01 86 dd # ethernet
-		60 00 00 00 00 0d 11 40 # ipv6
-		20 01 0d b8 00 00 00 00 00 00 00 00 00 00 00 01 # source
-		20 01 0d b8 00 00 00 00 00 00 00 00 00 00 00 02 # destination
-		9c 40 00 35 00 0d c4 17 # udp
-		68 65 6c 6c 6f # payload
-	`)
-	// swTCP6 is TCP over IPv6, [2001:db8::1]:40001 -> [2001:db8::2]:443, PSH+ACK, "data".
-	swTCP6 = swHex(`
-		02 00 00 00 00 02 02 00 00 00 00 01 86 dd # ethernet
-		60 00 00 00 00 18 06 40 # ipv6
-		20 01 0d b8 00 00 00 00 00 00 00 00 00 00 00 01 # source
-		20 01 0d b8 00 00 00 00 00 00 00 00 00 00 00 02 # destination
-		9c 41 01 bb 01 02 03 04 0a 0b 0c 0d 50 18 01 f6 c1 80 00 00 # tcp
-		64 61 74 61 # payload
-	`)
-	// swICMP4 is an ICMP echo request, id 0x4242 seq 1, "ping".
-	swICMP4 = swHex(`
-		02 00 00 00 00 02 02 00 00 00 00 01 08 00 # ethernet
-		45 00 00 20 12 34 00 00 40 01 7c 72 # ipv4
-		c0 00 02 01 c6 33 64 02 # source, destination
-		08 00 d6 eb # icmp
-		42 42 00 01 70 69 6e 67 # payload
-	`)
-	// swICMP6 is an ICMPv6 echo request, id 0x4242 seq 1, "ping".
-	swICMP6 = swHex(`
-		02 00 00 00 00 02 02 00 00 00 00 01 86 dd # ethernet
-		60 00 00 00 00 0c 3a 40 # ipv6
-		20 01 0d b8 00 00 00 00 00 00 00 00 00 00 00 01 # source
-		20 01 0d b8 00 00 00 00 00 00 00 00 00 00 00 02 # destination
-		80 00 03 30 # icmpv6
-		42 42 00 01 70 69 6e 67 # payload
-	`)
-	// swVLAN is swUDP4 in VLAN 100.
-	swVLAN = swHex(`
-		02 00 00 00 00 02 02 00 00 00 00 01 81 00 60 64 08 00 # ethernet, VLAN 100
-		45 00 00 21 12 34 00 00 40 11 7c 61 # ipv4
-		c0 00 02 01 c6 33 64 02 # source, destination
-		9c 40 00 35 00 0d 33 55 # udp
-		68 65 6c 6c 6f # payload
-	`)
-	// swFrag4Rest is a non-first fragment (offset 185*8) of a UDP datagram over IPv4.
-	swFrag4Rest = swHex(`
-		02 00 00 00 00 02 02 00 00 00 00 01 08 00 # ethernet
-		45 00 00 24 12 34 00 b9 40 11 7b a5 # ipv4
-		c0 00 02 01 c6 33 64 02 # source, destination
-		30 31 32 33 34 35 36 37 38 39 61 62 63 64 65 66 # payload
-	`)
 	// AddrSwap replies, built by gopacket from scratch.
-	// swUDP4Reply is the reply AddrSwap makes of swUDP4.
-	swUDP4Reply = swHex(`
+	// swUDP4Reply is the reply AddrSwap makes of testframes.UDP4.
+	swUDP4Reply = testframes.Hex(`
 		02 00 00 00 00 01 02 00 00 00 00 02 08 00 # ethernet
 		45 00 00 21 12 34 00 00 40 11 7c 61 # ipv4
 		c6 33 64 02 c0 00 02 01 # source, destination
@@ -134,7 +59,7 @@ var (
 		68 65 6c 6c 6f # payload
 	`)
 	// swUDP4NoCsumReply is the reply AddrSwap makes of swUDP4NoCsum.
-	swUDP4NoCsumReply = swHex(`
+	swUDP4NoCsumReply = testframes.Hex(`
 		02 00 00 00 00 01 02 00 00 00 00 02 08 00 # ethernet
 		45 00 00 21 12 34 00 00 40 11 7c 61 # ipv4
 		c6 33 64 02 c0 00 02 01 # source, destination
@@ -142,15 +67,15 @@ var (
 		68 65 6c 6c 6f # payload
 	`)
 	// swTCP4Reply is the reply AddrSwap makes of swTCP4.
-	swTCP4Reply = swHex(`
+	swTCP4Reply = testframes.Hex(`
 		02 00 00 00 00 01 02 00 00 00 00 02 08 00 # ethernet
 		45 00 00 2c 12 34 00 00 40 06 7c 61 # ipv4
 		c6 33 64 02 c0 00 02 01 # source, destination
 		00 50 9c 41 01 02 03 04 0a 0b 0c 0d 50 18 01 f6 32 29 00 00 # tcp
 		64 61 74 61 # payload
 	`)
-	// swUDP6Reply is the reply AddrSwap makes of swUDP6.
-	swUDP6Reply = swHex(`
+	// swUDP6Reply is the reply AddrSwap makes of testframes.UDP6.
+	swUDP6Reply = testframes.Hex(`
 		02 00 00 00 00 01 02 00 00 00 00 02 86 dd # ethernet
 		60 00 00 00 00 0d 11 40 # ipv6
 		20 01 0d b8 00 00 00 00 00 00 00 00 00 00 00 02 # source
@@ -158,8 +83,8 @@ var (
 		00 35 9c 40 00 0d c4 17 # udp
 		68 65 6c 6c 6f # payload
 	`)
-	// swTCP6Reply is the reply AddrSwap makes of swTCP6.
-	swTCP6Reply = swHex(`
+	// swTCP6Reply is the reply AddrSwap makes of testframes.TCP6.
+	swTCP6Reply = testframes.Hex(`
 		02 00 00 00 00 01 02 00 00 00 00 02 86 dd # ethernet
 		60 00 00 00 00 18 06 40 # ipv6
 		20 01 0d b8 00 00 00 00 00 00 00 00 00 00 00 02 # source
@@ -167,16 +92,16 @@ var (
 		01 bb 9c 41 01 02 03 04 0a 0b 0c 0d 50 18 01 f6 c1 80 00 00 # tcp
 		64 61 74 61 # payload
 	`)
-	// swICMP4Reply is the reply AddrSwap makes of swICMP4.
-	swICMP4Reply = swHex(`
+	// swICMP4Reply is the reply AddrSwap makes of testframes.ICMP4.
+	swICMP4Reply = testframes.Hex(`
 		02 00 00 00 00 01 02 00 00 00 00 02 08 00 # ethernet
 		45 00 00 20 12 34 00 00 40 01 7c 72 # ipv4
 		c6 33 64 02 c0 00 02 01 # source, destination
 		00 00 de eb # icmp
 		42 42 00 01 70 69 6e 67 # payload
 	`)
-	// swICMP6Reply is the reply AddrSwap makes of swICMP6.
-	swICMP6Reply = swHex(`
+	// swICMP6Reply is the reply AddrSwap makes of testframes.ICMP6.
+	swICMP6Reply = testframes.Hex(`
 		02 00 00 00 00 01 02 00 00 00 00 02 86 dd # ethernet
 		60 00 00 00 00 0c 3a 40 # ipv6
 		20 01 0d b8 00 00 00 00 00 00 00 00 00 00 00 02 # source
@@ -184,24 +109,24 @@ var (
 		81 00 02 30 # icmpv6
 		42 42 00 01 70 69 6e 67 # payload
 	`)
-	// swVLANReply is the reply AddrSwap makes of swVLAN.
-	swVLANReply = swHex(`
+	// swVLANReply is the reply AddrSwap makes of testframes.UDP4VLAN.
+	swVLANReply = testframes.Hex(`
 		02 00 00 00 00 01 02 00 00 00 00 02 81 00 60 64 08 00 # ethernet, VLAN 100
 		45 00 00 21 12 34 00 00 40 11 7c 61 # ipv4
 		c6 33 64 02 c0 00 02 01 # source, destination
 		00 35 9c 40 00 0d 33 55 # udp
 		68 65 6c 6c 6f # payload
 	`)
-	// swFrag4RestReply is the reply AddrSwap makes of swFrag4Rest.
-	swFrag4RestReply = swHex(`
+	// swFrag4RestReply is the reply AddrSwap makes of testframes.Frag4Rest.
+	swFrag4RestReply = testframes.Hex(`
 		02 00 00 00 00 01 02 00 00 00 00 02 08 00 # ethernet
 		45 00 00 24 12 34 00 b9 40 11 7b a5 # ipv4
 		c6 33 64 02 c0 00 02 01 # source, destination
 		30 31 32 33 34 35 36 37 38 39 61 62 63 64 65 66 # payload
 	`)
 	// LoadBalancer output for one backend, built by gopacket from scratch.
-	// swUDP4ToBackend is swUDP4 sent to the backend.
-	swUDP4ToBackend = swHex(`
+	// swUDP4ToBackend is testframes.UDP4 sent to the backend.
+	swUDP4ToBackend = testframes.Hex(`
 		02 00 00 00 01 01 02 00 00 00 00 02 08 00 # ethernet
 		45 00 00 21 12 34 00 00 40 11 9c 96 # ipv4
 		c0 00 02 01 0a 00 00 01 # source, destination
@@ -209,7 +134,7 @@ var (
 		68 65 6c 6c 6f # payload
 	`)
 	// swUDP4NoCsumToBackend is swUDP4NoCsum sent to the backend.
-	swUDP4NoCsumToBackend = swHex(`
+	swUDP4NoCsumToBackend = testframes.Hex(`
 		02 00 00 00 01 01 02 00 00 00 00 02 08 00 # ethernet
 		45 00 00 21 12 34 00 00 40 11 9c 96 # ipv4
 		c0 00 02 01 0a 00 00 01 # source, destination
@@ -217,15 +142,15 @@ var (
 		68 65 6c 6c 6f # payload
 	`)
 	// swTCP4ToBackend is swTCP4 sent to the backend.
-	swTCP4ToBackend = swHex(`
+	swTCP4ToBackend = testframes.Hex(`
 		02 00 00 00 01 01 02 00 00 00 00 02 08 00 # ethernet
 		45 00 00 2c 12 34 00 00 40 06 9c 96 # ipv4
 		c0 00 02 01 0a 00 00 01 # source, destination
 		9c 41 00 50 01 02 03 04 0a 0b 0c 0d 50 18 01 f6 52 5e 00 00 # tcp
 		64 61 74 61 # payload
 	`)
-	// swUDP6ToBackend is swUDP6 sent to the backend.
-	swUDP6ToBackend = swHex(`
+	// swUDP6ToBackend is testframes.UDP6 sent to the backend.
+	swUDP6ToBackend = testframes.Hex(`
 		02 00 00 00 01 01 02 00 00 00 00 02 86 dd # ethernet
 		60 00 00 00 00 0d 11 40 # ipv6
 		20 01 0d b8 00 00 00 00 00 00 00 00 00 00 00 01 # source
@@ -233,8 +158,8 @@ var (
 		9c 40 00 35 00 0d c4 0e # udp
 		68 65 6c 6c 6f # payload
 	`)
-	// swTCP6ToBackend is swTCP6 sent to the backend.
-	swTCP6ToBackend = swHex(`
+	// swTCP6ToBackend is testframes.TCP6 sent to the backend.
+	swTCP6ToBackend = testframes.Hex(`
 		02 00 00 00 01 01 02 00 00 00 00 02 86 dd # ethernet
 		60 00 00 00 00 18 06 40 # ipv6
 		20 01 0d b8 00 00 00 00 00 00 00 00 00 00 00 01 # source
@@ -244,11 +169,8 @@ var (
 	`)
 )
 
-var (
-	swClientMAC  = net.HardwareAddr{2, 0, 0, 0, 0, 1}
-	swUsMAC      = net.HardwareAddr{2, 0, 0, 0, 0, 2}
-	swBackendMAC = net.HardwareAddr{2, 0, 0, 0, 1, 1}
-)
+// swBackendMAC is the backend's MAC address.
+var swBackendMAC = net.HardwareAddr{2, 0, 0, 0, 1, 1}
 
 // swModify returns a copy of frame with fn applied.
 func swModify(frame []byte, fn func(b []byte)) []byte {
@@ -428,7 +350,7 @@ func TestMACSwap(t *testing.T) {
 			copy(b[6:12], f[0:6])
 		})
 	}
-	arp := swHex(`
+	arp := testframes.Hex(`
 		ff ff ff ff ff ff 02 00 00 00 00 01 08 06 # ethernet
 		00 01 08 00 06 04 00 01 02 00 00 00 00 01 c0 00 02 01 00 00 00 00 00 00 c6 33 64 02 # arp request
 	`)
@@ -439,20 +361,20 @@ func TestMACSwap(t *testing.T) {
 		v     pipeline.Verdict
 		want  []byte
 	}{
-		{"udp4", stages.NewMACSwap(), swUDP4, pipeline.Transmit, swHex(`
+		{"udp4", stages.NewMACSwap(), testframes.UDP4, pipeline.Transmit, testframes.Hex(`
 			02 00 00 00 00 01 02 00 00 00 00 02 08 00 # ethernet, swapped
 			45 00 00 21 12 34 00 00 40 11 7c 61 c0 00 02 01 c6 33 64 02 # ipv4, unchanged
 			9c 40 00 35 00 0d 33 55 68 65 6c 6c 6f # udp, unchanged
 		`)},
-		{"tcp6", stages.NewMACSwap(), swTCP6, pipeline.Transmit, swapped(swTCP6)},
-		{"vlan", stages.NewMACSwap(), swVLAN, pipeline.Transmit, swapped(swVLAN)},
-		{"arp", stages.NewMACSwap(), arp, pipeline.Transmit, swHex(`
+		{"tcp6", stages.NewMACSwap(), testframes.TCP6, pipeline.Transmit, swapped(testframes.TCP6)},
+		{"vlan", stages.NewMACSwap(), testframes.UDP4VLAN, pipeline.Transmit, swapped(testframes.UDP4VLAN)},
+		{"arp", stages.NewMACSwap(), arp, pipeline.Transmit, testframes.Hex(`
 			02 00 00 00 00 01 ff ff ff ff ff ff 08 06 # ethernet, swapped
 			00 01 08 00 06 04 00 01 02 00 00 00 00 01 c0 00 02 01 00 00 00 00 00 00 c6 33 64 02 # arp request
 		`)},
-		{"chain", &stages.MACSwap{Chain: true}, swUDP4, pipeline.Continue, swapped(swUDP4)},
-		{"truncated", stages.NewMACSwap(), swUDP4[:40], pipeline.Malformed, swUDP4[:40]},
-		{"runt", stages.NewMACSwap(), swUDP4[:12], pipeline.Malformed, swUDP4[:12]},
+		{"chain", &stages.MACSwap{Chain: true}, testframes.UDP4, pipeline.Continue, swapped(testframes.UDP4)},
+		{"truncated", stages.NewMACSwap(), testframes.UDP4[:40], pipeline.Malformed, testframes.UDP4[:40]},
+		{"runt", stages.NewMACSwap(), testframes.UDP4[:12], pipeline.Malformed, testframes.UDP4[:12]},
 		{"empty", stages.NewMACSwap(), nil, pipeline.Malformed, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -470,21 +392,21 @@ func TestMACSwap(t *testing.T) {
 
 // swNoReply are frames AddrSwap passes on untouched.
 var swNoReply = map[string][]byte{
-	"arp": swHex(`
+	"arp": testframes.Hex(`
 		ff ff ff ff ff ff 02 00 00 00 00 01 08 06 # ethernet
 		00 01 08 00 06 04 00 01 02 00 00 00 00 01 c0 00 02 01 00 00 00 00 00 00 c6 33 64 02 # arp request
 	`),
-	"broadcast mac":  swFix(swModify(swUDP4, func(b []byte) { copy(b, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}) })),
-	"multicast mac":  swFix(swModify(swUDP6, func(b []byte) { copy(b, []byte{0x33, 0x33, 0, 0, 0, 1}) })),
-	"multicast ipv4": swFix(swModify(swUDP4, func(b []byte) { copy(b[30:34], []byte{224, 0, 0, 251}) })),
-	"broadcast ipv4": swFix(swModify(swUDP4, func(b []byte) { copy(b[30:34], []byte{255, 255, 255, 255}) })),
-	"multicast ipv6": swFix(swModify(swUDP6, func(b []byte) { copy(b[38:54], netip.MustParseAddr("ff02::fb").AsSlice()) })),
-	"from 0.0.0.0":   swFix(swModify(swUDP4, func(b []byte) { copy(b[26:30], []byte{0, 0, 0, 0}) })),
-	"from ::":        swFix(swModify(swUDP6, func(b []byte) { clear(b[22:38]) })),
+	"broadcast mac":  swFix(swModify(testframes.UDP4, func(b []byte) { copy(b, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}) })),
+	"multicast mac":  swFix(swModify(testframes.UDP6, func(b []byte) { copy(b, []byte{0x33, 0x33, 0, 0, 0, 1}) })),
+	"multicast ipv4": swFix(swModify(testframes.UDP4, func(b []byte) { copy(b[30:34], []byte{224, 0, 0, 251}) })),
+	"broadcast ipv4": swFix(swModify(testframes.UDP4, func(b []byte) { copy(b[30:34], []byte{255, 255, 255, 255}) })),
+	"multicast ipv6": swFix(swModify(testframes.UDP6, func(b []byte) { copy(b[38:54], netip.MustParseAddr("ff02::fb").AsSlice()) })),
+	"from 0.0.0.0":   swFix(swModify(testframes.UDP4, func(b []byte) { copy(b[26:30], []byte{0, 0, 0, 0}) })),
+	"from ::":        swFix(swModify(testframes.UDP6, func(b []byte) { clear(b[22:38]) })),
 	"echo reply":     swICMP4Reply,
 	"icmpv6 reply":   swICMP6Reply,
-	"icmp in ipv6":   swFix(swModify(swICMP6, func(b []byte) { b[20], b[54] = packet.ProtoICMP, 8 })),
-	"gre": swFix(swModify(swFrag4Rest, func(b []byte) {
+	"icmp in ipv6":   swFix(swModify(testframes.ICMP6, func(b []byte) { b[20], b[54] = packet.ProtoICMP, 8 })),
+	"gre": swFix(swModify(testframes.Frag4Rest, func(b []byte) {
 		b[20], b[21], b[23] = 0, 0, 47 // not a fragment; protocol GRE
 	})),
 }
@@ -497,15 +419,15 @@ func TestAddrSwap(t *testing.T) {
 		reply      []byte
 		noChecksum bool // the frame has no L4 checksum to verify
 	}{
-		{name: "udp4", frame: swUDP4, reply: swUDP4Reply},
+		{name: "udp4", frame: testframes.UDP4, reply: swUDP4Reply},
 		{name: "udp4 without checksum", frame: swUDP4NoCsum, reply: swUDP4NoCsumReply},
 		{name: "tcp4", frame: swTCP4, reply: swTCP4Reply},
-		{name: "udp6", frame: swUDP6, reply: swUDP6Reply},
-		{name: "tcp6", frame: swTCP6, reply: swTCP6Reply},
-		{name: "icmp4 echo", frame: swICMP4, reply: swICMP4Reply},
-		{name: "icmp6 echo", frame: swICMP6, reply: swICMP6Reply},
-		{name: "vlan", frame: swVLAN, reply: swVLANReply},
-		{name: "non-first fragment", frame: swFrag4Rest, reply: swFrag4RestReply, noChecksum: true},
+		{name: "udp6", frame: testframes.UDP6, reply: swUDP6Reply},
+		{name: "tcp6", frame: testframes.TCP6, reply: swTCP6Reply},
+		{name: "icmp4 echo", frame: testframes.ICMP4, reply: swICMP4Reply},
+		{name: "icmp6 echo", frame: testframes.ICMP6, reply: swICMP6Reply},
+		{name: "vlan", frame: testframes.UDP4VLAN, reply: swVLANReply},
+		{name: "non-first fragment", frame: testframes.Frag4Rest, reply: swFrag4RestReply, noChecksum: true},
 	}
 	for _, c := range replies {
 		t.Run(c.name, func(t *testing.T) {
@@ -536,8 +458,8 @@ func TestAddrSwap(t *testing.T) {
 		})
 	}
 	for name, frame := range map[string][]byte{
-		"truncated": swUDP4[:40], "runt": swUDP4[:13], "empty": nil,
-		"bad udp length": swModify(swUDP6, func(b []byte) { b[59] = 99 }),
+		"truncated": testframes.UDP4[:40], "runt": testframes.UDP4[:13], "empty": nil,
+		"bad udp length": swModify(testframes.UDP6, func(b []byte) { b[59] = 99 }),
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -549,7 +471,7 @@ func TestAddrSwap(t *testing.T) {
 	}
 	t.Run("chain", func(t *testing.T) {
 		t.Parallel()
-		v, got := swHandle(t, stages.NewAddrSwap(&stages.AddrSwapOptions{Chain: true}), swUDP4)
+		v, got := swHandle(t, stages.NewAddrSwap(&stages.AddrSwapOptions{Chain: true}), testframes.UDP4)
 		if v != pipeline.Continue || !bytes.Equal(got, swUDP4Reply) {
 			t.Errorf("Handle = %v\n%x, want Continue\n%x", v, got, swUDP4Reply)
 		}
@@ -569,8 +491,8 @@ func TestAddrSwapPartialChecksum(t *testing.T) {
 		name         string
 		frame, reply []byte
 	}{
-		{"udp4", swUDP4, swUDP4Reply}, {"tcp4", swTCP4, swTCP4Reply},
-		{"udp6", swUDP6, swUDP6Reply}, {"tcp6", swTCP6, swTCP6Reply},
+		{"udp4", testframes.UDP4, swUDP4Reply}, {"tcp4", swTCP4, swTCP4Reply},
+		{"udp6", testframes.UDP6, swUDP6Reply}, {"tcp6", testframes.TCP6, swTCP6Reply},
 	} {
 		partial := swPartial(c.frame)
 		_, got := swHandle(t, stages.NewAddrSwap(nil), partial)
@@ -590,39 +512,17 @@ func swRandomFrame(r *rand.Rand, v6 bool, proto uint8, src, dst netip.Addr, spor
 	for i := range payload {
 		payload[i] = byte(r.Uint32())
 	}
-	eth := &layers.Ethernet{SrcMAC: swClientMAC, DstMAC: swUsMAC, EthernetType: layers.EthernetTypeIPv4}
-	var network gopacket.NetworkLayer
-	var ip gopacket.SerializableLayer
-	if v6 {
-		eth.EthernetType = layers.EthernetTypeIPv6
-		l := &layers.IPv6{Version: 6, HopLimit: uint8(r.Uint32()), NextHeader: layers.IPProtocol(proto), SrcIP: src.AsSlice(), DstIP: dst.AsSlice()}
-		network, ip = l, l
-	} else {
-		l := &layers.IPv4{Version: 4, IHL: 5, TTL: uint8(r.Uint32()), Id: uint16(r.Uint32()), Protocol: layers.IPProtocol(proto), SrcIP: src.AsSlice(), DstIP: dst.AsSlice()}
-		network, ip = l, l
+	spec := testframes.Spec{Src: src, Dst: dst, Proto: proto, TTL: uint8(r.Uint32()), SrcPort: sport, DstPort: dport, Payload: payload}
+	if !v6 {
+		spec.IPID = uint16(r.Uint32())
 	}
-	var l4 gopacket.SerializableLayer
 	switch proto {
-	case packet.ProtoUDP:
-		u := &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}
-		_ = u.SetNetworkLayerForChecksum(network)
-		l4 = u
 	case packet.ProtoTCP:
-		tc := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(dport), Seq: r.Uint32(), Ack: r.Uint32(), ACK: true, Window: uint16(r.Uint32())}
-		_ = tc.SetNetworkLayerForChecksum(network)
-		l4 = tc
+		spec.Seq, spec.Ack, spec.Window = r.Uint32(), r.Uint32(), uint16(r.Uint32())
 	case packet.ProtoICMP:
-		l4 = &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0), Id: uint16(r.Uint32()), Seq: uint16(r.Uint32())}
-	case packet.ProtoICMPv6:
-		ic := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(128, 0)}
-		_ = ic.SetNetworkLayerForChecksum(network)
-		l4 = ic
+		spec.EchoID, spec.EchoSeq = uint16(r.Uint32()), uint16(r.Uint32())
 	}
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, l4, gopacket.Payload(payload)); err != nil {
-		panic(err)
-	}
-	f := buf.Bytes()
+	f := testframes.Build(spec)
 	var h packet.Headers
 	if err := packet.Parse(f, &h); err != nil {
 		panic(err)
@@ -688,7 +588,7 @@ func TestAddrSwapKeepsChecksums(t *testing.T) {
 }
 
 func TestSwapAllocs(t *testing.T) {
-	frames := [][]byte{swUDP4, swTCP6, swICMP4, swICMP6, swFrag4Rest, swUDP4[:30], swNoReply["arp"]}
+	frames := [][]byte{testframes.UDP4, testframes.TCP6, testframes.ICMP4, testframes.ICMP6, testframes.Frag4Rest, testframes.UDP4[:30], swNoReply["arp"]}
 	ps := make([]*pipeline.Packet, len(frames))
 	for i, f := range frames {
 		ps[i] = &pipeline.Packet{Data: bytes.Clone(f)}
@@ -712,10 +612,10 @@ var swUpdateCorpus = flag.Bool("update-swap-corpus", false, "rewrite the MACSwap
 // targets start from.
 func swSeeds() map[string][]byte {
 	m := map[string][]byte{
-		"udp4": swUDP4, "udp4-no-checksum": swUDP4NoCsum, "tcp4": swTCP4, "udp6": swUDP6, "tcp6": swTCP6,
-		"icmp4": swICMP4, "icmp6": swICMP6, "vlan": swVLAN, "frag4-rest": swFrag4Rest,
-		"udp4-partial": swPartial(swUDP4), "tcp6-partial": swPartial(swTCP6),
-		"truncated": swUDP4[:40], "runt": swUDP4[:13],
+		"udp4": testframes.UDP4, "udp4-no-checksum": swUDP4NoCsum, "tcp4": swTCP4, "udp6": testframes.UDP6, "tcp6": testframes.TCP6,
+		"icmp4": testframes.ICMP4, "icmp6": testframes.ICMP6, "vlan": testframes.UDP4VLAN, "frag4-rest": testframes.Frag4Rest,
+		"udp4-partial": swPartial(testframes.UDP4), "tcp6-partial": swPartial(testframes.TCP6),
+		"truncated": testframes.UDP4[:40], "runt": testframes.UDP4[:13],
 	}
 	for name, f := range swNoReply {
 		m[strings.ReplaceAll(name, " ", "-")] = f
@@ -728,23 +628,8 @@ func swSeeds() map[string][]byte {
 // rewrites them.
 func TestSwapFuzzCorpus(t *testing.T) {
 	for _, target := range []string{"FuzzMACSwap", "FuzzAddrSwap", "FuzzLoadBalancer"} {
-		dir := filepath.Join("testdata", "fuzz", target)
-		for name, frame := range swSeeds() {
-			want := fmt.Sprintf("go test fuzz v1\n[]byte(%s)\n", strconv.Quote(string(frame)))
-			path := filepath.Join(dir, name)
-			if *swUpdateCorpus {
-				if err := os.MkdirAll(dir, 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				continue
-			}
-			if got, err := os.ReadFile(path); err != nil || string(got) != want {
-				t.Errorf("seed %s is missing or stale in %s: run go test ./stages -run TestSwapFuzzCorpus -update-swap-corpus", name, dir)
-			}
-		}
+		testframes.CheckCorpus(t, filepath.Join("testdata", "fuzz", target), swSeeds(), *swUpdateCorpus,
+			"go test ./stages -run TestSwapFuzzCorpus -update-swap-corpus")
 	}
 }
 
@@ -838,7 +723,7 @@ func FuzzAddrSwap(f *testing.F) {
 }
 
 func BenchmarkMACSwap(b *testing.B) {
-	swBench(b, stages.NewMACSwap(), swUDP4, false)
+	swBench(b, stages.NewMACSwap(), testframes.UDP4, false)
 }
 
 func BenchmarkAddrSwap(b *testing.B) {
@@ -848,11 +733,11 @@ func BenchmarkAddrSwap(b *testing.B) {
 		frame []byte
 		reset bool
 	}{
-		{"udp4", nil, swUDP4, false},
-		{"tcp6", nil, swTCP6, false},
-		{"icmp4-echo", nil, swICMP4, true},
-		{"udp4-recompute", &stages.AddrSwapOptions{RecomputeL4Checksum: true}, swUDP4, false},
-		{"tcp6-recompute", &stages.AddrSwapOptions{RecomputeL4Checksum: true}, swTCP6, false},
+		{"udp4", nil, testframes.UDP4, false},
+		{"tcp6", nil, testframes.TCP6, false},
+		{"icmp4-echo", nil, testframes.ICMP4, true},
+		{"udp4-recompute", &stages.AddrSwapOptions{RecomputeL4Checksum: true}, testframes.UDP4, false},
+		{"tcp6-recompute", &stages.AddrSwapOptions{RecomputeL4Checksum: true}, testframes.TCP6, false},
 	} {
 		b.Run(c.name, func(b *testing.B) { swBench(b, stages.NewAddrSwap(c.opts), c.frame, c.reset) })
 	}
@@ -884,7 +769,7 @@ func swBenchHandle(s pipeline.Stage, p *pipeline.Packet, frame []byte, h *packet
 
 func ExampleAddrSwap() {
 	s := stages.NewAddrSwap(nil)
-	p := &pipeline.Packet{Data: bytes.Clone(swUDP4)} // 192.0.2.1:40000 -> 198.51.100.2:53
+	p := &pipeline.Packet{Data: bytes.Clone(testframes.UDP4)} // 192.0.2.1:40000 -> 198.51.100.2:53
 	p.Reparse()
 	v := s.Handle(p)
 	h := &p.Headers
