@@ -5,6 +5,7 @@ package afxdp_test
 import (
 	"runtime"
 	"sync"
+	"time"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -92,4 +93,15 @@ func TestPerPacketPathAllocs(t *testing.T) {
 		t.Errorf("alloc/transmit/complete: %v allocations per batch, want 0", allocs)
 	}
 	_ = afxdp.ErrClosed
+}
+
+// TestWaitAllocs: waiting, with frames there or not, allocates nothing, so
+// a worker that sleeps when idle stays allocation-free.
+func TestWaitAllocs(t *testing.T) {
+	v := testutils.NewVeth(t, testutils.VethOptions{})
+	s := openHost(t, v, 0, nil)
+	allocs := testing.AllocsPerRun(50, func() { _ = s.Wait(time.Microsecond) })
+	if allocs != 0 {
+		t.Errorf("Wait allocates %.2f times per call", allocs)
+	}
 }

@@ -46,8 +46,10 @@ type Socket struct {
 	ownProg    bool
 	registered bool
 
-	poller  *os.File // a dup of fd, registered with the runtime poller, for Wait
-	rawConn syscall.RawConn
+	poller      *os.File // a dup of fd, registered with the runtime poller, for Wait
+	rawConn     syscall.RawConn
+	waitReady   func(uintptr) bool // s.waitCheck, bound once
+	waitBlocked bool               // within one Wait: the callback already prepared to sleep
 
 	zeroCopy    bool
 	needWakeup  bool
@@ -250,6 +252,7 @@ func open(link netlink.Link, queue int, cfg *Config) (_ *Socket, err error) {
 		return nil, opErr("dup socket", err)
 	}
 	s.poller = os.NewFile(uintptr(pfd), fmt.Sprintf("xsk:%s:%d", link.Name, queue))
+	s.waitReady = s.waitCheck
 	if s.rawConn, err = s.poller.SyscallConn(); err != nil {
 		return nil, opErr("register with the poller", err)
 	}
@@ -541,27 +544,33 @@ func (s *Socket) wait(deadline time.Time) error {
 	if err := s.poller.SetReadDeadline(deadline); err != nil {
 		return s.pollErr(err)
 	}
-	blocked := false
-	err := s.rawConn.Read(func(uintptr) bool {
-		if s.rx.Available() > 0 {
-			return true
-		}
-		if blocked {
-			return false
-		}
-		blocked = true
-		s.stats.Waits++
-		// Before sleeping, make sure the kernel is not waiting for us.
-		if s.needWakeup && s.fill.NeedWakeup() {
-			s.stats.RXWakeups++
-			_ = sys.WakeupRX(s.fd)
-		}
-		if s.tx.Pending() > 0 {
-			_ = s.kick()
-		}
-		return s.rx.Available() > 0
-	})
+	s.waitBlocked = false
+	err := s.rawConn.Read(s.waitReady)
 	return s.pollErr(err)
+}
+
+// waitCheck is Wait's poller callback: true when frames are there. The
+// first time it finds none it wakes whatever the kernel waits for before
+// the goroutine sleeps. It is a method value made once in Open, so a Wait
+// allocates nothing.
+func (s *Socket) waitCheck(uintptr) bool {
+	if s.rx.Available() > 0 {
+		return true
+	}
+	if s.waitBlocked {
+		return false
+	}
+	s.waitBlocked = true
+	s.stats.Waits++
+	// Before sleeping, make sure the kernel is not waiting for us.
+	if s.needWakeup && s.fill.NeedWakeup() {
+		s.stats.RXWakeups++
+		_ = sys.WakeupRX(s.fd)
+	}
+	if s.tx.Pending() > 0 {
+		_ = s.kick()
+	}
+	return s.rx.Available() > 0
 }
 
 // pollErr maps the poller's errors to ours. RawConn reports a closed file
