@@ -5,8 +5,8 @@ package afxdp_test
 import (
 	"runtime"
 	"sync"
-	"time"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 

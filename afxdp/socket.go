@@ -46,7 +46,7 @@ type Socket struct {
 	ownProg    bool
 	registered bool
 
-	poller      *os.File // a dup of fd, registered with the runtime poller, for Wait
+	poller      *os.File // a dup of fd, registered with the runtime poller on the first Wait; guarded by closeMu
 	rawConn     syscall.RawConn
 	waitReady   func(uintptr) bool // s.waitCheck, bound once
 	waitBlocked bool               // within one Wait: the callback already prepared to sleep
@@ -247,15 +247,7 @@ func open(link netlink.Link, queue int, cfg *Config) (_ *Socket, err error) {
 		s.needWakeup = !c.DisableNeedWakeup
 	}
 
-	pfd, err := sys.Dup(s.fd)
-	if err != nil {
-		return nil, opErr("dup socket", err)
-	}
-	s.poller = os.NewFile(uintptr(pfd), fmt.Sprintf("xsk:%s:%d", link.Name, queue))
 	s.waitReady = s.waitCheck
-	if s.rawConn, err = s.poller.SyscallConn(); err != nil {
-		return nil, opErr("register with the poller", err)
-	}
 
 	if s.prog != nil {
 		if err = s.prog.Register(queue, s.fd); err != nil {
@@ -527,8 +519,12 @@ func (s *Socket) WaitContext(ctx context.Context) error {
 		return err
 	}
 	deadline, _ := ctx.Deadline()
-	stop := context.AfterFunc(ctx, func() { _ = s.poller.SetReadDeadline(time.Unix(1, 0)) })
-	err := s.wait(deadline)
+	poller, _, err := s.waitPoller()
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = poller.SetReadDeadline(time.Unix(1, 0)) })
+	err = s.wait(deadline)
 	if !stop() && ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -536,17 +532,44 @@ func (s *Socket) WaitContext(ctx context.Context) error {
 }
 
 func (s *Socket) wait(deadline time.Time) error {
-	if s.poller == nil || s.closed {
-		return ErrClosed
+	poller, rawConn, err := s.waitPoller()
+	if err != nil {
+		return err
 	}
 	// Everything that touches the rings runs inside the RawConn callback:
 	// Close waits for it to return before unmapping them.
-	if err := s.poller.SetReadDeadline(deadline); err != nil {
+	if err := poller.SetReadDeadline(deadline); err != nil {
 		return s.pollErr(err)
 	}
 	s.waitBlocked = false
-	err := s.rawConn.Read(s.waitReady)
-	return s.pollErr(err)
+	return s.pollErr(rawConn.Read(s.waitReady))
+}
+
+// waitPoller returns the socket's poller file, registering a dup of the
+// socket with Go's runtime poller on first use. Only sockets that wait
+// register: once in the runtime's epoll set, the kernel wakes the epoll
+// for every transmitted frame (sock_wfree), a cost a busy-looping socket
+// should not pay.
+func (s *Socket) waitPoller() (*os.File, syscall.RawConn, error) {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closing {
+		return nil, nil, ErrClosed
+	}
+	if s.poller == nil {
+		pfd, err := sys.Dup(s.fd)
+		if err != nil {
+			return nil, nil, &OpError{Op: "dup socket", Interface: s.ifname, Queue: s.queue, Err: err}
+		}
+		f := os.NewFile(uintptr(pfd), fmt.Sprintf("xsk:%s:%d", s.ifname, s.queue))
+		rc, err := f.SyscallConn()
+		if err != nil {
+			f.Close()
+			return nil, nil, &OpError{Op: "register with the poller", Interface: s.ifname, Queue: s.queue, Err: err}
+		}
+		s.poller, s.rawConn = f, rc
+	}
+	return s.poller, s.rawConn, nil
 }
 
 // waitCheck is Wait's poller callback: true when frames are there. The
@@ -632,6 +655,7 @@ func (s *Socket) Close() error {
 func (s *Socket) teardown() error {
 	s.closeMu.Lock()
 	s.closing = true
+	poller := s.poller // no Wait creates one from now on
 	s.closeMu.Unlock()
 	var errs []error
 	if s.registered {
@@ -642,9 +666,9 @@ func (s *Socket) teardown() error {
 		// Detaching now also stops redirection for a socket that failed to register.
 		errs = append(errs, s.prog.Close())
 	}
-	if s.poller != nil {
+	if poller != nil {
 		// Waits for a Wait in progress to leave the poller.
-		errs = append(errs, s.poller.Close())
+		errs = append(errs, poller.Close())
 	}
 	s.closed = true
 	if s.rx != nil {

@@ -94,9 +94,12 @@ func SetsockoptInt(fd, level, opt, value int) error {
 
 // Kick is sendto(fd, NULL, 0, MSG_DONTWAIT): it makes the kernel process
 // the TX ring. It returns a bare unix.Errno so the caller's fast path does
-// not allocate.
+// not allocate. It is a raw syscall: it never blocks, and telling the Go
+// scheduler about it (as Syscall does) made the runtime hand the thread's
+// P to another thread on every longer copy-mode send, tens of thousands of
+// context switches a second.
 func Kick(fd int) error {
-	_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+	_, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
 	if errno != 0 {
 		return errno
 	}
@@ -104,9 +107,10 @@ func Kick(fd int) error {
 }
 
 // WakeupRX is recvfrom(fd, NULL, 0, MSG_DONTWAIT): in zero-copy mode it
-// makes the driver look at a fill ring that had run empty.
+// makes the driver look at a fill ring that had run empty, and with busy
+// polling it runs the device's NAPI poll. Raw, like Kick: it never blocks.
 func WakeupRX(fd int) error {
-	_, _, errno := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+	_, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
 	if errno != 0 {
 		return errno
 	}
