@@ -1,0 +1,140 @@
+//go:build linux
+
+package main
+
+// The plan: which implementation runs which scenario with which knobs.
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Cell is one (implementation, variant, mode, frame size) combination.
+type Cell struct {
+	Key     string   `json:"key"`
+	Impl    string   `json:"impl"`    // kernel-xdp | dpdk | c-libxdp | asavie | xdpkit
+	Variant string   `json:"variant"` // "" = default configuration
+	Mode    string   `json:"mode"`    // drop | reflect | count | l2fwd
+	Size    int      `json:"size"`    // frame length without FCS
+	Group   string   `json:"group"`
+	Args    []string `json:"args,omitempty"` // the variant's DUT flags
+	Huge    bool     `json:"hugepages,omitempty"`
+	Busy    bool     `json:"busy_poll,omitempty"`
+	Flows   int      `json:"flows,omitempty"`
+	Bin     string   `json:"bin,omitempty"` // DUT binary, when not the implementation's usual one
+	Note    string   `json:"note,omitempty"`
+}
+
+// Label is the implementation and variant, as shown in tables.
+func (c Cell) Label() string {
+	if c.Variant == "" {
+		return c.Impl
+	}
+	return c.Impl + " " + c.Variant
+}
+
+// SizeLabel is the frame size as usually quoted (with FCS for 60 B).
+func (c Cell) SizeLabel() string {
+	if c.Size == 60 {
+		return "64B"
+	}
+	return strconv.Itoa(c.Size) + "B"
+}
+
+func (c Cell) probe() bool { return c.Mode == "reflect" }
+
+func cell(impl, variant, mode string, size int, group string, args ...string) Cell {
+	c := Cell{Impl: impl, Variant: variant, Mode: mode, Size: size, Group: group, Args: args}
+	c.Key = strings.ReplaceAll(c.Label(), " ", ".") + "/" + mode + "/" + strconv.Itoa(size)
+	for _, a := range args {
+		switch a {
+		case "-huge", "-H":
+			c.Huge = true
+		case "-busypoll", "-B":
+			c.Busy = true
+		}
+	}
+	if mode == "count" {
+		c.Flows = 1024
+	}
+	return c
+}
+
+// plan returns the cells of a full or quick run.
+func plan(quick bool) []Cell {
+	var cs []Cell
+	add := func(c ...Cell) { cs = append(cs, c...) }
+	if quick {
+		for _, m := range []string{"drop", "reflect"} {
+			add(cell("xdpkit", "", m, 60, "peers"),
+				cell("c-libxdp", "", m, 60, "peers"),
+				cell("dpdk", "", m, 60, "peers"),
+				cell("asavie", "", m, 60, "peers"))
+		}
+		add(cell("xdpkit", "poll", "drop", 60, "poll", "-poll"),
+			cell("c-libxdp", "poll", "drop", 60, "poll", "-p"))
+		return cs
+	}
+	// Peers, 64 B: rx-drop and reflect, each implementation's default.
+	for _, m := range []string{"drop", "reflect"} {
+		add(cell("kernel-xdp", "", m, 60, "peers"),
+			cell("dpdk", "", m, 60, "peers"),
+			cell("c-libxdp", "", m, 60, "peers"),
+			cell("asavie", "", m, 60, "peers"),
+			cell("xdpkit", "", m, 60, "peers"))
+	}
+	// rx-drop with a blocking wait when idle: the DUT CPU is not saturated,
+	// so DUT CPU ns per frame compares the user-space side.
+	add(cell("c-libxdp", "poll", "drop", 60, "poll", "-p"),
+		cell("asavie", "poll", "drop", 60, "poll", "-poll"),
+		cell("xdpkit", "poll", "drop", 60, "poll", "-poll"),
+		cell("xdpkit", "pipeline poll", "drop", 60, "poll", "-poll", "-loop", "pipeline"),
+		cell("xdpkit", "poll+LockOSThread", "drop", 60, "poll", "-poll", "-lock-thread"))
+	// 1500 B frames.
+	add(cell("c-libxdp", "", "drop", 1500, "1500"),
+		cell("xdpkit", "", "drop", 1500, "1500"))
+	for _, impl := range []string{"dpdk", "c-libxdp", "xdpkit"} {
+		add(cell(impl, "", "reflect", 1500, "1500"))
+	}
+	// xdpkit's levers, reflect 64 B.
+	add(cell("xdpkit", "batch16", "reflect", 60, "levers", "-batch", "16"),
+		cell("xdpkit", "batch256", "reflect", 60, "levers", "-batch", "256"),
+		cell("xdpkit", "huge", "reflect", 60, "levers", "-huge"),
+		cell("xdpkit", "no-wakeup", "reflect", 60, "levers", "-nowakeup"),
+		cell("xdpkit", "busy-poll", "reflect", 60, "levers", "-busypoll"),
+		cell("xdpkit", "poll", "reflect", 60, "levers", "-poll"),
+		cell("xdpkit", "txbudget256", "reflect", 60, "levers", "-txbudget", "256"),
+		cell("xdpkit", "b256+txb256", "reflect", 60, "levers", "-batch", "256", "-txbudget", "256"),
+		cell("xdpkit", "pipeline", "reflect", 60, "levers", "-loop", "pipeline"))
+	// Busy polling in rx-drop, against the C anchor's busy-poll mode.
+	add(cell("xdpkit", "busy-poll", "drop", 60, "busy", "-busypoll"),
+		cell("c-libxdp", "busy-poll", "drop", 60, "busy", "-B"))
+	// count (parse + flow table over 1024 flows) and l2fwd.
+	add(cell("xdpkit", "", "count", 60, "count"),
+		cell("xdpkit", "poll", "count", 60, "count", "-poll"),
+		cell("xdpkit", "", "l2fwd", 60, "l2fwd"),
+		cell("dpdk", "", "l2fwd", 60, "l2fwd"))
+	return cs
+}
+
+func filterCells(cs []Cell, re string) ([]Cell, error) {
+	if re == "" {
+		return cs, nil
+	}
+	r, err := regexp.Compile(re)
+	if err != nil {
+		return nil, err
+	}
+	var out []Cell
+	for _, c := range cs {
+		if r.MatchString(c.Key) {
+			out = append(out, c)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("-only %q matches no cell", re)
+	}
+	return out, nil
+}

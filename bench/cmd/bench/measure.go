@@ -1,0 +1,576 @@
+//go:build linux
+
+package main
+
+// One run of one cell: start the DUT, start the generator, take counter
+// snapshots WARM s and WARM+WIN s after the generator started, stop
+// everything, compute the rates.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/xdpkit/xdpkit/bench/internal/dutwin"
+	"github.com/xdpkit/xdpkit/bench/internal/progs"
+)
+
+type options struct {
+	quick        bool
+	runs         int
+	warm, win    time.Duration
+	tail         time.Duration // probe-only time after the load (idle latency)
+	probeRate    int
+	genCPU       int
+	dutCPU       int
+	genThreads   int
+	perfRounds   int // rounds in which a perf-stat syscall sub-window runs
+	profileCells string
+	perfCPU      int
+
+	self    string // this executable (for `gen`)
+	bin     string // built DUTs
+	cBin    string // built C anchor (xsk_rxdrop + anc_xdp.bpf.o), "" if unavailable
+	testpmd string // dpdk-testpmd, "" if unavailable
+	perf    string // perf, "" if unavailable
+	res     string // results directory
+	topo    *topo
+}
+
+// snap is the state at one instant.
+type snap struct {
+	T     time.Time
+	C     map[string]map[string]uint64
+	CPU   []cpuTicks
+	DUTns uint64 // DUT process CPU time (schedstat), ns
+	DUTcs uint64 // DUT context switches
+	GenNs uint64 // generator process CPU time, ns
+	OurNs uint64 // this process, ns
+	KNs   uint64 // all kernel threads, ns
+	Procs map[int]procCPU
+	Load  string
+}
+
+type cpuTicks struct{ busy, total uint64 }
+
+// Latency is a percentile summary, in microseconds.
+type Latency struct {
+	N      int     `json:"n"`
+	Sent   int     `json:"sent"`
+	LossPc float64 `json:"loss_pct"`
+	P50    float64 `json:"p50_us"`
+	P99    float64 `json:"p99_us"`
+	P999   float64 `json:"p99_9_us"`
+	Max    float64 `json:"max_us"`
+}
+
+// Run is one measured window.
+type Run struct {
+	Cell  string `json:"cell"`
+	Round int    `json:"round"`
+	OK    bool   `json:"ok"`
+	Err   string `json:"error,omitempty"`
+	// Disturbed: other processes used more than disturbedPct of a CPU in
+	// the window; Retry: this run repeats a disturbed one.
+	Disturbed bool `json:"disturbed,omitempty"`
+	Retry     bool `json:"retry,omitempty"`
+
+	Secs          float64 `json:"secs"`
+	Mpps          float64 `json:"mpps"` // the scenario's rate, see README
+	GenMpps       float64 `json:"gen_mpps"`
+	ArrivedMpps   float64 `json:"arrived_mpps"`
+	VethDropMpps  float64 `json:"veth_drop_mpps"`
+	RedirectMpps  float64 `json:"xsk_redirect_mpps"`
+	XDPDropMpps   float64 `json:"xdp_drop_mpps"`
+	ReflectedMpps float64 `json:"reflected_mpps"`
+	ForwardedMpps float64 `json:"forwarded_mpps"`
+	Gbps          float64 `json:"gbps"`
+
+	GenCPU         float64  `json:"gen_cpu_pct"`
+	DUTCPU         float64  `json:"dut_cpu_pct"`      // busy % of the DUT CPU (/proc/stat)
+	DUTProcCPU     float64  `json:"dut_proc_cpu_pct"` // the DUT process's own CPU time (schedstat)
+	NsPerFrame     float64  `json:"dut_ns_per_frame"` // DUT CPU busy ns / frame
+	ProcNsPerFrame float64  `json:"dut_proc_ns_per_frame"`
+	DUTCtxSw       float64  `json:"dut_ctx_switches_per_s"`
+	ForeignCPU     float64  `json:"foreign_cpu_pct"` // other user processes on the machine, % of one CPU
+	ForeignTop     string   `json:"foreign_top,omitempty"`
+	LoadAvg        string   `json:"loadavg"`
+	SelfMpps       *float64 `json:"self_mpps,omitempty"`
+
+	AllocsPerFrame   *float64 `json:"allocs_per_frame,omitempty"`
+	SyscallsPerFrame *float64 `json:"syscalls_per_frame,omitempty"` // the DUT's own count
+	PerfSyscalls     *float64 `json:"perf_syscalls_per_frame,omitempty"`
+	DUTDroppedMpps   *float64 `json:"dut_dropped_mpps,omitempty"`
+
+	Lat     *Latency `json:"latency_loaded,omitempty"`
+	LatIdle *Latency `json:"latency_idle,omitempty"`
+
+	DUT     *dutwin.Stats `json:"dut,omitempty"`
+	GenErrs []string      `json:"gen_errors,omitempty"`
+
+	samplesLoaded, samplesIdle []float64
+	sentLoaded, sentIdle       int
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (o *options) snapshot(dut, gen *proc) (snap, error) {
+	s := snap{T: time.Now()}
+	var err error
+	s.C, err = o.topo.counters()
+	s.CPU = readCPUTicks()
+	if dut != nil && !dut.exited() {
+		s.DUTns = schedstatNs(dut.pid())
+		s.DUTcs = ctxSwitches(dut.pid())
+	}
+	if gen != nil && !gen.exited() {
+		s.GenNs = schedstatNs(gen.pid())
+	}
+	s.OurNs = schedstatNs(os.Getpid())
+	s.Procs, s.KNs = scanProcs()
+	if b, e := os.ReadFile("/proc/loadavg"); e == nil {
+		s.Load = strings.TrimSpace(string(b))
+	}
+	return s, err
+}
+
+// dutArgv returns the command line of a cell's DUT.
+func (o *options) dutArgv(c Cell, bound time.Duration, profile string) ([]string, string, error) {
+	tb := []string{"taskset", "-c", strconv.Itoa(o.dutCPU)}
+	secs := strconv.Itoa(int(bound.Seconds()))
+	switch c.Impl {
+	case "xdpkit":
+		bin := "xdpkit-dut"
+		if c.Bin != "" {
+			bin = c.Bin
+		}
+		if _, err := os.Stat(filepath.Join(o.bin, bin)); err != nil {
+			return nil, "", fmt.Errorf("%s not built", bin)
+		}
+		a := append(tb, filepath.Join(o.bin, bin), "-i", dutIf, "-mode", c.Mode, "-T", bound.String())
+		if c.Mode == "l2fwd" {
+			a = append(a, "-out", outIf, "-out-dmac", sinkMAC)
+		}
+		if profile != "" {
+			a = append(a, "-cpuprofile", profile)
+		}
+		return append(a, c.Args...), "READY", nil
+	case "asavie":
+		a := append(tb, filepath.Join(o.bin, "asavie-dut"), "-i", dutIf, "-m", c.Mode, "-T", bound.String())
+		if profile != "" {
+			a = append(a, "-cpuprofile", profile)
+		}
+		return append(a, c.Args...), "READY", nil
+	case "c-libxdp":
+		if o.cBin == "" {
+			return nil, "", errors.New("C anchor not built (needs /work/shared/anchors, clang, gcc, libxdp-dev)")
+		}
+		a := append(tb, filepath.Join(o.cBin, "xsk_rxdrop"), "-i", dutIf, "-q", "0", "-m", c.Mode,
+			"-W", fmt.Sprint(o.warm.Seconds()), "-M", fmt.Sprint(o.win.Seconds()*0.9), "-T", secs)
+		return append(a, c.Args...), "READY", nil
+	case "dpdk":
+		if o.testpmd == "" {
+			return nil, "", errors.New("dpdk-testpmd not installed (apt-get install dpdk librte-net-af-xdp23)")
+		}
+		fwd := map[string]string{"drop": "rxonly", "reflect": "macswap", "l2fwd": "mac"}[c.Mode]
+		d := strconv.Itoa(o.dutCPU)
+		// No timeout(1) wrapper: the DUT's PID must be testpmd's own (CPU
+		// time, perf); startProc bounds its life instead.
+		a := []string{"taskset", "-c", d, o.testpmd, "--lcores", "0@" + d + ",1@" + d, "-n", "1",
+			"--no-huge", "-m", "512", "--no-pci", "--file-prefix=xbench",
+			"--vdev", "net_af_xdp0,iface=" + dutIf + ",start_queue=0,queue_count=1"}
+		if c.Mode == "l2fwd" {
+			a = append(a, "--vdev", "net_af_xdp1,iface="+outIf+",start_queue=0,queue_count=1")
+		}
+		a = append(a, "--", "--forward-mode="+fwd, "--nb-cores=1", "--total-num-mbufs=16384", "--stats-period", "1")
+		if c.Mode == "l2fwd" {
+			a = append(a, "--eth-peer=1,"+sinkMAC)
+		}
+		return append(a, c.Args...), "forwards packets on", nil
+	}
+	return nil, "", fmt.Errorf("unknown implementation %s", c.Impl)
+}
+
+func cleanupDUT() {
+	quiet("ip", "link", "set", "dev", dutIf, "xdp", "off")
+	quiet("ip", "link", "set", "dev", outIf, "xdp", "off")
+	_ = os.RemoveAll("/var/run/dpdk/xbench")
+}
+
+// runOne measures one window of cell c. profile, if set, asks a Go DUT for
+// a CPU profile of the window; perfRecord, if set, records the DUT CPU with
+// perf into that file.
+func (o *options) runOne(ctx context.Context, c Cell, round int, profile, perfRecord string) *Run {
+	r := &Run{Cell: c.Key, Round: round}
+	err := o.measure(ctx, c, r, profile, perfRecord)
+	cleanupDUT()
+	if err != nil {
+		r.Err = err.Error()
+	} else {
+		r.OK = true
+	}
+	return r
+}
+
+func (o *options) measure(ctx context.Context, c Cell, r *Run, profile, perfRecord string) error {
+	base := filepath.Join(o.res, "runs", fmt.Sprintf("%s_%d", strings.NewReplacer("/", "_", " ", "_").Replace(c.Key), r.Round))
+	if profile != "" || perfRecord != "" {
+		base += "_profile"
+	}
+	perfSub := r.Round <= o.perfRounds && o.perf != "" && c.Impl != "kernel-xdp" && profile == "" && perfRecord == ""
+	extra := 200 * time.Millisecond
+	if perfSub {
+		extra = 800 * time.Millisecond
+	}
+	load := o.warm + o.win + extra
+	tail := time.Duration(0)
+	if c.probe() {
+		tail = o.tail
+	}
+	bound := 60*time.Second + load + tail
+
+	// The DUT.
+	var dut *proc
+	if c.Impl == "kernel-xdp" {
+		var prog *ebpf.Program
+		var err error
+		if c.Mode == "reflect" {
+			prog, err = progs.MACSwap()
+		} else {
+			prog, err = progs.Drop()
+		}
+		if err != nil {
+			return err
+		}
+		defer prog.Close()
+		ifc, err := net.InterfaceByName(dutIf)
+		if err != nil {
+			return err
+		}
+		l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifc.Index, Flags: link.XDPDriverMode})
+		if err != nil {
+			return fmt.Errorf("attach kernel-xdp program: %w", err)
+		}
+		defer l.Close()
+	} else {
+		argv, ready, err := o.dutArgv(c, bound, profile)
+		if err != nil {
+			return err
+		}
+		if dut, err = startProc(c.Label(), base+".dut", bound, argv...); err != nil {
+			return err
+		}
+		defer dut.stop(10 * time.Second)
+		to := 20 * time.Second
+		if c.Impl == "dpdk" {
+			to = 40 * time.Second
+		}
+		if !dut.waitLine(ready, to) {
+			return fmt.Errorf("DUT did not get ready: %s", dut.tail(4))
+		}
+		if err := sleepCtx(ctx, 300*time.Millisecond); err != nil {
+			return err
+		}
+		if dut.exited() {
+			return fmt.Errorf("DUT exited: %s", dut.tail(4))
+		}
+	}
+
+	// The generator, in its netns, on its CPU.
+	genArgv := []string{"ip", "netns", "exec", nsName, "taskset", "-c", strconv.Itoa(o.genCPU), o.self, "gen",
+		"-if", genIf, "-dst-mac", dutMAC, "-src-mac", genMAC, "-dst-ip", dutIP, "-src-ip", genIP,
+		"-size", strconv.Itoa(c.Size), "-threads", strconv.Itoa(o.genThreads), "-cpu", strconv.Itoa(o.genCPU),
+		"-load", load.String(), "-repeat", strconv.Itoa(genRepeat(c.Size))}
+	if c.Flows > 0 {
+		genArgv = append(genArgv, "-flows", strconv.Itoa(c.Flows))
+	}
+	if c.probe() && o.probeRate > 0 {
+		genArgv = append(genArgv, "-probe-rate", strconv.Itoa(o.probeRate), "-probe-tail", tail.String(), "-probe-port", strconv.Itoa(probePort))
+	}
+	gen, err := startProc("gen", base+".gen", load+tail+30*time.Second, genArgv...)
+	if err != nil {
+		return err
+	}
+	defer gen.stop(5 * time.Second)
+	if !gen.waitLine("GEN_START", 15*time.Second) {
+		return fmt.Errorf("generator did not start: %s", gen.tail(4))
+	}
+
+	if err := sleepCtx(ctx, o.warm); err != nil {
+		return err
+	}
+	a, err := o.snapshot(dut, gen)
+	if err != nil {
+		return err
+	}
+	goDUT := dut != nil && (c.Impl == "xdpkit" || c.Impl == "asavie") // speak the dutwin protocol
+	if goDUT {
+		dut.signal(syscall.SIGUSR1)
+	}
+	var rec *proc
+	if perfRecord != "" && o.perf != "" {
+		cpu := o.dutCPU
+		if o.perfCPU >= 0 {
+			cpu = o.perfCPU
+		}
+		rec, _ = startProc("perf-record", base+".perfrec", o.win+20*time.Second, o.perf, "record", "-q", "-g", "-e", "cpu-clock",
+			"-C", strconv.Itoa(cpu), "-o", perfRecord, "--", "sleep", fmt.Sprint(o.win.Seconds()))
+	}
+	if err := sleepCtx(ctx, o.win); err != nil {
+		return err
+	}
+	b, err := o.snapshot(dut, gen)
+	if err != nil {
+		return err
+	}
+	if goDUT {
+		dut.signal(syscall.SIGUSR2)
+	}
+	if rec != nil {
+		rec.wait(10 * time.Second)
+	}
+
+	// Syscall sub-window: perf counts the DUT's syscalls for 0.5 s after the
+	// window, so that the tracepoint does not slow the window itself.
+	var perfCount float64 = -1
+	var ps, pe snap
+	if perfSub && dut != nil && !dut.exited() {
+		ps, _ = o.snapshot(nil, nil)
+		pp, err := startProc("perf-stat", base+".perf", 15*time.Second, o.perf, "stat", "-x", ",", "-e", "raw_syscalls:sys_enter",
+			"-p", strconv.Itoa(dut.pid()), "--", "sleep", "0.5")
+		if err == nil {
+			pp.wait(10 * time.Second)
+			pe, _ = o.snapshot(nil, nil)
+			if l := pp.find("raw_syscalls:sys_enter"); l != "" {
+				if v, err := strconv.ParseFloat(strings.SplitN(l, ",", 2)[0], 64); err == nil {
+					perfCount = v
+				}
+			}
+		}
+	}
+
+	// Let the generator finish (load end + probe tail), then stop the DUT.
+	if !gen.wait(load + tail + 10*time.Second) {
+		gen.stop(5 * time.Second)
+	}
+	var gr GenResult
+	if l := gen.find("GENRESULT "); l != "" {
+		_ = json.Unmarshal([]byte(l[strings.Index(l, "GENRESULT ")+10:]), &gr)
+	}
+	r.GenErrs = gr.Errors
+	if dut != nil {
+		dut.stop(10 * time.Second)
+		if l := dut.find("DUTSTATS "); l != "" {
+			var st dutwin.Stats
+			if json.Unmarshal([]byte(l[strings.Index(l, "DUTSTATS ")+9:]), &st) == nil {
+				r.DUT = &st
+			}
+		}
+	}
+
+	o.compute(c, r, a, b, dut)
+	if perfCount >= 0 {
+		dt := pe.T.Sub(ps.T).Seconds()
+		if f := frames(c, ps, pe) * dt; f > 0 {
+			v := perfCount / f
+			r.PerfSyscalls = &v
+		}
+	}
+	if dut != nil {
+		o.selfStats(c, r, dut)
+	}
+	if c.probe() {
+		o.latency(r, &gr, a, b)
+	}
+	if len(gr.Errors) > 0 {
+		return fmt.Errorf("generator: %s", strings.Join(gr.Errors, "; "))
+	}
+	if r.Mpps <= 0 {
+		return fmt.Errorf("no frames counted (gen %.3f Mpps); DUT: %s", r.GenMpps, func() string {
+			if dut != nil {
+				return dut.tail(3)
+			}
+			return ""
+		}())
+	}
+	return nil
+}
+
+func genRepeat(size int) int {
+	if size > 1000 {
+		return 1 << 18 // ~1-2 Mpps: keep one BPF_PROG_RUN call short
+	}
+	return 1 << 20
+}
+
+func rate(a, b snap, ifn, key string) float64 {
+	dt := b.T.Sub(a.T).Seconds()
+	va, vb := a.C[ifn][key], b.C[ifn][key]
+	if dt <= 0 || vb < va {
+		return 0
+	}
+	return float64(vb-va) / dt
+}
+
+// frames is the scenario's frame rate (frames/s) between two snapshots.
+func frames(c Cell, a, b snap) float64 {
+	switch c.Mode {
+	case "reflect":
+		return rate(a, b, genIf, "rx_queue_0_xdp_packets")
+	case "l2fwd":
+		return rate(a, b, sinkIf, "rx_queue_0_xdp_packets")
+	}
+	if c.Impl == "kernel-xdp" {
+		return rate(a, b, dutIf, "rx_queue_0_xdp_drops")
+	}
+	return rate(a, b, dutIf, "rx_queue_0_xdp_redirect")
+}
+
+func (o *options) compute(c Cell, r *Run, a, b snap, dut *proc) {
+	dt := b.T.Sub(a.T).Seconds()
+	r.Secs = dt
+	f := frames(c, a, b)
+	r.Mpps = f / 1e6
+	r.Gbps = f * float64(c.Size+4+20) * 8 / 1e9 // with FCS, preamble and gap
+	r.GenMpps = rate(a, b, genIf, "tx_queue_0_xdp_xmit") / 1e6
+	r.ArrivedMpps = rate(a, b, dutIf, "rx_queue_0_xdp_packets") / 1e6
+	r.VethDropMpps = rate(a, b, dutIf, "rx_queue_0_drops") / 1e6
+	r.RedirectMpps = rate(a, b, dutIf, "rx_queue_0_xdp_redirect") / 1e6
+	r.XDPDropMpps = rate(a, b, dutIf, "rx_queue_0_xdp_drops") / 1e6
+	r.ReflectedMpps = rate(a, b, genIf, "rx_queue_0_xdp_packets") / 1e6
+	r.ForwardedMpps = rate(a, b, sinkIf, "rx_queue_0_xdp_packets") / 1e6
+	busy := func(cpu int) float64 {
+		if cpu >= len(a.CPU) || cpu >= len(b.CPU) {
+			return math.NaN()
+		}
+		dt := float64(b.CPU[cpu].total - a.CPU[cpu].total)
+		if dt <= 0 {
+			return math.NaN()
+		}
+		return 100 * float64(b.CPU[cpu].busy-a.CPU[cpu].busy) / dt
+	}
+	r.GenCPU, r.DUTCPU = busy(o.genCPU), busy(o.dutCPU)
+	if f > 0 {
+		r.NsPerFrame = r.DUTCPU / 100 * 1e9 / f
+	}
+	if dut != nil && b.DUTns > a.DUTns {
+		r.DUTProcCPU = 100 * float64(b.DUTns-a.DUTns) / 1e9 / dt
+		if f > 0 {
+			r.ProcNsPerFrame = float64(b.DUTns-a.DUTns) / dt / f
+		}
+	}
+	if dut != nil && b.DUTcs >= a.DUTcs {
+		r.DUTCtxSw = float64(b.DUTcs-a.DUTcs) / dt
+	}
+	ours := map[int]bool{os.Getpid(): true}
+	if dut != nil {
+		ours[dut.pid()] = true
+	}
+	_, r.ForeignTop = foreignTop(a.Procs, b.Procs, ours, dt)
+	// Foreign CPU: all busy time of the machine (/proc/stat, both CPUs)
+	// minus what the DUT, the generator, this process and kernel threads
+	// used (schedstat; softirq work is charged to the task it interrupted,
+	// as this kernel has no IRQ time accounting). It includes processes too
+	// short-lived to be seen by the /proc scan.
+	var busyTicks uint64
+	for i := range b.CPU {
+		if i < len(a.CPU) {
+			busyTicks += b.CPU[i].busy - a.CPU[i].busy
+		}
+	}
+	busyNs := float64(busyTicks) * 1e9 / 100 // USER_HZ
+	ourNs := float64((b.DUTns - a.DUTns) + (b.GenNs - a.GenNs) + (b.OurNs - a.OurNs) + (b.KNs - a.KNs))
+	if b.GenNs < a.GenNs || b.DUTns < a.DUTns {
+		ourNs = math.NaN()
+	}
+	if r.ForeignCPU = (busyNs - ourNs) / 1e9 / dt * 100; math.IsNaN(r.ForeignCPU) {
+		r.ForeignCPU = -1 // unknown
+	} else if r.ForeignCPU < 0 {
+		r.ForeignCPU = 0
+	}
+	r.LoadAvg = b.Load
+}
+
+// selfStats reads what the DUT says about its own window.
+func (o *options) selfStats(c Cell, r *Run, dut *proc) {
+	if st := r.DUT; st != nil && st.A != nil && st.B != nil {
+		n := float64(st.B.RX - st.A.RX)
+		dt := float64(st.B.T-st.A.T) / 1e9
+		if n > 0 && dt > 0 {
+			al := float64(st.B.Mallocs-st.A.Mallocs) / n
+			sc := float64(st.B.Syscalls-st.A.Syscalls) / n
+			dr := float64(st.B.Dropped-st.A.Dropped) / dt / 1e6
+			self := n / dt / 1e6
+			if c.Mode == "reflect" || c.Mode == "l2fwd" {
+				self = float64(st.B.TX-st.A.TX) / dt / 1e6
+			}
+			r.AllocsPerFrame, r.SyscallsPerFrame, r.DUTDroppedMpps, r.SelfMpps = &al, &sc, &dr, &self
+		}
+	}
+	if c.Impl == "c-libxdp" {
+		if l := dut.find("RESULT "); l != "" {
+			kv := map[string]string{}
+			for _, f := range strings.Fields(l) {
+				if k, v, ok := strings.Cut(f, "="); ok {
+					kv[k] = v
+				}
+			}
+			key := "rx_pps"
+			if c.Mode == "reflect" {
+				key = "tx_pps"
+			}
+			if v, err := strconv.ParseFloat(kv[key], 64); err == nil {
+				v /= 1e6
+				r.SelfMpps = &v
+			}
+			if v, err := strconv.ParseFloat(kv["syscalls_per_pkt"], 64); err == nil {
+				r.SyscallsPerFrame = &v
+			}
+		}
+	}
+}
+
+func (o *options) latency(r *Run, gr *GenResult, a, b snap) {
+	at, bt := a.T.UnixNano(), b.T.UnixNano()
+	idleFrom := gr.LoadEnd + int64(100*time.Millisecond)
+	for _, s := range gr.Samples {
+		us := float64(s[1]) / 1e3
+		switch {
+		case s[0] >= at && s[0] < bt:
+			r.samplesLoaded = append(r.samplesLoaded, us)
+		case gr.LoadEnd > 0 && s[0] >= idleFrom:
+			r.samplesIdle = append(r.samplesIdle, us)
+		}
+	}
+	for _, t := range gr.SendTimes {
+		switch {
+		case t >= at && t < bt:
+			r.sentLoaded++
+		case gr.LoadEnd > 0 && t >= idleFrom:
+			r.sentIdle++
+		}
+	}
+	r.Lat = summarizeLatency(r.samplesLoaded, r.sentLoaded)
+	r.LatIdle = summarizeLatency(r.samplesIdle, r.sentIdle)
+}

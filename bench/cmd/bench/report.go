@@ -1,0 +1,715 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Env describes the machine and the run.
+type Env struct {
+	Start     string            `json:"start"`
+	End       string            `json:"end"`
+	Duration  string            `json:"duration"`
+	Kernel    string            `json:"kernel"`
+	CPU       string            `json:"cpu"`
+	CPUs      int               `json:"cpus"`
+	Go        string            `json:"go"`
+	LoadStart string            `json:"loadavg_start"`
+	LoadEnd   string            `json:"loadavg_end"`
+	Settings  map[string]string `json:"settings"`
+	Versions  map[string]string `json:"versions"`
+	Build     []string          `json:"build"`
+	Topology  string            `json:"topology"`
+}
+
+func collectEnv(o options) Env {
+	e := Env{Go: runtime.Version(), CPUs: runtime.NumCPU(), LoadStart: loadavg(), Versions: map[string]string{}}
+	if out, err := exec.Command("uname", "-r").Output(); err == nil {
+		e.Kernel = strings.TrimSpace(string(out))
+	}
+	for _, l := range strings.Split(readFile("/proc/cpuinfo"), "\n") {
+		if strings.HasPrefix(l, "model name") {
+			e.CPU = strings.TrimSpace(l[strings.IndexByte(l, ':')+1:])
+			break
+		}
+	}
+	if strings.Contains(readFile("/proc/cpuinfo"), "hypervisor") {
+		e.CPU += " (VM)"
+	}
+	for _, p := range []string{"libxdp1", "libbpf1", "dpdk", "librte-net-af-xdp23", "linux-perf"} {
+		if out, err := exec.Command("dpkg-query", "-W", "-f", "${Version}", p).Output(); err == nil {
+			e.Versions[p] = string(out)
+		}
+	}
+	e.Versions["github.com/asavie/xdp"] = "v0.3.3 (built against cilium/ebpf v0.22.0 by MVS)"
+	e.Settings = map[string]string{
+		"runs": strconv.Itoa(o.runs), "warm": o.warm.String(), "window": o.win.String(), "probe_tail": o.tail.String(),
+		"probe_rate": strconv.Itoa(o.probeRate), "gen_cpu": strconv.Itoa(o.genCPU), "dut_cpu": strconv.Itoa(o.dutCPU),
+		"gen_threads": strconv.Itoa(o.genThreads), "quick": strconv.FormatBool(o.quick),
+	}
+	return e
+}
+
+// Summary is one cell over its rounds.
+type Summary struct {
+	Cell     Cell `json:"cell"`
+	Runs     int  `json:"runs_ok"`
+	Failed   int  `json:"runs_failed"`
+	Excluded int  `json:"runs_disturbed_excluded"`
+	// AllDisturbed: every run of the cell was disturbed by other processes;
+	// its numbers are shown but not used for the targets.
+	AllDisturbed bool     `json:"all_runs_disturbed,omitempty"`
+	Errors       []string `json:"errors,omitempty"`
+	Mpps         float64  `json:"mpps_median"`
+	MppsMin      float64  `json:"mpps_min"`
+	MppsMax      float64  `json:"mpps_max"`
+	Gbps         float64  `json:"gbps_median"`
+	GenMpps      float64  `json:"gen_mpps_median"`
+	Arrived      float64  `json:"arrived_mpps_median"`
+	VethDrop     float64  `json:"veth_drop_mpps_median"`
+	GenCPU       float64  `json:"gen_cpu_pct_median"`
+	DUTCPU       float64  `json:"dut_cpu_pct_median"`
+	Ns           float64  `json:"dut_ns_per_frame_median"`
+	NsMin        float64  `json:"dut_ns_per_frame_min"`
+	NsMax        float64  `json:"dut_ns_per_frame_max"`
+	ProcNs       float64  `json:"dut_proc_ns_per_frame_median"`
+	Allocs       *float64 `json:"allocs_per_frame_max,omitempty"`
+	Syscalls     *float64 `json:"syscalls_per_frame_median,omitempty"`
+	PerfSys      *float64 `json:"perf_syscalls_per_frame,omitempty"`
+	SelfMpps     *float64 `json:"self_mpps_median,omitempty"`
+	Foreign      float64  `json:"foreign_cpu_pct_max"`
+	Lat          *Latency `json:"latency_loaded,omitempty"`
+	LatIdle      *Latency `json:"latency_idle,omitempty"`
+}
+
+// Saturated reports whether the DUT CPU was busy all the time, which makes
+// ns/frame an upper bound of "CPU available per frame", not a cost.
+func (s *Summary) Saturated() bool { return s.DUTCPU >= 95 }
+
+type extras struct {
+	Profiles map[string]string `json:"profiles,omitempty"` // name -> file (relative)
+	Ring     *ringResult       `json:"ring,omitempty"`
+}
+
+type ringResult struct {
+	Err     string             `json:"error,omitempty"`
+	NsDesc  map[string]float64 `json:"ns_per_desc"`
+	Allocs  map[string]float64 `json:"allocs_per_op"`
+	Command string             `json:"command"`
+}
+
+// Target is one of the issue's goals, measured.
+type Target struct {
+	Name   string `json:"name"`
+	Goal   string `json:"goal"`
+	Result string `json:"result"`
+	Met    *bool  `json:"met,omitempty"`
+}
+
+type Report struct {
+	Env       Env        `json:"env"`
+	Summaries []*Summary `json:"summaries"`
+	Targets   []Target   `json:"targets"`
+	Levers    []Target   `json:"levers"`
+	Extras    extras     `json:"extras"`
+	Runs      []*Run     `json:"runs"`
+	Table     string     `json:"-"`
+	Markdown  string     `json:"-"`
+	SVG       string     `json:"-"`
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func minmax(v []float64) (float64, float64) {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, x := range v {
+		lo, hi = math.Min(lo, x), math.Max(hi, x)
+	}
+	return lo, hi
+}
+
+func (r *Run) brief() string {
+	if !r.OK {
+		return "FAIL: " + firstLine(r.Err)
+	}
+	s := fmt.Sprintf("%7.3f Mpps  gen %6.3f  vethdrop %6.3f  cpu %3.0f/%3.0f%%  %6.1f ns/f", r.Mpps, r.GenMpps, r.VethDropMpps, r.GenCPU, r.DUTCPU, r.NsPerFrame)
+	if r.AllocsPerFrame != nil {
+		s += fmt.Sprintf("  allocs %.2g", *r.AllocsPerFrame)
+	}
+	if r.SyscallsPerFrame != nil {
+		s += fmt.Sprintf("  sys/f %.3f", *r.SyscallsPerFrame)
+	}
+	if r.Lat != nil && r.Lat.N > 0 {
+		s += fmt.Sprintf("  lat50 %.0fus", r.Lat.P50)
+	}
+	if r.DUTCtxSw > 0 {
+		s += fmt.Sprintf("  cs/s %.0f", r.DUTCtxSw)
+	}
+	if r.ForeignCPU > 5 {
+		s += fmt.Sprintf("  FOREIGN %.0f%% (%s)", r.ForeignCPU, r.ForeignTop)
+	}
+	return s
+}
+
+func ptrMedian(rs []*Run, f func(*Run) *float64) *float64 {
+	var v []float64
+	for _, r := range rs {
+		if p := f(r); p != nil {
+			v = append(v, *p)
+		}
+	}
+	if len(v) == 0 {
+		return nil
+	}
+	m := median(v)
+	return &m
+}
+
+func summarize(cells []Cell, runs []*Run) []*Summary {
+	var out []*Summary
+	for _, c := range cells {
+		s := &Summary{Cell: c}
+		var ok []*Run
+		for _, r := range runs {
+			if r.Cell != c.Key {
+				continue
+			}
+			if r.OK {
+				ok = append(ok, r)
+			} else {
+				s.Failed++
+				s.Errors = append(s.Errors, firstLine(r.Err))
+			}
+		}
+		var calm []*Run
+		for _, r := range ok {
+			if !r.Disturbed {
+				calm = append(calm, r)
+			}
+		}
+		if len(calm) > 0 && len(calm) < len(ok) {
+			s.Excluded = len(ok) - len(calm)
+			ok = calm
+		}
+		s.AllDisturbed = len(ok) > 0 && len(calm) == 0
+		s.Runs = len(ok)
+		if len(ok) == 0 {
+			out = append(out, s)
+			continue
+		}
+		col := func(f func(*Run) float64) []float64 {
+			var v []float64
+			for _, r := range ok {
+				if x := f(r); !math.IsNaN(x) {
+					v = append(v, x)
+				}
+			}
+			return v
+		}
+		mp := col(func(r *Run) float64 { return r.Mpps })
+		s.Mpps = median(mp)
+		s.MppsMin, s.MppsMax = minmax(mp)
+		s.Gbps = median(col(func(r *Run) float64 { return r.Gbps }))
+		s.GenMpps = median(col(func(r *Run) float64 { return r.GenMpps }))
+		s.Arrived = median(col(func(r *Run) float64 { return r.ArrivedMpps }))
+		s.VethDrop = median(col(func(r *Run) float64 { return r.VethDropMpps }))
+		s.GenCPU = median(col(func(r *Run) float64 { return r.GenCPU }))
+		s.DUTCPU = median(col(func(r *Run) float64 { return r.DUTCPU }))
+		ns := col(func(r *Run) float64 { return r.NsPerFrame })
+		s.Ns = median(ns)
+		s.NsMin, s.NsMax = minmax(ns)
+		s.ProcNs = median(col(func(r *Run) float64 { return r.ProcNsPerFrame }))
+		_, s.Foreign = minmax(col(func(r *Run) float64 { return r.ForeignCPU }))
+		for _, r := range ok {
+			if r.AllocsPerFrame != nil && (s.Allocs == nil || *r.AllocsPerFrame > *s.Allocs) {
+				v := *r.AllocsPerFrame
+				s.Allocs = &v
+			}
+		}
+		s.Syscalls = ptrMedian(ok, func(r *Run) *float64 { return r.SyscallsPerFrame })
+		s.PerfSys = ptrMedian(ok, func(r *Run) *float64 { return r.PerfSyscalls })
+		s.SelfMpps = ptrMedian(ok, func(r *Run) *float64 { return r.SelfMpps })
+		if c.probe() {
+			var l, i []float64
+			var ls, is int
+			for _, r := range ok {
+				l, i = append(l, r.samplesLoaded...), append(i, r.samplesIdle...)
+				ls, is = ls+r.sentLoaded, is+r.sentIdle
+			}
+			s.Lat, s.LatIdle = summarizeLatency(l, ls), summarizeLatency(i, is)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func find(ss []*Summary, key string) *Summary {
+	for _, s := range ss {
+		if s.Cell.Key == key && s.Runs > 0 {
+			return s
+		}
+	}
+	return nil
+}
+
+func boolp(b bool) *bool { return &b }
+
+func targets(ss []*Summary, ex extras) ([]Target, []Target) {
+	var t []Target
+	// Reflect at 64 B.
+	xd := find(ss, "xdpkit/reflect/60")
+	var best *Summary
+	for _, s := range ss {
+		if s.Cell.Impl == "xdpkit" && s.Cell.Mode == "reflect" && s.Cell.Size == 60 && s.Runs > 0 && !s.AllDisturbed && !strings.Contains(s.Cell.Variant, "diag") && (best == nil || s.Mpps > best.Mpps) {
+			best = s
+		}
+	}
+	var peer *Summary
+	for _, k := range []string{"dpdk/reflect/60", "c-libxdp/reflect/60"} {
+		if s := find(ss, k); s != nil && (peer == nil || s.Mpps > peer.Mpps) {
+			peer = s
+		}
+	}
+	as := find(ss, "asavie/reflect/60")
+	cmp := func(name, goal string, x *Summary, p *Summary, factor float64) {
+		tt := Target{Name: name, Goal: goal}
+		if x == nil || p == nil {
+			tt.Result = "not measured"
+		} else if x.AllDisturbed || p.AllDisturbed {
+			tt.Result = fmt.Sprintf("not measurable: all runs disturbed by other processes (%s %.3f vs %s %.3f Mpps)", x.Cell.Label(), x.Mpps, p.Cell.Label(), p.Mpps)
+		} else {
+			ratio := x.Mpps / p.Mpps
+			tt.Result = fmt.Sprintf("%s %.3f Mpps vs %s %.3f Mpps = %.2fx", x.Cell.Label(), x.Mpps, p.Cell.Label(), p.Mpps, ratio)
+			tt.Met = boolp(ratio >= factor)
+		}
+		t = append(t, tt)
+	}
+	cmp("reflect 64B vs best of DPDK / C libxdp (default xdpkit)", ">= 1.2x", xd, peer, 1.2)
+	if best != nil && best != xd {
+		cmp("reflect 64B vs best of DPDK / C libxdp (best xdpkit lever)", ">= 1.2x", best, peer, 1.2)
+	}
+	cmp("reflect 64B vs asavie (default xdpkit)", ">= 1.5x", xd, as, 1.5)
+	// rx-drop ns/frame in poll mode.
+	{
+		x, c := find(ss, "xdpkit.poll/drop/60"), find(ss, "c-libxdp.poll/drop/60")
+		tt := Target{Name: "rx-drop DUT ns/frame (poll when idle, DUT CPU not saturated)", Goal: "<= C libxdp"}
+		if x == nil || c == nil {
+			tt.Result = "not measured"
+		} else if x.AllDisturbed || c.AllDisturbed {
+			tt.Result = fmt.Sprintf("not measurable: all runs disturbed (xdpkit %.1f ns, C libxdp %.1f ns)", x.Ns, c.Ns)
+		} else {
+			tt.Result = fmt.Sprintf("xdpkit %.1f ns (%.1f-%.1f, %.2f Mpps) vs C libxdp %.1f ns (%.1f-%.1f, %.2f Mpps) = %.2fx",
+				x.Ns, x.NsMin, x.NsMax, x.Mpps, c.Ns, c.NsMin, c.NsMax, c.Mpps, x.Ns/c.Ns)
+			tt.Met = boolp(x.Ns <= c.Ns)
+		}
+		t = append(t, tt)
+	}
+	// Allocations.
+	{
+		tt := Target{Name: "allocations per frame (all xdpkit cells, max over runs)", Goal: "0"}
+		var worst float64
+		n := 0
+		for _, s := range ss {
+			if s.Cell.Impl == "xdpkit" && s.Allocs != nil {
+				n++
+				worst = math.Max(worst, *s.Allocs)
+			}
+		}
+		if n == 0 {
+			tt.Result = "not measured"
+		} else {
+			tt.Result = fmt.Sprintf("max %.3g over %d cells", worst, n)
+			tt.Met = boolp(worst == 0)
+		}
+		t = append(t, tt)
+	}
+	// Ring.
+	{
+		tt := Target{Name: "ring ops (go test -bench . ./ring, batch >= 16)", Goal: "< 2 ns/desc"}
+		switch {
+		case ex.Ring == nil:
+			tt.Result = "not measured (full runs only)"
+		case ex.Ring.Err != "":
+			tt.Result = "failed: " + ex.Ring.Err
+		default:
+			var parts []string
+			met := true
+			keys := make([]string, 0, len(ex.Ring.NsDesc))
+			for k := range ex.Ring.NsDesc {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				v := ex.Ring.NsDesc[k]
+				parts = append(parts, fmt.Sprintf("%s %.2f", k, v))
+				if !strings.HasSuffix(k, "batch=1") && v >= 2 {
+					met = false
+				}
+			}
+			tt.Result = strings.Join(parts, ", ")
+			tt.Met = boolp(met)
+		}
+		t = append(t, tt)
+	}
+	// Levers: every xdpkit reflect 64 B variant against the default.
+	var lv []Target
+	if xd != nil {
+		for _, s := range ss {
+			if s.Cell.Impl == "xdpkit" && s.Cell.Mode == "reflect" && s.Cell.Size == 60 && s.Cell.Variant != "" && s.Runs > 0 {
+				lv = append(lv, Target{Name: s.Cell.Variant + " (" + strings.Join(s.Cell.Args, " ") + ")",
+					Result: fmt.Sprintf("%.3f Mpps (%.3f-%.3f) = %.2fx default; syscalls/frame %s", s.Mpps, s.MppsMin, s.MppsMax, s.Mpps/xd.Mpps, fmtp(s.Syscalls, "%.3f"))})
+			}
+		}
+	}
+	return t, lv
+}
+
+func fmtp(p *float64, f string) string {
+	if p == nil {
+		return "-"
+	}
+	return fmt.Sprintf(f, *p)
+}
+
+func fmtf(v float64, f string) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "-"
+	}
+	return fmt.Sprintf(f, v)
+}
+
+func latStr(l *Latency) string {
+	if l == nil || l.N == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f/%.0f/%.0f (n=%d, loss %.0f%%)", l.P50, l.P99, l.P999, l.N, l.LossPc)
+}
+
+func nsStr(s *Summary) string {
+	if s.Runs == 0 || math.IsNaN(s.Ns) {
+		return "-"
+	}
+	if s.Saturated() {
+		return fmt.Sprintf("(%.0f)", s.Ns)
+	}
+	return fmt.Sprintf("%.1f", s.Ns)
+}
+
+func report(o options, env Env, cells []Cell, runs []*Run, ex extras) *Report {
+	rep := &Report{Env: env, Runs: runs, Extras: ex}
+	rep.Summaries = summarize(cells, runs)
+	rep.Targets, rep.Levers = targets(rep.Summaries, ex)
+
+	// Text table.
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nxdpkit bench: %s, kernel %s, %s x%d, %s; %d rounds interleaved, %s warm-up, %s window; load %s -> %s\n",
+		env.Start, env.Kernel, env.CPU, env.CPUs, env.Go, o.runs, o.warm, o.win, env.LoadStart, env.LoadEnd)
+	fmt.Fprintf(&b, "Mpps = median (min-max) from veth counters; ns/f = DUT-CPU busy ns per frame, (x) = DUT CPU saturated;\n")
+	fmt.Fprintf(&b, "sys/f = syscalls per frame (DUT's own count; perf in []); lat = probe RTT p50/p99/p99.9 us under load | idle\n")
+	fmt.Fprintf(&b, "n = runs used; + = disturbed runs excluded; ! = every run disturbed by other processes (>%d%% of a CPU)\n\n", disturbedPct)
+	fmt.Fprintf(&b, "%-8s %-30s %-6s %-7s %-22s %-3s %7s %8s %6s %8s %-14s %-7s %s\n",
+		"group", "implementation", "size", "mode", "Mpps (min-max)", "n", "gen", "vethdrop", "dutCPU", "ns/f", "sys/f", "allocs", "latency (us)")
+	for _, s := range rep.Summaries {
+		c := s.Cell
+		if s.Runs == 0 {
+			fmt.Fprintf(&b, "%-8s %-30s %-6s %-7s FAILED/SKIPPED: %s\n", c.Group, c.Label(), c.SizeLabel(), c.Mode, strings.Join(uniq(s.Errors), "; "))
+			continue
+		}
+		sys := fmtp(s.Syscalls, "%.3f")
+		if s.PerfSys != nil {
+			sys += fmt.Sprintf(" [%.3f]", *s.PerfSys)
+		}
+		lat := ""
+		if c.probe() {
+			lat = latStr(s.Lat) + " | " + latStr(s.LatIdle)
+		}
+		n := strconv.Itoa(s.Runs)
+		if s.AllDisturbed {
+			n += "!"
+		} else if s.Excluded > 0 {
+			n += "+"
+		}
+		fmt.Fprintf(&b, "%-8s %-30s %-6s %-7s %7.3f (%6.3f-%6.3f) %-3s %7.3f %8.3f %5.0f%% %8s %-14s %-7s %s\n",
+			c.Group, c.Label(), c.SizeLabel(), c.Mode, s.Mpps, s.MppsMin, s.MppsMax, n, s.GenMpps, s.VethDrop, s.DUTCPU, nsStr(s),
+			sys, fmtp(s.Allocs, "%.2g"), lat)
+	}
+	fmt.Fprintf(&b, "\nTargets (measured):\n")
+	for _, t := range rep.Targets {
+		fmt.Fprintf(&b, "  %-62s goal %-12s %s  %s\n", t.Name, t.Goal, metStr(t.Met), t.Result)
+	}
+	if len(rep.Levers) > 0 {
+		fmt.Fprintf(&b, "\nxdpkit levers, reflect 64B (vs default):\n")
+		for _, t := range rep.Levers {
+			fmt.Fprintf(&b, "  %-44s %s\n", t.Name, t.Result)
+		}
+	}
+	var maxForeign, sumForeign float64
+	nd, nr := 0, 0
+	for _, r := range runs {
+		if !r.OK {
+			continue
+		}
+		nr++
+		maxForeign = math.Max(maxForeign, r.ForeignCPU)
+		sumForeign += math.Max(0, r.ForeignCPU)
+		if r.Disturbed {
+			nd++
+		}
+	}
+	if nr > 0 {
+		fmt.Fprintf(&b, "\nOther processes during the windows: mean %.0f%%, max %.0f%% of one CPU; %d of %d runs disturbed (>%d%%), repeated when time allowed\n",
+			sumForeign/float64(nr), maxForeign, nd, nr, disturbedPct)
+	}
+	rep.Table = b.String()
+	rep.Markdown = markdown(o, rep)
+	rep.SVG = plotSVG(rep.Summaries, env)
+	return rep
+}
+
+func uniq(s []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func metStr(m *bool) string {
+	switch {
+	case m == nil:
+		return "[ ? ]"
+	case *m:
+		return "[met]"
+	}
+	return "[MISSED]"
+}
+
+func markdown(o options, rep *Report) string {
+	var b strings.Builder
+	e := rep.Env
+	fmt.Fprintf(&b, "Run %s (%s), kernel %s, %s, %d vCPUs, %s; %d rounds interleaved, %s warm-up + %s window each; load average %s at the start, %s at the end.\n\n",
+		e.Start, e.Duration, e.Kernel, e.CPU, e.CPUs, e.Go, o.runs, o.warm, o.win, e.LoadStart, e.LoadEnd)
+	b.WriteString("| group | implementation | size | mode | Mpps median (min-max) | runs | gen Mpps | veth drop Mpps | DUT CPU | DUT ns/frame | syscalls/frame | allocs/frame | RTT p50/p99/p99.9 µs loaded \\| idle |\n")
+	b.WriteString("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+	for _, s := range rep.Summaries {
+		c := s.Cell
+		if s.Runs == 0 {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | failed/skipped: %s | | | | | | | | |\n", c.Group, c.Label(), c.SizeLabel(), c.Mode, strings.Join(uniq(s.Errors), "; "))
+			continue
+		}
+		sys := fmtp(s.Syscalls, "%.3f")
+		if s.PerfSys != nil {
+			sys += fmt.Sprintf(" [%.3f]", *s.PerfSys)
+		}
+		lat := ""
+		if c.probe() {
+			lat = latStr(s.Lat) + " \\| " + latStr(s.LatIdle)
+		}
+		runs := strconv.Itoa(s.Runs)
+		if s.Excluded > 0 {
+			runs += fmt.Sprintf(" (+%d disturbed, excluded)", s.Excluded)
+		}
+		if s.AllDisturbed {
+			runs += " (all disturbed!)"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %.3f (%.3f-%.3f) | %s | %.3f | %.3f | %.0f%% | %s | %s | %s | %s |\n",
+			c.Group, c.Label(), c.SizeLabel(), c.Mode, s.Mpps, s.MppsMin, s.MppsMax, runs, s.GenMpps, s.VethDrop, s.DUTCPU, nsStr(s), sys, fmtp(s.Allocs, "%.2g"), lat)
+	}
+	if i := strings.Index(rep.Table, "\nOther processes during the windows:"); i >= 0 {
+		b.WriteString("\n" + strings.TrimSpace(rep.Table[i:]) + ".\n")
+	}
+	b.WriteString("\nTargets, as measured in this run:\n\n| target | goal | result | |\n| --- | --- | --- | --- |\n")
+	for _, t := range rep.Targets {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.Name, t.Goal, t.Result, metStr(t.Met))
+	}
+	if len(rep.Levers) > 0 {
+		b.WriteString("\nxdpkit levers (reflect, 64 B) against its default:\n\n")
+		for _, t := range rep.Levers {
+			fmt.Fprintf(&b, "- %s: %s\n", t.Name, t.Result)
+		}
+	}
+	return b.String()
+}
+
+// noNaN replaces NaN and infinite float64 values (which JSON cannot hold)
+// in v, a pointer to a struct, slice or map, by -1.
+func noNaN(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			noNaN(v.Elem())
+		}
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				noNaN(v.Field(i))
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			noNaN(v.Index(i))
+		}
+	case reflect.Float64:
+		if f := v.Float(); (math.IsNaN(f) || math.IsInf(f, 0)) && v.CanSet() {
+			v.SetFloat(-1)
+		}
+	}
+}
+
+func (rep *Report) write(dir string) error {
+	noNaN(reflect.ValueOf(rep))
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), b, 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "summary.txt"), []byte(rep.Table), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "summary.md"), []byte(rep.Markdown), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "plot.svg"), []byte(rep.SVG), 0o644)
+}
+
+const (
+	readmeBegin = "<!-- results:begin (written by cmd/bench) -->"
+	readmeEnd   = "<!-- results:end -->"
+)
+
+func updateReadme(path string, rep *Report, rel string) error {
+	s := readFile(path)
+	i, j := strings.Index(s, readmeBegin), strings.Index(s, readmeEnd)
+	if i < 0 || j < i {
+		return fmt.Errorf("markers %q ... %q not found", readmeBegin, readmeEnd)
+	}
+	block := readmeBegin + "\n" + rep.Markdown + "\n![Mpps and DUT ns/frame per scenario](" + rel + "/plot.svg)\n\nRaw data: [`" + rel + "/results.json`](" + rel + "/results.json), table: [`" + rel + "/summary.txt`](" + rel + "/summary.txt).\n" + readmeEnd
+	return os.WriteFile(path, []byte(s[:i]+block+s[j+len(readmeEnd):]), 0o644)
+}
+
+// profilePass runs a few cells again with profilers on; these runs are not
+// part of the results.
+func (o *options) profilePass(ctx context.Context, cells []Cell) map[string]string {
+	dir := filepath.Join(o.res, "profiles")
+	_ = os.MkdirAll(dir, 0o755)
+	out := map[string]string{}
+	want := []string{"xdpkit/reflect/60", "c-libxdp/reflect/60", "xdpkit.poll/drop/60", "c-libxdp.poll/drop/60"}
+	if o.profileCells != "" {
+		want = nil
+		if re, err := regexp.Compile(o.profileCells); err == nil {
+			for _, c := range cells {
+				if re.MatchString(c.Key) {
+					want = append(want, c.Key)
+				}
+			}
+		}
+	}
+	for _, k := range want {
+		var c *Cell
+		for i := range cells {
+			if cells[i].Key == k {
+				c = &cells[i]
+			}
+		}
+		if c == nil || o.unavailable(*c) != "" || ctx.Err() != nil {
+			continue
+		}
+		name := strings.NewReplacer("/", "_", ".", "-").Replace(k)
+		prof := ""
+		if c.Impl == "xdpkit" {
+			prof = filepath.Join(dir, name+".pprof")
+		}
+		perfData := ""
+		if o.perf != "" {
+			perfData = filepath.Join(dir, name+".perf.data")
+		}
+		logf("profiling %s", k)
+		r := o.runOne(ctx, *c, 0, prof, perfData)
+		if !r.OK {
+			logf("profile run %s failed: %s", k, r.Err)
+			continue
+		}
+		if prof != "" {
+			if txt, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=35", filepath.Join(o.bin, "xdpkit-dut"), prof).CombinedOutput(); err == nil {
+				f := filepath.Join(dir, name+".pprof.txt")
+				_ = os.WriteFile(f, txt, 0o644)
+				out[k+" pprof"] = "profiles/" + filepath.Base(f)
+			}
+		}
+		if perfData != "" {
+			txt, err := exec.Command(o.perf, "report", "-i", perfData, "--stdio", "--no-children", "-g", "none", "--sort", "comm,dso,sym", "--percent-limit", "0.7").CombinedOutput()
+			if err == nil {
+				f := filepath.Join(dir, name+".perf.txt")
+				_ = os.WriteFile(f, txt, 0o644)
+				out[k+" perf (DUT CPU)"] = "profiles/" + filepath.Base(f)
+			}
+			txt, err = exec.Command(o.perf, "report", "-i", perfData, "--stdio", "--no-children", "-G", "--sort", "sym", "--percent-limit", "3").CombinedOutput()
+			if err == nil {
+				f := filepath.Join(dir, name+".perf-callers.txt")
+				_ = os.WriteFile(f, txt, 0o644)
+				out[k+" perf callers (DUT CPU)"] = "profiles/" + filepath.Base(f)
+			}
+			_ = os.Remove(perfData)
+			_ = os.Remove(perfData + ".old")
+		}
+	}
+	return out
+}
+
+var benchLine = regexp.MustCompile(`^Benchmark(\S+?)(-\d+)?\s+\d+\s+.*?([\d.]+) ns/desc.*?(\d+) allocs/op`)
+
+// ringBenchmark runs the ring package's benchmarks in the main module, on
+// the DUT CPU.
+func ringBenchmark(ctx context.Context, cpu int) *ringResult {
+	rr := &ringResult{NsDesc: map[string]float64{}, Allocs: map[string]float64{}}
+	args := []string{"taskset", "-c", strconv.Itoa(cpu), "go", "test", "-run", "^$", "-bench", ".", "-benchtime", "200ms", "-count", "1", "./ring"}
+	rr.Command = "(cd .. && " + strings.Join(args, " ") + ")"
+	logf("ring benchmarks: %s", rr.Command)
+	c, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(c, args[0], args[1:]...)
+	cmd.Dir = ".."
+	outb, err := cmd.CombinedOutput()
+	for _, l := range strings.Split(string(outb), "\n") {
+		if m := benchLine.FindStringSubmatch(l); m != nil {
+			v, _ := strconv.ParseFloat(m[3], 64)
+			a, _ := strconv.ParseFloat(m[4], 64)
+			rr.NsDesc[m[1]] = v
+			rr.Allocs[m[1]] = a
+		}
+	}
+	if err != nil || len(rr.NsDesc) == 0 {
+		rr.Err = fmt.Sprintf("%v: %s", err, firstLine(strings.TrimSpace(string(outb))))
+	}
+	return rr
+}

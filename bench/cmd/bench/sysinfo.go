@@ -1,0 +1,216 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// readCPUTicks returns busy and total jiffies per CPU from /proc/stat
+// (busy = total - idle - iowait), like the anchors' harness.
+func readCPUTicks() []cpuTicks {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return nil
+	}
+	var out []cpuTicks
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 6 || !strings.HasPrefix(f[0], "cpu") || f[0] == "cpu" {
+			continue
+		}
+		n, err := strconv.Atoi(f[0][3:])
+		if err != nil {
+			continue
+		}
+		var t uint64
+		for _, x := range f[1:] {
+			v, _ := strconv.ParseUint(x, 10, 64)
+			t += v
+		}
+		idle, _ := strconv.ParseUint(f[4], 10, 64)
+		iow, _ := strconv.ParseUint(f[5], 10, 64)
+		for len(out) <= n {
+			out = append(out, cpuTicks{})
+		}
+		out[n] = cpuTicks{busy: t - idle - iow, total: t}
+	}
+	return out
+}
+
+// schedstatNs is the CPU time of all threads of pid, in ns.
+func schedstatNs(pid int) uint64 {
+	ds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	var sum uint64
+	for _, d := range ds {
+		b, err := os.ReadFile(d)
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b))
+		if len(f) > 0 {
+			v, _ := strconv.ParseUint(f[0], 10, 64)
+			sum += v
+		}
+	}
+	return sum
+}
+
+// ctxSwitches is the number of context switches of all threads of pid.
+func ctxSwitches(pid int) uint64 {
+	ds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	var sum uint64
+	for _, d := range ds {
+		b, err := os.ReadFile(d)
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "voluntary_ctxt_switches:") || strings.HasPrefix(l, "nonvoluntary_ctxt_switches:") {
+				f := strings.Fields(l)
+				v, _ := strconv.ParseUint(f[len(f)-1], 10, 64)
+				sum += v
+			}
+		}
+	}
+	return sum
+}
+
+type procCPU struct {
+	ticks uint64 // utime + stime
+	comm  string
+	ppid  int
+}
+
+const pfKthread = 0x00200000
+
+// scanProcs reads utime+stime of every user-space process, and returns the
+// total CPU time of all kernel threads (ns, from schedstat).
+func scanProcs() (map[int]procCPU, uint64) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, 0
+	}
+	var kns uint64
+	m := make(map[int]procCPU, len(ents))
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i, j := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if i < 0 || j < i {
+			continue
+		}
+		f := strings.Fields(s[j+1:])
+		// f[0] state, f[1] ppid, f[6] flags, f[11] utime, f[12] stime, f[13] cutime, f[14] cstime
+		if len(f) < 15 {
+			continue
+		}
+		flags, _ := strconv.ParseUint(f[6], 10, 64)
+		if flags&pfKthread != 0 {
+			if b, err := os.ReadFile("/proc/" + e.Name() + "/schedstat"); err == nil {
+				if f := strings.Fields(string(b)); len(f) > 0 {
+					v, _ := strconv.ParseUint(f[0], 10, 64)
+					kns += v
+				}
+			}
+			continue
+		}
+		var t uint64
+		for _, k := range []int{11, 12} {
+			v, _ := strconv.ParseUint(f[k], 10, 64)
+			t += v
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		m[pid] = procCPU{ticks: t, comm: s[i+1 : j], ppid: ppid}
+	}
+	return m, kns
+}
+
+// foreignTop names the user processes that are not the harness, its
+// children or the DUT and used the most CPU during the window (processes
+// that started or ended inside the window are not seen), and their total in
+// % of one CPU.
+func foreignTop(a, b map[int]procCPU, ours map[int]bool, dt float64) (float64, string) {
+	isOurs := func(pid int) bool {
+		for i := 0; i < 8 && pid > 1; i++ {
+			if ours[pid] {
+				return true
+			}
+			p, ok := b[pid]
+			if !ok {
+				p, ok = a[pid]
+			}
+			if !ok {
+				return false
+			}
+			pid = p.ppid
+		}
+		return false
+	}
+	type top struct {
+		comm string
+		t    uint64
+	}
+	var tops []top
+	var sum uint64
+	for pid, pb := range b {
+		if isOurs(pid) {
+			continue
+		}
+		pa, ok := a[pid]
+		if !ok || pb.ticks < pa.ticks {
+			continue
+		}
+		d := pb.ticks - pa.ticks
+		if d > 0 {
+			sum += d
+			tops = append(tops, top{pb.comm, d})
+		}
+	}
+	if dt <= 0 {
+		return 0, ""
+	}
+	sort.Slice(tops, func(i, j int) bool { return tops[i].t > tops[j].t })
+	var names []string
+	for i := 0; i < len(tops) && i < 3; i++ {
+		names = append(names, fmt.Sprintf("%s:%.0f%%", tops[i].comm, float64(tops[i].t)/100/dt*100))
+	}
+	return float64(sum) / 100 / dt * 100, strings.Join(names, " ")
+}
+
+func percentile(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return math.NaN()
+	}
+	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+func summarizeLatency(us []float64, sent int) *Latency {
+	if sent == 0 && len(us) == 0 {
+		return nil
+	}
+	s := append([]float64(nil), us...)
+	sort.Float64s(s)
+	l := &Latency{N: len(s), Sent: sent}
+	if sent > 0 {
+		l.LossPc = 100 * float64(sent-min(len(s), sent)) / float64(sent)
+	}
+	if len(s) > 0 {
+		l.P50, l.P99, l.P999, l.Max = percentile(s, 50), percentile(s, 99), percentile(s, 99.9), s[len(s)-1]
+	}
+	return l
+}

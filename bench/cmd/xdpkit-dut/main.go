@@ -1,0 +1,349 @@
+//go:build linux
+
+// Command xdpkit-dut is the xdpkit device under test of the benchmark
+// harness (bench/cmd/bench). It binds an AF_XDP socket with package afxdp
+// and runs one of four modes until SIGTERM (or -T):
+//
+//	drop     receive, read the EtherType, recycle (like the C and asavie anchors)
+//	reflect  receive, swap the MAC addresses in place, transmit the same frame
+//	count    parse every frame and count it in a flow table (stages.FlowCounter), drop
+//	l2fwd    receive on -i, rewrite the MACs, forward out of -out (a second
+//	         socket on another interface sharing the UMEM)
+//
+// -loop hand drives afxdp directly (Receive/Transmit/Release); -loop
+// pipeline drives a pipeline.Runner (count and l2fwd always use it). The
+// harness opens and closes the measurement window with SIGUSR1/SIGUSR2 (see
+// bench/internal/dutwin); at exit the command prints a DUTSTATS line with
+// its frame, allocation and syscall counts for that window.
+//
+//	xdpkit-dut -i xbv0 -mode reflect -batch 64 [-poll] [-huge] [-nowakeup] [-busypoll] [-txbudget 256]
+package main
+
+import (
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xdpkit/xdpkit/afxdp"
+	"github.com/xdpkit/xdpkit/bench/internal/dutwin"
+	"github.com/xdpkit/xdpkit/pipeline"
+	"github.com/xdpkit/xdpkit/redirect"
+	"github.com/xdpkit/xdpkit/umem"
+)
+
+type config struct {
+	Interface   string `json:"if"`
+	Queue       int    `json:"queue"`
+	Mode        string `json:"mode"`
+	Loop        string `json:"loop"`
+	Out         string `json:"out,omitempty"`
+	Batch       int    `json:"batch"`
+	Frames      uint32 `json:"frames"`
+	FrameSize   uint32 `json:"frame_size"`
+	Huge        bool   `json:"hugepages"`
+	HugeGot     bool   `json:"hugepages_got"`
+	NoWakeup    bool   `json:"no_need_wakeup"`
+	BusyPoll    bool   `json:"busy_poll"`
+	BusyUS      int    `json:"busy_poll_us,omitempty"`
+	Poll        bool   `json:"poll"`
+	TXBudget    int    `json:"tx_budget"`
+	FlowCap     int    `json:"flow_capacity,omitempty"`
+	FlowImpl    string `json:"flow_impl,omitempty"`
+	ZeroCopy    bool   `json:"zero_copy"`
+	ProgramMode string `json:"xdp_mode"`
+	LockThread  bool   `json:"lock_thread,omitempty"`
+}
+
+func main() { os.Exit(run()) }
+
+func run() int {
+	var c config
+	flag.StringVar(&c.Interface, "i", "xbv0", "interface to receive on")
+	flag.IntVar(&c.Queue, "q", 0, "queue id")
+	flag.StringVar(&c.Mode, "mode", "drop", "drop | reflect | count | l2fwd")
+	flag.StringVar(&c.Loop, "loop", "hand", "hand (afxdp calls) | pipeline (pipeline.Runner); count and l2fwd use pipeline")
+	flag.StringVar(&c.Out, "out", "xbv2", "l2fwd: interface to forward out of (queue 0)")
+	outDMAC := flag.String("out-dmac", "02:bb:00:00:00:03", "l2fwd: destination MAC written into forwarded frames")
+	flag.IntVar(&c.Batch, "batch", 64, "frames per Receive (1-4096)")
+	frames := flag.Uint("frames", 4096, "UMEM frames")
+	flag.BoolVar(&c.Huge, "huge", false, "UMEM on 2 MiB hugepages (umem.Options.HugePages, no fallback)")
+	flag.BoolVar(&c.NoWakeup, "nowakeup", false, "disable need_wakeup (afxdp.Config.DisableNeedWakeup)")
+	flag.BoolVar(&c.BusyPoll, "busypoll", false, "SO_PREFER_BUSY_POLL + SO_BUSY_POLL + budget, and recvfrom(MSG_DONTWAIT) when the RX ring is empty")
+	flag.IntVar(&c.BusyUS, "busy-us", 20, "SO_BUSY_POLL microseconds with -busypoll")
+	flag.BoolVar(&c.Poll, "poll", false, "wait in Socket.Wait when idle instead of spinning")
+	flag.IntVar(&c.TXBudget, "txbudget", 0, "afxdp.Config.TXBudget (XDP_MAX_TX_SKB_BUDGET); 0 = kernel default (32)")
+	flag.IntVar(&c.FlowCap, "flows", 4096, "count: flow table capacity")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the measurement window to this file")
+	lockThread := flag.Bool("lock-thread", false, "runtime.LockOSThread the loop (costs thread handoffs in every Socket.Wait)")
+	bound := flag.Duration("T", 60*time.Second, "hard bound on the run time")
+	flag.Parse()
+	c.Frames = uint32(*frames)
+	if c.Mode == "count" || c.Mode == "l2fwd" {
+		c.Loop = "pipeline"
+	}
+	if c.Mode == "l2fwd" && c.Frames < 8192 {
+		c.Frames = 8192 // the second socket's fill ring takes 2048 frames it never uses
+	}
+	switch c.Mode {
+	case "drop", "reflect", "count", "l2fwd":
+	default:
+		fmt.Fprintln(os.Stderr, "xdpkit-dut: -mode must be drop, reflect, count or l2fwd")
+		return 2
+	}
+	// The harness pins the whole process to one CPU (taskset). Locking the
+	// loop to its OS thread is not needed for that, and it makes every
+	// blocking Socket.Wait hand the P to another thread and back (-lock-thread
+	// measures that).
+	if *lockThread {
+		runtime.LockOSThread()
+	}
+
+	cfg := &afxdp.Config{
+		UMEMOptions:       &umem.Options{FrameCount: c.Frames, HugePages: c.Huge},
+		DisableNeedWakeup: c.NoWakeup,
+		TXBudget:          c.TXBudget,
+		BindRetryTimeout:  5 * time.Second,
+		Steering:          afxdp.Steering{XDPMode: redirect.ModeDriver},
+	}
+	if c.BusyPoll {
+		cfg.BusyPoll = afxdp.BusyPoll{Prefer: true, Timeout: time.Duration(c.BusyUS) * time.Microsecond, Budget: c.Batch}
+	}
+	sock, err := afxdp.Open(c.Interface, c.Queue, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "xdpkit-dut:", err)
+		return 1
+	}
+	defer sock.Close()
+	c.HugeGot = sock.UMEM().HugePages()
+	c.FrameSize = sock.UMEM().FrameSize()
+	c.ZeroCopy = sock.ZeroCopy()
+	c.ProgramMode = sock.Program().Mode().String()
+	if c.Mode == "count" {
+		c.FlowImpl = flowStageImpl
+	}
+
+	var out *afxdp.Socket
+	var outSrc, outDst net.HardwareAddr
+	if c.Mode == "l2fwd" {
+		ifc, err := net.InterfaceByName(c.Out)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "xdpkit-dut:", err)
+			return 1
+		}
+		outSrc = ifc.HardwareAddr
+		if outDst, err = net.ParseMAC(*outDMAC); err != nil {
+			fmt.Fprintln(os.Stderr, "xdpkit-dut:", err)
+			return 1
+		}
+		out, err = afxdp.Open(c.Out, 0, &afxdp.Config{
+			UMEM:              sock.UMEM(),
+			DisableNeedWakeup: c.NoWakeup,
+			TXBudget:          c.TXBudget,
+			BindRetryTimeout:  5 * time.Second,
+			Steering:          afxdp.Steering{None: true},
+		})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "xdpkit-dut: out:", err)
+			return 1
+		}
+		defer out.Close()
+	}
+
+	c.LockThread = *lockThread
+	w := dutwin.New("xdpkit", c.Mode, *profile, *bound)
+	w.SetConfig(c)
+	d := &dut{c: c, sock: sock, out: out, w: w}
+	switch {
+	case c.Loop == "hand" && c.Mode == "drop":
+		d.loop = d.handDrop
+	case c.Loop == "hand" && c.Mode == "reflect":
+		d.loop = d.handReflect
+	case c.Loop == "pipeline":
+		if err := d.newRunner(outSrc, outDst); err != nil {
+			fmt.Fprintln(os.Stderr, "xdpkit-dut:", err)
+			return 1
+		}
+		d.loop = d.pipelinePoll
+	default:
+		fmt.Fprintln(os.Stderr, "xdpkit-dut: -loop must be hand or pipeline")
+		return 2
+	}
+	dutwin.Ready("impl=xdpkit if=%s q=%d mode=%s loop=%s batch=%d zerocopy=%v xdp=%s hugepages=%v need_wakeup=%v busy_poll=%v poll=%v txbudget=%d",
+		c.Interface, c.Queue, c.Mode, c.Loop, c.Batch, c.ZeroCopy, c.ProgramMode, c.HugeGot, !c.NoWakeup, c.BusyPoll, c.Poll, c.TXBudget)
+	err = d.run()
+	w.Report()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "xdpkit-dut:", err)
+		return 1
+	}
+	return 0
+}
+
+type dut struct {
+	c    config
+	sock *afxdp.Socket
+	out  *afxdp.Socket
+	w    *dutwin.Window
+	loop func() (int, error) // one batch; 0 when there was nothing to do
+
+	runner  *pipeline.Runner
+	rx, tx  uint64
+	dropped uint64
+	busy    uint64 // recvfrom calls made for busy polling
+	sink    byte
+	descs   []unix.XDPDesc
+}
+
+func (d *dut) run() error {
+	d.descs = make([]unix.XDPDesc, d.c.Batch)
+	fd := d.sock.FD()
+	for !d.w.Stopped() {
+		n, err := d.loop()
+		if err != nil {
+			if errors.Is(err, afxdp.ErrTXStalled) {
+				continue
+			}
+			return err
+		}
+		if n == 0 {
+			switch {
+			case d.c.Poll:
+				if err := d.sock.Wait(100 * time.Millisecond); err != nil && !errors.Is(err, afxdp.ErrTimeout) {
+					return err
+				}
+			case d.c.BusyPoll:
+				// The library only calls recvfrom when the fill ring needs a
+				// wakeup; busy polling needs a syscall to run the NAPI loop.
+				d.busy++
+				_, _, _ = unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+			}
+		}
+		if d.w.Pending() {
+			d.w.Edge(d.collect)
+		}
+	}
+	return nil
+}
+
+// collect must not allocate: it runs inside the measurement window.
+func (d *dut) collect() dutwin.Snap {
+	st, _ := d.sock.Stats()
+	s := dutwin.Snap{RX: d.rx, TX: d.tx, Dropped: d.dropped, Kicks: st.Kicks, RXWakeups: st.RXWakeups, Waits: st.Waits}
+	if d.out != nil {
+		ost, _ := d.out.Stats()
+		s.Kicks += ost.Kicks
+		s.RXWakeups += ost.RXWakeups
+		s.Waits += ost.Waits
+	}
+	if d.runner != nil {
+		s.TX = d.sockTX()
+	}
+	s.Syscalls = s.Kicks + s.RXWakeups + s.Waits + d.busy
+	return s
+}
+
+func (d *dut) sockTX() uint64 {
+	st, _ := d.sock.Stats()
+	n := st.TXPackets
+	if d.out != nil {
+		ost, _ := d.out.Stats()
+		n += ost.TXPackets
+	}
+	return n
+}
+
+func (d *dut) handDrop() (int, error) {
+	n, err := d.sock.Receive(d.descs)
+	if n == 0 {
+		return 0, err
+	}
+	for i := range d.descs[:n] {
+		d.sink ^= d.sock.Frame(d.descs[i])[12] // touch the packet, like the C anchor
+	}
+	d.rx += uint64(n)
+	return n, d.sock.Release(d.descs[:n])
+}
+
+func swapMACs(f []byte) {
+	a0, a1 := binary.LittleEndian.Uint32(f[0:]), binary.LittleEndian.Uint16(f[4:])
+	b0, b1 := binary.LittleEndian.Uint32(f[6:]), binary.LittleEndian.Uint16(f[10:])
+	binary.LittleEndian.PutUint32(f[0:], b0)
+	binary.LittleEndian.PutUint16(f[4:], b1)
+	binary.LittleEndian.PutUint32(f[6:], a0)
+	binary.LittleEndian.PutUint16(f[10:], a1)
+}
+
+func (d *dut) handReflect() (int, error) {
+	n, err := d.sock.Receive(d.descs)
+	if n == 0 {
+		d.sock.Complete()
+		return 0, err
+	}
+	for i := range d.descs[:n] {
+		swapMACs(d.sock.Frame(d.descs[i]))
+	}
+	d.rx += uint64(n)
+	sent, err := d.sock.Transmit(d.descs[:n])
+	d.tx += uint64(sent)
+	if sent < n {
+		d.dropped += uint64(n - sent)
+		_ = d.sock.Release(d.descs[sent:n])
+	}
+	return n, err
+}
+
+func (d *dut) newRunner(outSrc, outDst net.HardwareAddr) error {
+	cfg := pipeline.Config{Socket: d.sock, BatchSize: d.c.Batch}
+	switch d.c.Mode {
+	case "drop":
+		cfg.Stages = []pipeline.Stage{pipeline.Func(func(p *pipeline.Packet) pipeline.Verdict {
+			d.sink ^= p.Data[12]
+			return pipeline.Drop
+		})}
+	case "reflect":
+		cfg.Stages = []pipeline.Stage{pipeline.Func(func(p *pipeline.Packet) pipeline.Verdict {
+			swapMACs(p.Data)
+			return pipeline.Transmit
+		})}
+	case "count":
+		fc, err := newFlowStage(d.c.FlowCap)
+		if err != nil {
+			return err
+		}
+		cfg.Stages = []pipeline.Stage{fc}
+		cfg.Final = pipeline.Drop
+	case "l2fwd":
+		var src, dst [6]byte
+		copy(src[:], outSrc)
+		copy(dst[:], outDst)
+		cfg.Targets = []*afxdp.Socket{d.out}
+		cfg.Stages = []pipeline.Stage{pipeline.Func(func(p *pipeline.Packet) pipeline.Verdict {
+			if len(p.Data) < 14 {
+				return pipeline.Malformed
+			}
+			copy(p.Data[0:6], dst[:])
+			copy(p.Data[6:12], src[:])
+			p.Out = 0
+			return pipeline.Forward
+		})}
+	}
+	r, err := pipeline.New(cfg)
+	if err != nil {
+		return err
+	}
+	d.runner = r
+	return nil
+}
+
+func (d *dut) pipelinePoll() (int, error) {
+	n, err := d.runner.Poll()
+	d.rx += uint64(n)
+	return n, err
+}
