@@ -45,7 +45,24 @@ func (c Cell) SizeLabel() string {
 
 func (c Cell) probe() bool { return c.Mode == "reflect" }
 
+// cell makes a cell. xdpkit runs with its UMEM on hugepages unless the
+// arguments say -4k (the "4k-pages" lever), as a deployment would.
 func cell(impl, variant, mode string, size int, group string, args ...string) Cell {
+	if impl == "xdpkit" {
+		var rest []string
+		small := false
+		for _, a := range args {
+			if a == "-4k" {
+				small = true
+				continue
+			}
+			rest = append(rest, a)
+		}
+		args = rest
+		if !small {
+			args = append(args, "-huge")
+		}
+	}
 	c := Cell{Impl: impl, Variant: variant, Mode: mode, Size: size, Group: group, Args: args}
 	c.Key = strings.ReplaceAll(c.Label(), " ", ".") + "/" + mode + "/" + strconv.Itoa(size)
 	for _, a := range args {
@@ -101,7 +118,7 @@ func plan(quick bool) []Cell {
 	// xdpkit's levers, reflect 64 B.
 	add(cell("xdpkit", "batch16", "reflect", 60, "levers", "-batch", "16"),
 		cell("xdpkit", "batch256", "reflect", 60, "levers", "-batch", "256"),
-		cell("xdpkit", "huge", "reflect", 60, "levers", "-huge"),
+		cell("xdpkit", "4k-pages", "reflect", 60, "levers", "-4k"),
 		cell("xdpkit", "no-wakeup", "reflect", 60, "levers", "-nowakeup"),
 		cell("xdpkit", "busy-poll", "reflect", 60, "levers", "-busypoll"),
 		cell("xdpkit", "poll", "reflect", 60, "levers", "-poll"),
