@@ -439,14 +439,7 @@ func report(o options, env Env, cells []Cell, runs []*Run, ex extras) *Report {
 			fmt.Fprintf(&b, "%-8s %-30s %-6s %-7s FAILED/SKIPPED: %s\n", c.Group, c.Label(), c.SizeLabel(), c.Mode, strings.Join(uniq(s.Errors), "; "))
 			continue
 		}
-		sys := fmtp(s.Syscalls, "%.3f")
-		if s.PerfSys != nil {
-			sys += fmt.Sprintf(" [%.3f]", *s.PerfSys)
-		}
-		lat := ""
-		if c.probe() {
-			lat = latStr(s.Lat) + " | " + latStr(s.LatIdle)
-		}
+		sys, lat := sysLat(s, " | ")
 		n := strconv.Itoa(s.Runs)
 		if s.AllDisturbed {
 			n += "!"
@@ -525,14 +518,7 @@ func markdown(o options, rep *Report) string {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | failed/skipped: %s | | | | | | | | |\n", c.Group, c.Label(), c.SizeLabel(), c.Mode, strings.Join(uniq(s.Errors), "; "))
 			continue
 		}
-		sys := fmtp(s.Syscalls, "%.3f")
-		if s.PerfSys != nil {
-			sys += fmt.Sprintf(" [%.3f]", *s.PerfSys)
-		}
-		lat := ""
-		if c.probe() {
-			lat = latStr(s.Lat) + " \\| " + latStr(s.LatIdle)
-		}
+		sys, lat := sysLat(s, " \\| ")
 		runs := strconv.Itoa(s.Runs)
 		if s.Excluded > 0 {
 			runs += fmt.Sprintf(" (+%d disturbed, excluded)", s.Excluded)
@@ -712,4 +698,18 @@ func ringBenchmark(ctx context.Context, cpu int) *ringResult {
 		rr.Err = fmt.Sprintf("%v: %s", err, firstLine(strings.TrimSpace(string(outb))))
 	}
 	return rr
+}
+
+// sysLat formats a summary's syscalls-per-frame column (perf's count in
+// brackets) and, for reflect cells, its latency column, with sep between
+// the loaded and the idle percentiles.
+func sysLat(s *Summary, sep string) (sys, lat string) {
+	sys = fmtp(s.Syscalls, "%.3f")
+	if s.PerfSys != nil {
+		sys += fmt.Sprintf(" [%.3f]", *s.PerfSys)
+	}
+	if s.Cell.probe() {
+		lat = latStr(s.Lat) + sep + latStr(s.LatIdle)
+	}
+	return sys, lat
 }
