@@ -11,9 +11,9 @@ import (
 	"github.com/xdpkit/xdpkit/umem"
 )
 
-// BenchmarkRecycle measures the frame bookkeeping of one receive batch:
-// frames marked received, released to the free list, and put back on the
-// fill ring (whose consumer side, the kernel's, is advanced by hand).
+// BenchmarkRecycle measures the free-list bookkeeping of a batch of 64
+// frames: taken one by one (as a transmitter does) and released as a batch
+// (as Socket.Release does after a receive).
 func BenchmarkRecycle(b *testing.B) {
 	testutils.RequirePrivileged(b)
 	for _, checked := range []bool{false, true} {
