@@ -49,6 +49,8 @@ type Socket struct {
 	poller      *os.File // a dup of fd, registered with the runtime poller on the first Wait; guarded by closeMu
 	rawConn     syscall.RawConn
 	waitReady   func(uintptr) bool // s.waitCheck, bound once
+	peekReady   func(uintptr) bool // s.peekCheck, bound once
+	framesReady bool               // set by peekCheck
 	waitBlocked bool               // within one Wait: the callback already prepared to sleep
 
 	zeroCopy    bool
@@ -247,7 +249,7 @@ func open(link netlink.Link, queue int, cfg *Config) (_ *Socket, err error) {
 		s.needWakeup = !c.DisableNeedWakeup
 	}
 
-	s.waitReady = s.waitCheck
+	s.waitReady, s.peekReady = s.waitCheck, s.peekCheck
 
 	if s.prog != nil {
 		if err = s.prog.Register(queue, s.fd); err != nil {
@@ -506,11 +508,28 @@ func (s *Socket) Flush(timeout time.Duration) error {
 // without a syscall, when frames are already there. It waits in Go's
 // runtime poller, so it parks the goroutine, not the thread.
 func (s *Socket) Wait(timeout time.Duration) error {
+	_, rawConn, err := s.waitPoller()
+	if err != nil {
+		return err
+	}
+	// Frames already there: return without reading the clock or arming a
+	// deadline. (The check runs inside the poller, like the wait, so Close
+	// cannot unmap the ring under it; it fails harmlessly while an earlier
+	// Wait's deadline has expired.)
+	if rawConn.Read(s.peekReady) == nil && s.framesReady {
+		return nil
+	}
 	var deadline time.Time
 	if timeout >= 0 {
 		deadline = time.Now().Add(timeout)
 	}
 	return s.wait(deadline)
+}
+
+// peekCheck records whether frames are waiting, without blocking.
+func (s *Socket) peekCheck(uintptr) bool {
+	s.framesReady = s.rx.Available() > 0
+	return true
 }
 
 // WaitContext is Wait until ctx is done; then it returns ctx.Err().
