@@ -252,8 +252,7 @@ func TestMultiBufferReceive(t *testing.T) {
 				if got := s.Program().Mode(); got != mode {
 					t.Fatalf("program attached in %v mode, want %v", got, mode)
 				}
-				var peer *testutils.PacketSocket
-				v.InPeer(t, func() error { peer = testutils.OpenPacketSocket(t, v.PeerIndex); return nil })
+				peer := v.OpenPeerPacketSocket(t)
 
 				const rounds = 20
 				want := map[uint32][]byte{}
@@ -301,8 +300,7 @@ func TestMultiBufferReceive(t *testing.T) {
 func TestMultiBufferBatchCut(t *testing.T) {
 	v := testutils.NewVeth(t, testutils.VethOptions{MTU: jumboMTU})
 	s := openHost(t, v, 0, mbConfig(4096, redirect.ModeAuto, true))
-	var peer *testutils.PacketSocket
-	v.InPeer(t, func() error { peer = testutils.OpenPacketSocket(t, v.PeerIndex); return nil })
+	peer := v.OpenPeerPacketSocket(t)
 
 	send := func(seqs ...uint32) {
 		t.Helper()
@@ -394,8 +392,7 @@ func TestMultiBufferTransmit(t *testing.T) {
 		t.Run(fmt.Sprint(fs), func(t *testing.T) {
 			v := testutils.NewVeth(t, testutils.VethOptions{MTU: jumboMTU})
 			s := openHost(t, v, 0, mbConfig(fs, redirect.ModeAuto, true))
-			var peer *testutils.PacketSocket
-			v.InPeer(t, func() error { peer = testutils.OpenPacketSocket(t, v.PeerIndex); return nil })
+			peer := v.OpenPeerPacketSocket(t)
 			pool := s.Pool()
 			free := pool.FreeFrames()
 
@@ -473,8 +470,7 @@ func payload(seq uint32, n int) []byte {
 func TestMultiBufferReflect(t *testing.T) {
 	v := testutils.NewVeth(t, testutils.VethOptions{MTU: jumboMTU})
 	s := openHost(t, v, 0, mbConfig(2048, redirect.ModeAuto, true))
-	var peer *testutils.PacketSocket
-	v.InPeer(t, func() error { peer = testutils.OpenPacketSocket(t, v.PeerIndex); return nil })
+	peer := v.OpenPeerPacketSocket(t)
 
 	const count = 10
 	want := map[uint32][]byte{}
@@ -629,8 +625,7 @@ func TestMultiBufferTransmitRefused(t *testing.T) {
 func TestMultiBufferKernelTXBehaviour(t *testing.T) {
 	v := testutils.NewVeth(t, testutils.VethOptions{MTU: jumboMTU})
 	s := openHost(t, v, 0, mbConfig(4096, redirect.ModeAuto, true))
-	var peer *testutils.PacketSocket
-	v.InPeer(t, func() error { peer = testutils.OpenPacketSocket(t, v.PeerIndex); return nil })
+	peer := v.OpenPeerPacketSocket(t)
 	frame := testFrame(v, 1, 1000, 100)
 	alloc := func(n int) []unix.XDPDesc {
 		descs := make([]unix.XDPDesc, n)
@@ -726,8 +721,7 @@ func TestWithoutMultiBuffer(t *testing.T) {
 	if m := s.Program().Mode(); m != redirect.ModeGeneric {
 		t.Errorf("auto mode attached in %v mode, want the generic fallback", m)
 	}
-	var peer *testutils.PacketSocket
-	v.InPeer(t, func() error { peer = testutils.OpenPacketSocket(t, v.PeerIndex); return nil })
+	peer := v.OpenPeerPacketSocket(t)
 	sizes := []int{60, 3840, 3841, 8000, 1500, jumboMTU + 14}
 	for seq, size := range sizes {
 		if err := peer.Send(testFrame(v, uint32(seq), 1000, size)); err != nil {
@@ -776,8 +770,7 @@ func TestMultiBufferSharedProgramGeneric(t *testing.T) {
 	cfg := mbConfig(4096, redirect.ModeAuto, true)
 	cfg.Steering = afxdp.Steering{Program: p}
 	s := openHost(t, v, 0, cfg)
-	var peer *testutils.PacketSocket
-	v.InPeer(t, func() error { peer = testutils.OpenPacketSocket(t, v.PeerIndex); return nil })
+	peer := v.OpenPeerPacketSocket(t)
 	want := map[uint32][]byte{}
 	for seq, size := range []int{60, 8000, jumboMTU + 14} {
 		want[uint32(seq)] = testFrame(v, uint32(seq), 1000, size)

@@ -35,8 +35,7 @@ func TestReceive(t *testing.T) {
 			if s.ZeroCopy() {
 				t.Fatal("veth cannot do zero-copy, but the socket says it is zero-copy")
 			}
-			var peer *testutils.PacketSocket
-			v.InPeer(t, func() error { peer = testutils.OpenPacketSocket(t, v.PeerIndex); return nil })
+			peer := v.OpenPeerPacketSocket(t)
 
 			const total, burst = 2000, 100
 			want := make(map[uint32][]byte, total)
@@ -92,8 +91,7 @@ func TestReceive(t *testing.T) {
 func TestTransmit(t *testing.T) {
 	v := testutils.NewVeth(t, testutils.VethOptions{})
 	s := openHost(t, v, 0, &afxdp.Config{UMEMOptions: &umem.Options{Checked: true}})
-	var peer *testutils.PacketSocket
-	v.InPeer(t, func() error { peer = testutils.OpenPacketSocket(t, v.PeerIndex); return nil })
+	peer := v.OpenPeerPacketSocket(t)
 
 	const total = 1000
 	u := s.UMEM()
@@ -309,8 +307,7 @@ func TestWaitTimeoutAndContext(t *testing.T) {
 		t.Fatalf("WaitContext: %v, want context.Canceled", err)
 	}
 	// Frames already waiting: no block.
-	var peer *testutils.PacketSocket
-	v.InPeer(t, func() error { peer = testutils.OpenPacketSocket(t, v.PeerIndex); return nil })
+	peer := v.OpenPeerPacketSocket(t)
 	if err := peer.Send(testFrame(v, 1, 1, 60)); err != nil {
 		t.Fatal(err)
 	}
@@ -367,8 +364,7 @@ func TestSharedUMEM(t *testing.T) {
 	if s0.UMEM() != s1.UMEM() {
 		t.Fatal("sockets do not share the UMEM")
 	}
-	var peer *testutils.PacketSocket
-	v.InPeer(t, func() error { peer = testutils.OpenPacketSocket(t, v.PeerIndex); return nil })
+	peer := v.OpenPeerPacketSocket(t)
 
 	const flows, perFlow = 64, 10
 	for seq := uint32(0); seq < flows*perFlow; seq++ {
@@ -521,8 +517,7 @@ func TestBusyPollOptions(t *testing.T) {
 			t.Errorf("socket option %d = %d, want %d", opt, got, want)
 		}
 	}
-	var peer *testutils.PacketSocket
-	v.InPeer(t, func() error { peer = testutils.OpenPacketSocket(t, v.PeerIndex); return nil })
+	peer := v.OpenPeerPacketSocket(t)
 	if err := peer.Send(testFrame(v, 7, 1, 60)); err != nil {
 		t.Fatal(err)
 	}

@@ -192,8 +192,7 @@ func TestBadFlags(t *testing.T) {
 func TestDrop(t *testing.T) {
 	v := testutils.NewVeth(t, testutils.VethOptions{})
 	p := start(t, v, "xdp-drop")
-	var peer *testutils.PacketSocket
-	v.InPeer(t, func() error { peer = testutils.OpenPacketSocket(t, v.PeerIndex); return nil })
+	peer := v.OpenPeerPacketSocket(t)
 	var frames [][]byte
 	for i := range 1000 {
 		frames = append(frames, udp(v, uint16(1000+i%10), 7000, "drop me"))

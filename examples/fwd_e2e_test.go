@@ -18,7 +18,7 @@ func TestForward(t *testing.T) {
 	out := testutils.NewVeth(t, testutils.VethOptions{})
 	p := start(t, in, "xdp-fwd", "-o", out.Host, "-dst-mac", out.PeerMAC.String(), "-bidir", "-i-dst-mac", in.PeerMAC.String())
 	time.Sleep(200 * time.Millisecond) // the -o side attaches right after -i
-	inPeer, outPeer := openPeer(t, in), openPeer(t, out)
+	inPeer, outPeer := in.OpenPeerPacketSocket(t), out.OpenPeerPacketSocket(t)
 	const n = 200
 	check := func(from, to *testutils.PacketSocket, fromV, toV *testutils.Veth, tag string) {
 		t.Helper()

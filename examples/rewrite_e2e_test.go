@@ -62,7 +62,7 @@ func TestLoadBalancer(t *testing.T) {
 	backend := func(last byte) string {
 		return fmt.Sprintf("%s,%s", netip.AddrFrom4([4]byte{base[0], base[1], base[2], last}), v.PeerMAC)
 	}
-	peer := openPeer(t, v)
+	peer := v.OpenPeerPacketSocket(t)
 	const flows, perFlow = 60, 5
 	run := func(backends ...string) map[uint16]string {
 		args := []string{"-vip", vip.String() + ":80"}

@@ -49,16 +49,10 @@ func icmpFrame(t *testing.T, v *testutils.Veth) []byte {
 		&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 1, Seq: 1}, gopacket.Payload("ping"))
 }
 
-func openPeer(t *testing.T, v *testutils.Veth) *testutils.PacketSocket {
-	var peer *testutils.PacketSocket
-	v.InPeer(t, func() error { peer = testutils.OpenPacketSocket(t, v.PeerIndex); return nil })
-	return peer
-}
-
 func TestCount(t *testing.T) {
 	v := testutils.NewVeth(t, testutils.VethOptions{})
 	p := start(t, v, "xdp-count", "-top", "3")
-	peer := openPeer(t, v)
+	peer := v.OpenPeerPacketSocket(t)
 	var frames [][]byte
 	for range 100 {
 		frames = append(frames, udp(v, 1111, 2222, "flow A"))
@@ -101,7 +95,7 @@ func TestRateLimit(t *testing.T) {
 	v := testutils.NewVeth(t, testutils.VethOptions{})
 	const rate, burst = 200, 20
 	p := start(t, v, "xdp-ratelimit", "-rate", "200", "-burst", "20")
-	peer := openPeer(t, v)
+	peer := v.OpenPeerPacketSocket(t)
 	f := udp(v, 7777, 8888, "police me")
 	// 1000 pps from one source for 2 s: 5 frames every 5 ms.
 	begin := time.Now()
@@ -133,7 +127,7 @@ func TestDump(t *testing.T) {
 	v := testutils.NewVeth(t, testutils.VethOptions{})
 	file := filepath.Join(t.TempDir(), "dump.pcap")
 	p := start(t, v, "xdp-dump", "-w", file)
-	peer := openPeer(t, v)
+	peer := v.OpenPeerPacketSocket(t)
 	var frames [][]byte
 	for i := range 50 {
 		frames = append(frames, udp(v, uint16(100+i), 9053, strings.Repeat("x", i*20)))

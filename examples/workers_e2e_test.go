@@ -26,7 +26,7 @@ func sendFlows(t *testing.T, v *testutils.Veth, peer *testutils.PacketSocket, fl
 func TestQueuesAndCPUs(t *testing.T) {
 	v := testutils.NewVeth(t, testutils.VethOptions{Queues: 4})
 	p := start(t, v, "xdp-drop", "-queues", "all", "-cpus", "0,1,0,1", "-shared-umem")
-	peer := openPeer(t, v)
+	peer := v.OpenPeerPacketSocket(t)
 	sendFlows(t, v, peer, 64, 10)
 	time.Sleep(500 * time.Millisecond)
 	out := p.stop()
@@ -64,7 +64,7 @@ func TestPinnedProcesses(t *testing.T) {
 	if l, _ := netlink.LinkByIndex(v.HostIndex); l.XDP.AnyProgID() != id {
 		t.Fatalf("second process attached another program: %d, was %d", l.XDP.AnyProgID(), id)
 	}
-	peer := openPeer(t, v)
+	peer := v.OpenPeerPacketSocket(t)
 	sendFlows(t, v, peer, 64, 10)
 	time.Sleep(500 * time.Millisecond)
 	o0, o1 := p0.stop(), p1.stop()

@@ -104,8 +104,7 @@ func TestDropAndStageCounters(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := start(t, r)
-	var peer *testutils.PacketSocket
-	v.InPeer(t, func() error { peer = testutils.OpenPacketSocket(t, v.PeerIndex); return nil })
+	peer := v.OpenPeerPacketSocket(t)
 	const n = 500
 	for i := range uint32(n) {
 		if err := peer.Send(frame(v, i)); err != nil {
@@ -158,8 +157,7 @@ func TestReflect(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := start(t, r)
-	var peer *testutils.PacketSocket
-	v.InPeer(t, func() error { peer = testutils.OpenPacketSocket(t, v.PeerIndex); return nil })
+	peer := v.OpenPeerPacketSocket(t)
 	const n = 300
 	got := map[uint32]bool{}
 	buf := make([]byte, 2048)
@@ -270,8 +268,7 @@ func TestMalformed(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := start(t, r)
-	var peer *testutils.PacketSocket
-	v.InPeer(t, func() error { peer = testutils.OpenPacketSocket(t, v.PeerIndex); return nil })
+	peer := v.OpenPeerPacketSocket(t)
 	good := frame(v, 1)
 	bad := append([]byte{}, good[:20]...) // IPv4 EtherType, 6 bytes of IP header
 	for range 10 {
@@ -312,8 +309,7 @@ func TestPollAllocs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var peer *testutils.PacketSocket
-			v.InPeer(t, func() error { peer = testutils.OpenPacketSocket(t, v.PeerIndex); return nil })
+			peer := v.OpenPeerPacketSocket(t)
 			// Queue frames up first: a sender running during the
 			// measurement would have its own allocations counted.
 			for i := range 1500 {
@@ -350,8 +346,7 @@ func TestBusyPollLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := start(t, r)
-	var peer *testutils.PacketSocket
-	v.InPeer(t, func() error { peer = testutils.OpenPacketSocket(t, v.PeerIndex); return nil })
+	peer := v.OpenPeerPacketSocket(t)
 	const n = 300
 	for i := range uint32(n) {
 		if err := peer.Send(frame(v, i)); err != nil {

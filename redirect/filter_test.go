@@ -133,8 +133,7 @@ func TestAttachFilterEndToEnd(t *testing.T) {
 	}
 	defer conn.Close()
 
-	var peer *testutils.PacketSocket
-	v.InPeer(t, func() error { peer = testutils.OpenPacketSocket(t, v.PeerIndex); return nil })
+	peer := v.OpenPeerPacketSocket(t)
 	const n = 20
 	frame := func(dport uint16, i int) []byte {
 		payload := []byte("xdpkit-filter-" + string(rune('a'+i)))

@@ -821,8 +821,7 @@ func (w *pinWorker) stop(t *testing.T) {
 func TestPinnedWorkers(t *testing.T) {
 	v := testutils.NewVeth(t, testutils.VethOptions{Queues: 2})
 	opts, name := pinFixture(t)
-	var peer *testutils.PacketSocket
-	v.InPeer(t, func() error { peer = testutils.OpenPacketSocket(t, v.PeerIndex); return nil })
+	peer := v.OpenPeerPacketSocket(t)
 	const perRound = 640 // 64 flows (source ports) of 10 frames
 	send := func(round uint32) (lo, hi uint32) {
 		lo, hi = round*perRound, (round+1)*perRound

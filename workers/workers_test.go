@@ -110,8 +110,7 @@ func TestMultiQueue(t *testing.T) {
 				t.Fatalf("CPUs %v", cpus)
 			}
 			stop := run(t, set)
-			var peer *testutils.PacketSocket
-			v.InPeer(t, func() error { peer = testutils.OpenPacketSocket(t, v.PeerIndex); return nil })
+			peer := v.OpenPeerPacketSocket(t)
 			const flows, perFlow = 64, 20
 			for i := range flows * perFlow {
 				f := testutils.UDPFrame(v.HostMAC, v.PeerMAC, v.PeerIP.As4(), v.HostIP.As4(), uint16(30000+i%flows), 9, []byte("mq"))

@@ -106,3 +106,12 @@ func UDPFrame(dstMAC, srcMAC []byte, src, dst [4]byte, sport, dport uint16, payl
 	copy(f[42:], payload)
 	return f
 }
+
+// OpenPeerPacketSocket opens an AF_PACKET socket on the peer end of v,
+// inside its namespace, closed with tb.Cleanup.
+func (v *Veth) OpenPeerPacketSocket(tb testing.TB) *PacketSocket {
+	tb.Helper()
+	var ps *PacketSocket
+	v.InPeer(tb, func() error { ps = OpenPacketSocket(tb, v.PeerIndex); return nil })
+	return ps
+}
