@@ -67,6 +67,8 @@ import (
 	"iter"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/xdpkit/xdpkit/internal/sys"
 )
 
 // MaxPacketFrames is the most descriptors TransmitPacket and
@@ -367,35 +369,10 @@ func multiBufferBindError(flags uint16, err error) error {
 	switch {
 	case errors.Is(err, unix.EOPNOTSUPP) && flags&unix.XDP_ZEROCOPY != 0:
 		return fmt.Errorf("%w; with MultiBuffer it must support zero-copy multi-buffer too: %w", ErrZeroCopyNotSupported, err)
-	case errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.EINVAL) && kernelBefore(6, 6):
+	case errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.EINVAL) && sys.KernelBefore(6, 6):
 		return fmt.Errorf("%s: %w: %w", hint, ErrNotSupported, err)
 	}
 	return nil
-}
-
-// kernelBefore reports whether the running kernel is older than
-// major.minor; false when the release cannot be read.
-func kernelBefore(major, minor int) bool {
-	var u unix.Utsname
-	if unix.Uname(&u) != nil {
-		return false
-	}
-	var v [2]int
-	rel := unix.ByteSliceToString(u.Release[:])
-	for i := 0; i < 2; i++ {
-		n := 0
-		for n < len(rel) && rel[n] >= '0' && rel[n] <= '9' {
-			v[i] = v[i]*10 + int(rel[n]-'0')
-			n++
-		}
-		if n == 0 {
-			return false
-		}
-		if rel = rel[n:]; len(rel) > 0 && rel[0] == '.' {
-			rel = rel[1:]
-		}
-	}
-	return v[0] < major || v[0] == major && v[1] < minor
 }
 
 // MultiBuffer reports whether the socket was opened with Config.MultiBuffer:

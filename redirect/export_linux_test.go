@@ -22,9 +22,6 @@ func LoadWithFilter(queues int, f *filter.Program) (*ebpf.Program, *ebpf.Map, er
 	return p, m, err
 }
 
-// ReleaseBefore is releaseBefore.
-var ReleaseBefore = releaseBefore
-
 // RedirectSymbol labels the redirect part of the program.
 const RedirectSymbol = redirectSymbol
 

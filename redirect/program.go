@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpkit/xdpkit/filter"
+	"github.com/xdpkit/xdpkit/internal/sys"
 )
 
 const (
@@ -127,7 +128,7 @@ func load(queues int, f *filter.Program, withCounters, frags bool) (_ *ebpf.Prog
 			what = fmt.Sprintf("load XDP program with filter %q", f.String())
 		}
 		return nil, nil, nil, loadError(what, err, func() error {
-			if frags && errors.Is(err, unix.EINVAL) && kernelBefore(5, 18) {
+			if frags && errors.Is(err, unix.EINVAL) && sys.KernelBefore(5, 18) {
 				return fmt.Errorf("XDP programs with fragments (Options.MultiBuffer) need Linux 5.18+: %w", ErrNotSupported)
 			}
 			return features.HaveProgramType(ebpf.XDP)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -16,6 +15,7 @@ import (
 
 	"github.com/xdpkit/xdpkit/filter"
 	"github.com/xdpkit/xdpkit/internal/netlink"
+	"github.com/xdpkit/xdpkit/internal/sys"
 )
 
 // Program is an XDP redirect program with its XSKMAP, attached to one
@@ -208,7 +208,7 @@ func driverOnly(err error) bool {
 			return false
 		}
 	}
-	return !(errors.Is(err, unix.EINVAL) && kernelBefore(5, 9))
+	return !(errors.Is(err, unix.EINVAL) && sys.KernelBefore(5, 9))
 }
 
 // attachError explains a failed link creation in mode; label names the
@@ -222,7 +222,7 @@ func (p *Program) attachError(mode Mode, label string, err error) error {
 		return fmt.Errorf("%s: %w (needs CAP_BPF and CAP_NET_ADMIN: run as root)", where, err)
 	case errors.Is(err, ErrNotSupported):
 		return fmt.Errorf("%s: %w (XDP BPF links need Linux 5.9 or later)", where, err)
-	case errors.Is(err, unix.EINVAL) && kernelBefore(5, 9):
+	case errors.Is(err, unix.EINVAL) && sys.KernelBefore(5, 9):
 		return fmt.Errorf("%s: XDP BPF links need Linux 5.9 or later: %w (%w)", where, ErrNotSupported, err)
 	case errors.Is(err, unix.EINVAL):
 		if _, lerr := netlink.LinkByIndex(p.ifindex); errors.Is(lerr, netlink.ErrNotFound) {
@@ -447,33 +447,4 @@ func (p *Program) Close() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// kernelBefore reports whether the running kernel is older than
-// major.minor. It reports false when the version cannot be read.
-func kernelBefore(major, minor int) bool {
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		return false
-	}
-	return releaseBefore(unix.ByteSliceToString(u.Release[:]), major, minor)
-}
-
-// releaseBefore reports whether the uname release rel ("6.1.0-18-amd64")
-// is older than major.minor; false if rel does not start with N.N.
-func releaseBefore(rel string, major, minor int) bool {
-	var v [2]int
-	for i := range v {
-		n := 0
-		for n < len(rel) && rel[n] >= '0' && rel[n] <= '9' {
-			n++
-		}
-		x, err := strconv.Atoi(rel[:n])
-		if err != nil {
-			return false
-		}
-		v[i] = x
-		rel = strings.TrimPrefix(rel[n:], ".")
-	}
-	return v[0] < major || v[0] == major && v[1] < minor
 }
