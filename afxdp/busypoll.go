@@ -11,28 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/sys/unix"
-
-	"github.com/xdpkit/xdpkit/internal/sys"
 )
-
-// BusyPollOnce makes one non-blocking recvfrom on the socket. With busy
-// polling configured (Config.BusyPoll), the kernel runs the device's NAPI
-// poll in this call, on this CPU: a busy-polling loop calls it instead of
-// sleeping in Wait when the RX ring is empty, and the driver's interrupts
-// stay deferred (napi_defer_hard_irqs) while it does. Without busy polling
-// it only wakes a zero-copy driver that asked for it.
-func (s *Socket) BusyPollOnce() {
-	s.stats.RXWakeups++
-	_ = sys.WakeupRX(s.fd)
-}
-
-// BusyPolling reports whether the socket was opened with busy-poll options.
-func (s *Socket) BusyPolling() bool {
-	bp := s.cfg.BusyPoll
-	return bp.Prefer || bp.Timeout > 0 || bp.Budget > 0
-}
 
 // napiRoot is where the per-device NAPI settings live (a variable for tests).
 var napiRoot = "/sys/class/net"
@@ -106,37 +85,4 @@ func applyNAPI(ifname string, deferIRQs int, flush time.Duration) (restore func(
 		})
 		return err
 	}, nil
-}
-
-// WaitAny blocks until one of the sockets has received frames or timeout
-// passes (ErrTimeout), for one goroutine that drives several sockets, e.g.
-// forwarding in both directions between two interfaces. It returns at
-// once when frames are already waiting. It blocks the OS thread in poll(2),
-// so a Close from another goroutine does not wake it: keep the timeout
-// short.
-func WaitAny(timeout time.Duration, socks ...*Socket) error {
-	fds := make([]unix.PollFd, 0, len(socks))
-	for _, s := range socks {
-		if s.closed {
-			return ErrClosed
-		}
-		if s.rx.Available() > 0 {
-			return nil
-		}
-		if s.needWakeup && s.tx.Pending() > 0 {
-			_ = s.kick()
-		}
-		fds = append(fds, unix.PollFd{Fd: int32(s.fd), Events: unix.POLLIN})
-	}
-	for _, s := range socks {
-		s.stats.Waits++
-	}
-	n, err := sys.Poll(fds, int(timeout/time.Millisecond))
-	switch {
-	case err != nil:
-		return err
-	case n == 0:
-		return ErrTimeout
-	}
-	return nil
 }

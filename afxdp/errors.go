@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/cilium/ebpf"
+	"github.com/xdpkit/xdpkit/internal/xsk"
 )
 
 // Sentinel errors; match them with errors.Is. Errors from Open and the
@@ -13,22 +13,28 @@ import (
 // kernel's errno (errors.Is(err, unix.EBUSY) works).
 var (
 	// ErrNotSupported: the kernel or driver lacks a feature. It is the
-	// same value as cilium/ebpf's ErrNotSupported.
-	ErrNotSupported = ebpf.ErrNotSupported
+	// same value as cilium/ebpf's ErrNotSupported, and umem's.
+	ErrNotSupported = xsk.ErrNotSupported
 	// ErrZeroCopyNotSupported: BindZeroCopy was asked for and the driver
 	// cannot do it. It also matches ErrNotSupported.
 	ErrZeroCopyNotSupported = fmt.Errorf("zero-copy not supported by the driver (use BindAuto or BindCopy): %w", ErrNotSupported)
 	// ErrClosed: the socket was closed.
 	ErrClosed = os.ErrClosed
 	// ErrInvalidConfig is wrapped by every Config validation error.
-	ErrInvalidConfig = errors.New("invalid configuration")
+	ErrInvalidConfig = xsk.ErrInvalidConfig
 	// ErrInterfaceNotFound: no interface has that name or index.
 	ErrInterfaceNotFound = errors.New("interface not found")
 	// ErrQueueOutOfRange: the queue id is not below the interface's queue count.
 	ErrQueueOutOfRange = errors.New("queue id out of range")
 	// ErrPermission: the process lacks a privilege. It matches
 	// os.ErrPermission too.
-	ErrPermission = fmt.Errorf("operation not permitted: AF_XDP needs CAP_NET_RAW, and the XDP program CAP_BPF and CAP_NET_ADMIN (run as root): %w", os.ErrPermission)
+	ErrPermission = xsk.ErrPermission
+	// ErrInvalidDescriptor: Transmit refused a descriptor the kernel would
+	// drop without completing its frame (zero length, past its frame's
+	// end, outside the UMEM, unknown Options bits), or one for a frame the
+	// application does not hold in the socket's pool. The frame stays the
+	// caller's.
+	ErrInvalidDescriptor = errors.New("afxdp: invalid descriptor")
 	// ErrTXStalled: transmitted frames stopped coming back through the
 	// completion ring for longer than Config.TXStallTimeout (a driver reset
 	// or a link that went down), so the TX ring stays full.

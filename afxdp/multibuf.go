@@ -20,8 +20,9 @@
 //     them it drops the packet (Stats.RXRingFull, Stats.RXDropped).
 //   - [Socket.ReceivePackets] takes whole packets only. When the caller's
 //     slice ends in the middle of a packet, that packet stays on the ring
-//     for the next call; a slice too short for even the first packet gets
-//     [ErrPacketTooLong]. [Socket.Receive] counts descriptors, not
+//     for the next call; a packet too long for the whole slice is dropped
+//     and reported with [ErrPacketTooLong] (and Stats.RXTooLong), so the
+//     queue never sticks. [Socket.Receive] counts descriptors, not
 //     packets, and may end a batch in the middle of a packet, whose rest
 //     then opens the next batch; use ReceivePackets on multi-buffer
 //     sockets.
@@ -34,11 +35,10 @@
 //     puts one packet's descriptors on the TX ring all together or not at
 //     all, and [Socket.TransmitPackets] sends the whole packets at the
 //     front of an already chained batch (a received one, to reflect it).
-//     Do not send multi-buffer packets with [Socket.Transmit]: when the
-//     TX ring is short of room it takes a packet's first descriptors and
-//     leaves the rest; the kernel holds that half packet, without
-//     completing its frames, and glues the next descriptors it gets,
-//     whatever packet they belong to, onto it.
+//     On a MultiBuffer socket [Socket.Transmit] is TransmitPackets: it
+//     never puts part of a packet on the ring, which the kernel would
+//     hold without completing its frames and glue the next descriptors
+//     onto, whatever packet they belong to.
 //   - The kernel drops a packet with an invalid descriptor (zero length,
 //     crossing its frame's end, outside the UMEM, unknown Options bits) or
 //     with more descriptors than it supports (CONFIG_MAX_SKB_FRAGS+1 in
@@ -46,9 +46,9 @@
 //     NETDEV_A_DEV_XDP_ZC_MAX_SEGS in zero-copy mode), and counts its
 //     descriptors in Stats.TXInvalidDescs. af_xdp.rst says their frames
 //     are not completed; Linux 6.18 does return them through the
-//     completion ring. TransmitPacket and TransmitPackets check for all of
-//     that first and refuse such a packet ([ErrInvalidPacket],
-//     [ErrPacketTooLong]) instead of having it silently dropped.
+//     completion ring. Transmit checks for all of that first and refuses
+//     such a packet ([ErrInvalidPacket], [ErrPacketTooLong]) instead of
+//     having it silently dropped.
 //   - In driver mode the XDP program must declare fragment support
 //     (BPF_F_XDP_HAS_FRAGS) to see jumbo frames at all: veth, for one,
 //     refuses to attach a program without it above an MTU of about 3500.
@@ -101,11 +101,8 @@ var (
 // Preallocated, so the transmit path does not allocate its errors.
 var (
 	errEmptyPacket      = fmt.Errorf("no descriptors: %w", ErrInvalidPacket)
-	errZeroLength       = fmt.Errorf("zero-length descriptor (the kernel drops the whole packet): %w", ErrInvalidPacket)
-	errOutsideFrame     = fmt.Errorf("descriptor outside the UMEM or crossing its frame's end: %w", ErrInvalidPacket)
-	errBadOptions       = fmt.Errorf("descriptor Options bits other than XDP_PKT_CONTD: %w", ErrInvalidPacket)
 	errIncomplete       = fmt.Errorf("last descriptor has XDP_PKT_CONTD: the packet does not end: %w", ErrInvalidPacket)
-	errNeedMultiBuffer  = fmt.Errorf("packet of several descriptors on a socket without Config.MultiBuffer: %w", ErrInvalidPacket)
+	errNeedMultiBuffer  = &descError{"packet of several descriptors (XDP_PKT_CONTD) on a socket without Config.MultiBuffer", nil}
 	errTooManyFrames    = fmt.Errorf("more than %d descriptors in one packet: %w", MaxPacketFrames, ErrPacketTooLong)
 	errLongerThanTXRing = fmt.Errorf("packet has more descriptors than the TX ring has slots: %w", ErrPacketTooLong)
 )
@@ -185,18 +182,22 @@ func (s *Socket) CopyPacket(dst []byte, descs []unix.XDPDesc) int {
 // ReceivePackets is Receive that takes whole packets only: descs[:n] ends
 // with the last descriptor of a packet. When descs is too short for all
 // the packets waiting, the first packet that does not fit stays on the RX
-// ring for the next call; when it is too short for even the first, it
-// returns 0 and [ErrPacketTooLong]. Walk the packets with [Packets] or
-// [NextPacket]. On a socket without MultiBuffer every descriptor is a
-// packet, and ReceivePackets is Receive. It never blocks and does not
-// allocate.
+// ring for the next call. When it is too short for even the first, that
+// packet is dropped (its frames go back to the pool, Stats.RXTooLong
+// counts it) and ReceivePackets returns 0 and [ErrPacketTooLong], so the
+// queue never sticks; MaxPacketFrames descriptors hold any packet. Walk
+// the packets with [Packets] or [NextPacket]. On a socket without
+// MultiBuffer every descriptor is a packet, and ReceivePackets is
+// Receive. It never blocks and does not allocate.
 func (s *Socket) ReceivePackets(descs []unix.XDPDesc) (int, error) {
+	s.pool.Lock()
+	defer s.pool.Unlock()
 	if s.closed {
 		return 0, ErrClosed
 	}
-	// Look at the waiting descriptors without taking them, then let
-	// Receive take the whole packets among them: the ring only grows
-	// meanwhile, as nobody else consumes it.
+	// Look at the waiting descriptors without taking them, then take the
+	// whole packets among them: the ring only grows meanwhile, as nobody
+	// else consumes it.
 	idx, got := s.rx.Peek(uint32(len(descs)))
 	n := uint32(0)
 	for i := got; i > 0; i-- {
@@ -207,12 +208,31 @@ func (s *Socket) ReceivePackets(descs []unix.XDPDesc) (int, error) {
 	}
 	s.rx.Unpeek(got)
 	if n == 0 && got > 0 && got == uint32(len(descs)) {
-		_, _ = s.Receive(descs[:0]) // still restock the fill ring
+		s.dropPacketLocked()
+		s.receiveLocked(descs[:0]) // still restock the fill ring
 		return 0, ErrPacketTooLong
 	}
 	// n == 0 with got < len(descs) cannot happen, as the kernel publishes
-	// whole packets; Receive(descs[:0]) then restocks and wakes as usual.
-	return s.Receive(descs[:n])
+	// whole packets; receiveLocked(descs[:0]) then restocks and wakes as usual.
+	return s.receiveLocked(descs[:n]), nil
+}
+
+// dropPacketLocked takes the packet at the head of the RX ring off it and
+// gives its frames back to the pool.
+func (s *Socket) dropPacketLocked() {
+	for range s.rx.Size() {
+		idx, got := s.rx.Peek(1)
+		if got == 0 {
+			break
+		}
+		d := *s.rx.Desc(idx)
+		s.rx.Release(1)
+		s.pool.ReclaimLocked([]unix.XDPDesc{d})
+		if d.Options&unix.XDP_PKT_CONTD == 0 {
+			break
+		}
+	}
+	s.stats.RXTooLong++
 }
 
 // WritePacket copies pkt into as many frames from the socket's pool as it
@@ -223,6 +243,8 @@ func (s *Socket) ReceivePackets(descs []unix.XDPDesc) (int, error) {
 // is too short (ErrPacketTooLong) or the pool has too few free frames
 // (ErrNoFrames), it takes none. It does not allocate.
 func (s *Socket) WritePacket(descs []unix.XDPDesc, pkt []byte) (int, error) {
+	s.pool.Lock()
+	defer s.pool.Unlock()
 	if s.closed {
 		return 0, ErrClosed
 	}
@@ -236,13 +258,13 @@ func (s *Socket) WritePacket(descs []unix.XDPDesc, pkt []byte) (int, error) {
 		return 0, errNeedMultiBuffer
 	case n > len(descs):
 		return 0, ErrPacketTooLong
-	case n > s.pool.FreeFrames():
+	case n > s.pool.FreeFramesLocked():
 		return 0, ErrNoFrames
 	}
 	for i := range n {
-		addr, _ := s.pool.Alloc() // cannot fail: enough frames are free
+		addr, _ := s.pool.AllocLocked() // cannot fail: enough frames are free
 		chunk := pkt[i*fs : min((i+1)*fs, len(pkt))]
-		copy(s.umem.Frame(addr), chunk)
+		copy(s.x.Frame(addr), chunk)
 		descs[i] = unix.XDPDesc{Addr: addr, Len: uint32(len(chunk)), Options: unix.XDP_PKT_CONTD}
 	}
 	descs[n-1].Options = 0
@@ -278,76 +300,30 @@ func (s *Socket) TransmitPacket(descs []unix.XDPDesc) (sent bool, err error) {
 // room for only some packets it takes those; the rest stay the caller's.
 // If the first packet not taken is invalid (see TransmitPacket), or
 // descs ends in the middle of a packet, n counts the packets before it
-// and err says what is wrong with it. It does not allocate.
+// and err says what is wrong with it. It is Transmit, which on a
+// MultiBuffer socket always works this way. It does not allocate.
 func (s *Socket) TransmitPackets(descs []unix.XDPDesc) (n int, err error) {
-	if s.closed {
-		return 0, ErrClosed
-	}
-	whole, bad := s.checkPackets(descs)
-	if whole == 0 {
-		return 0, bad
-	}
-	m := s.txRoom(descs[:whole])
-	if m == 0 {
-		// Full: the kernel may not have been kicked, or completions not
-		// reaped yet.
-		s.Complete()
-		if err := s.kick(); err != nil {
-			return 0, err
-		}
-		s.Complete()
-		if m = s.txRoom(descs[:whole]); m == 0 {
-			return 0, s.checkStall()
-		}
-	}
-	// Transmit finds the m slots just seen free: only the kernel moves the
-	// consumer index, and only forward.
-	n, err = s.Transmit(descs[:m])
-	if err == nil && n == whole && bad != nil {
-		err = bad
-	}
-	return n, err
-}
-
-// txRoom returns how many descriptors at the front of descs, whole
-// packets only, the TX ring has free slots for, without reserving them.
-func (s *Socket) txRoom(descs []unix.XDPDesc) int {
-	_, got := s.tx.Reserve(uint32(len(descs)))
-	s.tx.Cancel(got)
-	if int(got) == len(descs) {
-		return len(descs)
-	}
-	return wholePackets(descs[:got])
-}
-
-// checkPackets returns how many descriptors at the front of descs form
-// complete, valid packets, and, if that is not all of them, why the next
-// packet is not one.
-func (s *Socket) checkPackets(descs []unix.XDPDesc) (whole int, bad error) {
-	fs := uint64(s.umem.FrameSize())
-	size := fs * uint64(s.umem.FrameCount())
-	maxFrames := min(MaxPacketFrames, int(s.tx.Size()))
 	if len(descs) == 0 {
 		return 0, errEmptyPacket
 	}
+	return s.Transmit(descs)
+}
+
+// checkPackets returns how many descriptors at the front of descs form
+// complete packets of at most MaxPacketFrames (and TX ring size)
+// descriptors, and, if that is not all of them, why the next packet is
+// not one. Transmit checks each descriptor itself.
+func (s *Socket) checkPackets(descs []unix.XDPDesc) (whole int, bad error) {
+	maxFrames := min(MaxPacketFrames, int(s.tx.Size()))
 	start := 0
 	for i := range descs {
-		d := &descs[i]
-		switch {
-		case d.Len == 0:
-			return start, errZeroLength
-		case d.Addr >= size || d.Addr&(fs-1)+uint64(d.Len) > fs:
-			return start, errOutsideFrame
-		case d.Options&^unix.XDP_PKT_CONTD != 0:
-			return start, errBadOptions
-		case d.Options != 0 && !s.cfg.MultiBuffer:
-			return start, errNeedMultiBuffer
-		case i-start+1 > maxFrames && maxFrames < MaxPacketFrames:
-			return start, errLongerThanTXRing
-		case i-start+1 > maxFrames:
+		if i-start+1 > maxFrames {
+			if maxFrames < MaxPacketFrames {
+				return start, errLongerThanTXRing
+			}
 			return start, errTooManyFrames
 		}
-		if d.Options&unix.XDP_PKT_CONTD == 0 {
+		if descs[i].Options&unix.XDP_PKT_CONTD == 0 {
 			start = i + 1
 		}
 	}
@@ -374,7 +350,3 @@ func multiBufferBindError(flags uint16, err error) error {
 	}
 	return nil
 }
-
-// MultiBuffer reports whether the socket was opened with Config.MultiBuffer:
-// a packet may then span several descriptors.
-func (s *Socket) MultiBuffer() bool { return s.cfg.MultiBuffer }

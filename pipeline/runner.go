@@ -64,6 +64,7 @@ type Stats struct {
 	Malformed   uint64        `json:"malformed"` // frames a stage called malformed
 	TXRingFull  uint64        `json:"tx_ring_full"`
 	ParseErrors uint64        `json:"parse_errors"` // frames packet.Parse could not parse (stages still saw them)
+	BadData     uint64        `json:"bad_data"`     // frames to send whose Data a stage left empty or pointing outside their frame (dropped)
 	Duration    time.Duration `json:"-"`
 	Stages      []StageStats  `json:"stages"`
 }
@@ -80,6 +81,7 @@ func (s *Stats) Add(o Stats) {
 	s.Malformed += o.Malformed
 	s.TXRingFull += o.TXRingFull
 	s.ParseErrors += o.ParseErrors
+	s.BadData += o.BadData
 	s.Duration = max(s.Duration, o.Duration)
 }
 
@@ -140,8 +142,8 @@ func New(cfg Config) (*Runner, error) {
 		return nil, errors.New("pipeline: Final is Forward but there are no Targets")
 	}
 	for i, t := range cfg.Targets {
-		if t == nil || t.UMEM() != cfg.Socket.UMEM() {
-			return nil, fmt.Errorf("pipeline: target %d does not share the socket's UMEM", i)
+		if t == nil || t.Pool() != cfg.Socket.Pool() {
+			return nil, fmt.Errorf("pipeline: target %d does not share the socket's UMEM pool: a frame can only be sent by sockets of its pool", i)
 		}
 	}
 	r := &Runner{
@@ -247,10 +249,11 @@ func (r *Runner) Poll() (int, error) {
 	}
 	r.stats.RXPackets += uint64(n)
 	p := &r.pkt
+	u := sock.UMEM()
 	for i := range r.rx[:n] {
 		d := &r.rx[i]
 		r.stats.RXBytes += uint64(d.Len)
-		p.Data = sock.UMEM().Frame(d.Addr)[:d.Len]
+		p.Data = u.Frame(d.Addr)[:d.Len]
 		p.Out = 0
 		if p.ParseErr = packet.Parse(p.Data, &p.Headers); p.ParseErr != nil {
 			r.stats.ParseErrors++
@@ -276,7 +279,16 @@ func (r *Runner) Poll() (int, error) {
 			v = sv
 			break
 		}
-		d.Len = uint32(len(p.Data))
+		if v == Transmit || v == Forward {
+			// Send what Data is now: a stage may have moved its start or
+			// end within the frame. Anything else cannot be sent.
+			if addr, ok := u.Within(d.Addr, p.Data); ok {
+				d.Addr, d.Len = addr, uint32(len(p.Data))
+			} else {
+				r.stats.BadData++
+				v = Drop
+			}
+		}
 		switch v {
 		case Transmit:
 			r.tx = append(r.tx, *d)

@@ -51,6 +51,11 @@ func (r *RX) Unpeek(n uint32) { r.unpeek(n) }
 // Available returns how many received descriptors are waiting.
 func (r *RX) Available() uint32 { return r.available() }
 
+// Ready reports whether the kernel has produced descriptors that were not
+// released yet. It reads only the shared indices and changes nothing, so
+// it may run on another goroutine than the consumer (a poller callback).
+func (r *RX) Ready() bool { return r.prod.Load() != r.cons.Load() }
+
 // Size returns the number of slots.
 func (r *RX) Size() uint32 { return r.size }
 

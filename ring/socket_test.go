@@ -40,22 +40,20 @@ func xdpSocket(tb testing.TB, setSizes bool) int {
 		}
 	})
 
-	// The UMEM is registered by address and never read or written here, so
-	// MmapPtr gives that address without the test importing unsafe.
+	// The UMEM is registered and never read or written here.
 	const frames, frameSize = 16, 4096
-	area, err := unix.MmapPtr(-1, 0, nil, frames*frameSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	area, err := unix.Mmap(-1, 0, frames*frameSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 	if err != nil {
 		tb.Fatalf("mmap umem: %v", err)
 	}
 	// Registered last, so it runs after the socket is closed and the
 	// kernel has dropped its pin on the pages.
 	tb.Cleanup(func() {
-		if err := unix.MunmapPtr(area, frames*frameSize); err != nil {
+		if err := unix.Munmap(area); err != nil {
 			tb.Errorf("munmap umem: %v", err)
 		}
 	})
-	reg := unix.XDPUmemReg{Addr: uint64(uintptr(area)), Len: frames * frameSize, Size: frameSize}
-	if err := sys.RegisterUMEM(fd, &reg); err != nil {
+	if err := sys.RegisterUMEM(fd, area, frames*frameSize, frameSize, 0, 0); err != nil {
 		tb.Fatalf("register umem: %v", err)
 	}
 	if setSizes {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/xdpkit/xdpkit/internal/xsk"
 	"github.com/xdpkit/xdpkit/ring"
 )
 
@@ -27,14 +28,22 @@ var (
 	// ErrInvalidOptions is wrapped by every option validation error.
 	ErrInvalidOptions = errors.New("invalid UMEM options")
 	// ErrNoHugePages means HugePages was asked for and none are free.
-	ErrNoHugePages = errors.New("no free hugepages")
+	ErrNoHugePages = xsk.ErrNoHugePages
 	// ErrTooSmall means the UMEM has fewer frames than its rings need.
-	ErrTooSmall = errors.New("UMEM too small for its rings")
-	// ErrClosed is returned by operations on a closed UMEM.
-	ErrClosed = errors.New("UMEM closed")
-	// ErrFrameState is wrapped by the ownership errors of checked mode:
-	// a frame handed out twice, freed twice, or returned from the wrong place.
-	ErrFrameState = errors.New("frame ownership violated")
+	ErrTooSmall = xsk.ErrTooSmall
+	// ErrClosed is returned by operations on a closed UMEM. It is
+	// os.ErrClosed, as afxdp.ErrClosed is.
+	ErrClosed = xsk.ErrClosed
+	// ErrFrameState is wrapped by ownership errors: a frame freed twice,
+	// sent while in the kernel, another pool's, or returned by the kernel
+	// from the wrong place.
+	ErrFrameState = xsk.ErrFrameState
+	// ErrMemlock: registering the UMEM needs more locked memory than the
+	// process may lock.
+	ErrMemlock = xsk.ErrMemlock
+	// ErrNotSupported: the kernel lacks AF_XDP or a feature asked for. It
+	// is cilium/ebpf's ErrNotSupported, as afxdp.ErrNotSupported is.
+	ErrNotSupported = xsk.ErrNotSupported
 )
 
 // Options configure a UMEM. A nil *Options means all defaults.
@@ -42,8 +51,9 @@ type Options struct {
 	// FrameCount is the number of frames. Zero means 4096. It must be at
 	// least FillRingSize, so the fill ring can be stocked completely.
 	FrameCount uint32
-	// FrameSize is the size of one frame in bytes: 2048 or 4096. Zero
-	// means 4096. A packet must fit in one frame.
+	// FrameSize is the size of one frame (chunk) in bytes: 2048 or 4096,
+	// or, with Unaligned, any size from 2048 to 4096. Zero means 4096. A
+	// packet must fit in one frame unless the socket is multi-buffer.
 	FrameSize uint32
 	// Headroom is the room, in bytes, the kernel leaves in front of every
 	// received packet, on top of its own 256 (XDP_PACKET_HEADROOM), for
@@ -64,8 +74,16 @@ type Options struct {
 	// and none are free, instead of failing. [UMEM.HugePages] tells which
 	// it got.
 	HugePageFallback bool
-	// Checked records the owner of every frame and catches ownership
-	// errors (see the package doc). Zero value: off.
+	// Unaligned registers the UMEM in unaligned chunk mode
+	// (XDP_UMEM_UNALIGNED_CHUNK_FLAG): frames need not be a power of two
+	// in size, and descriptors may point anywhere in a frame (RX
+	// descriptors carry the packet's offset in the top 16 bits of Addr;
+	// see DataAddr). Zero value: aligned mode.
+	Unaligned bool
+	// Checked is kept for compatibility and has no effect: every frame's
+	// owner is always recorded and checked.
+	//
+	// Deprecated: ownership checks are always on.
 	Checked bool
 }
 
@@ -98,8 +116,11 @@ func (o *Options) Validate() error {
 }
 
 func (r *Options) validate() error {
-	if r.FrameSize != 2048 && r.FrameSize != 4096 {
-		return fmt.Errorf("invalid frame size %d: must be 2048 or 4096: %w", r.FrameSize, ErrInvalidOptions)
+	switch {
+	case r.Unaligned && (r.FrameSize < 2048 || r.FrameSize > 4096):
+		return fmt.Errorf("invalid frame size %d: unaligned frames must be 2048 to 4096 bytes: %w", r.FrameSize, ErrInvalidOptions)
+	case !r.Unaligned && r.FrameSize != 2048 && r.FrameSize != 4096:
+		return fmt.Errorf("invalid frame size %d: must be 2048 or 4096 (or set Unaligned): %w", r.FrameSize, ErrInvalidOptions)
 	}
 	if r.FrameCount > 1<<24 {
 		return fmt.Errorf("invalid frame count %d: at most %d: %w", r.FrameCount, 1<<24, ErrInvalidOptions)

@@ -115,40 +115,8 @@ func TestCheckedCatchesDoubleFree(t *testing.T) {
 	if err := u.Check(); !errors.Is(err, umem.ErrFrameState) {
 		t.Fatalf("Check after a violation: %v", err)
 	}
-	// Freeing a frame sitting in the fill ring is refused too.
-	u2 := newUMEM(t, &umem.Options{FrameCount: 64, FillRingSize: 32, CompletionRingSize: 32, Checked: true})
-	if n := u2.Refill(u2.PrimaryRings().Fill, 8); n != 8 {
-		t.Fatalf("refilled %d, want 8", n)
-	}
-	if c := u2.Counts(); c.Fill != 8 || c.Free != 56 {
-		t.Fatalf("counts after refill: %+v", c)
-	}
-	var inFill uint64
-	for a := uint64(0); a < 64*4096; a += 4096 {
-		if s, _ := u2.StateOf(a); s == umem.StateFill {
-			inFill = a
-			break
-		}
-	}
-	if err := u2.Free(inFill); !errors.Is(err, umem.ErrFrameState) {
-		t.Fatalf("freeing a frame in the fill ring: %v", err)
-	}
-	if err := u2.Free(1 << 40); !errors.Is(err, umem.ErrFrameState) {
+	if err := u.Free(1 << 40); !errors.Is(err, umem.ErrFrameState) {
 		t.Fatalf("freeing an address outside the UMEM: %v", err)
-	}
-}
-
-func TestRefillStopsWhenRingFull(t *testing.T) {
-	u := newUMEM(t, &umem.Options{FrameCount: 128, FillRingSize: 64, CompletionRingSize: 64})
-	f := u.PrimaryRings().Fill
-	if n := u.Refill(f, 1000); n != 64 {
-		t.Fatalf("first refill moved %d, want the ring size 64", n)
-	}
-	if n := u.Refill(f, 1000); n != 0 {
-		t.Fatalf("refill of a full ring moved %d", n)
-	}
-	if c := u.Counts(); c.Fill != 64 || c.Free != 64 {
-		t.Fatalf("counts %+v", c)
 	}
 }
 
@@ -198,8 +166,11 @@ func TestCloseIdempotent(t *testing.T) {
 	if err := u.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := u.NewRings(-1); !errors.Is(err, umem.ErrClosed) {
-		t.Fatalf("NewRings after Close: %v", err)
+	if _, err := u.NewPool(1); !errors.Is(err, umem.ErrClosed) || !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("NewPool after Close: %v", err)
+	}
+	if _, ok := u.Alloc(); ok {
+		t.Fatal("Alloc after Close gave a frame")
 	}
 	var nilUMEM *umem.UMEM
 	if err := nilUMEM.Close(); err != nil {

@@ -22,9 +22,19 @@ func Socket() (int, error) {
 	return fd, nil
 }
 
-// RegisterUMEM is setsockopt(XDP_UMEM_REG).
-func RegisterUMEM(fd int, reg *unix.XDPUmemReg) error {
-	return setsockopt(fd, unix.XDP_UMEM_REG, unsafe.Pointer(reg), unsafe.Sizeof(*reg))
+// RegisterUMEM is setsockopt(XDP_UMEM_REG) of the first size bytes of
+// area as frames of frameSize bytes.
+func RegisterUMEM(fd int, area []byte, size uint64, frameSize, headroom, flags uint32) error {
+	reg := unix.XDPUmemReg{
+		Addr:     uint64(uintptr(unsafe.Pointer(&area[0]))), // the kernel pins these pages; the caller keeps area mapped
+		Len:      size,
+		Size:     frameSize,
+		Headroom: headroom,
+		Flags:    flags,
+	}
+	// The whole struct: tx_metadata_len (zero) sits where older kernels
+	// have padding, and a shorter optlen would make them ignore Flags.
+	return setsockopt(fd, unix.XDP_UMEM_REG, unsafe.Pointer(&reg), unsafe.Sizeof(reg))
 }
 
 // SetRingSize sets the size of one ring (XDP_RX_RING, XDP_TX_RING,
@@ -148,4 +158,18 @@ func Poll(fds []unix.PollFd, timeoutMs int) (int, error) {
 			return n, err
 		}
 	}
+}
+
+// Eventfd opens a non-blocking, close-on-exec eventfd.
+func Eventfd() (int, error) {
+	return unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+}
+
+// EventfdSignal adds one to eventfd fd, making it readable.
+func EventfdSignal(fd int) error {
+	var one = [8]byte{1} // a native-endian uint64 of 1 on little-endian; any non-zero value wakes
+	if _, err := unix.Write(fd, one[:]); err != nil && err != unix.EAGAIN {
+		return err
+	}
+	return nil
 }

@@ -1,0 +1,361 @@
+//go:build linux
+
+package afxdp
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xdpkit/xdpkit/internal/netlink"
+	"github.com/xdpkit/xdpkit/internal/sys"
+	"github.com/xdpkit/xdpkit/internal/xsk"
+	"github.com/xdpkit/xdpkit/redirect"
+	"github.com/xdpkit/xdpkit/ring"
+	"github.com/xdpkit/xdpkit/umem"
+)
+
+// Open opens an AF_XDP socket on queue of the named interface. A nil cfg
+// means all defaults: a private UMEM of 4096 x 4096-byte frames, 2048-slot
+// rings, bind mode auto, need_wakeup on, and a private redirect program
+// attached in auto mode. It needs CAP_NET_RAW, and for the program CAP_BPF
+// and CAP_NET_ADMIN. When it fails it leaves nothing behind: the frames it
+// put on rings are back in their pool, and a UMEM passed in Config can be
+// used for another Open (the "zero-copy, else copy" pattern).
+func Open(ifname string, queue int, cfg *Config) (*Socket, error) {
+	link, err := netlink.LinkByName(ifname)
+	if err != nil {
+		return nil, linkError(ifname, queue, err)
+	}
+	return open(link, queue, cfg)
+}
+
+// OpenIndex is Open with an interface index.
+func OpenIndex(ifindex, queue int, cfg *Config) (*Socket, error) {
+	link, err := netlink.LinkByIndex(ifindex)
+	if err != nil {
+		return nil, linkError(fmt.Sprintf("ifindex %d", ifindex), queue, err)
+	}
+	return open(link, queue, cfg)
+}
+
+func linkError(name string, queue int, err error) error {
+	if errors.Is(err, netlink.ErrNotFound) {
+		err = fmt.Errorf("%w (check the name with 'ip link'; is it in this network namespace?): %w", ErrInterfaceNotFound, err)
+	}
+	return &OpError{Op: "open", Interface: name, Queue: queue, Err: err}
+}
+
+func open(link netlink.Link, queue int, cfg *Config) (_ *Socket, err error) {
+	c := cfg.withDefaults()
+	opErr := func(op string, err error) error {
+		return &OpError{Op: op, Interface: link.Name, Queue: queue, Err: err}
+	}
+	if err := c.validate(); err != nil {
+		return nil, opErr("open", err)
+	}
+	nq := max(link.NumRXQueues, link.NumTXQueues)
+	if queue < 0 || nq > 0 && queue >= nq {
+		return nil, opErr("open", fmt.Errorf("%w: queue %d, but %s has %d queues (0-%d)", ErrQueueOutOfRange, queue, link.Name, nq, nq-1))
+	}
+	s := &Socket{cfg: c, ifname: link.Name, ifindex: link.Index, queue: queue, fd: -1, wakeFD: -1, needWakeup: !c.DisableNeedWakeup}
+	defer func() {
+		if err != nil {
+			_ = s.teardown()
+		}
+	}()
+
+	// Steering first: an interface taken by someone else's program is the
+	// most likely failure, and the cheapest to find out.
+	switch {
+	case c.Steering.None:
+	case c.Steering.Program != nil:
+		s.prog = c.Steering.Program
+	default:
+		s.prog, err = redirect.Attach(link.Index, &redirect.Options{Mode: c.Steering.XDPMode, MultiBuffer: c.MultiBuffer})
+		if err != nil {
+			return nil, opErr("attach XDP program", permissionHint(err))
+		}
+		s.ownProg = true
+	}
+
+	s.umem = c.UMEM
+	if s.umem == nil {
+		if s.umem, err = umem.New(c.UMEMOptions); err != nil {
+			return nil, opErr("create UMEM", err)
+		}
+		s.ownUMEM = true
+	}
+	s.x = xsk.UMEMOf(s.umem)
+	s.upool = s.umem.Pool
+	if c.Pool != nil {
+		if c.Pool.UMEM() != s.umem {
+			return nil, opErr("open", fmt.Errorf("Config.Pool belongs to another UMEM: %w", ErrInvalidConfig))
+		}
+		s.upool = c.Pool
+	}
+	s.pool = xsk.PoolOf(s.upool)
+
+	if s.m, err = s.x.Join(link.Index, queue, s.pool); err != nil {
+		return nil, opErr("open", err)
+	}
+	s.fd, s.pair = s.m.FD, s.m.Pair
+	s.fill, s.comp = s.pair.Fill, s.pair.Comp
+
+	var bindFlags uint16
+	if s.m.SharedFD < 0 {
+		// The UMEM is registered on this socket: it sets the mode.
+		switch c.Bind {
+		case BindZeroCopy:
+			bindFlags |= unix.XDP_ZEROCOPY
+		case BindCopy:
+			bindFlags |= unix.XDP_COPY
+		}
+		if s.needWakeup {
+			bindFlags |= unix.XDP_USE_NEED_WAKEUP
+		}
+		if c.MultiBuffer {
+			bindFlags |= unix.XDP_USE_SG // see the package doc, # Multi-buffer packets
+		}
+	} else {
+		bindFlags = unix.XDP_SHARED_UMEM // mode, need_wakeup and XDP_USE_SG come from the socket shared with
+	}
+	if c.MultiBuffer {
+		s.txOptions = unix.XDP_PKT_CONTD
+	}
+
+	if err = sys.SetRingSize(s.fd, unix.XDP_RX_RING, c.RXRingSize); err != nil {
+		return nil, opErr("set RX ring size", err)
+	}
+	if err = sys.SetRingSize(s.fd, unix.XDP_TX_RING, c.TXRingSize); err != nil {
+		return nil, opErr("set TX ring size", err)
+	}
+	off, err := sys.MmapOffsets(s.fd)
+	if err != nil {
+		return nil, opErr("get ring offsets", err)
+	}
+	if s.rx, err = ring.MapRX(s.fd, off.Rx, c.RXRingSize); err != nil {
+		return nil, opErr("map RX ring", err)
+	}
+	if s.tx, err = ring.MapTX(s.fd, off.Tx, c.TXRingSize); err != nil {
+		return nil, opErr("map TX ring", err)
+	}
+	if err = s.setBusyPoll(); err != nil {
+		return nil, opErr("set busy-poll options", err)
+	}
+	if bp := c.BusyPoll; bp.DeferHardIRQs > 0 || bp.GROFlushTimeout > 0 {
+		if s.restoreNAPI, err = applyNAPI(link.Name, bp.DeferHardIRQs, bp.GROFlushTimeout); err != nil {
+			return nil, opErr("set NAPI options", err)
+		}
+	}
+	if c.TXBudget > 0 {
+		if err = sys.SetsockoptInt(s.fd, unix.SOL_XDP, unix.XDP_MAX_TX_SKB_BUDGET, c.TXBudget); err != nil {
+			if errors.Is(err, unix.ENOPROTOOPT) {
+				err = fmt.Errorf("%w (XDP_MAX_TX_SKB_BUDGET needs Linux 6.16+): %w", ErrNotSupported, err)
+			}
+			return nil, opErr("set TX budget", err)
+		}
+	}
+
+	// Stock the fill ring before bind, so the first frames find buffers.
+	s.pool.Lock()
+	s.pool.RefillLocked(s.pair, s.fill.Size())
+	s.pool.Unlock()
+
+	if err = s.bind(bindFlags); err != nil {
+		return nil, opErr("bind", err)
+	}
+	s.m.Bound()
+	opts, err := sys.Options(s.fd)
+	if err != nil {
+		return nil, opErr("get XDP options", err)
+	}
+	s.zeroCopy = opts&unix.XDP_OPTIONS_ZEROCOPY != 0
+	s.readyFn = s.rxReady
+
+	if s.prog != nil {
+		if err = s.prog.Register(queue, s.fd); err != nil {
+			return nil, opErr("register in XSKMAP", err)
+		}
+		s.registered = true
+	}
+	return s, nil
+}
+
+// bind binds the socket, retrying for a while on EBUSY, which the kernel
+// returns while a socket just closed on the same queue is being released
+// (also one of a process just killed).
+func (s *Socket) bind(flags uint16) error {
+	deadline := time.Now().Add(s.cfg.BindRetryTimeout)
+	for delay := time.Millisecond; ; delay = min(delay*2, 50*time.Millisecond) {
+		err := sys.Bind(s.fd, s.ifindex, s.queue, flags, s.m.SharedFD)
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, unix.EBUSY) && time.Now().Before(deadline) {
+			time.Sleep(delay)
+			continue
+		}
+		if mbErr := multiBufferBindError(flags, err); mbErr != nil {
+			return mbErr
+		}
+		switch {
+		case errors.Is(err, unix.EBUSY):
+			return fmt.Errorf("%w: another AF_XDP socket holds the queue", err)
+		case flags&unix.XDP_ZEROCOPY != 0 && (errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EPROTONOSUPPORT)):
+			return fmt.Errorf("%w: %w", ErrZeroCopyNotSupported, err)
+		case errors.Is(err, unix.EINVAL) && flags&unix.XDP_SHARED_UMEM == 0 && s.cfg.Bind == BindAuto:
+			return fmt.Errorf("%w (is queue %d active? check 'ethtool -l %s')", err, s.queue, s.ifname)
+		}
+		return permissionHint(err)
+	}
+}
+
+func (s *Socket) setBusyPoll() error {
+	bp := s.cfg.BusyPoll
+	if bp.Prefer {
+		if err := sys.SetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_PREFER_BUSY_POLL, 1); err != nil {
+			return notSupportedHint(fmt.Errorf("SO_PREFER_BUSY_POLL: %w", err))
+		}
+	}
+	if bp.Timeout > 0 {
+		if err := sys.SetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_BUSY_POLL, int(bp.Timeout/time.Microsecond)); err != nil {
+			return notSupportedHint(fmt.Errorf("SO_BUSY_POLL: %w", err))
+		}
+	}
+	if bp.Budget > 0 {
+		if err := sys.SetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_BUSY_POLL_BUDGET, bp.Budget); err != nil {
+			return notSupportedHint(fmt.Errorf("SO_BUSY_POLL_BUDGET: %w", err))
+		}
+	}
+	return nil
+}
+
+// Close removes the socket from the XSKMAP (first, so the program stops
+// redirecting to it), wakes a blocked Wait or WaitAny, waits for the calls
+// in flight to return, gives the frames on its RX ring back to the pool,
+// unmaps its rings and closes it; frames the kernel still had for this
+// queue return to the pool once the queue's last socket of the UMEM is
+// closed. Then it detaches the private program and closes the private
+// UMEM, if the socket owns them. Frames the application holds stay its
+// own: Release still takes them back after Close. Close is idempotent and
+// safe to call from any goroutine, at any time.
+func (s *Socket) Close() error {
+	if s == nil {
+		return nil
+	}
+	s.closeOnce.Do(func() {
+		if err := s.teardown(); err != nil {
+			s.closeErr = &OpError{Op: "close", Interface: s.ifname, Queue: s.queue, Err: err}
+		}
+	})
+	return s.closeErr
+}
+
+// teardown undoes what open did, also for a socket open left half made.
+func (s *Socket) teardown() error {
+	var errs []error
+	s.closeMu.Lock()
+	s.closing = true // no Wait or WaitAny starts from now on
+	poller := s.poller
+	if s.wakeFD >= 0 {
+		errs = append(errs, sys.EventfdSignal(s.wakeFD))
+	}
+	s.closeMu.Unlock()
+	if s.registered {
+		errs = append(errs, s.prog.Unregister(s.queue))
+		s.registered = false
+	}
+	if s.ownProg {
+		// Detaching now also stops redirection for a socket that failed to register.
+		errs = append(errs, s.prog.Close())
+	}
+	if poller != nil {
+		// Wakes a Wait and waits for it to leave the poller.
+		errs = append(errs, poller.Close())
+	}
+	s.waitAnys.Wait() // woken by the eventfd
+	if s.wakeFD >= 0 {
+		errs = append(errs, sys.Close(s.wakeFD))
+	}
+
+	if s.pool != nil {
+		s.pool.Lock() // waits for the data-path call in flight
+		s.closed = true
+		if s.m != nil {
+			s.drainLocked()
+		}
+		if s.rx != nil {
+			errs = append(errs, s.rx.Close())
+		}
+		if s.tx != nil {
+			errs = append(errs, s.tx.Close())
+		}
+		s.pool.Unlock()
+	}
+	if s.m != nil {
+		errs = append(errs, s.m.Leave())
+	}
+	if s.ownUMEM {
+		errs = append(errs, s.umem.Close())
+	}
+	if s.restoreNAPI != nil {
+		errs = append(errs, s.restoreNAPI())
+	}
+	return errors.Join(errs...)
+}
+
+// closeDrainTimeout bounds how long Close lets the kernel take the frames
+// left on the TX ring of a socket whose queue stays in use by another.
+const closeDrainTimeout = 50 * time.Millisecond
+
+// drainLocked gives the frames on the RX ring back to the pool and, when
+// other sockets keep the queue's completion ring, lets the kernel send
+// what is on the TX ring, so those frames complete there. (When this is
+// the queue's last socket, Leave reclaims them all.)
+func (s *Socket) drainLocked() {
+	if s.rx != nil {
+		var buf [64]unix.XDPDesc
+		for range s.rx.Size()/64 + 1 {
+			idx, n := s.rx.Peek(uint32(len(buf)))
+			if n == 0 {
+				break
+			}
+			for i := uint32(0); i < n; i++ {
+				buf[i] = *s.rx.Desc(idx + i)
+			}
+			s.rx.Release(n)
+			s.pool.ReclaimLocked(buf[:n])
+		}
+	}
+	if s.tx == nil || s.tx.Pending() == 0 || !s.m.SharesPair() {
+		return
+	}
+	deadline := time.Now().Add(closeDrainTimeout)
+	for s.tx.Pending() > 0 && time.Now().Before(deadline) {
+		if err := s.kickLocked(); err != nil {
+			break
+		}
+		if s.completeLocked() == 0 {
+			time.Sleep(20 * time.Microsecond)
+		}
+	}
+}
+
+func permissionHint(err error) error {
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+		if !errors.Is(err, ErrPermission) {
+			return fmt.Errorf("%w: %w", ErrPermission, err)
+		}
+	}
+	return err
+}
+
+func notSupportedHint(err error) error {
+	if errors.Is(err, unix.ENOPROTOOPT) || errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("%w (busy-poll options need Linux 5.11+): %w", ErrNotSupported, err)
+	}
+	return permissionHint(err)
+}

@@ -1,0 +1,231 @@
+//go:build linux
+
+package afxdp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xdpkit/xdpkit/internal/sys"
+)
+
+// Wait blocks until the RX ring has frames, the timeout passes
+// (ErrTimeout, which is os.ErrDeadlineExceeded), or the socket is closed
+// (ErrClosed). A negative timeout waits without limit. It returns at once,
+// without a syscall, when frames are already there. It waits in Go's
+// runtime poller, so it parks the goroutine, not the thread.
+func (s *Socket) Wait(timeout time.Duration) error {
+	poller, rawConn, err := s.waitPoller()
+	if err != nil {
+		return err
+	}
+	if ready, err := s.prepareWait(); ready || err != nil {
+		return err
+	}
+	var deadline time.Time
+	if timeout >= 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	return s.wait(poller, rawConn, deadline)
+}
+
+// WaitContext is Wait until ctx is done; then it returns ctx.Err().
+func (s *Socket) WaitContext(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	poller, rawConn, err := s.waitPoller()
+	if err != nil {
+		return err
+	}
+	if ready, err := s.prepareWait(); ready || err != nil {
+		return err
+	}
+	deadline, _ := ctx.Deadline()
+	stop := context.AfterFunc(ctx, func() { _ = poller.SetReadDeadline(time.Unix(1, 0)) })
+	err = s.wait(poller, rawConn, deadline)
+	if !stop() && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// prepareWait reports whether frames are waiting; if not, it makes sure
+// the kernel is not waiting for us before the caller sleeps: it restocks
+// the fill ring, wakes a driver that asked for it, and kicks frames left
+// on the TX ring.
+func (s *Socket) prepareWait() (ready bool, err error) {
+	s.pool.Lock()
+	defer s.pool.Unlock()
+	if s.closed {
+		return false, ErrClosed
+	}
+	if s.rx.Available() > 0 {
+		return true, nil
+	}
+	s.stats.Waits++
+	s.pool.RefillLocked(s.pair, s.fill.Size())
+	if s.needWakeup && s.fill.NeedWakeup() {
+		s.stats.RXWakeups++
+		_ = sys.WakeupRX(s.fd)
+	}
+	if s.tx.Pending() > 0 {
+		_ = s.kickLocked()
+	}
+	return s.rx.Available() > 0, nil
+}
+
+func (s *Socket) wait(poller *os.File, rawConn syscall.RawConn, deadline time.Time) error {
+	if err := poller.SetReadDeadline(deadline); err != nil {
+		return s.pollErr(err)
+	}
+	// Close closes the poller, which waits for this call to leave the
+	// callback, before it unmaps the RX ring the callback reads.
+	return s.pollErr(rawConn.Read(s.readyFn))
+}
+
+// rxReady is Wait's poller callback: true when the kernel has produced
+// RX descriptors we have not released. It reads the ring's shared indices
+// only, so it does not race with a Receive on another goroutine. It is a
+// method value made once in Open, so a Wait allocates nothing.
+func (s *Socket) rxReady(uintptr) bool { return s.rx.Ready() }
+
+// waitPoller returns the socket's poller file, registering a dup of the
+// socket with Go's runtime poller on first use. Only sockets that wait
+// register: once in the runtime's epoll set, the kernel wakes the epoll
+// for every transmitted frame (sock_wfree), a cost a busy-looping socket
+// should not pay.
+func (s *Socket) waitPoller() (*os.File, syscall.RawConn, error) {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closing {
+		return nil, nil, ErrClosed
+	}
+	if s.poller == nil {
+		pfd, err := sys.Dup(s.fd)
+		if err != nil {
+			return nil, nil, &OpError{Op: "dup socket", Interface: s.ifname, Queue: s.queue, Err: err}
+		}
+		f := os.NewFile(uintptr(pfd), fmt.Sprintf("xsk:%s:%d", s.ifname, s.queue))
+		rc, err := f.SyscallConn()
+		if err != nil {
+			f.Close()
+			return nil, nil, &OpError{Op: "register with the poller", Interface: s.ifname, Queue: s.queue, Err: err}
+		}
+		s.poller, s.rawConn = f, rc
+	}
+	return s.poller, s.rawConn, nil
+}
+
+// pollErr maps the poller's errors to ours. RawConn reports a closed file
+// as an internal error value, not os.ErrClosed, so Close leaves a mark.
+func (s *Socket) pollErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return ErrTimeout
+	}
+	s.closeMu.Lock()
+	closing := s.closing
+	s.closeMu.Unlock()
+	if closing || errors.Is(err, os.ErrClosed) {
+		return ErrClosed
+	}
+	return err
+}
+
+// BusyPollOnce makes one non-blocking recvfrom on the socket. With busy
+// polling configured (Config.BusyPoll), the kernel runs the device's NAPI
+// poll in this call, on this CPU: a busy-polling loop calls it instead of
+// sleeping in Wait when the RX ring is empty, and the driver's interrupts
+// stay deferred (napi_defer_hard_irqs) while it does. Without busy polling
+// it only wakes a zero-copy driver that asked for it. After Close it does
+// nothing.
+func (s *Socket) BusyPollOnce() {
+	s.pool.Lock()
+	defer s.pool.Unlock()
+	if s.closed {
+		return
+	}
+	s.stats.RXWakeups++
+	_ = sys.WakeupRX(s.fd)
+}
+
+// BusyPolling reports whether the socket was opened with busy-poll options.
+func (s *Socket) BusyPolling() bool {
+	bp := s.cfg.BusyPoll
+	return bp.Prefer || bp.Timeout > 0 || bp.Budget > 0
+}
+
+// WaitAny blocks until one of the sockets has received frames, timeout
+// passes (ErrTimeout; a negative timeout waits without limit), or one of
+// them is closed (ErrClosed), for one goroutine that drives several
+// sockets, e.g. forwarding in both directions between two interfaces. It
+// returns at once when frames are already waiting. It blocks the OS thread
+// in poll(2); Close wakes it.
+func WaitAny(timeout time.Duration, socks ...*Socket) error {
+	n := 0
+	defer func() {
+		for _, s := range socks[:n] {
+			s.waitAnys.Done()
+		}
+	}()
+	for _, s := range socks {
+		if err := s.joinWaitAny(); err != nil {
+			return err
+		}
+		n++
+	}
+	for _, s := range socks {
+		if ready, err := s.prepareWait(); ready || err != nil {
+			return err
+		}
+	}
+	fds := make([]unix.PollFd, 0, 2*len(socks))
+	for _, s := range socks {
+		fds = append(fds, unix.PollFd{Fd: int32(s.fd), Events: unix.POLLIN}, unix.PollFd{Fd: int32(s.wakeFD), Events: unix.POLLIN})
+	}
+	ms := -1
+	if timeout >= 0 {
+		ms = int((timeout + time.Millisecond - 1) / time.Millisecond)
+	}
+	got, err := sys.Poll(fds, ms)
+	switch {
+	case err != nil:
+		return err
+	case got == 0:
+		return ErrTimeout
+	}
+	for i := 1; i < len(fds); i += 2 {
+		if fds[i].Revents != 0 {
+			return ErrClosed
+		}
+	}
+	return nil
+}
+
+// joinWaitAny registers a WaitAny, which Close then waits for, and makes
+// the eventfd Close signals to end it.
+func (s *Socket) joinWaitAny() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closing {
+		return ErrClosed
+	}
+	if s.wakeFD < 0 {
+		fd, err := sys.Eventfd()
+		if err != nil {
+			return &OpError{Op: "wait: eventfd", Interface: s.ifname, Queue: s.queue, Err: err}
+		}
+		s.wakeFD = fd
+	}
+	s.waitAnys.Add(1)
+	return nil
+}

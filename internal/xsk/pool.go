@@ -1,0 +1,418 @@
+//go:build linux
+
+package xsk
+
+import (
+	"fmt"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Pool is a set of a UMEM's frames with its own free list, counters and
+// lock. Methods named ...Locked need p's mutex held (Lock/Unlock); the
+// others take it themselves.
+type Pool struct {
+	mu sync.Mutex
+	u  *UMEM
+	id uint8 // index in UMEM.pools
+
+	free  []uint64 // frame start addresses, used as a stack; capacity = total
+	total int
+	fill,
+	app,
+	tx int
+
+	pairs []*Pair // ring pairs refilled from this pool; a frame's meta.pair indexes it
+
+	umemClosed bool // the UMEM was closed: nothing more is allocated
+	unmapCheck bool // app reached 0 with the UMEM closed: Unlock tries to unmap it
+
+	violation error // the first ownership error seen
+	nViol     int
+
+	// Public is the umem.Pool that wraps this one.
+	Public any
+}
+
+// Reason says why a descriptor was refused.
+type Reason uint8
+
+// Reasons a descriptor is refused; OK means it was not.
+const (
+	OK           Reason = iota
+	ZeroLength          // Len is 0
+	OutsideUMEM         // Addr is past the UMEM
+	CrossesFrame        // Addr+Len runs past the end of its frame
+	BadOptions          // Options bits the socket does not allow
+	NotHeld             // the frame is not held by the application in this pool
+)
+
+// UMEM returns the UMEM the pool's frames belong to.
+func (p *Pool) UMEM() *UMEM { return p.u }
+
+// Lock takes the pool's mutex.
+func (p *Pool) Lock() { p.mu.Lock() }
+
+// Unlock releases the pool's mutex, and unmaps a closed UMEM whose last
+// held frame just came back.
+func (p *Pool) Unlock() {
+	check := p.unmapCheck
+	p.unmapCheck = false
+	p.mu.Unlock()
+	if check {
+		_ = p.u.tryUnmap()
+	}
+}
+
+// appDone records that n frames left the application.
+func (p *Pool) appDone(n int) {
+	p.app -= n
+	if p.app == 0 && p.umemClosed {
+		p.unmapCheck = true
+	}
+}
+
+// Counts returns how many of the pool's frames are in each place.
+func (p *Pool) Counts() Counts {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.counts()
+}
+
+func (p *Pool) counts() Counts {
+	return Counts{Total: p.total, Free: len(p.free), Fill: p.fill, App: p.app, TX: p.tx}
+}
+
+// FreeFrames returns how many frames are on the free list.
+func (p *Pool) FreeFrames() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.free)
+}
+
+// FreeFramesLocked is FreeFrames with the mutex held.
+func (p *Pool) FreeFramesLocked() int { return len(p.free) }
+
+// Alloc takes a free frame for the application (Free → App).
+func (p *Pool) Alloc() (addr uint64, ok bool) {
+	p.mu.Lock()
+	addr, ok = p.AllocLocked()
+	p.mu.Unlock()
+	return addr, ok
+}
+
+// AllocLocked is Alloc with the mutex held.
+func (p *Pool) AllocLocked() (addr uint64, ok bool) {
+	n := len(p.free)
+	if n == 0 || p.umemClosed {
+		return 0, false
+	}
+	addr = p.free[n-1]
+	p.free = p.free[:n-1]
+	i, _ := p.u.index(addr)
+	p.u.meta[i].state = StateApp
+	p.app++
+	return addr, true
+}
+
+// AllocInto takes up to len(addrs) free frames (Free → App) and returns
+// how many.
+func (p *Pool) AllocInto(addrs []uint64) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := min(len(addrs), len(p.free))
+	if p.umemClosed {
+		n = 0
+	}
+	top := len(p.free)
+	for k := range n {
+		a := p.free[top-1-k]
+		i, _ := p.u.index(a)
+		p.u.meta[i].state = StateApp
+		addrs[k] = a
+	}
+	p.free = p.free[:top-n]
+	p.app += n
+	return n
+}
+
+// Free gives a frame the application holds back to the free list
+// (App → Free). A frame not held by the application in this pool is
+// refused with an error wrapping ErrFrameState.
+func (p *Pool) Free(addr uint64) error {
+	p.mu.Lock()
+	defer p.Unlock()
+	if r := p.freeLocked(addr); r != OK {
+		return p.refused(addr, StateApp, r)
+	}
+	p.appDone(1)
+	return nil
+}
+
+// freeLocked moves one App frame to the free list, without counting it.
+func (p *Pool) freeLocked(addr uint64) Reason {
+	i, ok := p.u.index(addr)
+	if !ok {
+		return OutsideUMEM
+	}
+	m := &p.u.meta[i]
+	if m.pool != p.id || m.state != StateApp {
+		return NotHeld
+	}
+	m.state = StateFree
+	p.free = append(p.free, p.u.frameAddr(i)) // never grows: capacity is total
+	return OK
+}
+
+// ReleaseLocked frees the frames of descs (App → Free). It skips, and
+// records as ownership errors, descriptors of frames the application does
+// not hold in this pool, and returns how many of those there were.
+func (p *Pool) ReleaseLocked(descs []unix.XDPDesc) (bad int) {
+	for i := range descs {
+		if r := p.freeLocked(descs[i].Addr); r != OK {
+			_ = p.refused(descs[i].Addr, StateApp, r)
+			bad++
+		}
+	}
+	p.appDone(len(descs) - bad)
+	return bad
+}
+
+// RefillLocked moves up to max free frames onto pr's fill ring
+// (Free → Fill) and returns how many.
+func (p *Pool) RefillLocked(pr *Pair, max uint32) uint32 {
+	n := min(max, uint32(len(p.free)))
+	if n == 0 {
+		return 0
+	}
+	idx, got := pr.Fill.Reserve(n)
+	if got == 0 {
+		return 0
+	}
+	top := len(p.free)
+	for k := uint32(0); k < got; k++ {
+		a := p.free[top-1-int(k)]
+		i, _ := p.u.index(a)
+		m := &p.u.meta[i]
+		m.state, m.pair = StateFill, pr.local
+		pr.Fill.Set(idx+k, a)
+	}
+	p.free = p.free[:top-int(got)]
+	p.fill += int(got)
+	pr.Fill.Submit(got)
+	return got
+}
+
+// ReceivedLocked records that the frames of descs, read off an RX ring,
+// are the application's (Fill → App). Descriptors of frames that were
+// not on a fill ring of this pool (which the kernel never produces) are
+// removed from descs and recorded; it returns how many remain, in order.
+func (p *Pool) ReceivedLocked(descs []unix.XDPDesc) int {
+	k := 0
+	for _, d := range descs {
+		i, ok := p.u.index(d.Addr)
+		if !ok || p.u.meta[i].pool != p.id || p.u.meta[i].state != StateFill {
+			_ = p.refused(d.Addr, StateFill, NotHeld)
+			continue
+		}
+		p.u.meta[i].state = StateApp
+		descs[k] = d
+		k++
+	}
+	p.fill -= k
+	p.app += k
+	return k
+}
+
+// ReclaimLocked returns frames that a ring pair will never give back
+// (descriptors drained from the RX ring of a socket being closed) to the
+// free list (Fill → Free).
+func (p *Pool) ReclaimLocked(descs []unix.XDPDesc) {
+	for _, d := range descs {
+		i, ok := p.u.index(d.Addr)
+		if !ok || p.u.meta[i].pool != p.id || p.u.meta[i].state != StateFill {
+			_ = p.refused(d.Addr, StateFill, NotHeld)
+			continue
+		}
+		p.u.meta[i].state = StateFree
+		p.free = append(p.free, p.u.frameAddr(i))
+		p.fill--
+	}
+}
+
+// ValidTX checks one descriptor to transmit against the UMEM's geometry:
+// not empty, inside the UMEM, not past its frame's end. (Options are the
+// socket's business.)
+func (u *UMEM) ValidTX(d *unix.XDPDesc) Reason {
+	if d.Len == 0 {
+		return ZeroLength
+	}
+	a := u.DataAddr(d.Addr)
+	if a >= u.size {
+		return OutsideUMEM
+	}
+	if a-u.FrameStart(a)+uint64(d.Len) > u.frameSize {
+		return CrossesFrame
+	}
+	return OK
+}
+
+// StageTXLocked checks the descriptors to be put on pr's TX ring, in
+// order, and marks the frames of the valid ones TX. It stops at the first
+// invalid one and returns how many it marked and, if it stopped early,
+// why. allowed are the Options bits the socket accepts. The caller then
+// commits the ones it puts on the ring (CommitTXLocked) and unstages the
+// rest (UnstageTXLocked).
+func (p *Pool) StageTXLocked(pr *Pair, descs []unix.XDPDesc, allowed uint32) (int, Reason) {
+	for k := range descs {
+		d := &descs[k]
+		if r := p.u.ValidTX(d); r != OK {
+			return k, r
+		}
+		if d.Options&^allowed != 0 {
+			return k, BadOptions
+		}
+		i, _ := p.u.index(d.Addr)
+		m := &p.u.meta[i]
+		if m.pool != p.id || m.state != StateApp {
+			return k, NotHeld // also a frame twice in descs: the first made it TX
+		}
+		m.state, m.pair = StateTX, pr.local
+	}
+	return len(descs), OK
+}
+
+// StageUncheckedLocked marks the frame addr points into TX for pr, as
+// StageTXLocked does, without checking it: for tests that hand the kernel
+// invalid descriptors on purpose.
+func (p *Pool) StageUncheckedLocked(pr *Pair, addr uint64) {
+	if i, ok := p.u.index(addr); ok {
+		p.u.meta[i].state, p.u.meta[i].pair = StateTX, pr.local
+	}
+}
+
+// CommitTXLocked counts n staged frames as put on pr's TX ring.
+func (p *Pool) CommitTXLocked(pr *Pair, n int) {
+	p.appDone(n)
+	p.tx += n
+	pr.txFrames += n
+}
+
+// UnstageTXLocked gives staged frames that did not go on the ring back to
+// the application (TX → App).
+func (p *Pool) UnstageTXLocked(descs []unix.XDPDesc) {
+	for i := range descs {
+		j, _ := p.u.index(descs[i].Addr)
+		p.u.meta[j].state = StateApp
+	}
+}
+
+// ReapLocked moves up to max completed frames from pr's completion ring
+// to the free list (TX → Free) and returns how many entries it consumed.
+// An address of a frame that was not in transmission is recorded and
+// skipped, never freed twice.
+func (p *Pool) ReapLocked(pr *Pair, max uint32) uint32 {
+	idx, got := pr.Comp.Peek(max)
+	if got == 0 {
+		return 0
+	}
+	for k := uint32(0); k < got; k++ {
+		addr := pr.Comp.Addr(idx + k)
+		i, ok := p.u.index(addr)
+		if !ok || p.u.meta[i].pool != p.id || p.u.meta[i].state != StateTX {
+			_ = p.refused(addr, StateTX, NotHeld)
+			continue
+		}
+		m := &p.u.meta[i]
+		m.state = StateFree
+		p.free = append(p.free, p.u.frameAddr(i))
+		p.tx--
+		if int(m.pair) < len(p.pairs) && p.pairs[m.pair] != nil {
+			p.pairs[m.pair].txFrames--
+		}
+	}
+	pr.Comp.Release(got)
+	return got
+}
+
+// reclaimPairLocked returns every frame the ring pair at local index l
+// still had (on its fill ring or in transmission) to the free list: the
+// pair is gone, so the kernel will never hand them back.
+func (p *Pool) reclaimPairLocked(l uint16) {
+	for i := range p.u.meta {
+		m := &p.u.meta[i]
+		if m.pool != p.id || m.pair != l || m.state != StateFill && m.state != StateTX {
+			continue
+		}
+		if m.state == StateFill {
+			p.fill--
+		} else {
+			p.tx--
+		}
+		m.state = StateFree
+		p.free = append(p.free, p.u.frameAddr(uint64(i)))
+	}
+}
+
+// StateOf returns the state of the frame addr points into; ok is false if
+// addr is outside the UMEM or the frame belongs to another pool.
+func (p *Pool) StateOf(addr uint64) (s State, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	i, ok := p.u.index(addr)
+	if !ok || p.u.meta[i].pool != p.id {
+		return 0, false
+	}
+	return p.u.meta[i].state, true
+}
+
+// Check verifies the pool's counts add up and no ownership error was seen
+// in it.
+func (p *Pool) Check() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.counts()
+	if c.Free+c.Fill+c.App+c.TX != c.Total || min(c.Free, c.Fill, c.App, c.TX) < 0 {
+		return fmt.Errorf("pool counts do not add up: %+v: %w", c, ErrFrameState)
+	}
+	if p.violation != nil {
+		return fmt.Errorf("%w (%d violations in all)", p.violation, p.nViol)
+	}
+	return nil
+}
+
+// Violations returns how many ownership errors the pool has seen.
+func (p *Pool) Violations() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.nViol
+}
+
+// refused records an ownership error for the frame at addr, expected in
+// state want, and returns it. Only the first one is formatted, so a flood
+// of bad descriptors does not allocate.
+func (p *Pool) refused(addr uint64, want State, r Reason) error {
+	p.nViol++
+	if p.violation == nil {
+		i, ok := p.u.index(addr)
+		switch {
+		case !ok:
+			p.violation = fmt.Errorf("frame address %#x is outside the UMEM: %w", addr, ErrFrameState)
+		case p.u.meta[i].pool != p.id:
+			p.violation = fmt.Errorf("frame %d (%#x) belongs to pool %d, not %d: %w", i, addr, p.u.meta[i].pool, p.id, ErrFrameState)
+		default:
+			p.violation = fmt.Errorf("frame %d (%#x) should be %s but is %s: %w", i, addr, want, p.u.meta[i].state, ErrFrameState)
+		}
+	}
+	if r == OutsideUMEM {
+		return errOutside
+	}
+	return errNotHeld
+}
+
+// Preallocated, so a refused frame on the per-packet path does not allocate.
+var (
+	errOutside = fmt.Errorf("frame address outside the UMEM: %w", ErrFrameState)
+	errNotHeld = fmt.Errorf("frame not held where the caller says (freed twice, another pool's, or still in the kernel): %w", ErrFrameState)
+)

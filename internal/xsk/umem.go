@@ -1,0 +1,481 @@
+//go:build linux
+
+package xsk
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"math/bits"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xdpkit/xdpkit/internal/sys"
+)
+
+// Config is a UMEM's geometry, validated and with defaults applied by
+// package umem.
+type Config struct {
+	FrameCount         uint32
+	FrameSize          uint32
+	Headroom           uint32
+	FillRingSize       uint32
+	CompletionRingSize uint32
+	HugePages          bool
+	HugePageFallback   bool
+	Unaligned          bool
+}
+
+// Unaligned descriptors carry the packet's offset in their chunk in the
+// top 16 bits (XSK_UNALIGNED_BUF_OFFSET_SHIFT) and the chunk address in
+// the low 48 (XSK_UNALIGNED_BUF_ADDR_MASK).
+const (
+	unalignedOffsetShift = 48
+	unalignedAddrMask    = 1<<unalignedOffsetShift - 1
+)
+
+// UMEM is a mapped packet area, its frame pools and its registrations
+// with the kernel.
+type UMEM struct {
+	cfg       Config
+	area      []byte
+	huge      bool
+	size      uint64  // bytes of frames: FrameCount * FrameSize
+	frameSize uint64  // FrameSize
+	shift     uint    // aligned mode: log2(FrameSize)
+	unaligned bool    // unaligned chunk mode: addresses need not be frame starts
+	start     uintptr // address of area[0], for AddrOf
+
+	meta []frameMeta // per frame; an entry changes only under its pool's mutex
+
+	// Public is the umem.UMEM that wraps this one.
+	Public any
+
+	mu       sync.Mutex // guards the fields below and the pools' ring pair tables
+	pools    []*Pool    // the main pool first
+	members  int        // sockets that joined and have not left
+	spareFD  int        // registered with the kernel, not used by a socket yet; -1 if none
+	closed   bool
+	unmapped bool
+}
+
+// State is where a frame is; see the package doc.
+type State uint8
+
+// Frame states.
+const (
+	StateFree State = iota
+	StateFill
+	StateApp
+	StateTX
+)
+
+func (s State) String() string {
+	switch s {
+	case StateFree:
+		return "free"
+	case StateFill:
+		return "fill"
+	case StateApp:
+		return "app"
+	case StateTX:
+		return "tx"
+	}
+	return "State(" + strconv.Itoa(int(s)) + ")"
+}
+
+// frameMeta is one frame's bookkeeping: 4 bytes, so a batch's entries
+// share few cache lines.
+type frameMeta struct {
+	state State
+	pool  uint8  // index of the frame's pool in UMEM.pools, for life
+	pair  uint16 // while Fill or TX: the ring pair, an index into its pool's table
+}
+
+// Counts is how many frames are in each place. Free+Fill+App+TX == Total.
+type Counts struct {
+	Total, Free, Fill, App, TX int
+}
+
+// New maps the area and registers it with the kernel on a socket that the
+// first socket to join will use, so that a missing privilege or a low
+// locked-memory limit shows at once.
+func New(c Config) (_ *UMEM, err error) {
+	u := &UMEM{
+		cfg:       c,
+		size:      uint64(c.FrameCount) * uint64(c.FrameSize),
+		frameSize: uint64(c.FrameSize),
+		unaligned: c.Unaligned,
+		spareFD:   -1,
+	}
+	if c.FrameSize&(c.FrameSize-1) == 0 {
+		u.shift = uint(bits.TrailingZeros32(c.FrameSize))
+	}
+	defer func() {
+		if err != nil {
+			u.release()
+		}
+	}()
+
+	size := int(u.size)
+	if c.HugePages {
+		hp := hugePageSize()
+		length := (size + hp - 1) / hp * hp
+		u.area, err = sys.MmapArea(length, true)
+		if err != nil && !c.HugePageFallback {
+			return nil, fmt.Errorf("map %d bytes on %d KiB hugepages (%d free): %w: %w; reserve them with "+
+				"'echo %d > /proc/sys/vm/nr_hugepages' or set HugePageFallback", length, hp>>10, hugePagesFree(), ErrNoHugePages, err, length/hp)
+		}
+		u.huge = err == nil
+	}
+	if u.area == nil {
+		if u.area, err = sys.MmapArea(size, false); err != nil {
+			return nil, fmt.Errorf("map %d bytes: %w", size, err)
+		}
+	}
+	u.start = uintptr(unsafe.Pointer(&u.area[0])) // only compared with slice addresses in AddrOf
+	if u.spareFD, err = u.register(); err != nil {
+		return nil, err
+	}
+
+	u.meta = make([]frameMeta, c.FrameCount)
+	main := &Pool{u: u, total: int(c.FrameCount), free: make([]uint64, c.FrameCount)}
+	for i := range main.free {
+		// Pop order is ascending addresses, which keeps early traffic in few pages.
+		main.free[i] = u.frameAddr(uint64(int(c.FrameCount) - 1 - i))
+	}
+	u.pools = []*Pool{main}
+	return u, nil
+}
+
+// register opens an AF_XDP socket and registers the area on it.
+func (u *UMEM) register() (int, error) {
+	fd, err := sys.Socket()
+	if err != nil {
+		return -1, fmt.Errorf("open AF_XDP socket: %w", SocketError(err))
+	}
+	var flags uint32
+	if u.unaligned {
+		flags |= unix.XDP_UMEM_UNALIGNED_CHUNK_FLAG
+	}
+	if err := sys.RegisterUMEM(fd, u.area, u.size, u.cfg.FrameSize, u.cfg.Headroom, flags); err != nil {
+		_ = sys.Close(fd)
+		return -1, fmt.Errorf("register %d x %d bytes: %w", u.cfg.FrameCount, u.cfg.FrameSize, RegisterError(err))
+	}
+	return fd, nil
+}
+
+// Config returns the configuration the UMEM was made with.
+func (u *UMEM) Config() Config { return u.cfg }
+
+// HugePages reports whether the area is on hugepages.
+func (u *UMEM) HugePages() bool { return u.huge }
+
+// Main returns the main pool.
+func (u *UMEM) Main() *Pool { return u.pools[0] }
+
+// frameAddr returns the address of frame i.
+func (u *UMEM) frameAddr(i uint64) uint64 {
+	if u.shift != 0 {
+		return i << u.shift
+	}
+	return i * u.frameSize
+}
+
+// DataAddr returns the area offset a descriptor address points to: the
+// address itself in aligned mode; chunk plus offset in unaligned mode.
+func (u *UMEM) DataAddr(addr uint64) uint64 {
+	if u.unaligned {
+		return addr&unalignedAddrMask + addr>>unalignedOffsetShift
+	}
+	return addr
+}
+
+// index returns the index of the frame a descriptor address points into;
+// ok is false if it is outside the UMEM.
+func (u *UMEM) index(addr uint64) (i uint64, ok bool) {
+	a := u.DataAddr(addr)
+	if a >= u.size {
+		return 0, false
+	}
+	if u.shift != 0 {
+		return a >> u.shift, true
+	}
+	return a / u.frameSize, true
+}
+
+// FrameStart returns the start address of the frame addr points into.
+func (u *UMEM) FrameStart(addr uint64) uint64 {
+	a := u.DataAddr(addr)
+	if u.shift != 0 {
+		return a &^ (u.frameSize - 1)
+	}
+	return a - a%u.frameSize
+}
+
+// Bytes returns n bytes of the area from descriptor address addr, without
+// copying, or nil if they are not all inside the UMEM.
+func (u *UMEM) Bytes(addr uint64, n uint32) []byte {
+	a := u.DataAddr(addr)
+	end := a + uint64(n)
+	if end > u.size || end < a {
+		return nil
+	}
+	return u.area[a:end:end]
+}
+
+// Frame returns the bytes of the frame addr points into, from addr to the
+// frame's end, or nil if addr is outside the UMEM.
+func (u *UMEM) Frame(addr uint64) []byte {
+	a := u.DataAddr(addr)
+	if a >= u.size {
+		return nil
+	}
+	end := u.FrameStart(a) + u.frameSize
+	return u.area[a:end:end]
+}
+
+// Within returns the area address of b when b lies inside the frame that
+// addr points into and is not empty; ok is false otherwise (b moved out of
+// its frame, or is not UMEM memory at all).
+func (u *UMEM) Within(addr uint64, b []byte) (bAddr uint64, ok bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	// Comparing addresses only, never dereferencing: b may be any slice.
+	off := uint64(uintptr(unsafe.Pointer(unsafe.SliceData(b))) - u.start)
+	start := u.FrameStart(addr)
+	if off < start || off-start >= u.frameSize || off-start+uint64(len(b)) > u.frameSize {
+		return 0, false
+	}
+	return off, true
+}
+
+// NewPool moves n free frames of the main pool into a new pool. The free
+// list is allocated here, so the per-packet path never allocates.
+func (u *UMEM) NewPool(n int) (*Pool, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed {
+		return nil, fmt.Errorf("new pool: %w", ErrClosed)
+	}
+	if len(u.pools) > 255 {
+		return nil, fmt.Errorf("new pool: a UMEM has at most 256 pools: %w", ErrTooSmall)
+	}
+	main := u.pools[0]
+	main.mu.Lock()
+	defer main.mu.Unlock()
+	if n <= 0 || n > len(main.free) {
+		return nil, fmt.Errorf("new pool of %d frames: the main pool has %d free: %w", n, len(main.free), ErrTooSmall)
+	}
+	p := &Pool{u: u, id: uint8(len(u.pools)), total: n, free: make([]uint64, n)}
+	top := len(main.free)
+	copy(p.free, main.free[top-n:])
+	main.free = main.free[:top-n]
+	main.total -= n
+	for _, a := range p.free {
+		i, _ := u.index(a)
+		u.meta[i].pool = p.id // free frames: nobody else looks at them
+	}
+	u.pools = append(u.pools, p)
+	return p, nil
+}
+
+// Pools returns every pool, the main one first.
+func (u *UMEM) Pools() []*Pool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]*Pool(nil), u.pools...)
+}
+
+// Counts sums the counts of all pools.
+func (u *UMEM) Counts() Counts {
+	var c Counts
+	for _, p := range u.Pools() {
+		pc := p.Counts()
+		c.Total += pc.Total
+		c.Free += pc.Free
+		c.Fill += pc.Fill
+		c.App += pc.App
+		c.TX += pc.TX
+	}
+	return c
+}
+
+// Check verifies the accounting of all pools together: the counts add up
+// to the frame count, agree with every frame's recorded state, no frame
+// is on a free list twice or on the wrong one, and no ownership error was
+// seen. It locks every pool while it looks.
+func (u *UMEM) Check() error {
+	pools := u.Pools()
+	for _, p := range pools {
+		p.mu.Lock()
+	}
+	defer func() {
+		for _, p := range pools {
+			p.mu.Unlock()
+		}
+	}()
+	var sum Counts
+	per := make([][4]int, len(pools))
+	for i := range u.meta {
+		m := u.meta[i]
+		if int(m.pool) >= len(pools) || m.state > StateTX {
+			return fmt.Errorf("frame %d has pool %d and state %s: %w", i, m.pool, m.state, ErrFrameState)
+		}
+		per[m.pool][m.state]++
+	}
+	for i, p := range pools {
+		c := p.counts()
+		if c.Free+c.Fill+c.App+c.TX != c.Total || min(c.Free, c.Fill, c.App, c.TX) < 0 {
+			return fmt.Errorf("pool %d counts do not add up: %+v: %w", i, c, ErrFrameState)
+		}
+		if per[i] != [4]int{c.Free, c.Fill, c.App, c.TX} {
+			return fmt.Errorf("pool %d counts %+v disagree with its frames' states free=%d fill=%d app=%d tx=%d: %w",
+				i, c, per[i][0], per[i][1], per[i][2], per[i][3], ErrFrameState)
+		}
+		sum.Total += c.Total
+	}
+	if sum.Total != int(u.cfg.FrameCount) {
+		return fmt.Errorf("pools hold %d frames of %d: %w", sum.Total, u.cfg.FrameCount, ErrFrameState)
+	}
+	seen := make([]bool, len(u.meta))
+	for _, p := range pools {
+		for _, a := range p.free {
+			i, ok := u.index(a)
+			if !ok || seen[i] || u.meta[i].state != StateFree || u.meta[i].pool != p.id || a != u.frameAddr(i) {
+				return fmt.Errorf("frame %#x on a free list twice, not free, or on another pool's list: %w", a, ErrFrameState)
+			}
+			seen[i] = true
+		}
+	}
+	for _, p := range pools {
+		if p.violation != nil {
+			return fmt.Errorf("%w (%d violations in all)", p.violation, p.nViol)
+		}
+	}
+	return nil
+}
+
+// Close marks the UMEM closed: no socket may join it and no frame can be
+// allocated any more. Its memory is unmapped, and its registration
+// released, once the sockets using it are closed and the application
+// holds none of its frames (see tryUnmap). Idempotent.
+func (u *UMEM) Close() error {
+	if u == nil {
+		return nil
+	}
+	u.mu.Lock()
+	if u.closed {
+		u.mu.Unlock()
+		return nil
+	}
+	u.closed = true
+	for _, p := range u.pools {
+		p.mu.Lock()
+		p.umemClosed = true
+		p.mu.Unlock()
+	}
+	u.mu.Unlock()
+	return u.tryUnmap()
+}
+
+// Closed reports whether Close was called.
+func (u *UMEM) Closed() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.closed
+}
+
+// tryUnmap releases the area if the UMEM is closed, no socket uses it and
+// no frame is held by the application: only then can nothing touch it.
+func (u *UMEM) tryUnmap() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if !u.closed || u.unmapped || u.members > 0 {
+		return nil
+	}
+	for _, p := range u.pools {
+		p.mu.Lock()
+		app := p.app
+		p.mu.Unlock()
+		if app > 0 {
+			return nil
+		}
+	}
+	u.unmapped = true
+	if err := u.release(); err != nil {
+		return fmt.Errorf("close: %w", err)
+	}
+	return nil
+}
+
+// release closes the spare registration and unmaps the area.
+func (u *UMEM) release() error {
+	var errs []error
+	if u.spareFD >= 0 {
+		errs = append(errs, sys.Close(u.spareFD))
+		u.spareFD = -1
+	}
+	if u.area != nil {
+		// The kernel keeps its own pin on the pages while a registration
+		// lives, so unmapping our view is safe.
+		errs = append(errs, sys.Munmap(u.area))
+		u.area = nil
+	}
+	return errors.Join(errs...)
+}
+
+// SocketError wraps an error from socket(AF_XDP) with the sentinel and
+// the hint that fit it.
+func SocketError(err error) error {
+	switch {
+	case errors.Is(err, unix.EAFNOSUPPORT):
+		return fmt.Errorf("the kernel has no AF_XDP (CONFIG_XDP_SOCKETS; xdpkit needs Linux %s+): %w: %w", MinKernel, ErrNotSupported, err)
+	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+		return fmt.Errorf("%w: %w", ErrPermission, err)
+	}
+	return err
+}
+
+// RegisterError wraps an error from XDP_UMEM_REG with its likely cause.
+func RegisterError(err error) error {
+	if errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ENOMEM) || errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("%w: %w", ErrMemlock, err)
+	}
+	return err
+}
+
+// hugePageSize returns the default hugepage size from /proc/meminfo.
+func hugePageSize() int {
+	if kb := meminfo("Hugepagesize:"); kb > 0 {
+		return kb << 10
+	}
+	return 2 << 20
+}
+
+func hugePagesFree() int { return meminfo("HugePages_Free:") }
+
+func meminfo(key string) int {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), key); ok {
+			fs := strings.Fields(rest)
+			if len(fs) > 0 {
+				n, _ := strconv.Atoi(fs[0])
+				return n
+			}
+		}
+	}
+	return 0
+}
