@@ -46,7 +46,12 @@
 // With [AttachPinned] the attachment is pinned in bpffs instead: it
 // outlives the process, so worker processes sharing it can restart one by
 // one, until [Unpin] removes the pins. The kernel removes a dead worker's
-// socket from the XSKMAP when the socket is released.
+// socket from the XSKMAP when the socket is released. The pins live in
+// /sys/fs/bpf/xdpkit/NAME by default; if no BPF filesystem is mounted on
+// /sys/fs/bpf, AttachPinned mounts one there (mode 0700), as bpftool does.
+// Pin directories must be real directories owned by root or the calling
+// user with mode 0700, and pins must not be symbolic links: otherwise
+// AttachPinned and Unpin fail with [ErrPinUntrusted] and touch nothing.
 //
 // Attach never replaces a program it does not own. If the interface already
 // has an XDP program, it fails with [ErrAlreadyAttached], naming the
@@ -64,7 +69,10 @@
 //
 // Linux only: on other systems every constructor returns an error wrapping
 // [ErrNotSupported]. Attaching needs Linux 5.9 or later (XDP BPF links) and
-// CAP_BPF plus CAP_NET_ADMIN (or root). On kernels before 5.11, which charge BPF memory to
+// CAP_BPF plus CAP_NET_ADMIN (or root). [AttachPinned] also needs
+// CAP_SYS_ADMIN when it has to mount bpffs on /sys/fs/bpf, and /proc
+// mounted: it reaches the pins through /proc/self/fd, so that no path can
+// be swapped under it. On kernels before 5.11, which charge BPF memory to
 // RLIMIT_MEMLOCK, call rlimit.RemoveMemlock from
 // github.com/cilium/ebpf/rlimit first.
 //

@@ -30,11 +30,22 @@ var (
 	// options: another map type or size, a program for another interface,
 	// filter or mode. The error says what differs and how to remove the pin.
 	ErrPinIncompatible = errors.New("pinned objects are incompatible")
+
+	// ErrPinUntrusted is matched by the error of [AttachPinned] and
+	// [Unpin] when a pin directory (Options.PinDir or PinDir/name) is not
+	// one to trust with the pins: a symbolic link or not a directory, not
+	// on a BPF filesystem, owned by a user other than root or the calling
+	// process's, or with permission bits for group or others; or when a
+	// pin inside it is a symbolic link. Another user could have made it to
+	// capture the pins or plant their own. The error names the path, what
+	// is wrong and how to fix it (remove it, chown or chmod 0700). Nothing
+	// is created, loaded or removed there.
+	ErrPinUntrusted = errors.New("untrusted pin path")
 )
 
 // DefaultPinDir is where [AttachPinned] and [Unpin] keep their pins when
 // Options.PinDir is empty: one directory per name, on the BPF filesystem
-// mounted at /sys/fs/bpf.
+// mounted at /sys/fs/bpf (AttachPinned mounts it if needed).
 const DefaultPinDir = "/sys/fs/bpf/xdpkit"
 
 // Mode selects where the XDP program runs.
@@ -110,8 +121,11 @@ type Options struct {
 	// PinDir is the directory, on a BPF filesystem (bpffs), under which
 	// AttachPinned and Unpin keep each name's pins: PinDir/<name>/. It
 	// must be an absolute path; missing directories are created with
-	// mode 0700. The zero value means DefaultPinDir. Attach and
-	// AttachProgram ignore it.
+	// mode 0700. It and PinDir/<name> must not be symbolic links and
+	// must be owned by root or the process's user with mode 0700 (see
+	// ErrPinUntrusted). The zero value means DefaultPinDir, where
+	// AttachPinned mounts bpffs on /sys/fs/bpf if none is mounted there
+	// (with CAP_SYS_ADMIN). Attach and AttachProgram ignore it.
 	PinDir string
 }
 

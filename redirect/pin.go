@@ -5,16 +5,11 @@ package redirect
 import (
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
-	"strings"
-	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"golang.org/x/sys/unix"
 
 	"github.com/xdpkit/xdpkit/internal/netlink"
 )
@@ -31,17 +26,6 @@ const (
 // pinNames lists the pins in the order Unpin removes them: the link first,
 // so the program is detached as early as possible.
 var pinNames = [...]string{pinLink, pinProg, pinMap, pinCounters}
-
-// pinLockTimeout bounds the wait for another process's check-or-create
-// (or Unpin) on the same name.
-const pinLockTimeout = 10 * time.Second
-
-// maxPinName is the longest name AttachPinned accepts.
-const maxPinName = 64
-
-// errNoPin is returned by lockPinDir when the directory does not exist
-// and was not to be created.
-var errNoPin = errors.New("no such pin")
 
 // AttachPinned attaches the redirect program to the interface with index
 // ifindex once for several processes, and returns a Program that registers
@@ -79,17 +63,39 @@ var errNoPin = errors.New("no such pin")
 // when the last worker has closed its Program or exited.
 //
 // name is one path element of 1 to 64 letters, digits, '_' or '-' (the
-// BPF filesystem refuses '.'). PinDir must be on a mounted BPF filesystem
-// (mount -t bpf bpf /sys/fs/bpf); missing directories are created with
-// mode 0700, so only root can use the pins. Attaching needs the privileges
-// of [Attach]. Options.MultiBuffer applies when the program is created;
-// it is not checked on pinned programs, as the kernel does not report it.
+// BPF filesystem refuses '.'). Attaching needs the privileges of
+// [Attach]. Options.MultiBuffer applies when the program is created; it
+// is not checked on pinned programs, as the kernel does not report it.
+//
+// # Pin directories
+//
+// PinDir must be on a BPF filesystem (bpffs). If none is mounted on
+// /sys/fs/bpf and PinDir is there (as the default is), AttachPinned
+// mounts one, with mode 0700, as bpftool and libxdp do; it creates
+// /sys/fs/bpf first if it is missing and /sys is sysfs. The mount is made
+// in the calling process's mount namespace and stays after the process
+// exits. It needs CAP_SYS_ADMIN: without it the error matches
+// [os.ErrPermission] and says so; mount bpffs beforehand (mount -t bpf -o
+// mode=0700 bpf /sys/fs/bpf) to run without it. A PinDir elsewhere is
+// never mounted on: the error says how to mount one there.
+//
+// Missing directories (PinDir, PinDir/name and missing ancestors) are
+// created with mode 0700, whatever the umask. PinDir and PinDir/name are
+// opened without following symbolic links and must be directories on a
+// BPF filesystem, owned by root or by the calling process's user, with
+// no permission bits for group or others: on a bpffs anyone can write to
+// (mode 1777), another user could otherwise have created them to take
+// over the pins or plant objects of their own. A pin in PinDir/name that
+// is a symbolic link is refused too. The error then matches
+// [ErrPinUntrusted], names the path and what is wrong, and says how to
+// fix it (remove it, or chown or chmod 0700 it); nothing is created or
+// loaded there. Ancestors of PinDir that exist are used as they are.
 func AttachPinned(ifindex int, name string, opts *Options) (*Program, error) {
 	o, err := opts.resolve()
 	if err != nil {
 		return nil, fmt.Errorf("redirect: attach pinned %q to ifindex %d: %w", name, ifindex, err)
 	}
-	dir, err := pinPath(name, o.PinDir)
+	base, err := pinPath(name, o.PinDir)
 	if err != nil {
 		return nil, fmt.Errorf("redirect: attach pinned %q to ifindex %d: %w", name, ifindex, err)
 	}
@@ -97,17 +103,13 @@ func AttachPinned(ifindex int, name string, opts *Options) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &pinCtx{
-		name:  name,
-		dir:   dir,
-		iface: iface,
-		where: fmt.Sprintf("redirect: attach pinned %q to %s (ifindex %d)", name, iface.Name, ifindex),
-	}
-	unlock, err := lockPinDir(dir, true)
+	where := fmt.Sprintf("redirect: attach pinned %q to %s (ifindex %d)", name, iface.Name, ifindex)
+	d, err := lockPinDir(base, name, true)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", c.where, err)
+		return nil, fmt.Errorf("%s: %w", where, err)
 	}
-	defer unlock()
+	defer d.unlock()
+	c := &pinCtx{name: name, dir: d.path, d: d, iface: iface, where: where}
 
 	queues := o.Queues
 	if queues == 0 {
@@ -140,16 +142,20 @@ func AttachPinned(ifindex int, name string, opts *Options) (*Program, error) {
 // Unpin of a name that is not pinned returns nil, so it can run
 // unconditionally at shutdown. Objects of other names in the directory
 // are left alone and make Unpin fail, naming them. PinDir itself stays.
+// Unpin checks PinDir and PinDir/name as AttachPinned does and removes
+// nothing if they, or a pin in PinDir/name, fail the checks (the error
+// matches [ErrPinUntrusted]). It never mounts a BPF filesystem: with none
+// mounted there are no pins to remove.
 func Unpin(name string, opts *Options) error {
 	var dir string
 	if opts != nil {
 		dir = opts.PinDir
 	}
-	path, err := pinPath(name, dir)
+	base, err := pinPath(name, dir)
 	if err != nil {
 		return fmt.Errorf("redirect: unpin %q: %w", name, err)
 	}
-	return unpinDir(name, path)
+	return unpinDir(name, base)
 }
 
 // Unpin removes the pins p was attached through, like [Unpin] with the
@@ -159,7 +165,7 @@ func (p *Program) Unpin() error {
 	if p == nil || p.pinned == "" {
 		return errors.New("redirect: unpin: program was not attached by AttachPinned")
 	}
-	return unpinDir(filepath.Base(p.pinned), p.pinned)
+	return unpinDir(filepath.Base(p.pinned), filepath.Dir(p.pinned))
 }
 
 // Pinned returns the directory holding the pins p was attached through,
@@ -172,142 +178,28 @@ func (p *Program) Pinned() string {
 	return p.pinned
 }
 
-// pinPath validates name and the base directory (empty: DefaultPinDir)
-// and returns the name's pin directory.
-func pinPath(name, base string) (string, error) {
-	if base == "" {
-		base = DefaultPinDir
-	}
-	if !filepath.IsAbs(base) {
-		return "", fmt.Errorf("invalid Options.PinDir %q: must be an absolute path", base)
-	}
-	valid := name != "" && len(name) <= maxPinName
-	for _, r := range name {
-		valid = valid && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
-	}
-	if !valid {
-		return "", fmt.Errorf("invalid pin name %q: must be 1 to %d letters, digits, '_' or '-'", name, maxPinName)
-	}
-	return filepath.Join(filepath.Clean(base), name), nil
-}
-
-// lockPinDir takes an exclusive flock on the pin directory dir, creating
-// it (and its parents, mode 0700) if create is set; without create a
-// missing directory gives errNoPin. The lock is on the directory itself, so
-// a directory removed by Unpin while we waited is noticed (its inode is no
-// longer the one at dir) and the lock taken again on its successor. Waits
-// at most pinLockTimeout. unlock releases the lock.
-func lockPinDir(dir string, create bool) (unlock func(), err error) {
-	if create {
-		if err := checkBPFFS(dir); err != nil {
-			return nil, err
-		}
-	}
-	deadline := time.Now().Add(pinLockTimeout)
-	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
-		fd, err := openPinDir(dir, create)
-		if err != nil {
-			return nil, err
-		}
-		if fd >= 0 {
-			err = unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
-			if err == nil && sameFile(fd, dir) {
-				// Closing the descriptor releases the lock.
-				return func() { unix.Close(fd) }, nil
-			}
-			unix.Close(fd)
-			if err != nil && !errors.Is(err, unix.EWOULDBLOCK) {
-				return nil, fmt.Errorf("lock pin directory %s: %w", dir, err)
-			}
-			// Locked by another process, or removed (and maybe created
-			// again) while we waited for the lock: try again.
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("lock pin directory %s: still locked by another process after %v: %w", dir, pinLockTimeout, unix.EWOULDBLOCK)
-		}
-		time.Sleep(delay)
-	}
-}
-
-// openPinDir opens dir, creating it first if create is set. It returns
-// fd -1 (and no error) when the directory was removed between MkdirAll and
-// Open, and errNoPin when it is missing and create is not set.
-func openPinDir(dir string, create bool) (int, error) {
-	if create {
-		if err := os.MkdirAll(dir, 0o700); errors.Is(err, fs.ErrNotExist) {
-			return -1, nil // a parent removed meanwhile
-		} else if err != nil {
-			return -1, fmt.Errorf("create pin directory: %w", err)
-		}
-	}
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	switch {
-	case errors.Is(err, unix.ENOENT) && create:
-		return -1, nil // removed by Unpin between MkdirAll and Open
-	case errors.Is(err, unix.ENOENT):
-		return -1, errNoPin
-	case err != nil:
-		return -1, fmt.Errorf("open pin directory %s: %w", dir, err)
-	}
-	return fd, nil
-}
-
-// sameFile reports whether the open fd is the file now at path.
-func sameFile(fd int, path string) bool {
-	var a, b unix.Stat_t
-	if unix.Fstat(fd, &a) != nil || unix.Stat(path, &b) != nil {
-		return false
-	}
-	return a.Dev == b.Dev && a.Ino == b.Ino
-}
-
-// checkBPFFS checks that dir, or its nearest existing ancestor, is on a
-// BPF filesystem, before anything is created there.
-func checkBPFFS(dir string) error {
-	p := dir
-	for {
-		var st unix.Statfs_t
-		err := unix.Statfs(p, &st)
-		if err == nil {
-			if uint32(st.Type) != uint32(unix.BPF_FS_MAGIC) {
-				return fmt.Errorf("pin directory %s: %s is not on a BPF filesystem (mount one with: mount -t bpf bpf /sys/fs/bpf)", dir, p)
-			}
-			return nil
-		}
-		parent := filepath.Dir(p)
-		if !errors.Is(err, unix.ENOENT) || parent == p {
-			return fmt.Errorf("pin directory %s: statfs %s: %w", dir, p, err)
-		}
-		p = parent
-	}
-}
-
-// unpinDir removes the pins in dir and dir itself, under the lock.
-func unpinDir(name, dir string) error {
-	unlock, err := lockPinDir(dir, false)
+// unpinDir removes the pins of name in base and their directory, under
+// the lock. It removes nothing if one of them is a symbolic link.
+func unpinDir(name, base string) error {
+	d, err := lockPinDir(base, name, false)
 	if errors.Is(err, errNoPin) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("redirect: unpin %q: %w", name, err)
 	}
-	defer unlock()
+	defer d.unlock()
 	for _, f := range pinNames {
-		if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if _, err := d.has(f); err != nil {
 			return fmt.Errorf("redirect: unpin %q: %w", name, err)
 		}
 	}
-	if err := os.Remove(dir); err != nil {
-		if errors.Is(err, unix.ENOTEMPTY) {
-			var left []string
-			if ents, rerr := os.ReadDir(dir); rerr == nil {
-				for _, e := range ents {
-					left = append(left, e.Name())
-				}
-			}
-			return fmt.Errorf("redirect: unpin %q: %s holds objects xdpkit did not pin (%s): %w",
-				name, dir, strings.Join(left, ", "), err)
+	for _, f := range pinNames {
+		if err := d.remove(f); err != nil {
+			return fmt.Errorf("redirect: unpin %q: %w", name, err)
 		}
+	}
+	if err := d.removeDir(); err != nil {
 		return fmt.Errorf("redirect: unpin %q: %w", name, err)
 	}
 	return nil
@@ -316,23 +208,30 @@ func unpinDir(name, dir string) error {
 // pinCtx is one AttachPinned call, with the pin directory locked.
 type pinCtx struct {
 	name  string
-	dir   string
+	dir   string  // PinDir/name
+	d     *pinDir // the open, checked, locked dir
 	iface netlink.Link
 	where string // "redirect: attach pinned ..." prefix for errors
 }
 
-func (c *pinCtx) path(f string) string { return filepath.Join(c.dir, f) }
+// path returns the path of pin f, for messages.
+func (c *pinCtx) path(f string) string { return c.d.file(f) }
 
-// present lists which of the pins exist.
+// obj returns the path to pin and load f through, see pinDir.obj. Only
+// for a pin present (or has) found not to be a symbolic link.
+func (c *pinCtx) obj(f string) string { return c.d.obj(f) }
+
+// present lists which of the pins exist. It fails, with ErrPinUntrusted,
+// if one is a symbolic link.
 func (c *pinCtx) present() ([]string, error) {
 	var names []string
 	for _, f := range pinNames {
-		_, err := os.Lstat(c.path(f))
-		switch {
-		case err == nil:
-			names = append(names, f)
-		case !errors.Is(err, fs.ErrNotExist):
+		ok, err := c.d.has(f)
+		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.where, err)
+		}
+		if ok {
+			names = append(names, f)
 		}
 	}
 	return names, nil
@@ -363,8 +262,8 @@ func (c *pinCtx) create(o Options, queues int) (_ *Program, err error) {
 			return
 		}
 		for _, f := range pinned {
-			if rerr := os.Remove(c.path(f)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
-				err = errors.Join(err, fmt.Errorf("%s: remove pin: %w", c.where, rerr))
+			if rerr := c.d.remove(f); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("%s: %w", c.where, rerr))
 			}
 		}
 		if cerr := p.Close(); cerr != nil {
@@ -388,7 +287,7 @@ func (c *pinCtx) create(o Options, queues int) (_ *Program, err error) {
 		if obj.file == pinCounters && counters == nil {
 			continue
 		}
-		if err := obj.obj.Pin(c.path(obj.file)); err != nil {
+		if err := obj.obj.Pin(c.obj(obj.file)); err != nil {
 			return nil, fmt.Errorf("%s: pin %s at %s: %w", c.where, obj.what, c.path(obj.file), err)
 		}
 		pinned = append(pinned, obj.file)
@@ -409,7 +308,7 @@ func (c *pinCtx) open(o Options, queues int) (_ *Program, err error) {
 	}()
 
 	// The link: attached, as XDP, to this interface.
-	lnk, err := link.LoadPinnedLink(c.path(pinLink), nil)
+	lnk, err := link.LoadPinnedLink(c.obj(pinLink), nil)
 	if err != nil {
 		return nil, c.incompatible(err, "cannot load %s as a BPF link", c.path(pinLink))
 	}
@@ -435,7 +334,7 @@ func (c *pinCtx) open(o Options, queues int) (_ *Program, err error) {
 	}
 
 	// The program: XDP, the one the link attaches.
-	if p.prog, err = ebpf.LoadPinnedProgram(c.path(pinProg), nil); err != nil {
+	if p.prog, err = ebpf.LoadPinnedProgram(c.obj(pinProg), nil); err != nil {
 		return nil, c.incompatible(err, "cannot load %s as a BPF program", c.path(pinProg))
 	}
 	if t := p.prog.Type(); t != ebpf.XDP {
@@ -452,7 +351,7 @@ func (c *pinCtx) open(o Options, queues int) (_ *Program, err error) {
 	mapIDs, _ := pinfo.MapIDs()
 
 	// The XSKMAP: the right kind and size, used by the program.
-	if p.xsks, err = ebpf.LoadPinnedMap(c.path(pinMap), nil); err != nil {
+	if p.xsks, err = ebpf.LoadPinnedMap(c.obj(pinMap), nil); err != nil {
 		return nil, c.incompatible(err, "cannot load %s as a BPF map", c.path(pinMap))
 	}
 	m := p.xsks
@@ -475,15 +374,16 @@ func (c *pinCtx) open(o Options, queues int) (_ *Program, err error) {
 	}
 
 	// The counters, if the program has them.
-	_, err = os.Lstat(c.path(pinCounters))
-	hasCounters := err == nil
+	hasCounters, err := c.d.has(pinCounters)
 	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", c.where, err)
 	case hasCounters && !o.Counters:
 		return nil, c.incompatible(nil, "the pinned program counts its verdicts and these options do not set Options.Counters")
 	case !hasCounters && o.Counters:
 		return nil, c.incompatible(nil, "Options.Counters is set but the pinned program has no counters")
 	case hasCounters:
-		if p.counters, err = ebpf.LoadPinnedMap(c.path(pinCounters), nil); err != nil {
+		if p.counters, err = ebpf.LoadPinnedMap(c.obj(pinCounters), nil); err != nil {
 			return nil, c.incompatible(err, "cannot load %s as a BPF map", c.path(pinCounters))
 		}
 		if !usesMap(p.counters, mapIDs) {
@@ -568,7 +468,7 @@ func (c *pinCtx) removeLeftovers(present []string) error {
 		}
 	}
 	for _, f := range present {
-		if err := os.Remove(c.path(f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := c.d.remove(f); err != nil {
 			return fmt.Errorf("%s: remove the remains of an interrupted creation: %w", c.where, err)
 		}
 	}
@@ -579,7 +479,7 @@ func (c *pinCtx) checkLeftover(f string) error {
 	const missing = "the link pin is missing"
 	switch f {
 	case pinProg:
-		prog, err := ebpf.LoadPinnedProgram(c.path(f), nil)
+		prog, err := ebpf.LoadPinnedProgram(c.obj(f), nil)
 		if err != nil {
 			return c.incompatible(err, "%s, and %s is not a BPF program", missing, c.path(f))
 		}
@@ -601,7 +501,7 @@ func (c *pinCtx) checkLeftover(f string) error {
 		if f == pinCounters {
 			want, wantName = ebpf.PerCPUArray, countersName
 		}
-		m, err := ebpf.LoadPinnedMap(c.path(f), nil)
+		m, err := ebpf.LoadPinnedMap(c.obj(f), nil)
 		if err != nil {
 			return c.incompatible(err, "%s, and %s is not a BPF map", missing, c.path(f))
 		}

@@ -40,7 +40,10 @@ var pinSeq atomic.Uint32
 // the test, whose pins are removed at cleanup (also when the test fails).
 // The pins go to DefaultPinDir when /sys/fs/bpf is a BPF filesystem, and
 // otherwise (or with XDPKIT_TEST_PRIVATE_BPFFS=1 in the environment) to a
-// private bpffs instance mounted for the test.
+// private bpffs instance mounted for the test. It does not let
+// AttachPinned mount bpffs on /sys/fs/bpf, which would change the host's
+// mounts for good: TestAttachPinnedMountsBPFFS tests that in a mount
+// namespace of its own.
 func pinFixture(t *testing.T) (redirect.Options, string) {
 	t.Helper()
 	testutils.RequirePrivileged(t)
@@ -54,16 +57,7 @@ func pinFixture(t *testing.T) (redirect.Options, string) {
 			t.Cleanup(func() { _ = os.Remove(redirect.DefaultPinDir) })
 		}
 	} else {
-		mnt := t.TempDir()
-		if err := unix.Mount("bpf", mnt, "bpf", 0, "mode=0700"); err != nil {
-			t.Fatalf("mount a private bpffs on %s: %v", mnt, err)
-		}
-		t.Cleanup(func() {
-			if err := unix.Unmount(mnt, 0); err != nil {
-				t.Errorf("unmount %s: %v", mnt, err)
-			}
-		})
-		opts.PinDir = filepath.Join(mnt, "xdpkit")
+		opts.PinDir = filepath.Join(privateBPFFS(t), "xdpkit")
 	}
 	name := fmt.Sprintf("test-%d-%d", os.Getpid(), pinSeq.Add(1))
 	t.Cleanup(func() {
@@ -160,8 +154,9 @@ func TestPinDirNotBPFFS(t *testing.T) {
 		p.Close()
 		t.Fatal("AttachPinned on a non-BPF filesystem succeeded")
 	}
-	if !strings.Contains(err.Error(), "not on a BPF filesystem") || !strings.Contains(err.Error(), "mount -t bpf") {
-		t.Errorf("err = %v, want it to say how to mount bpffs", err)
+	if !errors.Is(err, redirect.ErrPinUntrusted) || !strings.Contains(err.Error(), "not on a BPF filesystem") ||
+		!strings.Contains(err.Error(), "mount -t bpf -o mode=0700 bpf "+opts.PinDir) {
+		t.Errorf("err = %v, want ErrPinUntrusted saying how to mount bpffs there", err)
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Errorf("AttachPinned created %v in a non-BPF directory", ents)
