@@ -72,10 +72,14 @@ type BusyPoll struct {
 	// DeferHardIRQs and GROFlushTimeout, when either is set, write the
 	// interface's /sys/class/net/IF/napi_defer_hard_irqs and
 	// gro_flush_timeout (Linux 5.11+) at Open, and restore the previous
-	// values when the last socket that set them closes. Busy polling on a
-	// real NIC wants both (e.g. 2 and 200µs): the device's interrupts stay
-	// off while the application polls, and the timeout brings them back if
-	// it stops. Zero values: the settings are left alone.
+	// values when the last socket that set them closes, in this process
+	// or any other. The previous values are kept in /run/xdpkit/napi, so
+	// the next process to set them (or to open such a socket) restores
+	// them if their last user was killed. Busy polling on a real NIC
+	// wants both (e.g. 2 and 200µs): the device's interrupts stay off
+	// while the application polls, and the timeout brings them back if it
+	// stops. Sockets asking for other values than those in force get an
+	// error. Zero values: the settings are left alone.
 	DeferHardIRQs   int
 	GROFlushTimeout time.Duration
 }

@@ -3,12 +3,14 @@
 package afxdp_test
 
 import (
+	"errors"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/xdpkit/xdpkit/afxdp"
+	"github.com/xdpkit/xdpkit/internal/napi"
 	"github.com/xdpkit/xdpkit/internal/testutils"
 	"github.com/xdpkit/xdpkit/redirect"
 )
@@ -52,7 +54,7 @@ func TestNAPISettings(t *testing.T) {
 	if s, err := afxdp.OpenIndex(v.HostIndex, 1, &bad); err == nil {
 		s.Close()
 		t.Error("conflicting NAPI settings accepted")
-	} else if !strings.Contains(err.Error(), "set by another socket") {
+	} else if !errors.Is(err, napi.ErrConflict) {
 		t.Errorf("conflicting NAPI settings: %v", err)
 	}
 	if !s0.BusyPolling() {

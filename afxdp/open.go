@@ -5,6 +5,7 @@ package afxdp
 import (
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -67,6 +68,9 @@ func open(link netlink.Link, queue int, cfg *Config) (_ *Socket, err error) {
 		}
 	}()
 
+	if c.UMEM != nil && c.UMEM.Closed() {
+		return nil, opErr("open", fmt.Errorf("UMEM: %w", umem.ErrClosed))
+	}
 	// Steering first: an interface taken by someone else's program is the
 	// most likely failure, and the cheapest to find out.
 	switch {
@@ -265,7 +269,10 @@ func (s *Socket) teardown() error {
 	}
 	s.closeMu.Unlock()
 	if s.registered {
-		errs = append(errs, s.prog.Unregister(s.queue))
+		// A program closed before the socket took its XSKMAP along.
+		if err := s.prog.Unregister(s.queue); err != nil && !errors.Is(err, os.ErrClosed) {
+			errs = append(errs, err)
+		}
 		s.registered = false
 	}
 	if s.ownProg {

@@ -276,6 +276,7 @@ func (p *Pool) StageTXLocked(pr *Pair, descs []unix.XDPDesc, allowed uint32) (in
 		i, _ := p.u.index(d.Addr)
 		m := &p.u.meta[i]
 		if m.pool != p.id || m.state != StateApp {
+			_ = p.refused(d.Addr, StateApp, NotHeld)
 			return k, NotHeld // also a frame twice in descs: the first made it TX
 		}
 		m.state, m.pair = StateTX, pr.local
