@@ -44,6 +44,14 @@ type Config struct {
 	// TickInterval is how often Tick and the snapshot run. Zero means
 	// 100ms.
 	TickInterval time.Duration
+	// StopOnTXError makes Poll (and so Run) return the first error of a
+	// transmit: the link went down (ENETDOWN), transmission stalled
+	// (afxdp.ErrTXStalled). Zero value: such errors are counted
+	// (Stats.TXErrors), the frames not sent are dropped, and the Runner
+	// carries on, backing off while they last, so a link flap or a stalled
+	// driver does not stop it. A closed socket or a vanished device
+	// (ENXIO) always ends the Runner.
+	StopOnTXError bool
 	// BusyPoll makes the loop poll-driven: when the RX ring is empty it
 	// calls Socket.BusyPollOnce (the kernel then runs the device's NAPI on
 	// this CPU, with the socket's busy-poll options) and spins, instead
@@ -64,6 +72,7 @@ type Stats struct {
 	Malformed   uint64        `json:"malformed"` // frames a stage called malformed
 	TXRingFull  uint64        `json:"tx_ring_full"`
 	ParseErrors uint64        `json:"parse_errors"` // frames packet.Parse could not parse (stages still saw them)
+	TXErrors    uint64        `json:"tx_errors"`    // transmits that failed (link down, stalled); their frames are dropped
 	BadData     uint64        `json:"bad_data"`     // frames to send whose Data a stage left empty or pointing outside their frame (dropped)
 	Duration    time.Duration `json:"-"`
 	Stages      []StageStats  `json:"stages"`
@@ -82,6 +91,7 @@ func (s *Stats) Add(o Stats) {
 	s.TXRingFull += o.TXRingFull
 	s.ParseErrors += o.ParseErrors
 	s.BadData += o.BadData
+	s.TXErrors += o.TXErrors
 	s.Duration = max(s.Duration, o.Duration)
 }
 
@@ -108,6 +118,7 @@ type Runner struct {
 	nextAt time.Time
 
 	pollsSinceTick int // busy polls since the clock was last read
+	txErrStreak    int // consecutive polls whose transmit failed
 
 	mu       sync.Mutex // guards snapshot
 	snapshot Stats
@@ -191,6 +202,11 @@ func (r *Runner) loop(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if r.txErrStreak > 0 {
+			// Transmit keeps failing (link down, stalled driver): do not
+			// spin on it, but keep receiving.
+			r.backOff(ctx)
+		}
 		if n > 0 {
 			if r.pollsSinceTick++; r.pollsSinceTick >= 64 {
 				r.maybeTick()
@@ -216,6 +232,25 @@ func (r *Runner) loop(ctx context.Context) error {
 	}
 }
 
+// backOff sleeps 1ms after the first failed transmit in a row, doubling
+// up to IdleWait, or until ctx is done.
+func (r *Runner) backOff(ctx context.Context) {
+	d := min(time.Millisecond<<min(r.txErrStreak-1, 16), r.cfg.IdleWait)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	r.maybeTick()
+}
+
+// permanent reports whether a transmit error means the socket is gone for
+// good: closed, or its device unregistered (ENXIO).
+func permanent(err error) bool {
+	return errors.Is(err, afxdp.ErrClosed) || errors.Is(err, unix.ENXIO) || errors.Is(err, unix.EBADF)
+}
+
 func (r *Runner) maybeTick() {
 	r.pollsSinceTick = 0
 	now := time.Now()
@@ -233,7 +268,10 @@ func (r *Runner) maybeTick() {
 // Poll receives one batch, runs the stages over it and acts on the
 // verdicts, without waiting; it returns how many frames it received. Run
 // calls it in a loop; call it yourself to drive the Runner from your own
-// loop (one goroutine).
+// loop (one goroutine). Its error is the socket's being closed or its
+// device gone (ENXIO), or, with Config.StopOnTXError, a failed transmit;
+// other transmit errors are counted in Stats.TXErrors and their frames
+// dropped.
 func (r *Runner) Poll() (int, error) {
 	sock := r.cfg.Socket
 	n, err := sock.Receive(r.rx)
@@ -309,7 +347,16 @@ func (r *Runner) Poll() (int, error) {
 		}
 	}
 	err = r.flush()
-	return n, err
+	switch {
+	case err == nil:
+		r.txErrStreak = 0
+	case r.cfg.StopOnTXError || permanent(err):
+		return n, err
+	default:
+		r.stats.TXErrors++
+		r.txErrStreak++
+	}
+	return n, nil
 }
 
 // flush transmits, forwards and recycles the batch's frames.

@@ -45,6 +45,14 @@ type Config struct {
 	// Redirect are the options of the program the Set attaches. Nil means
 	// defaults (auto mode, no filter).
 	Redirect *redirect.Options
+	// StopAll makes the first worker that fails stop every other worker
+	// and Run return. Zero value: a failed worker stops alone (its error
+	// is in Stats.Failed and Run's result) and the others go on; Run
+	// returns when ctx is done or every worker has stopped. Transient
+	// transmit errors (a link flap, a stalled TX ring) do not stop a
+	// worker at all unless its pipeline sets StopOnTXError; they are
+	// counted in its TXErrors.
+	StopAll bool
 	// Pipeline returns the pipeline configuration of the worker for queue
 	// (its Socket field is set by the Set). Each worker needs its own
 	// stage instances: stages are not safe for concurrent use. Nil means
@@ -56,6 +64,8 @@ type Config struct {
 type Stats struct {
 	Total    pipeline.Stats         `json:"total"`
 	PerQueue map[int]pipeline.Stats `json:"per_queue"`
+	// Failed holds the error of each worker that stopped on one, by queue.
+	Failed map[int]string `json:"failed,omitempty"`
 }
 
 // Set is a group of workers, one per queue.
@@ -223,9 +233,10 @@ func (s *Set) Program() *redirect.Program { return s.prog }
 // UMEM returns the shared UMEM, or nil without Config.SharedUMEM.
 func (s *Set) UMEM() *umem.UMEM { return s.shared }
 
-// Run runs every worker on its own locked, pinned thread until ctx is done
-// or a worker fails; a failure stops the others and is returned (the
-// first one, with its queue). Run may be called once.
+// Run runs every worker on its own locked, pinned thread until ctx is
+// done, or every worker has stopped, or (with StopAll) one worker failed.
+// The error joins the workers' errors, each with its queue. Run may be
+// called once.
 func (s *Set) Run(ctx context.Context) (Stats, error) {
 	if s.closed {
 		return Stats{}, afxdp.ErrClosed
@@ -245,7 +256,9 @@ func (s *Set) Run(ctx context.Context) (Stats, error) {
 				set.Set(w.cpu)
 				if err := unix.SchedSetaffinity(0, &set); err != nil {
 					errs[i] = fmt.Errorf("workers: queue %d: pin to CPU %d: %w", w.queue, w.cpu, err)
-					cancel()
+					if s.cfg.StopAll {
+						cancel()
+					}
 					return
 				}
 			}
@@ -253,18 +266,23 @@ func (s *Set) Run(ctx context.Context) (Stats, error) {
 			results[i] = st
 			if err != nil {
 				errs[i] = fmt.Errorf("workers: queue %d: %w", w.queue, err)
-				cancel()
+				if s.cfg.StopAll {
+					cancel()
+				}
 			}
 		}()
 	}
 	wg.Wait()
 	stats := s.sum(results)
-	for _, err := range errs {
+	for i, err := range errs {
 		if err != nil {
-			return stats, err
+			if stats.Failed == nil {
+				stats.Failed = map[int]string{}
+			}
+			stats.Failed[s.workers[i].queue] = err.Error()
 		}
 	}
-	return stats, nil
+	return stats, errors.Join(errs...)
 }
 
 // Snapshot returns the counters as last published by the running workers
