@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -143,6 +142,9 @@ func TestDump(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fh.Close()
+	if fi, err := fh.Stat(); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("capture file mode %v (%v), want 0600 by default", fi.Mode(), err)
+	}
 	r, err := pcapgo.NewReader(fh)
 	if err != nil {
 		t.Fatal(err)
@@ -168,24 +170,22 @@ func TestDump(t *testing.T) {
 	if got != 50 {
 		t.Errorf("pcap has %d records, want 50", got)
 	}
-	if _, err := exec.LookPath("tcpdump"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("tcpdump not installed (CI installs it)")
+	// tcpdump reads the file too (a subtest, so that without tcpdump only
+	// this part skips).
+	t.Run("tcpdump", func(t *testing.T) {
+		tcpdump := testutils.NeedCommand(t, "tcpdump", "apt-get install tcpdump")
+		res, err := testutils.Run(tcpdump, "-nn", "-r", file)
+		if err != nil {
+			t.Fatalf("tcpdump -r: %v", err)
 		}
-		t.Log("tcpdump not installed: skipping tcpdump -r")
-		return
-	}
-	res, err := testutils.Run("tcpdump", "-nn", "-r", file)
-	if err != nil {
-		t.Fatalf("tcpdump -r: %v", err)
-	}
-	var records []string
-	for _, l := range lines(res) {
-		if !strings.HasPrefix(l, "reading from file") {
-			records = append(records, l)
+		var records []string
+		for _, l := range lines(res) {
+			if !strings.HasPrefix(l, "reading from file") {
+				records = append(records, l)
+			}
 		}
-	}
-	if n := len(records); n != 50 {
-		t.Errorf("tcpdump read %d packets, want 50:\n%s", n, res)
-	}
+		if n := len(records); n != 50 {
+			t.Errorf("tcpdump read %d packets, want 50:\n%s", n, res)
+		}
+	})
 }

@@ -88,10 +88,7 @@ type tcpdump struct {
 // output names each frame by its timestamp.
 func newTcpdump(t *testing.T, frames []frame) *tcpdump {
 	t.Helper()
-	path, err := exec.LookPath("tcpdump")
-	if err != nil {
-		testutils.SkipOrFail(t, "tcpdump is not installed (apt-get install tcpdump): "+err.Error())
-	}
+	path := testutils.NeedCommand(t, "tcpdump", "apt-get install tcpdump")
 	file := filepath.Join(t.TempDir(), "corpus.pcap")
 	f, err := os.Create(file)
 	if err != nil {

@@ -2,6 +2,7 @@ package stages_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
 
+	"github.com/xdpkit/xdpkit/internal/testutils"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/stages"
 )
@@ -140,21 +142,7 @@ func TestPcapWriterRoundTrip(t *testing.T) {
 // packets. On CI (env CI set) its absence fails the test.
 func TestPcapWriterTcpdump(t *testing.T) {
 	t.Parallel()
-	tcpdump, err := exec.LookPath("tcpdump")
-	if err != nil {
-		for _, p := range []string{"/usr/sbin/tcpdump", "/usr/bin/tcpdump", "/sbin/tcpdump"} {
-			if _, serr := os.Stat(p); serr == nil {
-				tcpdump, err = p, nil
-				break
-			}
-		}
-	}
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("tcpdump not found on CI: %v", err)
-		}
-		t.Skipf("tcpdump not installed: %v", err)
-	}
+	tcpdump := testutils.NeedCommand(t, "tcpdump", "apt-get install tcpdump")
 	frames := synthPcapFrames()
 	for _, nanos := range []bool{false, true} {
 		path := filepath.Join(t.TempDir(), "capture.pcap")
@@ -181,10 +169,13 @@ func TestPcapWriterTcpdump(t *testing.T) {
 		if nanos {
 			args, wantTS = append(args, "--time-stamp-precision=nano"), "03:04:05.123456789 "
 		}
-		cmd := exec.Command(tcpdump, args...)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		cmd := exec.CommandContext(ctx, tcpdump, args...)
 		cmd.Env = append(os.Environ(), "TZ=UTC")
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
+		err = cmd.Run()
+		cancel()
+		if err != nil {
 			t.Fatalf("tcpdump -r %s: %v\n%s", path, err, stderr.String())
 		}
 		lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")

@@ -6,8 +6,6 @@ import (
 	"context"
 	"fmt"
 	"reflect"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -40,23 +38,14 @@ func TestParseList(t *testing.T) {
 }
 
 // vethRedirects reads veth's per-queue count of frames its XDP program
-// redirected (ethtool -S), the kernel's view of what each queue delivered.
+// redirected (rx_queue_N_xdp_redirect, as `ethtool -S` shows them), the
+// kernel's view of what each queue delivered.
 func vethRedirects(t *testing.T, ifname string, queues int) []uint64 {
 	t.Helper()
-	out, err := testutils.Run("ethtool", "-S", ifname)
-	if err != nil {
-		testutils.SkipOrFail(t, "ethtool -S: "+err.Error())
-	}
+	st := testutils.EthtoolStats(t, ifname)
 	res := make([]uint64, queues)
-	for _, line := range strings.Split(out, "\n") {
-		name, val, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if !ok {
-			continue
-		}
-		var q int
-		if n, _ := fmt.Sscanf(name, "rx_queue_%d_", &q); n == 1 && q < queues && name == fmt.Sprintf("rx_queue_%d_xdp_redirect", q) {
-			res[q], _ = strconv.ParseUint(strings.TrimSpace(val), 10, 64)
-		}
+	for q := range res {
+		res[q] = st.Get(t, fmt.Sprintf("rx_queue_%d_xdp_redirect", q))
 	}
 	return res
 }

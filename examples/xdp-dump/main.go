@@ -5,11 +5,19 @@
 //
 //	sudo xdp-dump -i eth0 -filter 'udp port 53' -w dns.pcap -duration 10s
 //	tcpdump -nn -r dns.pcap
+//
+// A capture holds other people's traffic and xdp-dump runs as root, so the
+// file is created only readable by its owner (-mode 0600), never through a
+// symbolic link, and never over an existing file unless -force says so.
 package main
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
+	"strconv"
+	"syscall"
 
 	"github.com/xdpkit/xdpkit/examples/internal/app"
 	"github.com/xdpkit/xdpkit/pipeline"
@@ -21,21 +29,33 @@ func main() {
 	path := a.Flags.String("w", "", "pcap file to write (required)")
 	snaplen := a.Flags.Int("snaplen", 65535, "bytes of each frame to keep")
 	nano := a.Flags.Bool("nano", false, "nanosecond timestamps")
-	app.Main(a, func(a *app.App) error {
+	force := a.Flags.Bool("force", false, "overwrite the -w file if it exists (a regular file, not a symbolic link)")
+	mode := a.Flags.String("mode", "0600", "permission bits of the -w file, in octal (the umask does not apply)")
+	app.Main(a, func(a *app.App) (err error) {
 		if *path == "" {
 			return errors.New("-w FILE is required")
 		}
-		f, err := os.Create(*path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		w, err := stages.NewPcapWriter(f, *snaplen, &stages.PcapOptions{Nanoseconds: *nano})
-		if err != nil {
-			return err
-		}
 		if a.Queues != "" {
 			return errors.New("-queues: xdp-dump writes one file from one queue; run one process per queue (with -pin) instead")
+		}
+		perm, err := strconv.ParseUint(*mode, 8, 32)
+		if err != nil || perm > 0o777 {
+			return fmt.Errorf("-mode %q: want octal permission bits, like 0600 or 0640", *mode)
+		}
+		f, err := createCapture(*path, *force, os.FileMode(perm))
+		if err != nil {
+			return err
+		}
+		var w *stages.PcapWriter
+		defer func() {
+			f.Close()
+			if err != nil && !*force && (w == nil || w.Packets() == 0) {
+				os.Remove(*path) // nothing captured: leave no empty file that would need -force next time
+			}
+		}()
+		w, err = stages.NewPcapWriter(f, *snaplen, &stages.PcapOptions{Nanoseconds: *nano})
+		if err != nil {
+			return err
 		}
 		err = a.RunBuilder(func(int) (pipeline.Config, func() map[string]any, error) {
 			return pipeline.Config{Stages: []pipeline.Stage{w}, Final: pipeline.Drop}, func() map[string]any {
@@ -50,4 +70,44 @@ func main() {
 		}
 		return err
 	})
+}
+
+// createCapture opens the capture file for writing. O_NOFOLLOW refuses a
+// symbolic link in the last path element, so nobody can point the file at
+// /etc/shadow; O_EXCL refuses an existing file unless force is set. With
+// force an existing regular file is truncated; anything else (a device, a
+// FIFO, a directory) is refused. O_NONBLOCK only keeps the open from
+// hanging on a FIFO before that check. The file gets exactly perm, whatever
+// the umask or the permissions an overwritten file had.
+func createCapture(path string, force bool, perm os.FileMode) (*os.File, error) {
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL | syscall.O_NOFOLLOW
+	if force {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC | syscall.O_NOFOLLOW | syscall.O_NONBLOCK
+	}
+	f, err := os.OpenFile(path, flags, perm)
+	switch {
+	case errors.Is(err, syscall.ELOOP):
+		return nil, fmt.Errorf("%s is a symbolic link: refusing to write through it; give the path of a file instead", path)
+	case errors.Is(err, fs.ErrExist):
+		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return nil, fmt.Errorf("%s is a symbolic link: refusing to write through it; give the path of a file instead", path)
+		}
+		return nil, fmt.Errorf("%s exists: use -force to overwrite it", path)
+	case errors.Is(err, syscall.ENXIO): // a FIFO nobody reads, a device without a driver
+		return nil, fmt.Errorf("%s is not a regular file: refusing to write a capture into it", path)
+	case err != nil:
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%s is not a regular file (%s): refusing to write a capture into it", path, fi.Mode().Type())
+	}
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }

@@ -40,15 +40,6 @@ func RequirePrivileged(tb testing.TB) {
 	tb.Skip(why)
 }
 
-// SkipOrFail skips tb with reason outside CI and fails it under CI.
-func SkipOrFail(tb testing.TB, reason string) {
-	tb.Helper()
-	if os.Getenv("CI") != "" {
-		tb.Fatal(reason + " (CI is set, so this fails instead of skipping)")
-	}
-	tb.Skip(reason)
-}
-
 // Run runs a command with a 30 s bound and returns its combined output.
 func Run(name string, args ...string) (string, error) {
 	cmd := exec.Command(name, args...)
@@ -112,6 +103,7 @@ var pairSeq atomic.Uint32
 func NewVeth(tb testing.TB, opts VethOptions) *Veth {
 	tb.Helper()
 	RequirePrivileged(tb)
+	NeedCommand(tb, "ip", "apt-get install iproute2")
 	n := pairSeq.Add(1)
 	id := fmt.Sprintf("%d%c", os.Getpid()%1000000, 'a'+rune(n%26))
 	if n >= 26 {
@@ -147,8 +139,10 @@ func NewVeth(tb testing.TB, opts VethOptions) *Veth {
 		MustRun(tb, "ip", "-n", v.NS, "link", "set", "dev", v.Peer, "mtu", mtu)
 	}
 	if !opts.IPv6 {
-		MustRun(tb, "sysctl", "-q", "-w", "net.ipv6.conf."+v.Host+".disable_ipv6=1")
-		MustRun(tb, "ip", "netns", "exec", v.NS, "sysctl", "-q", "-w", "net.ipv6.conf."+v.Peer+".disable_ipv6=1")
+		if err := disableIPv6(v.Host); err != nil {
+			tb.Fatal(err)
+		}
+		v.InPeer(tb, func() error { return disableIPv6(v.Peer) })
 	}
 	MustRun(tb, "ip", "addr", "add", v.HostIP.String()+"/24", "dev", v.Host)
 	MustRun(tb, "ip", "-n", v.NS, "addr", "add", v.PeerIP.String()+"/24", "dev", v.Peer)
@@ -172,6 +166,15 @@ func NewVeth(tb testing.TB, opts VethOptions) *Veth {
 	MustRun(tb, "ip", "-n", v.NS, "neigh", "replace", v.HostIP.String(), "lladdr", v.HostMAC.String(), "dev", v.Peer, "nud", "permanent")
 	MustRun(tb, "ip", "neigh", "replace", v.PeerIP.String(), "lladdr", v.PeerMAC.String(), "dev", v.Host, "nud", "permanent")
 	return v
+}
+
+// disableIPv6 is sysctl -w net.ipv6.conf.IFNAME.disable_ipv6=1 in the
+// calling thread's network namespace (/proc/sys/net follows the thread).
+func disableIPv6(ifname string) error {
+	if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+ifname+"/disable_ipv6", []byte("1\n"), 0); err != nil {
+		return fmt.Errorf("disable IPv6 on %s: %w", ifname, err)
+	}
+	return nil
 }
 
 // InPeer runs fn on an OS thread that has entered the peer's namespace.

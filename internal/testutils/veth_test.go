@@ -3,6 +3,8 @@
 package testutils
 
 import (
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,19 @@ func TestVethFixture(t *testing.T) {
 	if v.HostIndex == 0 || v.PeerIndex == 0 || len(v.HostMAC) != 6 || len(v.PeerMAC) != 6 {
 		t.Fatalf("incomplete fixture: %+v", v)
 	}
+	// IPv6 is off on both ends (VethOptions.IPv6 is false), each in its own
+	// namespace's /proc/sys.
+	ipv6Off := func(ifname string) error {
+		b, err := os.ReadFile("/proc/sys/net/ipv6/conf/" + ifname + "/disable_ipv6")
+		if err == nil && strings.TrimSpace(string(b)) != "1" {
+			err = fmt.Errorf("%s: disable_ipv6 is %q", ifname, b)
+		}
+		return err
+	}
+	if err := ipv6Off(v.Host); err != nil {
+		t.Error(err)
+	}
+	v.InPeer(t, func() error { return ipv6Off(v.Peer) })
 	var ps *PacketSocket
 	v.InPeer(t, func() error { ps = OpenPacketSocket(t, v.PeerIndex); return nil })
 	host := OpenPacketSocket(t, v.HostIndex)

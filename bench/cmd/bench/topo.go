@@ -28,9 +28,9 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
-	"github.com/xdpkit/xdpkit/bench/internal/ethtool"
 	"github.com/xdpkit/xdpkit/bench/internal/netns"
 	"github.com/xdpkit/xdpkit/bench/internal/progs"
+	"github.com/xdpkit/xdpkit/internal/sys"
 )
 
 const (
@@ -56,7 +56,7 @@ type topo struct {
 	sinkPrg *ebpf.Program
 	rootFD  int // AF_INET socket in the root netns, for ethtool
 	nsFD    int // ... in the generator netns
-	stats   map[string]*ethtool.Stats
+	stats   map[string]*devStats
 }
 
 func sh(args ...string) error {
@@ -172,13 +172,48 @@ func (t *topo) upAll() error {
 	if err != nil {
 		return err
 	}
-	t.stats = map[string]*ethtool.Stats{}
+	t.stats = map[string]*devStats{}
 	for name, fd := range map[string]int{dutIf: t.rootFD, outIf: t.rootFD, genIf: t.nsFD, sinkIf: t.nsFD} {
-		if t.stats[name], err = ethtool.New(fd, name); err != nil {
+		if t.stats[name], err = newDevStats(fd, name); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// devStats reads one device's driver statistics (what `ethtool -S`
+// prints) with the ETHTOOL_GSTATS ioctl, so the harness counts frames from
+// the veth's own per-queue counters. The names are read once.
+type devStats struct {
+	fd     int // AF_INET socket in the device's namespace (the topo closes it)
+	ifname string
+	names  []string
+	values []uint64
+}
+
+func newDevStats(fd int, ifname string) (*devStats, error) {
+	names, err := sys.EthtoolStatNamesFD(fd, ifname)
+	if err != nil {
+		return nil, err
+	}
+	return &devStats{fd: fd, ifname: ifname, names: names}, nil
+}
+
+// read returns every statistic by name.
+func (s *devStats) read() (map[string]uint64, error) {
+	v, err := sys.EthtoolStatValuesFD(s.fd, s.ifname, s.values)
+	if err != nil {
+		return nil, err
+	}
+	s.values = v
+	if len(v) != len(s.names) {
+		return nil, fmt.Errorf("ethtool stats of %s: %d values for %d names: the driver's statistics changed", s.ifname, len(v), len(s.names))
+	}
+	m := make(map[string]uint64, len(s.names))
+	for i, name := range s.names {
+		m[name] = v[i]
+	}
+	return m, nil
 }
 
 // counters reads the veth statistics of all four ends.
@@ -186,7 +221,7 @@ func (t *topo) counters() (map[string]map[string]uint64, error) {
 	m := map[string]map[string]uint64{}
 	var errs []error
 	for name, s := range t.stats {
-		v, err := s.Read()
+		v, err := s.read()
 		errs = append(errs, err)
 		m[name] = v
 	}
