@@ -65,19 +65,36 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"os"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpkit/xdpkit/internal/sys"
 )
 
-// MaxPacketFrames is the most descriptors TransmitPacket and
-// TransmitPackets accept for one packet: CONFIG_MAX_SKB_FRAGS+1 with the
-// smallest kernel configuration, the portable limit af_xdp.rst
-// recommends. Zero-copy drivers may accept fewer. A packet of up to
-// 18 x 3840 bytes (4096-byte frames) or 18 x 1792 bytes (2048-byte frames)
-// is received in at most MaxPacketFrames descriptors too.
+// MaxPacketFrames is the portable limit on the descriptors of one packet
+// that af_xdp.rst recommends: CONFIG_MAX_SKB_FRAGS+1 with the default
+// kernel configuration. [Socket.MaxPacketFrames] gives a socket's actual
+// limit. A packet of up to 18 x 3840 bytes (4096-byte frames) or
+// 18 x 1792 bytes (2048-byte frames) is received in at most
+// MaxPacketFrames descriptors.
 const MaxPacketFrames = 18
+
+// maxSKBFrags reads the kernel's fragment limit, MAX_SKB_FRAGS, from
+// /proc/sys/net/core/max_skb_frags; MaxPacketFrames-1 if it cannot.
+func maxSKBFrags() int {
+	b, err := os.ReadFile("/proc/sys/net/core/max_skb_frags")
+	if err != nil {
+		return MaxPacketFrames - 1
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || n < 1 {
+		return MaxPacketFrames - 1
+	}
+	return n
+}
 
 var (
 	// ErrPacketTooLong: a multi-buffer packet has more descriptors than
@@ -103,7 +120,7 @@ var (
 	errEmptyPacket      = fmt.Errorf("no descriptors: %w", ErrInvalidPacket)
 	errIncomplete       = fmt.Errorf("last descriptor has XDP_PKT_CONTD: the packet does not end: %w", ErrInvalidPacket)
 	errNeedMultiBuffer  = &descError{"packet of several descriptors (XDP_PKT_CONTD) on a socket without Config.MultiBuffer", nil}
-	errTooManyFrames    = fmt.Errorf("more than %d descriptors in one packet: %w", MaxPacketFrames, ErrPacketTooLong)
+	errTooManyFrames    = fmt.Errorf("more descriptors in one packet than the kernel takes (Socket.MaxPacketFrames): %w", ErrPacketTooLong)
 	errLongerThanTXRing = fmt.Errorf("packet has more descriptors than the TX ring has slots: %w", ErrPacketTooLong)
 )
 
@@ -314,11 +331,10 @@ func (s *Socket) TransmitPackets(descs []unix.XDPDesc) (n int, err error) {
 // descriptors, and, if that is not all of them, why the next packet is
 // not one. Transmit checks each descriptor itself.
 func (s *Socket) checkPackets(descs []unix.XDPDesc) (whole int, bad error) {
-	maxFrames := min(MaxPacketFrames, int(s.tx.Size()))
 	start := 0
 	for i := range descs {
-		if i-start+1 > maxFrames {
-			if maxFrames < MaxPacketFrames {
+		if i-start+1 > s.maxFrags {
+			if s.maxFrags == int(s.tx.Size()) {
 				return start, errLongerThanTXRing
 			}
 			return start, errTooManyFrames

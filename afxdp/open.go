@@ -177,7 +177,12 @@ func open(link netlink.Link, queue int, cfg *Config) (_ *Socket, err error) {
 		return nil, opErr("get XDP options", err)
 	}
 	s.zeroCopy = opts&unix.XDP_OPTIONS_ZEROCOPY != 0
-	s.readyFn = s.rxReady
+	s.readyFn, s.txRoomFn = s.rxReady, s.txRoom
+	s.maxFrags = MaxPacketFrames
+	if !s.zeroCopy {
+		s.maxFrags = maxSKBFrags() + 1
+	}
+	s.maxFrags = min(s.maxFrags, int(c.TXRingSize))
 
 	if s.prog != nil {
 		if err = s.prog.Register(queue, s.fd); err != nil {

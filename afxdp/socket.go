@@ -66,6 +66,8 @@ type Socket struct {
 	waitAnys sync.WaitGroup // WaitAny calls that may be in poll(2) on fd
 
 	readyFn   func(uintptr) bool // s.rxReady, bound once so a Wait does not allocate
+	txRoomFn  func(uintptr) bool // s.txRoom, likewise for WaitTX
+	maxFrags  int                // most descriptors of one packet the kernel takes
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -122,6 +124,14 @@ func (s *Socket) Pool() *umem.Pool { return s.upool }
 
 // Program returns the redirect program the socket is registered in, or nil.
 func (s *Socket) Program() *redirect.Program { return s.prog }
+
+// MaxPacketFrames returns the most descriptors one packet may have on
+// this socket: in copy mode the kernel's limit, MAX_SKB_FRAGS+1 (read
+// from /proc/sys/net/core/max_skb_frags, or the package's MaxPacketFrames
+// when that cannot be read); in zero-copy mode MaxPacketFrames, as the
+// driver's own limit (NETDEV_A_DEV_XDP_ZC_MAX_SEGS) may be lower. It is
+// capped by the TX ring size. Transmit refuses longer packets.
+func (s *Socket) MaxPacketFrames() int { return s.maxFrags }
 
 // MultiBuffer reports whether the socket was opened with
 // Config.MultiBuffer: a packet may then span several descriptors.

@@ -90,6 +90,52 @@ func (s *Socket) wait(poller *os.File, rawConn syscall.RawConn, deadline time.Ti
 	return s.pollErr(rawConn.Read(s.readyFn))
 }
 
+// WaitTX blocks until the TX ring has room for a descriptor, the timeout
+// passes (ErrTimeout; negative waits without limit), or the socket is
+// closed (ErrClosed). It first reaps completions and kicks the kernel,
+// which in copy mode is what makes room; a ring that stays full (the link
+// is down, the driver stalled) makes it wait in the runtime poller for
+// the kernel's write-space wake-up. A transmitter that finds the ring
+// full waits here instead of spinning.
+func (s *Socket) WaitTX(timeout time.Duration) error {
+	poller, rawConn, err := s.waitPoller()
+	if err != nil {
+		return err
+	}
+	if room, err := s.prepareWaitTX(); room || err != nil {
+		return err
+	}
+	var deadline time.Time
+	if timeout >= 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	if err := poller.SetWriteDeadline(deadline); err != nil {
+		return s.pollErr(err)
+	}
+	return s.pollErr(rawConn.Write(s.txRoomFn))
+}
+
+func (s *Socket) prepareWaitTX() (room bool, err error) {
+	s.pool.Lock()
+	defer s.pool.Unlock()
+	if s.closed {
+		return false, ErrClosed
+	}
+	s.completeLocked()
+	if s.tx.Room() {
+		return true, nil
+	}
+	s.stats.Waits++
+	if err := s.kickLocked(); err != nil && !errors.Is(err, unix.ENETDOWN) {
+		return false, err
+	}
+	s.completeLocked()
+	return s.tx.Room(), nil
+}
+
+// txRoom is WaitTX's poller callback, made once like readyFn.
+func (s *Socket) txRoom(uintptr) bool { return s.tx.Room() }
+
 // rxReady is Wait's poller callback: true when the kernel has produced
 // RX descriptors we have not released. It reads the ring's shared indices
 // only, so it does not race with a Receive on another goroutine. It is a

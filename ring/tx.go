@@ -58,6 +58,11 @@ func (t *TX) NeedWakeup() bool { return t.needWakeup() }
 // consumed yet.
 func (t *TX) Pending() uint32 { return t.pending() }
 
+// Room reports whether the ring has a free slot, from the shared indices
+// only: it changes nothing, so it may run on another goroutine than the
+// producer (a poller callback).
+func (t *TX) Room() bool { return t.prod.Load()-t.cons.Load() < t.size }
+
 // Size returns the number of slots.
 func (t *TX) Size() uint32 { return t.size }
 

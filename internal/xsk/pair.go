@@ -139,6 +139,15 @@ func (u *UMEM) newPair(fd, ifindex, queue int, p *Pool) (*Pair, error) {
 		_ = pr.Fill.Close()
 		return nil, fmt.Errorf("completion ring: %w", err)
 	}
+	if err := p.addPair(pr); err != nil {
+		_ = errors.Join(pr.Fill.Close(), pr.Comp.Close())
+		return nil, err
+	}
+	return pr, nil
+}
+
+// addPair enters pr in p's table, at the lowest free index.
+func (p *Pool) addPair(pr *Pair) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	l := len(p.pairs)
@@ -149,8 +158,7 @@ func (u *UMEM) newPair(fd, ifindex, queue int, p *Pool) (*Pair, error) {
 		}
 	}
 	if l > 0xffff {
-		_ = errors.Join(pr.Fill.Close(), pr.Comp.Close())
-		return nil, errors.New("too many ring pairs on one pool")
+		return errors.New("too many ring pairs on one pool")
 	}
 	pr.local = uint16(l)
 	if l == len(p.pairs) {
@@ -158,7 +166,7 @@ func (u *UMEM) newPair(fd, ifindex, queue int, p *Pool) (*Pair, error) {
 	} else {
 		p.pairs[l] = pr
 	}
-	return pr, nil
+	return nil
 }
 
 // Bound records that m's socket is bound: later sockets may share the
