@@ -595,3 +595,50 @@ func TestLinkFlap(t *testing.T) {
 }
 
 var _ = fmt.Sprint
+
+// TestOpenRacesCloseOnOtherQueue: sockets of one UMEM opened and closed
+// on two queues at once, from two goroutines. An Open names a bound socket
+// of the other queue in its XDP_SHARED_UMEM bind; that socket may be
+// closed meanwhile, and the bind must not get its stale (or reused) file
+// descriptor. (Found by the soak test.)
+func TestOpenRacesCloseOnOtherQueue(t *testing.T) {
+	v := testutils.NewVeth(t, testutils.VethOptions{Queues: 2})
+	u, err := umem.New(&umem.Options{FrameCount: 8192})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	var pools [2]*umem.Pool
+	for q := range pools {
+		if pools[q], err = u.NewPool(4096); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := 3 * time.Second
+	if testing.Short() {
+		d = time.Second
+	}
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	var rounds [2]int
+	for q := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				s, err := afxdp.OpenIndex(v.HostIndex, q, &afxdp.Config{UMEM: u, Pool: pools[q], Steering: afxdp.Steering{None: true}})
+				if err != nil {
+					t.Errorf("queue %d, round %d: %v", q, rounds[q], err)
+					return
+				}
+				rounds[q]++
+				if err := s.Close(); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("rounds %v", rounds)
+	checkAllFree(t, u)
+}

@@ -198,7 +198,7 @@ func open(link netlink.Link, queue int, cfg *Config) (_ *Socket, err error) {
 // (also one of a process just killed).
 func (s *Socket) bind(flags uint16) error {
 	deadline := time.Now().Add(s.cfg.BindRetryTimeout)
-	for delay := time.Millisecond; ; delay = min(delay*2, 50*time.Millisecond) {
+	for delay := 250 * time.Microsecond; ; delay = min(delay*2, 5*time.Millisecond) {
 		err := sys.Bind(s.fd, s.ifindex, s.queue, flags, s.m.SharedFD)
 		if err == nil {
 			return nil

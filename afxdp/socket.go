@@ -266,8 +266,10 @@ func (s *Socket) transmitLocked(descs []unix.XDPDesc) (int, error) {
 	s.stallSince = time.Time{}
 	var bytes uint64
 	for i := range descs[:m] {
-		s.tx.Set(idx+uint32(i), descs[i])
-		bytes += uint64(descs[i].Len)
+		d := descs[i]
+		d.Addr = s.x.TXAddr(d.Addr)
+		s.tx.Set(idx+uint32(i), d)
+		bytes += uint64(d.Len)
 	}
 	if m > 0 {
 		s.tx.Submit(uint32(m))

@@ -173,3 +173,14 @@ func EventfdSignal(fd int) error {
 	}
 	return nil
 }
+
+// NetNS identifies the network namespace of the calling thread (the
+// device and inode of /proc/thread-self/ns/net): sockets it opens live
+// there, and bind finds interfaces there.
+func NetNS() (dev, ino uint64, err error) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
+		return 0, 0, err
+	}
+	return st.Dev, st.Ino, nil
+}

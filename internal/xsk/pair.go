@@ -43,7 +43,9 @@ type Member struct {
 	FD int
 	// SharedFD, when not -1, is a bound socket of the same UMEM the bind
 	// must name with XDP_SHARED_UMEM; -1 means the UMEM is registered on
-	// FD itself and the bind is a plain one.
+	// FD itself and the bind is a plain one. It is a dup owned by the
+	// Member until Bound or Leave, so that the socket it names stays alive
+	// (and its number unused by others) if that socket is closed first.
 	SharedFD int
 
 	bound, left bool
@@ -93,14 +95,21 @@ func (u *UMEM) Join(ifindex, queue int, p *Pool) (_ *Member, err error) {
 		if err != nil && m.FD >= 0 {
 			_ = sys.Close(m.FD)
 		}
+		if err != nil {
+			m.closeShared()
+		}
 	}()
 	switch {
 	case share != nil:
 		if m.FD, err = sys.Socket(); err != nil {
 			return nil, fmt.Errorf("open AF_XDP socket: %w", SocketError(err))
 		}
-		m.SharedFD = share.FD
-	case u.spareFD >= 0:
+		// share may be closed before our bind names it: keep it alive.
+		if m.SharedFD, err = sys.Dup(share.FD); err != nil {
+			m.SharedFD = -1
+			return nil, fmt.Errorf("dup the socket to share the UMEM with: %w", err)
+		}
+	case u.spareFD >= 0 && u.inSpareNS():
 		m.FD, u.spareFD = u.spareFD, -1
 	default:
 		if m.FD, err = u.register(); err != nil {
@@ -116,6 +125,15 @@ func (u *UMEM) Join(ifindex, queue int, p *Pool) (_ *Member, err error) {
 	u.members++
 	m.Pair = pr
 	return m, nil
+}
+
+// inSpareNS reports whether the calling thread is in the network
+// namespace the spare registration was made in: a socket binds to
+// interfaces of its own namespace, so a socket opened elsewhere (in a
+// test's peer namespace, say) needs a registration of its own.
+func (u *UMEM) inSpareNS() bool {
+	dev, ino, err := sys.NetNS()
+	return err == nil && [2]uint64{dev, ino} == u.spareNS
 }
 
 // newPair sizes and maps a fill and completion ring on fd and enters them
@@ -176,6 +194,16 @@ func (m *Member) Bound() {
 	defer m.u.mu.Unlock()
 	m.bound = true
 	m.Pair.bound = append(m.Pair.bound, m)
+	m.closeShared()
+}
+
+// closeShared closes the dup of the socket the bind named. Caller holds
+// u.mu (or owns m alone).
+func (m *Member) closeShared() {
+	if m.SharedFD >= 0 {
+		_ = sys.Close(m.SharedFD)
+		m.SharedFD = -1
+	}
 }
 
 // Leave closes m's socket, which the caller has unbound from its rings
@@ -193,6 +221,7 @@ func (m *Member) Leave() error {
 		return nil
 	}
 	m.left = true
+	m.closeShared()
 	pr := m.Pair
 	var errs []error
 	if i := indexOf(pr.bound, m); i >= 0 {

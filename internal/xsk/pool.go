@@ -137,6 +137,31 @@ func (p *Pool) AllocInto(addrs []uint64) int {
 	return n
 }
 
+// TakeFrame takes the free frame that addr points into for the
+// application (Free → App), wherever it is on the free list; ok is false
+// if it is not free in this pool. It is for callers that place packets in
+// chosen frames, such as tests reproducing the kernel selftests' layouts;
+// it costs a scan of the free list.
+func (p *Pool) TakeFrame(addr uint64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	i, ok := p.u.index(addr)
+	if !ok || p.u.meta[i].pool != p.id || p.u.meta[i].state != StateFree || p.umemClosed {
+		return false
+	}
+	start := p.u.frameAddr(i)
+	for k, a := range p.free {
+		if a == start {
+			p.free[k] = p.free[len(p.free)-1]
+			p.free = p.free[:len(p.free)-1]
+			p.u.meta[i].state = StateApp
+			p.app++
+			return true
+		}
+	}
+	return false
+}
+
 // Free gives a frame the application holds back to the free list
 // (App → Free). A frame not held by the application in this pool is
 // refused with an error wrapping ErrFrameState.
@@ -284,13 +309,17 @@ func (p *Pool) StageTXLocked(pr *Pair, descs []unix.XDPDesc, allowed uint32) (in
 	return len(descs), OK
 }
 
-// StageUncheckedLocked marks the frame addr points into TX for pr, as
-// StageTXLocked does, without checking it: for tests that hand the kernel
-// invalid descriptors on purpose.
-func (p *Pool) StageUncheckedLocked(pr *Pair, addr uint64) {
-	if i, ok := p.u.index(addr); ok {
-		p.u.meta[i].state, p.u.meta[i].pair = StateTX, pr.local
+// StageUncheckedLocked marks the frame addr points into TX for pr if the
+// application holds it, and reports whether it did, without checking the
+// descriptor: for tests that hand the kernel invalid descriptors on
+// purpose (commit only the frames it marked).
+func (p *Pool) StageUncheckedLocked(pr *Pair, addr uint64) bool {
+	i, ok := p.u.index(addr)
+	if !ok || p.u.meta[i].pool != p.id || p.u.meta[i].state != StateApp {
+		return false
 	}
+	p.u.meta[i].state, p.u.meta[i].pair = StateTX, pr.local
+	return true
 }
 
 // CommitTXLocked counts n staged frames as put on pr's TX ring.

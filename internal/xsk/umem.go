@@ -50,6 +50,7 @@ type UMEM struct {
 	shift     uint    // aligned mode: log2(FrameSize)
 	unaligned bool    // unaligned chunk mode: addresses need not be frame starts
 	start     uintptr // address of area[0], for AddrOf
+	borrowed  bool    // area is Go memory lent by a test: release does not unmap it
 
 	meta []frameMeta // per frame; an entry changes only under its pool's mutex
 
@@ -60,6 +61,7 @@ type UMEM struct {
 	pools    []*Pool    // the main pool first
 	members  int        // sockets that joined and have not left
 	spareFD  int        // registered with the kernel, not used by a socket yet; -1 if none
+	spareNS  [2]uint64  // the network namespace spareFD lives in
 	closed   bool
 	unmapped bool
 }
@@ -106,16 +108,7 @@ type Counts struct {
 // first socket to join will use, so that a missing privilege or a low
 // locked-memory limit shows at once.
 func New(c Config) (_ *UMEM, err error) {
-	u := &UMEM{
-		cfg:       c,
-		size:      uint64(c.FrameCount) * uint64(c.FrameSize),
-		frameSize: uint64(c.FrameSize),
-		unaligned: c.Unaligned,
-		spareFD:   -1,
-	}
-	if c.FrameSize&(c.FrameSize-1) == 0 {
-		u.shift = uint(bits.TrailingZeros32(c.FrameSize))
-	}
+	u := newUMEM(c)
 	defer func() {
 		if err != nil {
 			u.release()
@@ -142,7 +135,30 @@ func New(c Config) (_ *UMEM, err error) {
 	if u.spareFD, err = u.register(); err != nil {
 		return nil, err
 	}
+	u.spareNS[0], u.spareNS[1], _ = sys.NetNS()
 
+	u.initFrames()
+	return u, nil
+}
+
+// newUMEM returns a UMEM with c's geometry, without memory or frames.
+func newUMEM(c Config) *UMEM {
+	u := &UMEM{
+		cfg:       c,
+		size:      uint64(c.FrameCount) * uint64(c.FrameSize),
+		frameSize: uint64(c.FrameSize),
+		unaligned: c.Unaligned,
+		spareFD:   -1,
+	}
+	if c.FrameSize&(c.FrameSize-1) == 0 {
+		u.shift = uint(bits.TrailingZeros32(c.FrameSize))
+	}
+	return u
+}
+
+// initFrames makes every frame free in the main pool.
+func (u *UMEM) initFrames() {
+	c := u.cfg
 	u.meta = make([]frameMeta, c.FrameCount)
 	main := &Pool{u: u, total: int(c.FrameCount), free: make([]uint64, c.FrameCount)}
 	for i := range main.free {
@@ -150,7 +166,6 @@ func New(c Config) (_ *UMEM, err error) {
 		main.free[i] = u.frameAddr(uint64(int(c.FrameCount) - 1 - i))
 	}
 	u.pools = []*Pool{main}
-	return u, nil
 }
 
 // register opens an AF_XDP socket and registers the area on it.
@@ -192,6 +207,22 @@ func (u *UMEM) frameAddr(i uint64) uint64 {
 func (u *UMEM) DataAddr(addr uint64) uint64 {
 	if u.unaligned {
 		return addr&unalignedAddrMask + addr>>unalignedOffsetShift
+	}
+	return addr
+}
+
+// TXAddr returns the address to put in a TX descriptor for addr. In
+// unaligned mode an odd data address is written as the even one below it
+// plus an offset of 1 (same bytes): Linux 6.18 tags the address it keeps
+// for the completion with bit 0 and clears that bit when it completes a
+// single-descriptor packet in copy mode, so an odd address would come
+// back one byte lower, in the previous chunk when it starts one.
+func (u *UMEM) TXAddr(addr uint64) uint64 {
+	if !u.unaligned {
+		return addr
+	}
+	if a := u.DataAddr(addr); a&1 != 0 {
+		return a - 1 | 1<<unalignedOffsetShift
 	}
 	return addr
 }
@@ -422,12 +453,12 @@ func (u *UMEM) release() error {
 		errs = append(errs, sys.Close(u.spareFD))
 		u.spareFD = -1
 	}
-	if u.area != nil {
+	if u.area != nil && !u.borrowed {
 		// The kernel keeps its own pin on the pages while a registration
 		// lives, so unmapping our view is safe.
 		errs = append(errs, sys.Munmap(u.area))
-		u.area = nil
 	}
+	u.area = nil
 	return errors.Join(errs...)
 }
 
