@@ -16,12 +16,12 @@
 // Receiving: the application gives the kernel empty frames of its UMEM on
 // the fill ring; the kernel writes received packets into them and describes
 // them on the RX ring. [Socket.Receive] restocks the fill ring from the
-// UMEM's free frames and takes a batch of descriptors off the RX ring.
+// pool's free frames and takes a batch of descriptors off the RX ring.
 // [Socket.Frame] gives a descriptor's bytes, in place. [Socket.Release]
 // returns the frames to the free list.
 //
 // Transmitting: the application writes packets into frames it holds (a
-// received one, or one from UMEM().Alloc()), and [Socket.Transmit] puts
+// received one, or one from Pool().Alloc()), and [Socket.Transmit] puts
 // their descriptors on the TX ring and, if the kernel asks for it
 // (need_wakeup), kicks it with one sendto. When the kernel has sent a
 // frame it returns it on the completion ring; Transmit and
@@ -53,21 +53,45 @@
 // # Ownership and lifetime
 //
 // A received frame's bytes stay valid while the application holds it:
-// until Release, Transmit, or Close. A Socket owns its file descriptor, its
-// ring mappings and, unless they were passed in Config, its UMEM and its
-// XDP program; Close releases them all and removes the socket from the
-// XSKMAP first. Close is idempotent. One goroutine receives and one
-// transmits per socket; Close may come from any goroutine. The program is
-// attached through a BPF link, so it is detached even when the process
-// dies without closing it.
+// until Release or Transmit. Every frame belongs to one pool of the UMEM
+// (umem.Pool); a socket receives into, transmits and releases frames of
+// its own pool only, and Transmit refuses, with [ErrInvalidDescriptor], a
+// descriptor the kernel would drop without completing it (zero length,
+// past its frame's end, outside the UMEM, unknown Options bits) or one for
+// a frame the application does not hold — the frame stays the caller's.
+// [Socket.WaitTX] waits for room on a full TX ring.
+//
+// A Socket owns its file descriptor, its ring mappings and, unless they
+// were passed in Config, its UMEM and its XDP program. Close removes the
+// socket from the XSKMAP first, gives the frames on its RX ring back to
+// the pool, unmaps its rings and closes it; when it was the last socket
+// of the UMEM on its queue, the frames the kernel still had for the queue
+// (fill ring, transmission) return to the pool too. Frames the
+// application holds stay its own: Release takes them back even after
+// Close. A failed Open leaves nothing behind, so "try zero-copy, else
+// copy" on one UMEM works. The program is attached through a BPF link, so
+// it is detached even when the process dies without closing it.
+//
+// # Concurrency
+//
+// Every method of a Socket is safe for concurrent use, and Close is safe
+// against every call in flight: it wakes a blocked Wait, WaitTX or
+// WaitAny, waits for the data-path call in progress to return before it
+// unmaps anything, and every call after it returns [ErrClosed] (Release
+// excepted, see above). The data path of all sockets on one pool is
+// serialized by the pool's lock, taken once per call: for speed, drive
+// each pool from one goroutine and give sockets on other goroutines pools
+// of their own (umem.UMEM.NewPool). Sockets bound to the same queue share
+// its fill and completion rings and so must share a pool.
 //
 // # Requirements
 //
-// Linux only. Linux 5.9 or later (BPF links for XDP, the full
-// XDP_STATISTICS); need_wakeup needs 5.4 and busy-poll options 5.11. The
-// process needs CAP_NET_RAW for the socket, CAP_BPF and CAP_NET_ADMIN for
-// the XDP program, and enough locked memory for the UMEM (CAP_IPC_LOCK or
-// RLIMIT_MEMLOCK; github.com/cilium/ebpf/rlimit.RemoveMemlock raises it).
-// Root has all of these. Zero-copy needs driver support; veth and every
-// other driver work in copy mode.
+// Linux only, 5.10 or later (XDP_SHARED_UMEM with a fill and completion
+// ring per queue, BPF links for XDP, the full XDP_STATISTICS); busy-poll
+// options need 5.11 and multi-buffer 6.6. The process needs CAP_NET_RAW
+// for the socket, CAP_BPF and CAP_NET_ADMIN for the XDP program, and
+// enough locked memory for the UMEM (CAP_IPC_LOCK or RLIMIT_MEMLOCK;
+// github.com/cilium/ebpf/rlimit.RemoveMemlock raises it). Root has all of
+// these. Zero-copy needs driver support; veth and every other driver work
+// in copy mode.
 package afxdp
