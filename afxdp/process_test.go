@@ -108,7 +108,8 @@ func runHelper(t *testing.T, cmd *exec.Cmd) string {
 
 // TestProgramGoneAfterKill opens a socket in a child process, kills it with
 // SIGKILL, and checks the kernel detached the XDP program (it is attached
-// through a BPF link owned by the process).
+// through a BPF link owned by the process) and that a new socket gets the
+// queue, as a restarted process would.
 func TestProgramGoneAfterKill(t *testing.T) {
 	v := testutils.NewVeth(t, testutils.VethOptions{})
 	cmd := helperCommand(t, "hold", v.Host)
@@ -148,13 +149,21 @@ func TestProgramGoneAfterKill(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !l.XDP.IsAttached() {
-			return
+			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("XDP program still attached 5s after the owner was killed: %+v", l.XDP)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// The restarted process gets the queue back, and traffic with it.
+	s := openHost(t, v, 0, nil)
+	peer := v.OpenPeerPacketSocket(t)
+	if err := peer.Send(testFrame(v, 7, 1000, 100)); err != nil {
+		t.Fatal(err)
+	}
+	got := false
+	receiveUntil(t, s, 5*time.Second, func() bool { return got }, func(seq uint32, _ []byte) { got = seq == 7 })
 }
 
 // TestUnprivileged runs Open as user nobody: it must fail with

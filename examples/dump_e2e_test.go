@@ -21,9 +21,10 @@ import (
 // returns its one line of error.
 func failLine(t *testing.T, name string, args ...string) string {
 	t.Helper()
+	bin := binary(t, name) // builds the examples the first time: not part of the 30s
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, binary(t, name), args...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
 	if ctx.Err() != nil {
 		t.Fatalf("%s %v: no exit within 30s\n%s", name, args, out)
 	}

@@ -4,8 +4,12 @@ package examples_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/xdpkit/xdpkit/internal/netlink"
 	"github.com/xdpkit/xdpkit/internal/testutils"
@@ -55,6 +59,7 @@ func TestQueuesAndCPUs(t *testing.T) {
 // stays attached after they exit until the pin is removed.
 func TestPinnedProcesses(t *testing.T) {
 	v := testutils.NewVeth(t, testutils.VethOptions{Queues: 2})
+	leaveBPFFSAsFound(t)
 	name := fmt.Sprintf("xdpkit-e2e-%d", time.Now().UnixNano()%1e9)
 	t.Cleanup(func() { _ = redirect.Unpin(name, nil) })
 	p0 := start(t, v, "xdp-drop", "-pin", name, "-q", "0")
@@ -88,4 +93,24 @@ func TestPinnedProcesses(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// leaveBPFFSAsFound undoes, at cleanup, the BPF filesystem the tools
+// mount at /sys/fs/bpf when there is none (as bpftool and libxdp do): a
+// test must leave the machine as it found it.
+func leaveBPFFSAsFound(t *testing.T) {
+	const root = "/sys/fs/bpf"
+	var st unix.Statfs_t
+	if err := unix.Statfs(root, &st); err == nil && uint32(st.Type) == uint32(unix.BPF_FS_MAGIC) {
+		return // mounted before: not ours to undo
+	}
+	t.Cleanup(func() {
+		if err := unix.Statfs(root, &st); err != nil || uint32(st.Type) != uint32(unix.BPF_FS_MAGIC) {
+			return
+		}
+		_ = os.Remove(filepath.Join(root, "xdpkit")) // empty once the pins are gone
+		if err := unix.Unmount(root, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmount the bpffs the test's tools mounted: %v", err)
+		}
+	})
 }
