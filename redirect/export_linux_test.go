@@ -34,3 +34,6 @@ func LoadFiltered(filter asm.Instructions, xsks *ebpf.Map) (*ebpf.Program, error
 	}
 	return ebpf.NewProgram(&ebpf.ProgramSpec{Name: "xdpkit_filtered", Type: ebpf.XDP, License: license, Instructions: insns})
 }
+
+// ResolveForTest is (*Options).resolve: the validated copy Attach works with.
+func ResolveForTest(o *Options) (Options, error) { return o.resolve() }

@@ -125,7 +125,9 @@ func (r *Options) validate() error {
 	if r.FrameCount > 1<<24 {
 		return fmt.Errorf("invalid frame count %d: at most %d: %w", r.FrameCount, 1<<24, ErrInvalidOptions)
 	}
-	if r.Headroom+xdpPacketHeadroom+minPacketRoom > r.FrameSize {
+	// FrameSize is at least 2048 here; subtracting from it cannot wrap, as
+	// adding to a Headroom near 1<<32 would.
+	if r.Headroom > r.FrameSize-xdpPacketHeadroom-minPacketRoom {
 		return fmt.Errorf("invalid headroom %d: %d-byte frames leave room for at most %d: %w",
 			r.Headroom, r.FrameSize, r.FrameSize-xdpPacketHeadroom-minPacketRoom, ErrInvalidOptions)
 	}

@@ -46,7 +46,8 @@ func parseList(spec string, n int, dups bool) ([]int, error) {
 		if b-a > 1<<16 {
 			return nil, fmt.Errorf("workers: range %q too large", part)
 		}
-		for i := a; i <= b; i++ {
+		for k := 0; k <= b-a; k++ { // counting, not i <= b, which is always true for b = math.MaxInt
+			i := a + k
 			if seen[i] && !dups {
 				return nil, fmt.Errorf("workers: %d listed twice in %q", i, spec)
 			}

@@ -1,0 +1,12 @@
+//go:build linux
+
+package xsk
+
+import (
+	"testing"
+
+	"github.com/xdpkit/xdpkit/internal/testutils"
+)
+
+// TestMain fails the run if the tests leave file descriptors open.
+func TestMain(m *testing.M) { testutils.LeakCheckMain(m) }
