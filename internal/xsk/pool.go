@@ -194,12 +194,37 @@ func (p *Pool) freeLocked(addr uint64) Reason {
 // records as ownership errors, descriptors of frames the application does
 // not hold in this pool, and returns how many of those there were.
 func (p *Pool) ReleaseLocked(descs []unix.XDPDesc) (bad int) {
-	for i := range descs {
-		if r := p.freeLocked(descs[i].Addr); r != OK {
-			_ = p.refused(descs[i].Addr, StateApp, r)
-			bad++
+	u := p.u
+	if !u.fastIndex() {
+		for i := range descs {
+			if r := p.freeLocked(descs[i].Addr); r != OK {
+				_ = p.refused(descs[i].Addr, StateApp, r)
+				bad++
+			}
 		}
+		p.appDone(len(descs) - bad)
+		return bad
 	}
+	// Aligned frames: freeLocked's work in one loop without calls.
+	meta, free, id, size, shift := u.meta, p.free, p.id, u.size, u.shift
+	for i := range descs {
+		a := descs[i].Addr
+		if a >= size {
+			_ = p.refused(a, StateApp, OutsideUMEM)
+			bad++
+			continue
+		}
+		j := a >> shift
+		m := &meta[j]
+		if m.state != StateApp || m.pool != id {
+			_ = p.refused(a, StateApp, NotHeld)
+			bad++
+			continue
+		}
+		m.state = StateFree
+		free = append(free, j<<shift) // never grows: capacity is total
+	}
+	p.free = free
 	p.appDone(len(descs) - bad)
 	return bad
 }
@@ -215,13 +240,24 @@ func (p *Pool) RefillLocked(pr *Pair, max uint32) uint32 {
 	if got == 0 {
 		return 0
 	}
-	top := len(p.free)
-	for k := uint32(0); k < got; k++ {
-		a := p.free[top-1-int(k)]
-		i, _ := p.u.index(a)
-		m := &p.u.meta[i]
-		m.state, m.pair = StateFill, pr.local
-		pr.Fill.Set(idx+k, a)
+	u, top, l := p.u, len(p.free), pr.local
+	taken := p.free[top-int(got) : top]
+	if u.fastIndex() {
+		meta, shift := u.meta, u.shift
+		for k := range taken {
+			a := taken[len(taken)-1-k] // from the top of the stack, as Alloc takes them
+			m := &meta[a>>shift]
+			m.state, m.pair = StateFill, l
+			pr.Fill.Set(idx+uint32(k), a)
+		}
+	} else {
+		for k := range taken {
+			a := taken[len(taken)-1-k]
+			i, _ := u.index(a)
+			m := &u.meta[i]
+			m.state, m.pair = StateFill, l
+			pr.Fill.Set(idx+uint32(k), a)
+		}
 	}
 	p.free = p.free[:top-int(got)]
 	p.fill += int(got)
@@ -234,16 +270,35 @@ func (p *Pool) RefillLocked(pr *Pair, max uint32) uint32 {
 // not on a fill ring of this pool (which the kernel never produces) are
 // removed from descs and recorded; it returns how many remain, in order.
 func (p *Pool) ReceivedLocked(descs []unix.XDPDesc) int {
+	u := p.u
 	k := 0
-	for _, d := range descs {
-		i, ok := p.u.index(d.Addr)
-		if !ok || p.u.meta[i].pool != p.id || p.u.meta[i].state != StateFill {
-			_ = p.refused(d.Addr, StateFill, NotHeld)
-			continue
+	if u.fastIndex() {
+		meta, id, size, shift := u.meta, p.id, u.size, u.shift
+		for i := range descs {
+			a := descs[i].Addr
+			if a < size {
+				if m := &meta[a>>shift]; m.state == StateFill && m.pool == id {
+					m.state = StateApp
+					if k != i {
+						descs[k] = descs[i]
+					}
+					k++
+					continue
+				}
+			}
+			_ = p.refused(a, StateFill, NotHeld)
 		}
-		p.u.meta[i].state = StateApp
-		descs[k] = d
-		k++
+	} else {
+		for _, d := range descs {
+			i, ok := u.index(d.Addr)
+			if !ok || u.meta[i].pool != p.id || u.meta[i].state != StateFill {
+				_ = p.refused(d.Addr, StateFill, NotHeld)
+				continue
+			}
+			u.meta[i].state = StateApp
+			descs[k] = d
+			k++
+		}
 	}
 	p.fill -= k
 	p.app += k
@@ -290,19 +345,45 @@ func (u *UMEM) ValidTX(d *unix.XDPDesc) Reason {
 // commits the ones it puts on the ring (CommitTXLocked) and unstages the
 // rest (UnstageTXLocked).
 func (p *Pool) StageTXLocked(pr *Pair, descs []unix.XDPDesc, allowed uint32) (int, Reason) {
+	u := p.u
+	if u.fastIndex() {
+		// Aligned frames: ValidTX and the state check inline.
+		meta, id, size, shift, fs, l := u.meta, p.id, u.size, u.shift, u.frameSize, pr.local
+		for k := range descs {
+			d := &descs[k]
+			a := d.Addr
+			switch {
+			case d.Len == 0:
+				return k, ZeroLength
+			case a >= size:
+				return k, OutsideUMEM
+			case a&(fs-1)+uint64(d.Len) > fs:
+				return k, CrossesFrame
+			case d.Options&^allowed != 0:
+				return k, BadOptions
+			}
+			m := &meta[a>>shift]
+			if m.state != StateApp || m.pool != id {
+				_ = p.refused(a, StateApp, NotHeld)
+				return k, NotHeld // also a frame twice in descs: the first made it TX
+			}
+			m.state, m.pair = StateTX, l
+		}
+		return len(descs), OK
+	}
 	for k := range descs {
 		d := &descs[k]
-		if r := p.u.ValidTX(d); r != OK {
+		if r := u.ValidTX(d); r != OK {
 			return k, r
 		}
 		if d.Options&^allowed != 0 {
 			return k, BadOptions
 		}
-		i, _ := p.u.index(d.Addr)
-		m := &p.u.meta[i]
+		i, _ := u.index(d.Addr)
+		m := &u.meta[i]
 		if m.pool != p.id || m.state != StateApp {
 			_ = p.refused(d.Addr, StateApp, NotHeld)
-			return k, NotHeld // also a frame twice in descs: the first made it TX
+			return k, NotHeld
 		}
 		m.state, m.pair = StateTX, pr.local
 	}
@@ -347,21 +428,41 @@ func (p *Pool) ReapLocked(pr *Pair, max uint32) uint32 {
 	if got == 0 {
 		return 0
 	}
+	u := p.u
+	meta, free, id := u.meta, p.free, p.id
+	freed := 0
 	for k := uint32(0); k < got; k++ {
 		addr := pr.Comp.Addr(idx + k)
-		i, ok := p.u.index(addr)
-		if !ok || p.u.meta[i].pool != p.id || p.u.meta[i].state != StateTX {
+		var i uint64
+		if u.fastIndex() {
+			if addr >= u.size {
+				_ = p.refused(addr, StateTX, NotHeld)
+				continue
+			}
+			i = addr >> u.shift
+		} else {
+			var ok bool
+			if i, ok = u.index(addr); !ok {
+				_ = p.refused(addr, StateTX, NotHeld)
+				continue
+			}
+		}
+		m := &meta[i]
+		if m.state != StateTX || m.pool != id {
 			_ = p.refused(addr, StateTX, NotHeld)
 			continue
 		}
-		m := &p.u.meta[i]
 		m.state = StateFree
-		p.free = append(p.free, p.u.frameAddr(i))
-		p.tx--
-		if int(m.pair) < len(p.pairs) && p.pairs[m.pair] != nil {
-			p.pairs[m.pair].txFrames--
+		free = append(free, u.frameAddr(i))
+		freed++
+		if m.pair == pr.local {
+			pr.txFrames--
+		} else if int(m.pair) < len(p.pairs) && p.pairs[m.pair] != nil {
+			p.pairs[m.pair].txFrames-- // sent through another queue of the pool: not expected
 		}
 	}
+	p.free = free
+	p.tx -= freed
 	pr.Comp.Release(got)
 	return got
 }

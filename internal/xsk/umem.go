@@ -202,6 +202,10 @@ func (u *UMEM) frameAddr(i uint64) uint64 {
 	return i * u.frameSize
 }
 
+// fastIndex reports whether a descriptor's frame is its address shifted
+// right: aligned mode (frame sizes are powers of two there).
+func (u *UMEM) fastIndex() bool { return !u.unaligned && u.shift != 0 }
+
 // DataAddr returns the area offset a descriptor address points to: the
 // address itself in aligned mode; chunk plus offset in unaligned mode.
 func (u *UMEM) DataAddr(addr uint64) uint64 {
