@@ -80,9 +80,9 @@ func redirectTail(xsks *ebpf.Map) asm.Instructions {
 	}
 }
 
-// newCustomRun is a selftest run whose host socket(s) are registered by
-// the test in its own program's XSKMAP.
-func newCustomRun(t *testing.T, o xskOpts, sockets int) (*xskRun, []*afxdp.Socket) {
+// newCustomRun is a selftest run with sockets host sockets on queue 0,
+// registered at keys 0, 1, ... of an XSKMAP for the test's own program.
+func newCustomRun(t *testing.T, o xskOpts, sockets int) (*xskRun, []*afxdp.Socket, *ebpf.Map) {
 	t.Helper()
 	x := newXSKRun(t, o)
 	// Replace the host side: sockets with no steering, on one pool (they
@@ -99,7 +99,11 @@ func newCustomRun(t *testing.T, o xskOpts, sockets int) (*xskRun, []*afxdp.Socke
 			Bind: afxdp.BindCopy, MultiBuffer: o.multiBuffer, Steering: afxdp.Steering{None: true}}))
 	}
 	x.rx = socks[0]
-	return x, socks
+	xsks := xskMap(t, uint32(sockets))
+	for i, s := range socks {
+		register(t, xsks, uint32(i), s)
+	}
+	return x, socks, xsks
 }
 
 func register(t *testing.T, m *ebpf.Map, key uint32, s *afxdp.Socket) {
@@ -143,9 +147,7 @@ func TestXSKProgCleanup(t *testing.T) {
 // redirects the others; exactly the even ones arrive, in order.
 func TestXSKDropHalf(t *testing.T) {
 	xskModes(t, func(t *testing.T, mode redirect.Mode) {
-		x, socks := newCustomRun(t, xskOpts{mode: mode}, 1)
-		xsks := xskMap(t, 1)
-		register(t, xsks, 0, socks[0])
+		x, _, xsks := newCustomRun(t, xskOpts{mode: mode}, 1)
 		insns := asm.Instructions{
 			asm.Mov.Reg(asm.R6, asm.R1),
 			asm.LoadMem(asm.R2, asm.R6, mdData, asm.Word),
@@ -177,10 +179,7 @@ func TestXSKDropHalf(t *testing.T) {
 // its own sequence, in order.
 func TestXSKSharedUMEMSameQueue(t *testing.T) {
 	xskModes(t, func(t *testing.T, mode redirect.Mode) {
-		x, socks := newCustomRun(t, xskOpts{mode: mode, rxFrames: 2048}, 2)
-		xsks := xskMap(t, 2)
-		register(t, xsks, 0, socks[0])
-		register(t, xsks, 1, socks[1])
+		x, socks, xsks := newCustomRun(t, xskOpts{mode: mode, rxFrames: 2048}, 2)
 		insns := asm.Instructions{
 			asm.LoadMem(asm.R2, asm.R1, mdData, asm.Word),
 			asm.LoadMem(asm.R3, asm.R1, mdDataEnd, asm.Word),
@@ -310,9 +309,7 @@ func TestXSKMetadataCopy(t *testing.T) {
 				if mb {
 					o.mtu = xskJumboMTU
 				}
-				x, socks := newCustomRun(t, o, 1)
-				xsks := xskMap(t, 1)
-				register(t, xsks, 0, socks[0])
+				x, _, xsks := newCustomRun(t, o, 1)
 				insns := asm.Instructions{
 					asm.Mov.Reg(asm.R6, asm.R1),
 					asm.Mov.Imm(asm.R2, -32),
@@ -435,9 +432,7 @@ func TestXSKAdjustTail(t *testing.T) {
 				if tc.mb {
 					o.mtu = xskJumboMTU
 				}
-				x, socks := newCustomRun(t, o, 1)
-				xsks := xskMap(t, 1)
-				register(t, xsks, 0, socks[0])
+				x, _, xsks := newCustomRun(t, o, 1)
 				res, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 16, MaxEntries: 1})
 				if err != nil {
 					t.Fatal(err)

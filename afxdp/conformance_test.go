@@ -820,6 +820,23 @@ func (x *xskRun) sendTable(descs []unix.XDPDesc, invalid []bool, kernel bool) {
 	}
 }
 
+// runTable places table (tableRun) and exchanges it.
+func (x *xskRun) runTable(table []xdesc, kernel bool) {
+	x.t.Helper()
+	descs, want, invalid := x.tableRun(table)
+	x.exchange(descs, want, invalid, kernel)
+}
+
+// exchange sends descs (sendTable), receives want and finishes the run.
+func (x *xskRun) exchange(descs []unix.XDPDesc, want []xpkt, invalid []bool, kernel bool) {
+	x.t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); x.sendTable(descs, invalid, kernel) }()
+	x.receive(want, recvOpts{})
+	<-done
+	x.finish()
+}
+
 // ALIGNED_INV_DESC, ALIGNED_INV_DESC_2K_FRAME_SIZE, UNALIGNED_INV_DESC,
 // UNALIGNED_INV_DESC_4001_FRAME_SIZE: only the valid descriptors of the
 // table arrive. Each runs twice: through Transmit, which refuses exactly
@@ -852,12 +869,7 @@ func TestXSKInvalidDesc(t *testing.T) {
 						// and 0x7e0 + 64 too.
 						table[7].valid, table[8].valid = true, true
 					}
-					descs, want, invalid := x.tableRun(table)
-					done := make(chan struct{})
-					go func() { defer close(done); x.sendTable(descs, invalid, kernel) }()
-					x.receive(want, recvOpts{})
-					<-done
-					x.finish()
+					x.runTable(table, kernel)
 				})
 			}
 		}
@@ -886,12 +898,7 @@ func TestXSKInvalidDescMultiBuffer(t *testing.T) {
 						// into the previous one: xdpkit refuses it.
 						table[15].valid, table[16].valid = false, false
 					}
-					descs, want, invalid := x.tableRun(table)
-					done := make(chan struct{})
-					go func() { defer close(done); x.sendTable(descs, invalid, kernel) }()
-					x.receive(want, recvOpts{})
-					<-done
-					x.finish()
+					x.runTable(table, kernel)
 				})
 			}
 		}
@@ -952,11 +959,7 @@ func TestXSKTooManyFrags(t *testing.T) {
 				}
 				table = append(table, xdesc{0, xskMinPkt, true, 0}) // sync
 				descs, want, invalid := x.tableRunFrames(table)
-				done := make(chan struct{})
-				go func() { defer close(done); x.sendTable(descs, invalid, kernel) }()
-				x.receive(want, recvOpts{})
-				<-done
-				x.finish()
+				x.exchange(descs, want, invalid, kernel)
 			})
 		}
 	})
