@@ -12,28 +12,36 @@ import (
 )
 
 // BenchmarkRecycle measures the free-list bookkeeping of a batch of 64
-// frames: taken one by one (as a transmitter does) and released as a batch
-// (as Socket.Release does after a receive).
+// frames, taken and released as a batch (as Socket.Release does after a
+// receive): taken one by one with Alloc (a lock each) or all at once with
+// AllocInto (one lock).
 func BenchmarkRecycle(b *testing.B) {
 	testutils.RequirePrivileged(b)
-	for _, checked := range []bool{false, true} {
-		name := "unchecked"
-		if checked {
-			name = "checked"
+	for _, batch := range []bool{false, true} {
+		name := "alloc"
+		if batch {
+			name = "allocinto"
 		}
 		b.Run(name, func(b *testing.B) {
-			u, err := umem.New(&umem.Options{FrameCount: 4096, FillRingSize: 2048, Checked: checked})
+			u, err := umem.New(&umem.Options{FrameCount: 4096, FillRingSize: 2048})
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer u.Close()
 			descs := make([]unix.XDPDesc, 64)
+			addrs := make([]uint64, 64)
 			b.ReportAllocs()
 			frames := 0
 			for b.Loop() {
+				if batch {
+					u.AllocInto(addrs)
+				} else {
+					for i := range addrs {
+						addrs[i], _ = u.Alloc()
+					}
+				}
 				for i := range descs {
-					a, _ := u.Alloc()
-					descs[i] = unix.XDPDesc{Addr: a, Len: 60}
+					descs[i] = unix.XDPDesc{Addr: addrs[i], Len: 60}
 				}
 				if err := u.ReleaseDescs(descs); err != nil {
 					b.Fatal(err)

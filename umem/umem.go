@@ -198,7 +198,7 @@ func (p *Pool) FreeFrames() int { return p.x.FreeFrames() }
 
 // Alloc takes a free frame for the application (Free → App) and returns
 // its start address; ok is false when no frame is free or the UMEM is
-// closed.
+// closed. It takes the pool's lock; AllocInto takes many frames under one.
 func (p *Pool) Alloc() (addr uint64, ok bool) { return p.x.Alloc() }
 
 // AllocInto takes up to len(addrs) free frames for the application and

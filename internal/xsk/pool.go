@@ -126,11 +126,21 @@ func (p *Pool) AllocInto(addrs []uint64) int {
 		n = 0
 	}
 	top := len(p.free)
-	for k := range n {
-		a := p.free[top-1-k]
-		i, _ := p.u.index(a)
-		p.u.meta[i].state = StateApp
-		addrs[k] = a
+	taken := p.free[top-n : top]
+	if u := p.u; u.fastIndex() {
+		meta, shift := u.meta, u.shift
+		for k := range taken {
+			a := taken[len(taken)-1-k] // the top of the stack first, as Alloc takes them
+			meta[a>>shift].state = StateApp
+			addrs[k] = a
+		}
+	} else {
+		for k := range taken {
+			a := taken[len(taken)-1-k]
+			i, _ := u.index(a)
+			u.meta[i].state = StateApp
+			addrs[k] = a
+		}
 	}
 	p.free = p.free[:top-n]
 	p.app += n
