@@ -95,7 +95,10 @@ type Config struct {
 	UMEMOptions *umem.Options
 	// Pool is the set of UMEM frames this socket allocates from and
 	// accounts in (umem.UMEM.NewPool), for sockets that share a UMEM but
-	// are driven by different goroutines. Nil means the UMEM's main pool.
+	// are driven by different goroutines. The socket receives into,
+	// transmits and releases only this pool's frames; sockets of one UMEM
+	// bound to the same queue share its fill and completion rings and
+	// must use the same pool. Nil means the UMEM's main pool.
 	Pool *umem.Pool
 	// RXRingSize is the number of RX ring slots, a power of two.
 	// Zero means 2048.
