@@ -216,13 +216,10 @@ func (s *Socket) ReceivePackets(descs []unix.XDPDesc) (int, error) {
 	// whole packets among them: the ring only grows meanwhile, as nobody
 	// else consumes it.
 	idx, got := s.rx.Peek(uint32(len(descs)))
-	n := uint32(0)
-	for i := got; i > 0; i-- {
-		if s.rx.Desc(idx+i-1).Options&unix.XDP_PKT_CONTD == 0 {
-			n = i
-			break
-		}
+	for i := range got {
+		descs[i] = *s.rx.Desc(idx + i)
 	}
+	n := uint32(wholePackets(descs[:got]))
 	s.rx.Unpeek(got)
 	if n == 0 && got > 0 && got == uint32(len(descs)) {
 		s.dropPacketLocked()
