@@ -1,5 +1,3 @@
-//go:build linux
-
 package afxdp
 
 import (
@@ -25,16 +23,33 @@ const (
 	BindCopy
 )
 
+var bindModeNames = [...]string{BindAuto: "auto", BindZeroCopy: "zerocopy", BindCopy: "copy"}
+
 func (m BindMode) String() string {
-	switch m {
-	case BindAuto:
-		return "auto"
-	case BindZeroCopy:
-		return "zerocopy"
-	case BindCopy:
-		return "copy"
+	if m >= 0 && int(m) < len(bindModeNames) {
+		return bindModeNames[m]
 	}
 	return fmt.Sprintf("BindMode(%d)", int(m))
+}
+
+// MarshalText returns the mode's name: auto, zerocopy or copy.
+func (m BindMode) MarshalText() ([]byte, error) {
+	if m < 0 || int(m) >= len(bindModeNames) {
+		return nil, fmt.Errorf("invalid bind mode %d: %w", int(m), ErrInvalidConfig)
+	}
+	return []byte(bindModeNames[m]), nil
+}
+
+// UnmarshalText sets the mode from its name (auto, zerocopy, copy), so a
+// BindMode works with flag.TextVar and encoding/json.
+func (m *BindMode) UnmarshalText(text []byte) error {
+	for i, name := range bindModeNames {
+		if string(text) == name {
+			*m = BindMode(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("invalid bind mode %q: want auto, zerocopy or copy: %w", text, ErrInvalidConfig)
 }
 
 // Ring size defaults.
@@ -43,22 +58,28 @@ const (
 	DefaultTXRingSize = 2048
 )
 
-// Steering says how frames of the socket's queue are steered to it.
-type Steering struct {
-	// Program is a redirect program, shared by several sockets, whose
-	// XSKMAP the socket registers in (and leaves on Close). Nil means a
-	// private program, attached by Open and detached by Close.
-	Program *redirect.Program
-	// XDPMode is the attach mode of the private program. Zero value:
-	// redirect.ModeAuto (driver mode where the driver supports XDP).
-	XDPMode redirect.Mode
-	// None leaves steering to the caller: no program is attached and the
-	// socket is registered nowhere (register [Socket.FD] yourself).
-	None bool
+// Registrar registers a socket for its queue in an XDP program's XSKMAP,
+// so that the queue's frames reach the socket, and unregisters it.
+// *redirect.Program is one; so is anything that manages an XSKMAP of its
+// own (a pinned map, a map another process loaded).
+type Registrar interface {
+	Register(queue, socketFD int) error
+	Unregister(queue int) error
 }
 
-// BusyPoll configures the socket's busy-poll options (kernel 5.11+ for
-// PreferBusyPoll and Budget). The zero value leaves busy polling off.
+// NoSteering registers a socket nowhere: the caller steers frames to it,
+// e.g. by putting Socket.FD in an XSKMAP of its own.
+var NoSteering Registrar = noSteering{}
+
+type noSteering struct{}
+
+func (noSteering) Register(int, int) error { return nil }
+func (noSteering) Unregister(int) error    { return nil }
+
+// BusyPoll configures the socket's busy-poll options (Linux 5.11+ for
+// Prefer and Budget). The zero value leaves busy polling off. A real NIC
+// also wants its interrupts deferred while the application polls: that
+// is a setting of the device, made with package napi.
 type BusyPoll struct {
 	// Prefer sets SO_PREFER_BUSY_POLL: the kernel defers the interrupt
 	// path to the application's polling. Zero value: off.
@@ -69,19 +90,6 @@ type BusyPoll struct {
 	// Budget sets SO_BUSY_POLL_BUDGET: frames per busy-poll round. Zero:
 	// not set (the kernel's default of 8).
 	Budget int
-	// DeferHardIRQs and GROFlushTimeout, when either is set, write the
-	// interface's /sys/class/net/IF/napi_defer_hard_irqs and
-	// gro_flush_timeout (Linux 5.11+) at Open, and restore the previous
-	// values when the last socket that set them closes, in this process
-	// or any other. The previous values are kept in /run/xdpkit/napi, so
-	// the next process to set them (or to open such a socket) restores
-	// them if their last user was killed. Busy polling on a real NIC
-	// wants both (e.g. 2 and 200µs): the device's interrupts stay off
-	// while the application polls, and the timeout brings them back if it
-	// stops. Sockets asking for other values than those in force get an
-	// error. Zero values: the settings are left alone.
-	DeferHardIRQs   int
-	GROFlushTimeout time.Duration
 }
 
 // Config configures a socket. A nil *Config means all defaults.
@@ -127,17 +135,23 @@ type Config struct {
 	// EBUSY because the kernel is still releasing a socket just closed on
 	// the same queue. Zero means 2s.
 	BindRetryTimeout time.Duration
-	// Steering is where the socket is registered so the queue's frames
-	// reach it; see the Steering fields. The zero value attaches a private
-	// redirect program to the interface, in auto mode, owned by the socket.
-	Steering Steering
+	// Steering is where the socket registers itself for its queue (and
+	// leaves it on Close): a *redirect.Program shared by several sockets,
+	// or NoSteering. Nil means a private redirect program made with
+	// Redirect, attached by Open and detached by Close.
+	Steering Registrar
+	// Redirect configures the private program when Steering is nil: mode,
+	// filter, counters. Nil means redirect's defaults (auto mode, every
+	// frame of the queue to the socket). Its MultiBuffer is set when
+	// Config.MultiBuffer is.
+	Redirect *redirect.Options
 	// MultiBuffer binds with XDP_USE_SG (Linux 6.6+): a packet larger than
 	// one UMEM frame arrives as several descriptors chained with
 	// XDP_PKT_CONTD, and one can be sent from several frames (see
 	// ReceivePackets and TransmitPacket). The redirect program must
 	// declare fragment support to get jumbo frames in driver mode: the
-	// private one does (redirect.Options.MultiBuffer); load a
-	// Steering.Program with it too. Sockets sharing a UMEM inherit the
+	// private one does (redirect.Options.MultiBuffer); attach a shared
+	// program with it too. Sockets sharing a UMEM inherit the
 	// first socket's setting. Open fails with ErrNotSupported on kernels
 	// or zero-copy drivers without it. Zero value: off; frames larger than
 	// a UMEM frame are dropped.
@@ -184,11 +198,28 @@ func (r *Config) validate() error {
 	if r.TXBudget < 0 {
 		return fmt.Errorf("invalid TX budget %d: must not be negative: %w", r.TXBudget, ErrInvalidConfig)
 	}
-	if r.BusyPoll.Timeout < 0 || r.BusyPoll.Budget < 0 || r.BusyPoll.DeferHardIRQs < 0 || r.BusyPoll.GROFlushTimeout < 0 {
+	if r.BusyPoll.Timeout < 0 || r.BusyPoll.Budget < 0 {
 		return fmt.Errorf("invalid busy-poll settings %+v: must not be negative: %w", r.BusyPoll, ErrInvalidConfig)
 	}
 	if r.TXStallTimeout < 0 || r.BindRetryTimeout < 0 {
 		return fmt.Errorf("invalid timeouts: must not be negative: %w", ErrInvalidConfig)
+	}
+	if r.UMEMOptions != nil {
+		if err := r.UMEMOptions.Validate(); err != nil {
+			return fmt.Errorf("UMEMOptions: %w: %w", err, ErrInvalidConfig)
+		}
+	}
+	if err := r.Redirect.Validate(); err != nil {
+		return fmt.Errorf("Redirect: %w: %w", err, ErrInvalidConfig)
+	}
+	if r.Steering != nil && r.Redirect != nil {
+		return fmt.Errorf("Redirect configures the private program, which a Steering replaces: set one of them: %w", ErrInvalidConfig)
+	}
+	if r.UMEM != nil && r.UMEMOptions != nil {
+		return fmt.Errorf("UMEMOptions configure the private UMEM, which UMEM replaces: set one of them: %w", ErrInvalidConfig)
+	}
+	if r.Pool != nil && r.Pool.UMEM() != r.UMEM {
+		return fmt.Errorf("Config.Pool belongs to another UMEM than Config.UMEM: %w", ErrInvalidConfig)
 	}
 	return nil
 }

@@ -96,7 +96,7 @@ func newCustomRun(t *testing.T, o xskOpts, sockets int) (*xskRun, []*afxdp.Socke
 	var socks []*afxdp.Socket
 	for range sockets {
 		socks = append(socks, openHost(t, x.v, 0, &afxdp.Config{UMEM: x.rxU, Pool: x.rxU.Pool, RXRingSize: o.rxRing,
-			Bind: afxdp.BindCopy, MultiBuffer: o.multiBuffer, Steering: afxdp.Steering{None: true}}))
+			Bind: afxdp.BindCopy, MultiBuffer: o.multiBuffer, Steering: afxdp.NoSteering}))
 	}
 	x.rx = socks[0]
 	xsks := xskMap(t, uint32(sockets))
@@ -120,7 +120,7 @@ func register(t *testing.T, m *ebpf.Map, key uint32, s *afxdp.Socket) {
 func TestXSKProgCleanup(t *testing.T) {
 	xskModes(t, func(t *testing.T, mode redirect.Mode) {
 		x := newXSKRun(t, xskOpts{mode: mode})
-		second := openHost(t, x.v, 0, &afxdp.Config{UMEM: x.rxU, Pool: x.rxU.Pool, Bind: afxdp.BindCopy, Steering: afxdp.Steering{None: true}})
+		second := openHost(t, x.v, 0, &afxdp.Config{UMEM: x.rxU, Pool: x.rxU.Pool, Bind: afxdp.BindCopy, Steering: afxdp.NoSteering})
 		x.run(stream(xskPktCount, xskMinPkt), nil, false, recvOpts{})
 		if err := x.prog.Register(0, second.FD()); err != nil {
 			t.Fatal(err)

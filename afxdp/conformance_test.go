@@ -111,7 +111,7 @@ func newXSKRun(t *testing.T, o xskOpts) *xskRun {
 	x.rxU = newTestUMEM(t, &umem.Options{FrameSize: o.frameSize, FrameCount: o.rxFrames, FillRingSize: min(cmp.Or(o.rxFill, o.rxRing), o.rxFrames),
 		CompletionRingSize: 2048, Headroom: o.rxHeadroom, Unaligned: o.unaligned})
 	x.rx = openHost(t, v, 0, &afxdp.Config{UMEM: x.rxU, RXRingSize: o.rxRing, Bind: afxdp.BindCopy, MultiBuffer: o.multiBuffer,
-		Steering: afxdp.Steering{Program: x.prog}})
+		Steering: x.prog})
 	x.txU = newTestUMEM(t, &umem.Options{FrameSize: o.frameSize, FrameCount: o.txFrames, FillRingSize: o.txFill, Unaligned: o.unaligned})
 	// The peer's fill ring gets frames from the middle of its UMEM, so
 	// the tables can place packets at its start and end, as the selftest

@@ -94,4 +94,64 @@
 // github.com/cilium/ebpf/rlimit.RemoveMemlock raises it). Root has all of
 // these. Zero-copy needs driver support; veth and every other driver work
 // in copy mode.
+//
+// # Multi-buffer packets
+//
+// With Config.MultiBuffer (bind flag XDP_USE_SG, Linux 6.6+) a packet
+// larger than one UMEM frame, such as a 9000-byte jumbo frame with
+// 4096-byte frames, is received as several descriptors, one per frame, one
+// after the other on the RX ring. Every descriptor of a packet but the last
+// has XDP_PKT_CONTD set in its Options; a packet of one descriptor has no
+// flag, as without MultiBuffer. In copy mode the kernel fills each frame up
+// to its size less 256 bytes of headroom and Options.Headroom: 3840 bytes
+// of a 4096-byte frame, 1792 of a 2048-byte one, so a 9014-byte frame
+// takes 3 or 6 descriptors.
+//
+// The rules, from the kernel's side (Documentation/networking/af_xdp.rst)
+// and from this package's:
+//
+//   - The kernel puts all descriptors of a packet on the RX ring at once,
+//     or none: when the RX ring or the fill ring lacks room for all of
+//     them it drops the packet (Stats.RXRingFull, Stats.RXDropped).
+//   - [Socket.ReceivePackets] takes whole packets only. When the caller's
+//     slice ends in the middle of a packet, that packet stays on the ring
+//     for the next call; a packet too long for the whole slice is dropped
+//     and reported with [ErrPacketTooLong] (and Stats.RXTooLong), so the
+//     queue never sticks. [Socket.Receive] counts descriptors, not
+//     packets, and may end a batch in the middle of a packet, whose rest
+//     then opens the next batch; use ReceivePackets on multi-buffer
+//     sockets.
+//   - [NextPacket], [Packets], [PacketLen] and [Socket.CopyPacket] find
+//     packets in a batch and gather their bytes; none of them allocates.
+//   - A packet's frames are ordinary UMEM frames: Release, Frame and the
+//     frame accounting work per descriptor, as always.
+//   - To send, [Socket.WritePacket] spreads bytes over frames from the
+//     socket's pool and chains their descriptors; [Socket.TransmitPacket]
+//     puts one packet's descriptors on the TX ring all together or not at
+//     all, and [Socket.TransmitPackets] sends the whole packets at the
+//     front of an already chained batch (a received one, to reflect it).
+//     On a MultiBuffer socket [Socket.Transmit] is TransmitPackets: it
+//     never puts part of a packet on the ring, which the kernel would
+//     hold without completing its frames and glue the next descriptors
+//     onto, whatever packet they belong to.
+//   - The kernel drops a packet with an invalid descriptor (zero length,
+//     crossing its frame's end, outside the UMEM, unknown Options bits) or
+//     with more descriptors than it supports (CONFIG_MAX_SKB_FRAGS+1 in
+//     copy mode, 18 with the smallest configuration; the driver's
+//     NETDEV_A_DEV_XDP_ZC_MAX_SEGS in zero-copy mode), and counts its
+//     descriptors in Stats.TXInvalidDescs. af_xdp.rst says their frames
+//     are not completed; Linux 6.18 does return them through the
+//     completion ring. Transmit checks for all of that first and refuses
+//     such a packet ([ErrInvalidPacket], [ErrPacketTooLong]) instead of
+//     having it silently dropped.
+//   - In driver mode the XDP program must declare fragment support
+//     (BPF_F_XDP_HAS_FRAGS) to see jumbo frames at all: veth, for one,
+//     refuses to attach a program without it above an MTU of about 3500.
+//     The private program does when MultiBuffer is set
+//     (redirect.Options.MultiBuffer). In generic mode the kernel
+//     linearizes a jumbo frame for a program without it; a MultiBuffer
+//     socket still gets the frame in several descriptors, a socket without
+//     MultiBuffer drops it (Stats.RXDropped).
+//   - Sockets that share a UMEM inherit the first socket's XDP_USE_SG:
+//     give them all the same MultiBuffer setting.
 package afxdp

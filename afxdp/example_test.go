@@ -79,7 +79,7 @@ func ExampleConfig_sharedUMEM() {
 		log.Fatal(err)
 	}
 	defer prog.Close()
-	cfg := &afxdp.Config{UMEM: u, Steering: afxdp.Steering{Program: prog}}
+	cfg := &afxdp.Config{UMEM: u, Steering: prog}
 	for q := range 2 {
 		sock, err := afxdp.OpenIndex(2, q, cfg)
 		if err != nil {

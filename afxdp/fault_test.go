@@ -76,7 +76,7 @@ func TestCloseRace(t *testing.T) {
 	}
 	var calls atomic.Int64
 	for round := range rounds {
-		s, err := afxdp.OpenIndex(v.HostIndex, 0, &afxdp.Config{UMEM: u, RXRingSize: 256, TXRingSize: 256, Steering: afxdp.Steering{Program: prog}})
+		s, err := afxdp.OpenIndex(v.HostIndex, 0, &afxdp.Config{UMEM: u, RXRingSize: 256, TXRingSize: 256, Steering: prog})
 		if err != nil {
 			t.Fatalf("round %d: open: %v", round, err)
 		}
@@ -368,10 +368,10 @@ func TestReopenKeepsPool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s0 := openHost(t, v, 0, &afxdp.Config{UMEM: u, Pool: p0, Steering: afxdp.Steering{Program: prog}})
+	s0 := openHost(t, v, 0, &afxdp.Config{UMEM: u, Pool: p0, Steering: prog})
 	peer := v.OpenPeerPacketSocket(t)
 	for round := range 20 {
-		s1, err := afxdp.OpenIndex(v.HostIndex, 1, &afxdp.Config{UMEM: u, Pool: u.Pool, Steering: afxdp.Steering{Program: prog}})
+		s1, err := afxdp.OpenIndex(v.HostIndex, 1, &afxdp.Config{UMEM: u, Pool: u.Pool, Steering: prog})
 		if err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
@@ -411,7 +411,7 @@ func TestUMEMCloseWithOpenSockets(t *testing.T) {
 	if _, ok := u.Alloc(); ok {
 		t.Error("Alloc on a closed UMEM gave a frame")
 	}
-	if _, err := afxdp.OpenIndex(v.HostIndex, 0, &afxdp.Config{UMEM: u, Steering: afxdp.Steering{None: true}}); !errors.Is(err, umem.ErrClosed) {
+	if _, err := afxdp.OpenIndex(v.HostIndex, 0, &afxdp.Config{UMEM: u, Steering: afxdp.NoSteering}); !errors.Is(err, umem.ErrClosed) {
 		t.Errorf("Open on a closed UMEM: %v, want ErrClosed", err)
 	}
 	peer := v.OpenPeerPacketSocket(t)
@@ -507,8 +507,8 @@ func TestWaitAnyWokenByClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer prog.Close()
-	a := openHost(t, v, 0, &afxdp.Config{Steering: afxdp.Steering{Program: prog}})
-	b := openHost(t, v, 1, &afxdp.Config{Steering: afxdp.Steering{Program: prog}})
+	a := openHost(t, v, 0, &afxdp.Config{Steering: prog})
+	b := openHost(t, v, 1, &afxdp.Config{Steering: prog})
 	drain := make([]unix.XDPDesc, 64)
 	for _, s := range []*afxdp.Socket{a, b} {
 		n, _ := s.Receive(drain)
@@ -626,7 +626,7 @@ func TestOpenRacesCloseOnOtherQueue(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for time.Now().Before(deadline) {
-				s, err := afxdp.OpenIndex(v.HostIndex, q, &afxdp.Config{UMEM: u, Pool: pools[q], Steering: afxdp.Steering{None: true}})
+				s, err := afxdp.OpenIndex(v.HostIndex, q, &afxdp.Config{UMEM: u, Pool: pools[q], Steering: afxdp.NoSteering})
 				if err != nil {
 					t.Errorf("queue %d, round %d: %v", q, rounds[q], err)
 					return

@@ -188,16 +188,15 @@ func FuzzConfig(f *testing.F) {
 		prefer, multiBuffer bool, xdpMode int) {
 		c := afxdp.Config{
 			RXRingSize: rx, TXRingSize: tx, Bind: afxdp.BindMode(bind), TXBudget: txBudget,
-			BusyPoll: afxdp.BusyPoll{Prefer: prefer, Timeout: time.Duration(bpTimeout), Budget: bpBudget,
-				DeferHardIRQs: deferIRQs, GROFlushTimeout: time.Duration(groFlush)},
+			BusyPoll:       afxdp.BusyPoll{Prefer: prefer, Timeout: time.Duration(bpTimeout), Budget: bpBudget},
 			TXStallTimeout: time.Duration(stall), BindRetryTimeout: time.Duration(retry),
-			MultiBuffer: multiBuffer, Steering: afxdp.Steering{XDPMode: redirect.Mode(xdpMode)},
+			MultiBuffer: multiBuffer, Redirect: &redirect.Options{Mode: redirect.Mode(xdpMode)},
 		}
 		orig := c
 		err := c.Validate()
 		ok := validRingSize(rx) && validRingSize(tx) &&
 			bind >= int(afxdp.BindAuto) && bind <= int(afxdp.BindCopy) &&
-			txBudget >= 0 && bpTimeout >= 0 && bpBudget >= 0 && deferIRQs >= 0 && groFlush >= 0 &&
+			txBudget >= 0 && bpTimeout >= 0 && bpBudget >= 0 &&
 			stall >= 0 && retry >= 0
 		switch {
 		case ok && err != nil:

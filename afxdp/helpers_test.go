@@ -61,10 +61,10 @@ func openHost(t testing.TB, v *testutils.Veth, queue int, cfg *afxdp.Config) *af
 // namespace, with no XDP program.
 func openPeerTX(t testing.TB, v *testutils.Veth, cfg *afxdp.Config) *afxdp.Socket {
 	t.Helper()
-	c := afxdp.Config{Bind: afxdp.BindCopy, Steering: afxdp.Steering{None: true}}
+	c := afxdp.Config{Bind: afxdp.BindCopy, Steering: afxdp.NoSteering}
 	if cfg != nil {
 		c = *cfg
-		c.Steering = afxdp.Steering{None: true}
+		c.Steering = afxdp.NoSteering
 	}
 	var s *afxdp.Socket
 	v.InPeer(t, func() (err error) {

@@ -176,7 +176,7 @@ func mbConfig(frameSize uint32, mode redirect.Mode, multiBuffer bool) *afxdp.Con
 	return &afxdp.Config{
 		MultiBuffer: multiBuffer,
 		UMEMOptions: &umem.Options{FrameSize: frameSize, FrameCount: 4096, Checked: true},
-		Steering:    afxdp.Steering{XDPMode: mode},
+		Redirect:    &redirect.Options{Mode: mode},
 	}
 }
 
@@ -767,7 +767,7 @@ func TestMultiBufferSharedProgramGeneric(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = p.Close() }) // after the socket's Close
 	cfg := mbConfig(4096, redirect.ModeAuto, true)
-	cfg.Steering = afxdp.Steering{Program: p}
+	cfg.Steering, cfg.Redirect = p, nil
 	s := openHost(t, v, 0, cfg)
 	peer := v.OpenPeerPacketSocket(t)
 	want := map[uint32][]byte{}
@@ -790,7 +790,7 @@ func TestMultiBufferSharedProgramGeneric(t *testing.T) {
 // BindZeroCopy with MultiBuffer, and the error says both.
 func TestMultiBufferOpenErrors(t *testing.T) {
 	v := testutils.NewVeth(t, testutils.VethOptions{MTU: jumboMTU})
-	s, err := afxdp.OpenIndex(v.HostIndex, 0, &afxdp.Config{MultiBuffer: true, Bind: afxdp.BindZeroCopy, Steering: afxdp.Steering{None: true}})
+	s, err := afxdp.OpenIndex(v.HostIndex, 0, &afxdp.Config{MultiBuffer: true, Bind: afxdp.BindZeroCopy, Steering: afxdp.NoSteering})
 	if err == nil {
 		_ = s.Close()
 		t.Fatal("zero-copy multi-buffer on veth: no error")

@@ -50,7 +50,7 @@ func TestHelperProcess(t *testing.T) {
 		if err := unix.Setrlimit(unix.RLIMIT_MEMLOCK, &lim); err != nil {
 			fmt.Println("setrlimit:", err)
 		}
-		_, err := afxdp.Open(ifname, 0, &afxdp.Config{Steering: afxdp.Steering{None: true}})
+		_, err := afxdp.Open(ifname, 0, &afxdp.Config{Steering: afxdp.NoSteering})
 		fmt.Printf("error: %v\n", err)
 	}
 	os.Exit(0)

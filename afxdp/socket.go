@@ -1,22 +1,50 @@
-//go:build linux
-
 package afxdp
 
 import (
-	"errors"
+	"context"
 	"os"
 	"sync"
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/xdpkit/xdpkit/internal/sys"
 	"github.com/xdpkit/xdpkit/internal/xsk"
 	"github.com/xdpkit/xdpkit/redirect"
 	"github.com/xdpkit/xdpkit/ring"
 	"github.com/xdpkit/xdpkit/umem"
 )
+
+// Desc describes one frame on a ring: its address in the UMEM, the
+// packet's length, and option bits (PktContd). It is ring.Desc, which is
+// unix.XDPDesc on Linux.
+type Desc = ring.Desc
+
+// PktContd (XDP_PKT_CONTD) in Desc.Options marks a descriptor whose packet
+// continues in the next one.
+const PktContd = ring.PktContd
+
+// Open opens an AF_XDP socket on queue of the named interface. A nil cfg
+// means all defaults: a private UMEM of 4096 x 4096-byte frames, 2048-slot
+// rings, bind mode auto, need_wakeup on, and a private redirect program
+// attached in auto mode. It needs CAP_NET_RAW, and for the program CAP_BPF
+// and CAP_NET_ADMIN. When it fails it leaves nothing behind: the frames it
+// put on rings are back in their pool, and a UMEM passed in Config can be
+// used for another Open (the "zero-copy, else copy" pattern).
+func Open(ifname string, queue int, cfg *Config) (*Socket, error) {
+	return openName(ifname, queue, cfg)
+}
+
+// OpenIndex is Open with an interface index.
+func OpenIndex(ifindex, queue int, cfg *Config) (*Socket, error) {
+	return openIndex(ifindex, queue, cfg)
+}
+
+// WaitAny blocks until one of the sockets has received frames, timeout
+// passes (ErrTimeout; a negative timeout waits without limit), or one of
+// them is closed (ErrClosed), for one goroutine that drives several
+// sockets, e.g. forwarding in both directions between two interfaces. It
+// returns at once when frames are already waiting. It blocks the OS thread
+// in poll(2); Close wakes it.
+func WaitAny(timeout time.Duration, socks ...*Socket) error { return waitAny(timeout, socks...) }
 
 // Socket is an AF_XDP socket bound to one queue of one interface.
 //
@@ -45,14 +73,14 @@ type Socket struct {
 	rx      *ring.RX
 	tx      *ring.TX
 
-	prog       *redirect.Program // where the socket is registered, nil if nowhere
+	steer      Registrar         // where the socket is registered
+	prog       *redirect.Program // the private program, or Steering if it is a redirect program
 	ownProg    bool
 	registered bool
 
-	zeroCopy    bool
-	needWakeup  bool
-	txOptions   uint32       // descriptor Options bits Transmit accepts
-	restoreNAPI func() error // puts back the interface's NAPI settings; nil if untouched
+	zeroCopy   bool
+	needWakeup bool
+	txOptions  uint32 // descriptor Options bits Transmit accepts
 
 	closed     bool      // (pool) set by Close once no call is in flight
 	stats      Stats     // (pool)
@@ -122,7 +150,9 @@ func (s *Socket) UMEM() *umem.UMEM { return s.umem }
 // transmits and releases only frames of this pool.
 func (s *Socket) Pool() *umem.Pool { return s.upool }
 
-// Program returns the redirect program the socket is registered in, or nil.
+// Program returns the redirect program the socket is registered in: the
+// private one, or Config.Steering if that is a *redirect.Program; nil
+// otherwise.
 func (s *Socket) Program() *redirect.Program { return s.prog }
 
 // MaxPacketFrames returns the most descriptors one packet may have on
@@ -141,60 +171,20 @@ func (s *Socket) MultiBuffer() bool { return s.cfg.MultiBuffer }
 // the UMEM, without copying, or nil if the descriptor is not inside the
 // UMEM. They may be modified in place. They are valid while the
 // application holds the frame: until it is released or transmitted.
-func (s *Socket) Frame(d unix.XDPDesc) []byte { return s.x.Bytes(d.Addr, d.Len) }
+func (s *Socket) Frame(d Desc) []byte { return s.x.Bytes(d.Addr, d.Len) }
 
 // Receive fills descs with up to len(descs) received frames and returns
 // how many. It never blocks (see Wait). The frames belong to the caller
 // until it hands them back with Release, or sends them with Transmit.
 // Before reading, it restocks the fill ring from the pool's free frames.
-func (s *Socket) Receive(descs []unix.XDPDesc) (int, error) {
-	s.pool.Lock()
-	defer s.pool.Unlock()
-	if s.closed {
-		return 0, ErrClosed
-	}
-	return s.receiveLocked(descs), nil
-}
-
-func (s *Socket) receiveLocked(descs []unix.XDPDesc) int {
-	s.pool.RefillLocked(s.pair, s.fill.Size())
-	idx, n := s.rx.Peek(uint32(len(descs)))
-	if n == 0 {
-		if s.needWakeup && s.fill.NeedWakeup() {
-			// Zero-copy drivers sleep on an empty fill ring until woken.
-			s.stats.RXWakeups++
-			_ = sys.WakeupRX(s.fd)
-		}
-		return 0
-	}
-	for i := uint32(0); i < n; i++ {
-		descs[i] = *s.rx.Desc(idx + i)
-	}
-	s.rx.Release(n)
-	k := s.pool.ReceivedLocked(descs[:n])
-	var bytes uint64
-	for i := range descs[:k] {
-		bytes += uint64(descs[i].Len)
-	}
-	s.stats.RXPackets += uint64(k)
-	s.stats.RXBytes += bytes
-	return k
-}
+func (s *Socket) Receive(descs []Desc) (int, error) { return s.receive(descs) }
 
 // Release hands received (or allocated) frames back to the socket's pool;
 // the next Receive puts them on the fill ring. It works after Close too,
 // so a caller still holding frames can give them back. Descriptors of
 // frames the application does not hold in this pool are skipped, and
 // the error (wrapping umem.ErrFrameState) says so.
-func (s *Socket) Release(descs []unix.XDPDesc) error {
-	s.pool.Lock()
-	bad := s.pool.ReleaseLocked(descs)
-	s.pool.Unlock()
-	if bad > 0 {
-		return errReleaseNotHeld
-	}
-	return nil
-}
+func (s *Socket) Release(descs []Desc) error { return s.release(descs) }
 
 // Transmit puts up to len(descs) frames on the TX ring, makes the kernel
 // send them, and returns how many it took, always the first n. The
@@ -208,258 +198,78 @@ func (s *Socket) Release(descs []unix.XDPDesc) error {
 // refused with an error wrapping ErrInvalidDescriptor. If the ring stays
 // full with no completions for Config.TXStallTimeout, Transmit returns
 // ErrTXStalled. On a MultiBuffer socket it takes whole packets only.
-func (s *Socket) Transmit(descs []unix.XDPDesc) (int, error) {
-	s.pool.Lock()
-	defer s.pool.Unlock()
-	if s.closed {
-		return 0, ErrClosed
-	}
-	return s.transmitLocked(descs)
-}
-
-func (s *Socket) transmitLocked(descs []unix.XDPDesc) (int, error) {
-	if len(descs) == 0 {
-		return 0, nil
-	}
-	var bad error
-	if s.cfg.MultiBuffer {
-		var whole int
-		whole, bad = s.checkPackets(descs)
-		descs = descs[:whole]
-	}
-	s.completeLocked()
-	k, why := s.pool.StageTXLocked(s.pair, descs, s.txOptions)
-	if why != xsk.OK {
-		s.stats.TXRefused++
-		bad = reasonError(why, s.cfg.MultiBuffer)
-	}
-	if s.cfg.MultiBuffer {
-		if w := wholePackets(descs[:k]); w < k {
-			s.pool.UnstageTXLocked(descs[w:k])
-			k = w
-		}
-	}
-	if k == 0 {
-		return 0, bad
-	}
-	idx, n := s.tx.Reserve(uint32(k))
-	if n == 0 {
-		// Full: the kernel may simply not have been kicked yet.
-		err := s.kickLocked()
-		if err == nil && s.completeLocked() > 0 {
-			idx, n = s.tx.Reserve(uint32(k))
-		}
-		if n == 0 {
-			s.pool.UnstageTXLocked(descs[:k])
-			if err == nil {
-				err = s.checkStall()
-			}
-			return 0, err
-		}
-	}
-	m := int(n)
-	if s.cfg.MultiBuffer {
-		if m = wholePackets(descs[:n]); m < int(n) {
-			s.tx.Cancel(n - uint32(m))
-		}
-	}
-	s.stallSince = time.Time{}
-	var bytes uint64
-	for i := range descs[:m] {
-		d := descs[i]
-		d.Addr = s.x.TXAddr(d.Addr)
-		s.tx.Set(idx+uint32(i), d)
-		bytes += uint64(d.Len)
-	}
-	if m > 0 {
-		s.tx.Submit(uint32(m))
-		s.pool.CommitTXLocked(s.pair, m)
-	}
-	s.pool.UnstageTXLocked(descs[m:k])
-	s.stats.TXPackets += uint64(m)
-	s.stats.TXBytes += bytes
-	err := s.kickLocked()
-	if err == nil && m == k {
-		err = bad // everything before the refused descriptor went out
-	}
-	return m, err
-}
-
-// checkStall is called when the TX ring is full and nothing completed.
-func (s *Socket) checkStall() error {
-	now := time.Now()
-	if s.stallSince.IsZero() {
-		s.stallSince = now
-		return nil
-	}
-	if now.Sub(s.stallSince) < s.cfg.TXStallTimeout {
-		return nil
-	}
-	s.stats.TXStalls++
-	s.stallSince = now
-	return ErrTXStalled
-}
-
-// maxKicks bounds the sendto calls of one kick: copy mode sends at most 32
-// frames per call (Config.TXBudget raises that) and says EAGAIN when
-// frames remain.
-const maxKicks = 64
-
-// kickLocked makes the kernel process the TX ring, if it needs a syscall
-// for that. EAGAIN and EBUSY (budget used up, completion ring full, a
-// frame the driver dropped) are retried within a bound after reaping
-// completions; the frames left stay on the ring for the next kick.
-// ENETDOWN (link down) and ENXIO (device gone) are returned.
-func (s *Socket) kickLocked() error {
-	if s.needWakeup && !s.tx.NeedWakeup() {
-		return nil
-	}
-	for range maxKicks {
-		s.stats.Kicks++
-		switch err := sys.Kick(s.fd); err {
-		case nil:
-			return nil
-		case unix.EAGAIN, unix.EBUSY, unix.ENOBUFS:
-			s.completeLocked()
-			if s.tx.Pending() == 0 {
-				return nil
-			}
-		default:
-			return err
-		}
-	}
-	return nil
-}
+func (s *Socket) Transmit(descs []Desc) (int, error) { return s.transmit(descs) }
 
 // Complete reaps the completion ring: frames the kernel finished sending
 // go back to the pool's free list. It returns how many (0 after Close).
-func (s *Socket) Complete() int {
-	s.pool.Lock()
-	defer s.pool.Unlock()
-	if s.closed {
-		return 0
-	}
-	return s.completeLocked()
-}
-
-func (s *Socket) completeLocked() int {
-	n := s.pool.ReapLocked(s.pair, s.comp.Size())
-	s.stats.TXCompleted += uint64(n)
-	return int(n)
-}
+func (s *Socket) Complete() int { return s.complete() }
 
 // PendingTX returns how many transmitted frames have not come back
 // through the completion ring yet: this socket's, and those of other
 // sockets of the UMEM bound to the same queue, which share its completion
 // ring.
-func (s *Socket) PendingTX() int {
-	s.pool.Lock()
-	defer s.pool.Unlock()
-	return s.pair.TXFramesLocked()
-}
+func (s *Socket) PendingTX() int { return s.pendingTX() }
 
 // Flush kicks and reaps until every frame in transmission (PendingTX) has
 // completed, or timeout passes (ErrTXStalled), or the socket is closed
 // (ErrClosed).
-func (s *Socket) Flush(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		done, progress, err := s.flushOnce()
-		switch {
-		case err != nil || done:
-			return err
-		case progress:
-			continue
-		case time.Now().After(deadline):
-			s.pool.Lock()
-			s.stats.TXStalls++
-			s.pool.Unlock()
-			return ErrTXStalled
-		}
-		time.Sleep(50 * time.Microsecond) // without the lock, so Close and other sockets get it
-	}
-}
-
-func (s *Socket) flushOnce() (done, progress bool, err error) {
-	s.pool.Lock()
-	defer s.pool.Unlock()
-	switch {
-	case s.closed:
-		return false, false, ErrClosed
-	case s.pair.TXFramesLocked() == 0:
-		return true, false, nil
-	}
-	if err := s.kickLocked(); err != nil {
-		return false, false, err
-	}
-	return false, s.completeLocked() > 0, nil
-}
+func (s *Socket) Flush(timeout time.Duration) error { return s.flush(timeout) }
 
 // Stats returns the socket's counters, reading the kernel's with one
 // getsockopt. After Close it returns the last counters and ErrClosed.
-func (s *Socket) Stats() (Stats, error) {
-	s.pool.Lock()
-	defer s.pool.Unlock()
-	st := s.stats
-	if s.closed {
-		return st, ErrClosed
-	}
-	k, err := sys.Statistics(s.fd)
-	if err != nil {
-		return st, &OpError{Op: "get statistics", Interface: s.ifname, Queue: s.queue, Err: err}
-	}
-	st.RXDropped = k.Rx_dropped
-	st.RXInvalidDescs = k.Rx_invalid_descs
-	st.TXInvalidDescs = k.Tx_invalid_descs
-	st.RXRingFull = k.Rx_ring_full
-	st.RXFillRingEmptyDescs = k.Rx_fill_ring_empty_descs
-	st.TXRingEmptyDescs = k.Tx_ring_empty_descs
-	return st, nil
+func (s *Socket) Stats() (Stats, error) { return s.readStats() }
+
+// Wait blocks until the RX ring has frames, the timeout passes
+// (ErrTimeout, which is os.ErrDeadlineExceeded), or the socket is closed
+// (ErrClosed). A negative timeout waits without limit. It returns at once,
+// without a syscall, when frames are already there. It waits in Go's
+// runtime poller, so it parks the goroutine, not the thread.
+func (s *Socket) Wait(timeout time.Duration) error { return s.waitFor(timeout) }
+
+// WaitContext is Wait until ctx is done; then it returns ctx.Err().
+func (s *Socket) WaitContext(ctx context.Context) error { return s.waitContext(ctx) }
+
+// WaitTX blocks until the TX ring has room for a descriptor, the timeout
+// passes (ErrTimeout; negative waits without limit), or the socket is
+// closed (ErrClosed). It first reaps completions and kicks the kernel,
+// which in copy mode is what makes room; a ring that stays full (the link
+// is down, the driver stalled) makes it wait in the runtime poller for
+// the kernel's write-space wake-up. A transmitter that finds the ring
+// full waits here instead of spinning.
+func (s *Socket) WaitTX(timeout time.Duration) error { return s.waitTX(timeout) }
+
+// BusyPollOnce makes one non-blocking recvfrom on the socket. With busy
+// polling configured (Config.BusyPoll), the kernel runs the device's NAPI
+// poll in this call, on this CPU: a busy-polling loop calls it instead of
+// sleeping in Wait when the RX ring is empty, and the driver's interrupts
+// stay deferred (napi_defer_hard_irqs) while it does. Without busy polling
+// it only wakes a zero-copy driver that asked for it. After Close it does
+// nothing.
+func (s *Socket) BusyPollOnce() { s.busyPollOnce() }
+
+// BusyPolling reports whether the socket was opened with busy-poll options.
+func (s *Socket) BusyPolling() bool {
+	bp := s.cfg.BusyPoll
+	return bp.Prefer || bp.Timeout > 0 || bp.Budget > 0
 }
 
-// Errors of Transmit and Release, preallocated so the per-packet path does
-// not allocate them.
-var (
-	errReleaseNotHeld = &descError{"release: frames not held by the application in the socket's pool were skipped", umem.ErrFrameState}
-	errZeroLength     = &descError{"zero-length descriptor (the kernel drops it without completing its frame)", nil}
-	errOutsideUMEM    = &descError{"descriptor address outside the UMEM", nil}
-	errCrossesFrame   = &descError{"descriptor runs past the end of its frame", nil}
-	errBadOptions     = &descError{"descriptor Options bits the socket does not use (XDP_PKT_CONTD needs Config.MultiBuffer)", nil}
-	errNotHeld        = &descError{"descriptor's frame is not held by the application in the socket's pool (sent or freed already, listed twice, another pool's)", umem.ErrFrameState}
-)
-
-// descError is a refused descriptor: it matches ErrInvalidDescriptor and,
-// as a packet made of it is refused too, ErrInvalidPacket.
-type descError struct {
-	msg   string
-	cause error // also matched, if set
-}
-
-func (e *descError) Error() string { return "afxdp: " + e.msg }
-
-func (e *descError) Is(target error) bool {
-	if e == errReleaseNotHeld {
-		return target == umem.ErrFrameState
+// Close removes the socket from the XSKMAP (first, so the program stops
+// redirecting to it), wakes a blocked Wait or WaitAny, waits for the calls
+// in flight to return, gives the frames on its RX ring back to the pool,
+// unmaps its rings and closes it; frames the kernel still had for this
+// queue return to the pool once the queue's last socket of the UMEM is
+// closed. Then it detaches the private program and closes the private
+// UMEM, if the socket owns them. Frames the application holds stay its
+// own: Release still takes them back after Close. Close is idempotent and
+// safe to call from any goroutine, at any time.
+func (s *Socket) Close() error {
+	if s == nil {
+		return nil
 	}
-	return target == ErrInvalidDescriptor || target == ErrInvalidPacket || e.cause != nil && errors.Is(e.cause, target)
-}
-
-// reasonError maps why xsk refused a descriptor to its error.
-func reasonError(r xsk.Reason, multiBuffer bool) error {
-	switch r {
-	case xsk.ZeroLength:
-		return errZeroLength
-	case xsk.OutsideUMEM:
-		return errOutsideUMEM
-	case xsk.CrossesFrame:
-		return errCrossesFrame
-	case xsk.BadOptions:
-		if multiBuffer {
-			return errBadOptions
+	s.closeOnce.Do(func() {
+		if err := s.teardown(); err != nil {
+			s.closeErr = &OpError{Op: "close", Interface: s.ifname, Queue: s.queue, Err: err}
 		}
-		return errNeedMultiBuffer
-	case xsk.NotHeld:
-		return errNotHeld
-	}
-	return nil
+	})
+	return s.closeErr
 }

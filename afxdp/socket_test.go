@@ -27,7 +27,7 @@ func TestReceive(t *testing.T) {
 			v := testutils.NewVeth(t, testutils.VethOptions{})
 			s := openHost(t, v, 0, &afxdp.Config{
 				UMEMOptions: &umem.Options{Checked: true},
-				Steering:    afxdp.Steering{XDPMode: mode},
+				Redirect: &redirect.Options{Mode: mode},
 			})
 			if got := s.Program().Mode(); got != mode {
 				t.Fatalf("program attached in %v mode, want %v", got, mode)
@@ -358,7 +358,7 @@ func TestSharedUMEM(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	cfg := &afxdp.Config{UMEM: u, Steering: afxdp.Steering{Program: prog}}
+	cfg := &afxdp.Config{UMEM: u, Steering: prog}
 	s0 := openHost(t, v, 0, cfg)
 	s1 := openHost(t, v, 1, cfg)
 	if s0.UMEM() != s1.UMEM() {
@@ -464,7 +464,7 @@ func TestOpenErrors(t *testing.T) {
 
 func TestTXStallDetector(t *testing.T) {
 	v := testutils.NewVeth(t, testutils.VethOptions{})
-	s := openHost(t, v, 0, &afxdp.Config{Steering: afxdp.Steering{None: true}})
+	s := openHost(t, v, 0, &afxdp.Config{Steering: afxdp.NoSteering})
 	if err := s.CheckStallForTest(20 * time.Millisecond); err != nil {
 		t.Fatalf("first full ring reported %v", err)
 	}
@@ -529,7 +529,7 @@ func TestBusyPollOptions(t *testing.T) {
 // needs fewer sendto calls than 256/32.
 func TestTXBudget(t *testing.T) {
 	v := testutils.NewVeth(t, testutils.VethOptions{})
-	s := openHost(t, v, 0, &afxdp.Config{TXBudget: 256, TXRingSize: 512, Steering: afxdp.Steering{None: true}})
+	s := openHost(t, v, 0, &afxdp.Config{TXBudget: 256, TXRingSize: 512, Steering: afxdp.NoSteering})
 	u := s.UMEM()
 	descs := make([]unix.XDPDesc, 256)
 	f := testutils.UDPFrame(v.PeerMAC, v.HostMAC, v.HostIP.As4(), v.PeerIP.As4(), 1, 2, []byte("budget"))

@@ -1,5 +1,3 @@
-//go:build linux
-
 package pipeline
 
 import (
@@ -9,11 +7,13 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/xdpkit/xdpkit/afxdp"
 	"github.com/xdpkit/xdpkit/packet"
 )
+
+// ErrInvalidConfig is matched by the error of New for a Config it cannot
+// use.
+var ErrInvalidConfig = errors.New("invalid configuration")
 
 // Config configures a Runner.
 type Config struct {
@@ -109,10 +109,10 @@ type StageStats struct {
 type Runner struct {
 	cfg    Config
 	pkt    Packet
-	rx     []unix.XDPDesc   // received batch
-	tx     []unix.XDPDesc   // to transmit out of Socket
-	fwd    [][]unix.XDPDesc // per target
-	drop   []unix.XDPDesc   // to recycle
+	rx     []afxdp.Desc   // received batch
+	tx     []afxdp.Desc   // to transmit out of Socket
+	fwd    [][]afxdp.Desc // per target
+	drop   []afxdp.Desc   // to recycle
 	stats  Stats
 	start  time.Time
 	nextAt time.Time
@@ -128,17 +128,17 @@ type Runner struct {
 // allocated here.
 func New(cfg Config) (*Runner, error) {
 	if cfg.Socket == nil {
-		return nil, errors.New("pipeline: Config.Socket is nil")
+		return nil, fmt.Errorf("pipeline: Config.Socket is nil: %w", ErrInvalidConfig)
 	}
 	if cfg.Socket.MultiBuffer() {
 		// A stage sees one descriptor as one packet: jumbo packets would be cut.
-		return nil, errors.New("pipeline: the Runner does not handle multi-buffer sockets yet; receive with Socket.ReceivePackets instead")
+		return nil, fmt.Errorf("pipeline: the Runner does not handle multi-buffer sockets yet; receive with Socket.ReceivePackets instead: %w", ErrInvalidConfig)
 	}
 	if cfg.BatchSize == 0 {
 		cfg.BatchSize = 256
 	}
 	if cfg.BatchSize < 0 || cfg.BatchSize > 4096 {
-		return nil, fmt.Errorf("pipeline: invalid batch size %d: must be 1-4096", cfg.BatchSize)
+		return nil, fmt.Errorf("pipeline: invalid batch size %d: must be 1-4096: %w", cfg.BatchSize, ErrInvalidConfig)
 	}
 	if cfg.IdleWait <= 0 {
 		cfg.IdleWait = 100 * time.Millisecond
@@ -150,22 +150,22 @@ func New(cfg Config) (*Runner, error) {
 		cfg.Final = Drop
 	}
 	if cfg.Final == Forward && len(cfg.Targets) == 0 {
-		return nil, errors.New("pipeline: Final is Forward but there are no Targets")
+		return nil, fmt.Errorf("pipeline: Final is Forward but there are no Targets: %w", ErrInvalidConfig)
 	}
 	for i, t := range cfg.Targets {
 		if t == nil || t.Pool() != cfg.Socket.Pool() {
-			return nil, fmt.Errorf("pipeline: target %d does not share the socket's UMEM pool: a frame can only be sent by sockets of its pool", i)
+			return nil, fmt.Errorf("pipeline: target %d does not share the socket's UMEM pool: a frame can only be sent by sockets of its pool: %w", i, ErrInvalidConfig)
 		}
 	}
 	r := &Runner{
 		cfg:  cfg,
-		rx:   make([]unix.XDPDesc, cfg.BatchSize),
-		tx:   make([]unix.XDPDesc, 0, cfg.BatchSize),
-		drop: make([]unix.XDPDesc, 0, cfg.BatchSize),
-		fwd:  make([][]unix.XDPDesc, len(cfg.Targets)),
+		rx:   make([]afxdp.Desc, cfg.BatchSize),
+		tx:   make([]afxdp.Desc, 0, cfg.BatchSize),
+		drop: make([]afxdp.Desc, 0, cfg.BatchSize),
+		fwd:  make([][]afxdp.Desc, len(cfg.Targets)),
 	}
 	for i := range r.fwd {
-		r.fwd[i] = make([]unix.XDPDesc, 0, cfg.BatchSize)
+		r.fwd[i] = make([]afxdp.Desc, 0, cfg.BatchSize)
 	}
 	r.stats.Stages = make([]StageStats, len(cfg.Stages))
 	for i, s := range cfg.Stages {
@@ -248,7 +248,7 @@ func (r *Runner) backOff(ctx context.Context) {
 // permanent reports whether a transmit error means the socket is gone for
 // good: closed, or its device unregistered (ENXIO).
 func permanent(err error) bool {
-	return errors.Is(err, afxdp.ErrClosed) || errors.Is(err, unix.ENXIO) || errors.Is(err, unix.EBADF)
+	return errors.Is(err, afxdp.ErrClosed) || gone(err)
 }
 
 func (r *Runner) maybeTick() {
@@ -388,7 +388,7 @@ func (r *Runner) flush() error {
 
 // account counts the sent frames and recycles the ones a full TX ring
 // did not take.
-func (r *Runner) account(batch []unix.XDPDesc, sent int, packets, bytes *uint64) {
+func (r *Runner) account(batch []afxdp.Desc, sent int, packets, bytes *uint64) {
 	*packets += uint64(sent)
 	for _, d := range batch[:sent] {
 		*bytes += uint64(d.Len)

@@ -204,7 +204,7 @@ func TestForward(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = u.Close() })
 	rx := open(t, in, 0, &afxdp.Config{UMEM: u})
-	tx := open(t, out, 0, &afxdp.Config{UMEM: u, Steering: afxdp.Steering{None: true}})
+	tx := open(t, out, 0, &afxdp.Config{UMEM: u, Steering: afxdp.NoSteering})
 	fwd := pipeline.Func(func(p *pipeline.Packet) pipeline.Verdict {
 		copy(p.Data[0:6], out.PeerMAC)
 		copy(p.Data[6:12], out.HostMAC)

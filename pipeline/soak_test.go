@@ -338,12 +338,12 @@ func (s *soak) supervise(ctx context.Context, q *soakQueue) {
 // Forward, which wants a target on the same pool.
 func (s *soak) open(q *soakQueue, fwdFirst bool) (sock, fwd *afxdp.Socket, err error) {
 	cfg := afxdp.Config{UMEM: s.u, Pool: q.pool, RXRingSize: soakRXRing, TXRingSize: soakTXRing, Bind: afxdp.BindCopy}
-	open := func(steer afxdp.Steering) (*afxdp.Socket, error) {
+	open := func(steer afxdp.Registrar) (*afxdp.Socket, error) {
 		c := cfg
 		c.Steering = steer
 		return afxdp.OpenIndex(s.v.HostIndex, q.q, &c)
 	}
-	main, second := afxdp.Steering{Program: s.prog}, afxdp.Steering{None: true}
+	main, second := s.prog, afxdp.NoSteering
 	if fwdFirst {
 		if fwd, err = open(second); err != nil {
 			return nil, nil, fmt.Errorf("open the forwarding socket first: %w", err)
@@ -594,7 +594,7 @@ func TestSoak(t *testing.T) {
 	var peers []*soakPeer
 	v.InPeer(t, func() error {
 		for q := range soakQueues {
-			p, err := afxdp.OpenIndex(v.PeerIndex, q, &afxdp.Config{Bind: afxdp.BindCopy, Steering: afxdp.Steering{None: true},
+			p, err := afxdp.OpenIndex(v.PeerIndex, q, &afxdp.Config{Bind: afxdp.BindCopy, Steering: afxdp.NoSteering,
 				UMEMOptions: &umem.Options{FrameCount: 2048, FillRingSize: 64, CompletionRingSize: 2048}})
 			if err != nil {
 				return err

@@ -120,7 +120,7 @@ func TestAttachFilterEndToEnd(t *testing.T) {
 	}
 	wantAttached(t, v.HostIndex, p.XDPProgram(), netlink.XDPAttachedDrv)
 
-	s, err := afxdp.OpenIndex(v.HostIndex, 0, &afxdp.Config{Steering: afxdp.Steering{Program: p}})
+	s, err := afxdp.OpenIndex(v.HostIndex, 0, &afxdp.Config{Steering: p})
 	if err != nil {
 		t.Fatal(err)
 	}

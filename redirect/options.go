@@ -41,6 +41,11 @@ var (
 	// is wrong and how to fix it (remove it, chown or chmod 0700). Nothing
 	// is created, loaded or removed there.
 	ErrPinUntrusted = errors.New("untrusted pin path")
+
+	// ErrInvalidOptions is matched by the error of every call given
+	// Options it cannot use (a mode, queue count, pin directory or name
+	// out of range).
+	ErrInvalidOptions = errors.New("invalid options")
 )
 
 // DefaultPinDir is where [AttachPinned] and [Unpin] keep their pins when
@@ -64,17 +69,39 @@ const (
 	ModeGeneric
 )
 
+var modeNames = [...]string{ModeAuto: "auto", ModeDriver: "driver", ModeGeneric: "generic"}
+
 // String returns "auto", "driver" or "generic".
 func (m Mode) String() string {
-	switch m {
-	case ModeAuto:
-		return "auto"
-	case ModeDriver:
-		return "driver"
-	case ModeGeneric:
-		return "generic"
+	if m >= 0 && int(m) < len(modeNames) {
+		return modeNames[m]
 	}
 	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// MarshalText returns the mode's name: auto, driver or generic.
+func (m Mode) MarshalText() ([]byte, error) {
+	if m < 0 || int(m) >= len(modeNames) {
+		return nil, fmt.Errorf("invalid mode %d: %w", int(m), ErrInvalidOptions)
+	}
+	return []byte(modeNames[m]), nil
+}
+
+// UnmarshalText sets the mode from its name (auto, driver, generic; also
+// drv, native and skb, the names ip-link uses), so a Mode works with
+// flag.TextVar and encoding/json.
+func (m *Mode) UnmarshalText(text []byte) error {
+	switch string(text) {
+	case "auto":
+		*m = ModeAuto
+	case "driver", "drv", "native":
+		*m = ModeDriver
+	case "generic", "skb":
+		*m = ModeGeneric
+	default:
+		return fmt.Errorf("invalid XDP mode %q: want auto, driver or generic: %w", text, ErrInvalidOptions)
+	}
+	return nil
 }
 
 // Options configures [Attach], [AttachProgram] and [AttachPinned]. A nil
@@ -129,6 +156,13 @@ type Options struct {
 	PinDir string
 }
 
+// Validate reports whether the options are usable; its error wraps
+// ErrInvalidOptions. A nil *Options is valid: all defaults.
+func (opts *Options) Validate() error {
+	_, err := opts.resolve()
+	return err
+}
+
 // resolve returns a validated copy of opts (nil means defaults).
 func (opts *Options) resolve() (Options, error) {
 	var o Options
@@ -138,10 +172,10 @@ func (opts *Options) resolve() (Options, error) {
 	switch o.Mode {
 	case ModeAuto, ModeDriver, ModeGeneric:
 	default:
-		return o, fmt.Errorf("invalid Options.Mode %d: must be ModeAuto, ModeDriver or ModeGeneric", int(o.Mode))
+		return o, fmt.Errorf("invalid Options.Mode %d: must be ModeAuto, ModeDriver or ModeGeneric: %w", int(o.Mode), ErrInvalidOptions)
 	}
 	if o.Queues < 0 {
-		return o, fmt.Errorf("invalid Options.Queues %d: must be 0 (the interface's RX queue count) or positive", o.Queues)
+		return o, fmt.Errorf("invalid Options.Queues %d: must be 0 (the interface's RX queue count) or positive: %w", o.Queues, ErrInvalidOptions)
 	}
 	return o, nil
 }

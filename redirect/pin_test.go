@@ -552,7 +552,7 @@ func ExampleAttachPinned() {
 	defer prog.Close() // closes this process's handles; the program stays attached
 
 	queue := 0 // this worker's queue
-	sock, err := afxdp.Open("eth0", queue, &afxdp.Config{Steering: afxdp.Steering{Program: prog}})
+	sock, err := afxdp.Open("eth0", queue, &afxdp.Config{Steering: prog})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -617,7 +617,7 @@ func TestHelperPinnedWorker(t *testing.T) {
 	}
 	id, _ := info.ID()
 	fmt.Println("attached", id)
-	s, err := afxdp.Open(ifname, queue, &afxdp.Config{Steering: afxdp.Steering{Program: p}})
+	s, err := afxdp.Open(ifname, queue, &afxdp.Config{Steering: p})
 	if err != nil {
 		fail("%v", err)
 	}

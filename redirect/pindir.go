@@ -46,14 +46,14 @@ func pinPath(name, base string) (string, error) {
 		base = DefaultPinDir
 	}
 	if !filepath.IsAbs(base) {
-		return "", fmt.Errorf("invalid Options.PinDir %q: must be an absolute path", base)
+		return "", fmt.Errorf("invalid Options.PinDir %q: must be an absolute path: %w", base, ErrInvalidOptions)
 	}
 	valid := name != "" && len(name) <= maxPinName
 	for _, r := range name {
 		valid = valid && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
 	}
 	if !valid {
-		return "", fmt.Errorf("invalid pin name %q: must be 1 to %d letters, digits, '_' or '-'", name, maxPinName)
+		return "", fmt.Errorf("invalid pin name %q: must be 1 to %d letters, digits, '_' or '-': %w", name, maxPinName, ErrInvalidOptions)
 	}
 	return filepath.Clean(base), nil
 }

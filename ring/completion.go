@@ -1,8 +1,4 @@
-//go:build linux
-
 package ring
-
-import "golang.org/x/sys/unix"
 
 // Completion is the completion ring: the kernel returns the addresses of
 // frames it has finished transmitting.
@@ -26,7 +22,7 @@ func NewCompletion(mem []byte, off Offsets, size uint32) (*Completion, error) {
 // MapCompletion maps the completion ring of the UMEM registered on socket
 // fd; its size must already be set with XDP_UMEM_COMPLETION_RING.
 func MapCompletion(fd int, off Offsets, size uint32) (*Completion, error) {
-	mem, err := mapRing(fd, unix.XDP_UMEM_PGOFF_COMPLETION_RING, off, size, addrSize)
+	mem, err := mapRing(fd, pgoffCompletion, off, size, addrSize)
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,4 @@
-//go:build linux
-
 package ring
-
-import "golang.org/x/sys/unix"
 
 // Fill is the fill ring: user space gives the kernel UMEM frame addresses
 // to receive into.
@@ -26,7 +22,7 @@ func NewFill(mem []byte, off Offsets, size uint32) (*Fill, error) {
 // MapFill maps the fill ring of the UMEM registered on socket fd; its size
 // must already be set with XDP_UMEM_FILL_RING.
 func MapFill(fd int, off Offsets, size uint32) (*Fill, error) {
-	mem, err := mapRing(fd, unix.XDP_UMEM_PGOFF_FILL_RING, off, size, addrSize)
+	mem, err := mapRing(fd, pgoffFill, off, size, addrSize)
 	if err != nil {
 		return nil, err
 	}

@@ -1,20 +1,10 @@
-//go:build linux
-
 package ring
 
 import (
 	"errors"
 	"fmt"
 	"sync/atomic"
-
-	"golang.org/x/sys/unix"
-
-	"github.com/xdpkit/xdpkit/internal/sys"
 )
-
-// Offsets locates a ring's producer and consumer indices, flags word and
-// entries in its mapped memory, as XDP_MMAP_OFFSETS reports them.
-type Offsets = unix.XDPRingOffset
 
 // mapping is a ring's memory and whether we must unmap it.
 type mapping struct {
@@ -27,7 +17,7 @@ func (m *mapping) close() error {
 		m.mem = nil
 		return nil
 	}
-	err := sys.Munmap(m.mem)
+	err := unmap(m.mem)
 	m.mem = nil
 	return err
 }
@@ -80,7 +70,7 @@ func (p *producer) cancel(n uint32) { p.cachedProd -= n }
 
 // needWakeup reports whether the kernel asked for a syscall to notice new
 // entries (only set when the socket was bound with XDP_USE_NEED_WAKEUP).
-func (p *producer) needWakeup() bool { return p.flags.Load()&unix.XDP_RING_NEED_WAKEUP != 0 }
+func (p *producer) needWakeup() bool { return p.flags.Load()&ringNeedWakeup != 0 }
 
 // pending returns how many submitted entries the kernel has not consumed.
 func (p *producer) pending() uint32 { return p.published - p.cons.Load() }
@@ -158,20 +148,4 @@ func check(mem []byte, off Offsets, size uint32, entry uint64) error {
 		return errors.New("ring memory is not 8-byte aligned")
 	}
 	return nil
-}
-
-// mapRing maps a ring of size entries from socket fd at page offset pgoff.
-func mapRing(fd int, pgoff int64, off Offsets, size uint32, entry uint64) ([]byte, error) {
-	if !ValidSize(size) {
-		return nil, fmt.Errorf("invalid ring size %d: %w", size, ErrInvalidSize)
-	}
-	mem, err := sys.MmapRing(fd, pgoff, int(off.Desc+uint64(size)*entry))
-	if err != nil {
-		return nil, fmt.Errorf("mmap ring: %w", err)
-	}
-	if err := check(mem, off, size, entry); err != nil {
-		_ = sys.Munmap(mem)
-		return nil, err
-	}
-	return mem, nil
 }

@@ -1,12 +1,8 @@
-//go:build linux
-
 package ring
 
 import (
 	"sync/atomic"
 	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // atomicAt views the 4 bytes at mem[off] as an atomic index. Safe: check
@@ -21,10 +17,10 @@ func addrsAt(mem []byte, off uint64, size uint32) []uint64 {
 	return unsafe.Slice((*uint64)(unsafe.Pointer(&mem[off])), size)
 }
 
-// descsAt views the entries of an RX or TX ring as []unix.XDPDesc, whose
+// descsAt views the entries of an RX or TX ring as []Desc, whose
 // layout is struct xdp_desc's. Safe for the same reasons as addrsAt.
-func descsAt(mem []byte, off uint64, size uint32) []unix.XDPDesc {
-	return unsafe.Slice((*unix.XDPDesc)(unsafe.Pointer(&mem[off])), size)
+func descsAt(mem []byte, off uint64, size uint32) []Desc {
+	return unsafe.Slice((*Desc)(unsafe.Pointer(&mem[off])), size)
 }
 
 // aligned8 reports whether mem starts on an 8-byte boundary.

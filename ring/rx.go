@@ -1,14 +1,10 @@
-//go:build linux
-
 package ring
-
-import "golang.org/x/sys/unix"
 
 // RX is the receive ring: the kernel describes frames it wrote into the
 // UMEM.
 type RX struct {
 	consumer
-	descs []unix.XDPDesc // entries: written by the kernel, read by us between Peek and Release
+	descs []Desc // entries: written by the kernel, read by us between Peek and Release
 }
 
 // NewRX builds an RX ring over mem, which the caller keeps alive and owns.
@@ -25,7 +21,7 @@ func NewRX(mem []byte, off Offsets, size uint32) (*RX, error) {
 // MapRX maps the RX ring of socket fd; its size must already be set with
 // XDP_RX_RING.
 func MapRX(fd int, off Offsets, size uint32) (*RX, error) {
-	mem, err := mapRing(fd, unix.XDP_PGOFF_RX_RING, off, size, descSize)
+	mem, err := mapRing(fd, pgoffRX, off, size, descSize)
 	if err != nil {
 		return nil, err
 	}
@@ -40,7 +36,7 @@ func (r *RX) Peek(n uint32) (idx, got uint32) { return r.peek(n) }
 
 // Desc returns the descriptor at peeked index idx. It points into the ring
 // and is valid until Release.
-func (r *RX) Desc(idx uint32) *unix.XDPDesc { return &r.descs[idx&r.mask] }
+func (r *RX) Desc(idx uint32) *Desc { return &r.descs[idx&r.mask] }
 
 // Release hands the next n peeked slots back to the kernel.
 func (r *RX) Release(n uint32) { r.release(n) }

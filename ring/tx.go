@@ -1,14 +1,10 @@
-//go:build linux
-
 package ring
-
-import "golang.org/x/sys/unix"
 
 // TX is the transmit ring: user space describes frames in the UMEM for the
 // kernel to send.
 type TX struct {
 	producer
-	descs []unix.XDPDesc // entries: written by us between Reserve and Submit, then read by the kernel
+	descs []Desc // entries: written by us between Reserve and Submit, then read by the kernel
 }
 
 // NewTX builds a TX ring over mem, which the caller keeps alive and owns.
@@ -25,7 +21,7 @@ func NewTX(mem []byte, off Offsets, size uint32) (*TX, error) {
 // MapTX maps the TX ring of socket fd; its size must already be set with
 // XDP_TX_RING.
 func MapTX(fd int, off Offsets, size uint32) (*TX, error) {
-	mem, err := mapRing(fd, unix.XDP_PGOFF_TX_RING, off, size, descSize)
+	mem, err := mapRing(fd, pgoffTX, off, size, descSize)
 	if err != nil {
 		return nil, err
 	}
@@ -39,10 +35,10 @@ func MapTX(fd int, off Offsets, size uint32) (*TX, error) {
 func (t *TX) Reserve(n uint32) (idx, got uint32) { return t.reserve(n) }
 
 // Desc returns reserved slot idx for writing.
-func (t *TX) Desc(idx uint32) *unix.XDPDesc { return &t.descs[idx&t.mask] }
+func (t *TX) Desc(idx uint32) *Desc { return &t.descs[idx&t.mask] }
 
 // Set writes a descriptor into reserved slot idx.
-func (t *TX) Set(idx uint32, d unix.XDPDesc) { t.descs[idx&t.mask] = d }
+func (t *TX) Set(idx uint32, d Desc) { t.descs[idx&t.mask] = d }
 
 // Submit makes the next n reserved slots visible to the kernel.
 func (t *TX) Submit(n uint32) { t.submit(n) }

@@ -1,13 +1,10 @@
-//go:build linux
-
 package umem
 
 import (
 	"fmt"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/xdpkit/xdpkit/internal/xsk"
+	"github.com/xdpkit/xdpkit/ring"
 )
 
 // UMEM is a registered packet buffer area and the accounting of its
@@ -216,7 +213,7 @@ func (p *Pool) Free(addr uint64) error { return p.x.Free(addr) }
 // (App → Free), taking the lock once. Descriptors of frames it does not
 // hold are skipped and the first such error is returned (wrapping
 // ErrFrameState).
-func (p *Pool) ReleaseDescs(descs []unix.XDPDesc) error {
+func (p *Pool) ReleaseDescs(descs []ring.Desc) error {
 	p.x.Lock()
 	bad := p.x.ReleaseLocked(descs)
 	p.x.Unlock()

@@ -18,7 +18,7 @@ func parseList(spec string, n int, dups bool) ([]int, error) {
 	spec = strings.TrimSpace(spec)
 	if spec == "all" {
 		if n <= 0 {
-			return nil, fmt.Errorf("workers: %q: count unknown", spec)
+			return nil, fmt.Errorf("workers: %q: count unknown: %w", spec, ErrInvalidConfig)
 		}
 		out := make([]int, n)
 		for i := range out {
@@ -27,7 +27,7 @@ func parseList(spec string, n int, dups bool) ([]int, error) {
 		return out, nil
 	}
 	if spec == "" {
-		return nil, fmt.Errorf("workers: empty list")
+		return nil, fmt.Errorf("workers: empty list: %w", ErrInvalidConfig)
 	}
 	var out []int
 	seen := map[int]bool{}
@@ -35,21 +35,21 @@ func parseList(spec string, n int, dups bool) ([]int, error) {
 		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
 		a, err := strconv.Atoi(lo)
 		if err != nil || a < 0 {
-			return nil, fmt.Errorf("workers: bad number %q in %q", lo, spec)
+			return nil, fmt.Errorf("workers: bad number %q in %q: %w", lo, spec, ErrInvalidConfig)
 		}
 		b := a
 		if isRange {
 			if b, err = strconv.Atoi(hi); err != nil || b < a {
-				return nil, fmt.Errorf("workers: bad range %q in %q", part, spec)
+				return nil, fmt.Errorf("workers: bad range %q in %q: %w", part, spec, ErrInvalidConfig)
 			}
 		}
 		if b-a > 1<<16 {
-			return nil, fmt.Errorf("workers: range %q too large", part)
+			return nil, fmt.Errorf("workers: range %q too large: %w", part, ErrInvalidConfig)
 		}
 		for k := 0; k <= b-a; k++ { // counting, not i <= b, which is always true for b = math.MaxInt
 			i := a + k
 			if seen[i] && !dups {
-				return nil, fmt.Errorf("workers: %d listed twice in %q", i, spec)
+				return nil, fmt.Errorf("workers: %d listed twice in %q: %w", i, spec, ErrInvalidConfig)
 			}
 			seen[i] = true
 			out = append(out, i)

@@ -1,5 +1,3 @@
-//go:build linux
-
 package workers
 
 import (
@@ -9,14 +7,16 @@ import (
 	"runtime"
 	"sync"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/xdpkit/xdpkit/afxdp"
 	"github.com/xdpkit/xdpkit/internal/netlink"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/redirect"
 	"github.com/xdpkit/xdpkit/umem"
 )
+
+// ErrInvalidConfig is matched by the error of New for a Config it cannot
+// use, and by ParseList's and ParseCPUs' errors.
+var ErrInvalidConfig = errors.New("invalid configuration")
 
 // Config configures a Set.
 type Config struct {
@@ -89,7 +89,7 @@ type worker struct {
 // socket and a runner per queue. Nothing runs until Run.
 func New(cfg Config) (_ *Set, err error) {
 	if cfg.Interface == "" {
-		return nil, errors.New("workers: Config.Interface is required")
+		return nil, fmt.Errorf("workers: Config.Interface is required: %w", ErrInvalidConfig)
 	}
 	link, err := netlink.LinkByName(cfg.Interface)
 	if err != nil {
@@ -102,7 +102,7 @@ func New(cfg Config) (_ *Set, err error) {
 		}
 	}
 	if len(queues) == 0 {
-		return nil, errors.New("workers: no queues")
+		return nil, fmt.Errorf("workers: no queues: %w", ErrInvalidConfig)
 	}
 	cpus, err := assignCPUs(cfg.CPUs, len(queues))
 	if err != nil {
@@ -135,10 +135,10 @@ func New(cfg Config) (_ *Set, err error) {
 	for i, q := range queues {
 		w := &worker{queue: q, cpu: cpus[i]}
 		sc := cfg.Socket
-		sc.Steering = afxdp.Steering{Program: s.prog}
+		sc.Steering, sc.Redirect = s.prog, nil
 		sc.UMEM, sc.Pool, sc.UMEMOptions = nil, nil, cfg.UMEMOptions
 		if s.shared != nil {
-			sc.UMEM = s.shared
+			sc.UMEM, sc.UMEMOptions = s.shared, nil
 			// Each worker gets an equal share of the frames as its own pool.
 			if i < len(queues)-1 || len(queues) == 1 {
 				share := int(s.shared.FrameCount()) / len(queues)
@@ -172,15 +172,9 @@ func assignCPUs(cpus []int, n int) ([]int, error) {
 	out := make([]int, n)
 	switch {
 	case cpus == nil:
-		var set unix.CPUSet
-		if err := unix.SchedGetaffinity(0, &set); err != nil {
+		allowed, err := allowedCPUs()
+		if err != nil {
 			return nil, fmt.Errorf("workers: allowed CPUs: %w", err)
-		}
-		var allowed []int
-		for c := range 1024 {
-			if set.IsSet(c) {
-				allowed = append(allowed, c)
-			}
 		}
 		if len(allowed) == 0 {
 			return nil, errors.New("workers: no CPU allowed")
@@ -193,7 +187,7 @@ func assignCPUs(cpus []int, n int) ([]int, error) {
 			out[i] = -1
 		}
 	case len(cpus) != n:
-		return nil, fmt.Errorf("workers: %d CPUs for %d queues: give one per queue", len(cpus), n)
+		return nil, fmt.Errorf("workers: %d CPUs for %d queues: give one per queue: %w", len(cpus), n, ErrInvalidConfig)
 	default:
 		copy(out, cpus)
 	}
@@ -252,9 +246,7 @@ func (s *Set) Run(ctx context.Context) (Stats, error) {
 			defer wg.Done()
 			runtime.LockOSThread() // the thread exits with the goroutine: its pinning dies with it
 			if w.cpu >= 0 {
-				var set unix.CPUSet
-				set.Set(w.cpu)
-				if err := unix.SchedSetaffinity(0, &set); err != nil {
+				if err := pinThread(w.cpu); err != nil {
 					errs[i] = fmt.Errorf("workers: queue %d: pin to CPU %d: %w", w.queue, w.cpu, err)
 					if s.cfg.StopAll {
 						cancel()

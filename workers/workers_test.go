@@ -169,7 +169,7 @@ func TestSharedUMEMMillion(t *testing.T) {
 	var peers []*afxdp.Socket
 	v.InPeer(t, func() error {
 		for q := range 4 {
-			p, err := afxdp.OpenIndex(v.PeerIndex, q, &afxdp.Config{Bind: afxdp.BindCopy, Steering: afxdp.Steering{None: true},
+			p, err := afxdp.OpenIndex(v.PeerIndex, q, &afxdp.Config{Bind: afxdp.BindCopy, Steering: afxdp.NoSteering,
 				UMEMOptions: &umem.Options{FrameCount: 2048, FillRingSize: 64, CompletionRingSize: 2048}})
 			if err != nil {
 				return err

@@ -5,7 +5,7 @@
 // host end, sends UDP datagrams from a kernel UDP socket inside the
 // namespace, prints what the socket saw, and removes everything again.
 //
-// Needs root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF) and Linux 5.9+, and the
+// Needs root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF) and Linux 5.10+, and the
 // ip command (iproute2).
 //
 //	sudo go run ./examples/demo
@@ -68,7 +68,7 @@ func run(count int, modeName string) error {
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() { <-sig; topo.tearDown(); os.Exit(130) }()
 
-	sock, err := afxdp.Open(topo.host, 0, &afxdp.Config{Steering: afxdp.Steering{XDPMode: mode}})
+	sock, err := afxdp.Open(topo.host, 0, &afxdp.Config{Redirect: &redirect.Options{Mode: mode}})
 	if err != nil {
 		return err
 	}

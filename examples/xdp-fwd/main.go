@@ -81,7 +81,7 @@ func main() {
 			return err
 		}
 		// -o: a program only with -bidir; otherwise transmit-only.
-		steer := afxdp.Steering{None: true}
+		steer := afxdp.NoSteering
 		if *bidir {
 			mode, _ := a.Mode()
 			prog, err := redirect.Attach(outIf.Index, &redirect.Options{Mode: mode})
@@ -89,7 +89,7 @@ func main() {
 				return err
 			}
 			defer prog.Close()
-			steer = afxdp.Steering{Program: prog}
+			steer = prog
 		}
 		outSock, err := afxdp.OpenIndex(outIf.Index, a.Queue, &afxdp.Config{UMEM: u, Steering: steer})
 		if err != nil {

@@ -20,6 +20,17 @@ func KernelBefore(major, minor int) bool {
 	return ReleaseBefore(unix.ByteSliceToString(u.Release[:]), major, minor)
 }
 
+// KernelReleaseBefore is KernelBefore that also returns the release
+// string ("6.18.44-...").
+func KernelReleaseBefore(major, minor int) (release string, before bool) {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "", false
+	}
+	rel := unix.ByteSliceToString(u.Release[:])
+	return rel, ReleaseBefore(rel, major, minor)
+}
+
 // ReleaseBefore reports whether the uname release rel ("6.1.0-18-amd64")
 // is older than major.minor; false if rel does not start with N.N.
 func ReleaseBefore(rel string, major, minor int) bool {

@@ -13,6 +13,9 @@ import (
 // XDP_STATISTICS. It is stated here once; docs and hints refer to it.
 const MinKernel = "5.10"
 
+// minMajor and minMinor are MinKernel as numbers.
+const minMajor, minMinor = 5, 10
+
 // Sentinels shared by umem and afxdp, so errors.Is works whichever
 // package an error came from.
 var (

@@ -1,5 +1,3 @@
-//go:build linux
-
 package xsk
 
 // UMEMOf and PoolOf return the implementation behind a *umem.UMEM or a

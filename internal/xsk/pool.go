@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"sync"
 
-	"golang.org/x/sys/unix"
+	"github.com/xdpkit/xdpkit/ring"
 )
 
 // Pool is a set of a UMEM's frames with its own free list, counters and
@@ -203,7 +203,7 @@ func (p *Pool) freeLocked(addr uint64) Reason {
 // ReleaseLocked frees the frames of descs (App → Free). It skips, and
 // records as ownership errors, descriptors of frames the application does
 // not hold in this pool, and returns how many of those there were.
-func (p *Pool) ReleaseLocked(descs []unix.XDPDesc) (bad int) {
+func (p *Pool) ReleaseLocked(descs []ring.Desc) (bad int) {
 	u := p.u
 	if !u.fastIndex() {
 		for i := range descs {
@@ -279,7 +279,7 @@ func (p *Pool) RefillLocked(pr *Pair, max uint32) uint32 {
 // are the application's (Fill → App). Descriptors of frames that were
 // not on a fill ring of this pool (which the kernel never produces) are
 // removed from descs and recorded; it returns how many remain, in order.
-func (p *Pool) ReceivedLocked(descs []unix.XDPDesc) int {
+func (p *Pool) ReceivedLocked(descs []ring.Desc) int {
 	u := p.u
 	k := 0
 	if u.fastIndex() {
@@ -318,7 +318,7 @@ func (p *Pool) ReceivedLocked(descs []unix.XDPDesc) int {
 // ReclaimLocked returns frames that a ring pair will never give back
 // (descriptors drained from the RX ring of a socket being closed) to the
 // free list (Fill → Free).
-func (p *Pool) ReclaimLocked(descs []unix.XDPDesc) {
+func (p *Pool) ReclaimLocked(descs []ring.Desc) {
 	for _, d := range descs {
 		i, ok := p.u.index(d.Addr)
 		if !ok || p.u.meta[i].pool != p.id || p.u.meta[i].state != StateFill {
@@ -334,7 +334,7 @@ func (p *Pool) ReclaimLocked(descs []unix.XDPDesc) {
 // ValidTX checks one descriptor to transmit against the UMEM's geometry:
 // not empty, inside the UMEM, not past its frame's end. (Options are the
 // socket's business.)
-func (u *UMEM) ValidTX(d *unix.XDPDesc) Reason {
+func (u *UMEM) ValidTX(d *ring.Desc) Reason {
 	if d.Len == 0 {
 		return ZeroLength
 	}
@@ -354,7 +354,7 @@ func (u *UMEM) ValidTX(d *unix.XDPDesc) Reason {
 // why. allowed are the Options bits the socket accepts. The caller then
 // commits the ones it puts on the ring (CommitTXLocked) and unstages the
 // rest (UnstageTXLocked).
-func (p *Pool) StageTXLocked(pr *Pair, descs []unix.XDPDesc, allowed uint32) (int, Reason) {
+func (p *Pool) StageTXLocked(pr *Pair, descs []ring.Desc, allowed uint32) (int, Reason) {
 	u := p.u
 	if u.fastIndex() {
 		// Aligned frames: ValidTX and the state check inline.
@@ -422,7 +422,7 @@ func (p *Pool) CommitTXLocked(pr *Pair, n int) {
 
 // UnstageTXLocked gives staged frames that did not go on the ring back to
 // the application (TX → App).
-func (p *Pool) UnstageTXLocked(descs []unix.XDPDesc) {
+func (p *Pool) UnstageTXLocked(descs []ring.Desc) {
 	for i := range descs {
 		j, _ := p.u.index(descs[i].Addr)
 		p.u.meta[j].state = StateApp

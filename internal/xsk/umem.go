@@ -18,19 +18,6 @@ import (
 	"github.com/xdpkit/xdpkit/internal/sys"
 )
 
-// Config is a UMEM's geometry, validated and with defaults applied by
-// package umem.
-type Config struct {
-	FrameCount         uint32
-	FrameSize          uint32
-	Headroom           uint32
-	FillRingSize       uint32
-	CompletionRingSize uint32
-	HugePages          bool
-	HugePageFallback   bool
-	Unaligned          bool
-}
-
 // Unaligned descriptors carry the packet's offset in their chunk in the
 // top 16 bits (XSK_UNALIGNED_BUF_OFFSET_SHIFT) and the chunk address in
 // the low 48 (XSK_UNALIGNED_BUF_ADDR_MASK).
@@ -66,31 +53,6 @@ type UMEM struct {
 	unmapped bool
 }
 
-// State is where a frame is; see the package doc.
-type State uint8
-
-// Frame states.
-const (
-	StateFree State = iota
-	StateFill
-	StateApp
-	StateTX
-)
-
-func (s State) String() string {
-	switch s {
-	case StateFree:
-		return "free"
-	case StateFill:
-		return "fill"
-	case StateApp:
-		return "app"
-	case StateTX:
-		return "tx"
-	}
-	return "State(" + strconv.Itoa(int(s)) + ")"
-}
-
 // frameMeta is one frame's bookkeeping: 4 bytes, so a batch's entries
 // share few cache lines.
 type frameMeta struct {
@@ -99,15 +61,22 @@ type frameMeta struct {
 	pair  uint16 // while Fill or TX: the ring pair, an index into its pool's table
 }
 
-// Counts is how many frames are in each place. Free+Fill+App+TX == Total.
-type Counts struct {
-	Total, Free, Fill, App, TX int
-}
+// CheckKernel fails, wrapping ErrNotSupported, on a kernel older than
+// MinKernel. It reads the version once per process.
+var CheckKernel = sync.OnceValue(func() error {
+	if rel, old := sys.KernelReleaseBefore(minMajor, minMinor); old {
+		return fmt.Errorf("xdpkit needs Linux %s or later; this kernel is %s: %w", MinKernel, rel, ErrNotSupported)
+	}
+	return nil
+})
 
 // New maps the area and registers it with the kernel on a socket that the
 // first socket to join will use, so that a missing privilege or a low
 // locked-memory limit shows at once.
 func New(c Config) (_ *UMEM, err error) {
+	if err := CheckKernel(); err != nil {
+		return nil, err
+	}
 	u := newUMEM(c)
 	defer func() {
 		if err != nil {

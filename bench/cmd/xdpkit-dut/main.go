@@ -110,7 +110,7 @@ func run() int {
 		DisableNeedWakeup: c.NoWakeup,
 		TXBudget:          c.TXBudget,
 		BindRetryTimeout:  5 * time.Second,
-		Steering:          afxdp.Steering{XDPMode: redirect.ModeDriver},
+		Redirect: &redirect.Options{Mode: redirect.ModeDriver},
 	}
 	if c.BusyPoll {
 		cfg.BusyPoll = afxdp.BusyPoll{Prefer: true, Timeout: time.Duration(c.BusyUS) * time.Microsecond, Budget: c.Batch}
@@ -147,7 +147,7 @@ func run() int {
 			DisableNeedWakeup: c.NoWakeup,
 			TXBudget:          c.TXBudget,
 			BindRetryTimeout:  5 * time.Second,
-			Steering:          afxdp.Steering{None: true},
+			Steering:          afxdp.NoSteering,
 		})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "xdpkit-dut: out:", err)

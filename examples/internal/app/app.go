@@ -161,7 +161,7 @@ func (a *App) Open(cfg *afxdp.Config) error {
 		c = *cfg
 	}
 	c.Bind = bind
-	c.Steering = afxdp.Steering{Program: a.Prog}
+	c.Steering = a.Prog
 	if a.Sock, err = afxdp.OpenIndex(ifindex, a.Queue, &c); err != nil {
 		a.Prog.Close()
 		return err

@@ -15,12 +15,8 @@ import (
 	"github.com/xdpkit/xdpkit/internal/sys"
 )
 
-// Wait blocks until the RX ring has frames, the timeout passes
-// (ErrTimeout, which is os.ErrDeadlineExceeded), or the socket is closed
-// (ErrClosed). A negative timeout waits without limit. It returns at once,
-// without a syscall, when frames are already there. It waits in Go's
-// runtime poller, so it parks the goroutine, not the thread.
-func (s *Socket) Wait(timeout time.Duration) error {
+// waitFor implements Wait.
+func (s *Socket) waitFor(timeout time.Duration) error {
 	poller, rawConn, err := s.waitPoller()
 	if err != nil {
 		return err
@@ -35,8 +31,8 @@ func (s *Socket) Wait(timeout time.Duration) error {
 	return s.wait(poller, rawConn, deadline)
 }
 
-// WaitContext is Wait until ctx is done; then it returns ctx.Err().
-func (s *Socket) WaitContext(ctx context.Context) error {
+// waitContext implements WaitContext.
+func (s *Socket) waitContext(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -90,14 +86,8 @@ func (s *Socket) wait(poller *os.File, rawConn syscall.RawConn, deadline time.Ti
 	return s.pollErr(rawConn.Read(s.readyFn))
 }
 
-// WaitTX blocks until the TX ring has room for a descriptor, the timeout
-// passes (ErrTimeout; negative waits without limit), or the socket is
-// closed (ErrClosed). It first reaps completions and kicks the kernel,
-// which in copy mode is what makes room; a ring that stays full (the link
-// is down, the driver stalled) makes it wait in the runtime poller for
-// the kernel's write-space wake-up. A transmitter that finds the ring
-// full waits here instead of spinning.
-func (s *Socket) WaitTX(timeout time.Duration) error {
+// waitTX implements WaitTX.
+func (s *Socket) waitTX(timeout time.Duration) error {
 	poller, rawConn, err := s.waitPoller()
 	if err != nil {
 		return err
@@ -187,14 +177,8 @@ func (s *Socket) pollErr(err error) error {
 	return err
 }
 
-// BusyPollOnce makes one non-blocking recvfrom on the socket. With busy
-// polling configured (Config.BusyPoll), the kernel runs the device's NAPI
-// poll in this call, on this CPU: a busy-polling loop calls it instead of
-// sleeping in Wait when the RX ring is empty, and the driver's interrupts
-// stay deferred (napi_defer_hard_irqs) while it does. Without busy polling
-// it only wakes a zero-copy driver that asked for it. After Close it does
-// nothing.
-func (s *Socket) BusyPollOnce() {
+// busyPollOnce implements BusyPollOnce.
+func (s *Socket) busyPollOnce() {
 	s.pool.Lock()
 	defer s.pool.Unlock()
 	if s.closed {
@@ -204,19 +188,8 @@ func (s *Socket) BusyPollOnce() {
 	_ = sys.WakeupRX(s.fd)
 }
 
-// BusyPolling reports whether the socket was opened with busy-poll options.
-func (s *Socket) BusyPolling() bool {
-	bp := s.cfg.BusyPoll
-	return bp.Prefer || bp.Timeout > 0 || bp.Budget > 0
-}
-
-// WaitAny blocks until one of the sockets has received frames, timeout
-// passes (ErrTimeout; a negative timeout waits without limit), or one of
-// them is closed (ErrClosed), for one goroutine that drives several
-// sockets, e.g. forwarding in both directions between two interfaces. It
-// returns at once when frames are already waiting. It blocks the OS thread
-// in poll(2); Close wakes it.
-func WaitAny(timeout time.Duration, socks ...*Socket) error {
+// waitAny implements WaitAny.
+func waitAny(timeout time.Duration, socks ...*Socket) error {
 	n := 0
 	defer func() {
 		for _, s := range socks[:n] {

@@ -18,28 +18,22 @@ import (
 	"github.com/xdpkit/xdpkit/umem"
 )
 
-// Open opens an AF_XDP socket on queue of the named interface. A nil cfg
-// means all defaults: a private UMEM of 4096 x 4096-byte frames, 2048-slot
-// rings, bind mode auto, need_wakeup on, and a private redirect program
-// attached in auto mode. It needs CAP_NET_RAW, and for the program CAP_BPF
-// and CAP_NET_ADMIN. When it fails it leaves nothing behind: the frames it
-// put on rings are back in their pool, and a UMEM passed in Config can be
-// used for another Open (the "zero-copy, else copy" pattern).
-func Open(ifname string, queue int, cfg *Config) (*Socket, error) {
+// openName implements Open.
+func openName(ifname string, queue int, cfg *Config) (*Socket, error) {
 	link, err := netlink.LinkByName(ifname)
 	if err != nil {
 		return nil, linkError(ifname, queue, err)
 	}
-	return open(link, queue, cfg)
+	return openLink(link, queue, cfg)
 }
 
-// OpenIndex is Open with an interface index.
-func OpenIndex(ifindex, queue int, cfg *Config) (*Socket, error) {
+// openIndex implements OpenIndex.
+func openIndex(ifindex, queue int, cfg *Config) (*Socket, error) {
 	link, err := netlink.LinkByIndex(ifindex)
 	if err != nil {
 		return nil, linkError(fmt.Sprintf("ifindex %d", ifindex), queue, err)
 	}
-	return open(link, queue, cfg)
+	return openLink(link, queue, cfg)
 }
 
 func linkError(name string, queue int, err error) error {
@@ -49,12 +43,15 @@ func linkError(name string, queue int, err error) error {
 	return &OpError{Op: "open", Interface: name, Queue: queue, Err: err}
 }
 
-func open(link netlink.Link, queue int, cfg *Config) (_ *Socket, err error) {
+func openLink(link netlink.Link, queue int, cfg *Config) (_ *Socket, err error) {
 	c := cfg.withDefaults()
 	opErr := func(op string, err error) error {
 		return &OpError{Op: op, Interface: link.Name, Queue: queue, Err: err}
 	}
 	if err := c.validate(); err != nil {
+		return nil, opErr("open", err)
+	}
+	if err := xsk.CheckKernel(); err != nil {
 		return nil, opErr("open", err)
 	}
 	nq := max(link.NumRXQueues, link.NumTXQueues)
@@ -73,16 +70,18 @@ func open(link netlink.Link, queue int, cfg *Config) (_ *Socket, err error) {
 	}
 	// Steering first: an interface taken by someone else's program is the
 	// most likely failure, and the cheapest to find out.
-	switch {
-	case c.Steering.None:
-	case c.Steering.Program != nil:
-		s.prog = c.Steering.Program
-	default:
-		s.prog, err = redirect.Attach(link.Index, &redirect.Options{Mode: c.Steering.XDPMode, MultiBuffer: c.MultiBuffer})
-		if err != nil {
+	if s.steer = c.Steering; s.steer == nil {
+		var ro redirect.Options
+		if c.Redirect != nil {
+			ro = *c.Redirect
+		}
+		ro.MultiBuffer = ro.MultiBuffer || c.MultiBuffer
+		if s.prog, err = redirect.Attach(link.Index, &ro); err != nil {
 			return nil, opErr("attach XDP program", permissionHint(err))
 		}
-		s.ownProg = true
+		s.steer, s.ownProg = s.prog, true
+	} else if p, ok := s.steer.(*redirect.Program); ok {
+		s.prog = p
 	}
 
 	s.umem = c.UMEM
@@ -149,11 +148,6 @@ func open(link netlink.Link, queue int, cfg *Config) (_ *Socket, err error) {
 	if err = s.setBusyPoll(); err != nil {
 		return nil, opErr("set busy-poll options", err)
 	}
-	if bp := c.BusyPoll; bp.DeferHardIRQs > 0 || bp.GROFlushTimeout > 0 {
-		if s.restoreNAPI, err = applyNAPI(link.Name, bp.DeferHardIRQs, bp.GROFlushTimeout); err != nil {
-			return nil, opErr("set NAPI options", err)
-		}
-	}
 	if c.TXBudget > 0 {
 		if err = sys.SetsockoptInt(s.fd, unix.SOL_XDP, unix.XDP_MAX_TX_SKB_BUDGET, c.TXBudget); err != nil {
 			if errors.Is(err, unix.ENOPROTOOPT) {
@@ -184,12 +178,10 @@ func open(link netlink.Link, queue int, cfg *Config) (_ *Socket, err error) {
 	}
 	s.maxFrags = min(s.maxFrags, int(c.TXRingSize))
 
-	if s.prog != nil {
-		if err = s.prog.Register(queue, s.fd); err != nil {
-			return nil, opErr("register in XSKMAP", err)
-		}
-		s.registered = true
+	if err = s.steer.Register(queue, s.fd); err != nil {
+		return nil, opErr("register in XSKMAP", err)
 	}
+	s.registered = true
 	return s, nil
 }
 
@@ -242,27 +234,6 @@ func (s *Socket) setBusyPoll() error {
 	return nil
 }
 
-// Close removes the socket from the XSKMAP (first, so the program stops
-// redirecting to it), wakes a blocked Wait or WaitAny, waits for the calls
-// in flight to return, gives the frames on its RX ring back to the pool,
-// unmaps its rings and closes it; frames the kernel still had for this
-// queue return to the pool once the queue's last socket of the UMEM is
-// closed. Then it detaches the private program and closes the private
-// UMEM, if the socket owns them. Frames the application holds stay its
-// own: Release still takes them back after Close. Close is idempotent and
-// safe to call from any goroutine, at any time.
-func (s *Socket) Close() error {
-	if s == nil {
-		return nil
-	}
-	s.closeOnce.Do(func() {
-		if err := s.teardown(); err != nil {
-			s.closeErr = &OpError{Op: "close", Interface: s.ifname, Queue: s.queue, Err: err}
-		}
-	})
-	return s.closeErr
-}
-
 // teardown undoes what open did, also for a socket open left half made.
 func (s *Socket) teardown() error {
 	var errs []error
@@ -275,7 +246,7 @@ func (s *Socket) teardown() error {
 	s.closeMu.Unlock()
 	if s.registered {
 		// A program closed before the socket took its XSKMAP along.
-		if err := s.prog.Unregister(s.queue); err != nil && !errors.Is(err, os.ErrClosed) {
+		if err := s.steer.Unregister(s.queue); err != nil && !errors.Is(err, os.ErrClosed) {
 			errs = append(errs, err)
 		}
 		s.registered = false
@@ -312,9 +283,6 @@ func (s *Socket) teardown() error {
 	}
 	if s.ownUMEM {
 		errs = append(errs, s.umem.Close())
-	}
-	if s.restoreNAPI != nil {
-		errs = append(errs, s.restoreNAPI())
 	}
 	return errors.Join(errs...)
 }

@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/xdpkit/xdpkit/internal/napi"
+	"github.com/xdpkit/xdpkit/napi"
 	"github.com/xdpkit/xdpkit/internal/testutils"
 )
 

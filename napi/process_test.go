@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpkit/xdpkit/internal/napi"
+	"github.com/xdpkit/xdpkit/napi"
 	"github.com/xdpkit/xdpkit/internal/testutils"
 )
 

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpkit/xdpkit/internal/napi"
+	"github.com/xdpkit/xdpkit/napi"
 )
 
 // stateFile mirrors the documented state file format.

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpkit/xdpkit/internal/napi"
+	"github.com/xdpkit/xdpkit/napi"
 )
 
 var defaults = [2]string{"0", "0"}

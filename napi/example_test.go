@@ -5,7 +5,7 @@ import (
 	"log"
 	"time"
 
-	"github.com/xdpkit/xdpkit/internal/napi"
+	"github.com/xdpkit/xdpkit/napi"
 )
 
 // Busy polling on eth0: defer its interrupts while this process polls, and

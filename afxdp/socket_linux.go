@@ -1,0 +1,281 @@
+//go:build linux
+
+package afxdp
+
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xdpkit/xdpkit/internal/sys"
+	"github.com/xdpkit/xdpkit/internal/xsk"
+)
+
+// receive implements Receive.
+func (s *Socket) receive(descs []unix.XDPDesc) (int, error) {
+	s.pool.Lock()
+	defer s.pool.Unlock()
+	if s.closed {
+		return 0, ErrClosed
+	}
+	return s.receiveLocked(descs), nil
+}
+
+func (s *Socket) receiveLocked(descs []unix.XDPDesc) int {
+	s.pool.RefillLocked(s.pair, s.fill.Size())
+	idx, n := s.rx.Peek(uint32(len(descs)))
+	if n == 0 {
+		if s.needWakeup && s.fill.NeedWakeup() {
+			// Zero-copy drivers sleep on an empty fill ring until woken.
+			s.stats.RXWakeups++
+			_ = sys.WakeupRX(s.fd)
+		}
+		return 0
+	}
+	for i := uint32(0); i < n; i++ {
+		descs[i] = *s.rx.Desc(idx + i)
+	}
+	s.rx.Release(n)
+	k := s.pool.ReceivedLocked(descs[:n])
+	var bytes uint64
+	for i := range descs[:k] {
+		bytes += uint64(descs[i].Len)
+	}
+	s.stats.RXPackets += uint64(k)
+	s.stats.RXBytes += bytes
+	return k
+}
+
+// release implements Release.
+func (s *Socket) release(descs []unix.XDPDesc) error {
+	s.pool.Lock()
+	bad := s.pool.ReleaseLocked(descs)
+	s.pool.Unlock()
+	if bad > 0 {
+		return errReleaseNotHeld
+	}
+	return nil
+}
+
+// transmit implements Transmit.
+func (s *Socket) transmit(descs []unix.XDPDesc) (int, error) {
+	s.pool.Lock()
+	defer s.pool.Unlock()
+	if s.closed {
+		return 0, ErrClosed
+	}
+	return s.transmitLocked(descs)
+}
+
+func (s *Socket) transmitLocked(descs []unix.XDPDesc) (int, error) {
+	if len(descs) == 0 {
+		return 0, nil
+	}
+	var bad error
+	if s.cfg.MultiBuffer {
+		var whole int
+		whole, bad = s.checkPackets(descs)
+		descs = descs[:whole]
+	}
+	s.completeLocked()
+	k, why := s.pool.StageTXLocked(s.pair, descs, s.txOptions)
+	if why != xsk.OK {
+		s.stats.TXRefused++
+		bad = reasonError(why, s.cfg.MultiBuffer)
+	}
+	if s.cfg.MultiBuffer {
+		if w := wholePackets(descs[:k]); w < k {
+			s.pool.UnstageTXLocked(descs[w:k])
+			k = w
+		}
+	}
+	if k == 0 {
+		return 0, bad
+	}
+	idx, n := s.tx.Reserve(uint32(k))
+	if n == 0 {
+		// Full: the kernel may simply not have been kicked yet.
+		err := s.kickLocked()
+		if err == nil && s.completeLocked() > 0 {
+			idx, n = s.tx.Reserve(uint32(k))
+		}
+		if n == 0 {
+			s.pool.UnstageTXLocked(descs[:k])
+			if err == nil {
+				err = s.checkStall()
+			}
+			return 0, err
+		}
+	}
+	m := int(n)
+	if s.cfg.MultiBuffer {
+		if m = wholePackets(descs[:n]); m < int(n) {
+			s.tx.Cancel(n - uint32(m))
+		}
+	}
+	s.stallSince = time.Time{}
+	var bytes uint64
+	for i := range descs[:m] {
+		d := descs[i]
+		d.Addr = s.x.TXAddr(d.Addr)
+		s.tx.Set(idx+uint32(i), d)
+		bytes += uint64(d.Len)
+	}
+	if m > 0 {
+		s.tx.Submit(uint32(m))
+		s.pool.CommitTXLocked(s.pair, m)
+	}
+	s.pool.UnstageTXLocked(descs[m:k])
+	s.stats.TXPackets += uint64(m)
+	s.stats.TXBytes += bytes
+	err := s.kickLocked()
+	if err == nil && m == k {
+		err = bad // everything before the refused descriptor went out
+	}
+	return m, err
+}
+
+// checkStall is called when the TX ring is full and nothing completed.
+func (s *Socket) checkStall() error {
+	now := time.Now()
+	if s.stallSince.IsZero() {
+		s.stallSince = now
+		return nil
+	}
+	if now.Sub(s.stallSince) < s.cfg.TXStallTimeout {
+		return nil
+	}
+	s.stats.TXStalls++
+	s.stallSince = now
+	return errTXStalled
+}
+
+// maxKicks bounds the sendto calls of one kick: copy mode sends at most 32
+// frames per call (Config.TXBudget raises that) and says EAGAIN when
+// frames remain.
+const maxKicks = 64
+
+// kickLocked makes the kernel process the TX ring, if it needs a syscall
+// for that. EAGAIN and EBUSY (budget used up, completion ring full, a
+// frame the driver dropped) are retried within a bound after reaping
+// completions; the frames left stay on the ring for the next kick.
+// ENETDOWN (link down) and ENXIO (device gone) are returned.
+func (s *Socket) kickLocked() error {
+	if s.needWakeup && !s.tx.NeedWakeup() {
+		return nil
+	}
+	for range maxKicks {
+		s.stats.Kicks++
+		switch err := sys.Kick(s.fd); err {
+		case nil:
+			return nil
+		case unix.EAGAIN, unix.EBUSY, unix.ENOBUFS:
+			s.completeLocked()
+			if s.tx.Pending() == 0 {
+				return nil
+			}
+		default:
+			return err
+		}
+	}
+	return nil
+}
+
+// complete implements Complete.
+func (s *Socket) complete() int {
+	s.pool.Lock()
+	defer s.pool.Unlock()
+	if s.closed {
+		return 0
+	}
+	return s.completeLocked()
+}
+
+func (s *Socket) completeLocked() int {
+	n := s.pool.ReapLocked(s.pair, s.comp.Size())
+	s.stats.TXCompleted += uint64(n)
+	return int(n)
+}
+
+// pendingTX implements PendingTX.
+func (s *Socket) pendingTX() int {
+	s.pool.Lock()
+	defer s.pool.Unlock()
+	return s.pair.TXFramesLocked()
+}
+
+// flush implements Flush.
+func (s *Socket) flush(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		done, progress, err := s.flushOnce()
+		switch {
+		case err != nil || done:
+			return err
+		case progress:
+			continue
+		case time.Now().After(deadline):
+			s.pool.Lock()
+			s.stats.TXStalls++
+			s.pool.Unlock()
+			return errTXStalled
+		}
+		time.Sleep(50 * time.Microsecond) // without the lock, so Close and other sockets get it
+	}
+}
+
+func (s *Socket) flushOnce() (done, progress bool, err error) {
+	s.pool.Lock()
+	defer s.pool.Unlock()
+	switch {
+	case s.closed:
+		return false, false, ErrClosed
+	case s.pair.TXFramesLocked() == 0:
+		return true, false, nil
+	}
+	if err := s.kickLocked(); err != nil {
+		return false, false, err
+	}
+	return false, s.completeLocked() > 0, nil
+}
+
+// readStats implements Stats.
+func (s *Socket) readStats() (Stats, error) {
+	s.pool.Lock()
+	defer s.pool.Unlock()
+	st := s.stats
+	if s.closed {
+		return st, ErrClosed
+	}
+	k, err := sys.Statistics(s.fd)
+	if err != nil {
+		return st, &OpError{Op: "get statistics", Interface: s.ifname, Queue: s.queue, Err: err}
+	}
+	st.RXDropped = k.Rx_dropped
+	st.RXInvalidDescs = k.Rx_invalid_descs
+	st.TXInvalidDescs = k.Tx_invalid_descs
+	st.RXRingFull = k.Rx_ring_full
+	st.RXFillRingEmptyDescs = k.Rx_fill_ring_empty_descs
+	st.TXRingEmptyDescs = k.Tx_ring_empty_descs
+	return st, nil
+}
+
+// reasonError maps why xsk refused a descriptor to its error.
+func reasonError(r xsk.Reason, multiBuffer bool) error {
+	switch r {
+	case xsk.ZeroLength:
+		return errZeroLength
+	case xsk.OutsideUMEM:
+		return errOutsideUMEM
+	case xsk.CrossesFrame:
+		return errCrossesFrame
+	case xsk.BadOptions:
+		if multiBuffer {
+			return errBadOptions
+		}
+		return errNeedMultiBuffer
+	case xsk.NotHeld:
+		return errNotHeld
+	}
+	return nil
+}

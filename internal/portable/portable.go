@@ -1,0 +1,74 @@
+// Package portable is a program's use of xdpkit's public API, compiled on
+// every GOOS by CI (GOOS=darwin go vet, GOOS=windows go build): code that
+// imports xdpkit must build anywhere and fail at run time, with
+// ErrNotSupported, where there is no AF_XDP.
+package portable
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/xdpkit/xdpkit/afxdp"
+	"github.com/xdpkit/xdpkit/filter"
+	"github.com/xdpkit/xdpkit/packet"
+	"github.com/xdpkit/xdpkit/pipeline"
+	"github.com/xdpkit/xdpkit/redirect"
+	"github.com/xdpkit/xdpkit/ring"
+	"github.com/xdpkit/xdpkit/stages"
+	"github.com/xdpkit/xdpkit/umem"
+	"github.com/xdpkit/xdpkit/workers"
+)
+
+// Use touches every public entry point the way a program would.
+func Use(ctx context.Context) error {
+	u, err := umem.New(&umem.Options{FrameCount: 4096})
+	if errors.Is(err, umem.ErrNotSupported) {
+		return err
+	}
+	defer u.Close()
+	f, err := filter.Compile("udp port 53", filter.Redirect, filter.Pass)
+	if err != nil {
+		return err
+	}
+	prog, err := redirect.Attach(1, &redirect.Options{Filter: f, Mode: redirect.ModeAuto})
+	if err != nil {
+		return err
+	}
+	defer prog.Close()
+	sock, err := afxdp.Open("eth0", 0, &afxdp.Config{UMEM: u, Steering: prog})
+	if errors.Is(err, afxdp.ErrNotSupported) {
+		return err
+	}
+	defer sock.Close()
+	descs := make([]ring.Desc, 64)
+	for sock.Wait(time.Second) == nil {
+		n, _ := sock.Receive(descs)
+		for _, d := range descs[:n] {
+			var h packet.Headers
+			_ = packet.Parse(sock.Frame(d), &h)
+		}
+		_ = sock.Release(descs[:n])
+	}
+	a, ok := sock.Pool().Alloc()
+	if ok {
+		_, _ = sock.Transmit([]ring.Desc{{Addr: a, Len: 60}})
+	}
+	st, _ := sock.Stats()
+	_ = st.RXPackets
+	flows, _ := stages.NewFlowCounter(1024)
+	r, err := pipeline.New(pipeline.Config{Socket: sock, Stages: []pipeline.Stage{flows, stages.NewMACSwap()}})
+	if err != nil {
+		return err
+	}
+	if _, err := r.Run(ctx); err != nil {
+		return err
+	}
+	set, err := workers.New(workers.Config{Interface: "eth0", Queues: []int{0, 1}, SharedUMEM: true})
+	if err != nil {
+		return err
+	}
+	defer set.Close()
+	_, err = set.Run(ctx)
+	return err
+}
