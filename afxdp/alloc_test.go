@@ -29,26 +29,17 @@ func TestPerPacketPathAllocs(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		pu := p.UMEM()
-		descs := make([]unix.XDPDesc, 64)
+		burst := make([][]byte, 64)
+		for i := range burst {
+			burst[i] = frame
+		}
 		for {
 			select {
 			case <-stop:
 				return
 			default:
 			}
-			n := 0
-			for ; n < len(descs); n++ {
-				addr, ok := pu.Alloc()
-				if !ok {
-					break
-				}
-				descs[n] = unix.XDPDesc{Addr: addr, Len: uint32(copy(pu.Frame(addr), frame))}
-			}
-			k, _ := p.Transmit(descs[:n])
-			for _, d := range descs[k:n] {
-				_ = pu.Free(d.Addr)
-			}
+			_, _ = p.TransmitBytes(burst)
 		}
 	}()
 	defer func() { close(stop); wg.Wait() }()

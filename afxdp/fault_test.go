@@ -642,3 +642,54 @@ func TestOpenRacesCloseOnOtherQueue(t *testing.T) {
 	t.Logf("rounds %v", rounds)
 	checkAllFree(t, u)
 }
+
+// TestTransmitBytes: packets are copied into frames of the socket's pool
+// and sent; one too long for a frame, or empty, is refused, and the frames
+// of a refused batch are back in the pool.
+func TestTransmitBytes(t *testing.T) {
+	v := testutils.NewVeth(t, testutils.VethOptions{})
+	u, err := umem.New(&umem.Options{FrameCount: 2048, FrameSize: 2048, FillRingSize: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	s := openHost(t, v, 0, &afxdp.Config{UMEM: u})
+	peer := v.OpenPeerPacketSocket(t)
+	var pkts [][]byte
+	for i := range 100 {
+		pkts = append(pkts, testFrame(v, uint32(i), 1000, 100))
+	}
+	if n, err := s.TransmitBytes(pkts); n != 100 || err != nil {
+		t.Fatalf("TransmitBytes(100 packets) = %d, %v", n, err)
+	}
+	got := map[uint32]bool{}
+	buf := make([]byte, 4096)
+	for deadline := time.Now().Add(5 * time.Second); len(got) < 100 && time.Now().Before(deadline); {
+		n, err := peer.Recv(buf, 100*time.Millisecond)
+		if err != nil {
+			continue
+		}
+		if seq, ok := seqOf(buf[:n]); ok && n == 100 {
+			got[seq] = true
+		}
+	}
+	if len(got) != 100 {
+		t.Errorf("the peer got %d of 100 packets", len(got))
+	}
+	before := u.Counts()
+	for _, tc := range []struct {
+		pkt  []byte
+		want error
+	}{{make([]byte, 3000), afxdp.ErrPacketTooLong}, {nil, afxdp.ErrInvalidPacket}} {
+		n, err := s.TransmitBytes([][]byte{pkts[0], tc.pkt})
+		if n != 0 || !errors.Is(err, tc.want) {
+			t.Errorf("TransmitBytes with a %d-byte packet: %d, %v; want 0, %v", len(tc.pkt), n, err, tc.want)
+		}
+	}
+	if err := s.Flush(2 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if after := u.Counts(); after.App != 0 || after.Free < before.Free {
+		t.Errorf("counts %+v after refused batches, %+v before", after, before)
+	}
+}

@@ -112,27 +112,11 @@ func receiveUntil(t testing.TB, s *afxdp.Socket, timeout time.Duration, done fun
 // completions.
 func sendFromPeer(t testing.TB, p *afxdp.Socket, frames [][]byte) {
 	t.Helper()
-	u := p.UMEM()
-	descs := make([]unix.XDPDesc, 0, 64)
 	deadline := time.Now().Add(10 * time.Second)
 	for len(frames) > 0 {
-		descs = descs[:0]
-		for len(descs) < cap(descs) && len(descs) < len(frames) {
-			addr, ok := u.Alloc()
-			if !ok {
-				break
-			}
-			n := copy(u.Frame(addr), frames[len(descs)])
-			descs = append(descs, unix.XDPDesc{Addr: addr, Len: uint32(n)})
-		}
-		n, err := p.Transmit(descs)
+		n, err := p.TransmitBytes(frames)
 		if err != nil {
 			t.Fatalf("peer transmit: %v", err)
-		}
-		for _, d := range descs[n:] {
-			if err := u.Free(d.Addr); err != nil {
-				t.Fatal(err)
-			}
 		}
 		frames = frames[n:]
 		if n == 0 {

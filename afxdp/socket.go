@@ -169,9 +169,62 @@ func (s *Socket) MultiBuffer() bool { return s.cfg.MultiBuffer }
 
 // Frame returns the bytes of a received (or to-be-sent) descriptor, in
 // the UMEM, without copying, or nil if the descriptor is not inside the
-// UMEM. They may be modified in place. They are valid while the
-// application holds the frame: until it is released or transmitted.
-func (s *Socket) Frame(d Desc) []byte { return s.x.Bytes(d.Addr, d.Len) }
+// UMEM or runs past its frame. Their length is d.Len and their capacity
+// reaches to the end of the frame, so a packet can grow in place. They
+// may be modified. They are valid while the application holds the frame:
+// until it is released or transmitted.
+func (s *Socket) Frame(d Desc) []byte {
+	f := s.x.Frame(d.Addr)
+	if uint32(len(f)) < d.Len {
+		return nil
+	}
+	return f[:d.Len]
+}
+
+// TransmitBytes copies each packet of pkts into a frame of the socket's
+// pool and transmits them, and returns how many it sent, always the first
+// n: a generator's or a test's send, when the packets are not built in
+// the UMEM. Frames not sent (the ring or the pool ran out) go back to the
+// pool. A packet longer than a frame is refused with ErrPacketTooLong
+// (send those with WritePacket on a MultiBuffer socket). It allocates
+// nothing, taking the pool's lock once per batch of up to 64.
+func (s *Socket) TransmitBytes(pkts [][]byte) (int, error) {
+	var addrs [64]uint64
+	var descs [64]Desc
+	sent := 0
+	for len(pkts) > 0 {
+		batch := pkts[:min(len(pkts), len(addrs))]
+		n := s.upool.AllocInto(addrs[:len(batch)])
+		if n == 0 {
+			return sent, nil
+		}
+		for i := range n {
+			f := s.x.Frame(addrs[i])
+			if len(batch[i]) > len(f) || len(batch[i]) == 0 {
+				for j := range n {
+					descs[j] = Desc{Addr: addrs[j]}
+				}
+				_ = s.release(descs[:n])
+				if len(batch[i]) == 0 {
+					return sent, errEmptyPacket
+				}
+				return sent, errPacketTooLong
+			}
+			descs[i] = Desc{Addr: addrs[i], Len: uint32(copy(f, batch[i]))}
+		}
+		k, err := s.Transmit(descs[:n])
+		sent += k
+		if k < n {
+			_ = s.release(descs[k:n])
+			return sent, err
+		}
+		if err != nil {
+			return sent, err
+		}
+		pkts = pkts[n:]
+	}
+	return sent, nil
+}
 
 // Receive fills descs with up to len(descs) received frames and returns
 // how many. It never blocks (see Wait). The frames belong to the caller

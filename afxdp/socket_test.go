@@ -27,7 +27,7 @@ func TestReceive(t *testing.T) {
 			v := testutils.NewVeth(t, testutils.VethOptions{})
 			s := openHost(t, v, 0, &afxdp.Config{
 				UMEMOptions: &umem.Options{Checked: true},
-				Redirect: &redirect.Options{Mode: mode},
+				Redirect:    &redirect.Options{Mode: mode},
 			})
 			if got := s.Program().Mode(); got != mode {
 				t.Fatalf("program attached in %v mode, want %v", got, mode)
@@ -167,7 +167,10 @@ func TestFrameAccountingMillion(t *testing.T) {
 	frame := testFrame(v, 0, 4242, 60)
 
 	pu := p.UMEM()
-	txDescs := make([]unix.XDPDesc, 256)
+	burst := make([][]byte, 256)
+	for i := range burst {
+		burst[i] = frame
+	}
 	rxDescs := make([]unix.XDPDesc, 256)
 	var sent, received uint64
 	deadline := time.Now().Add(3 * time.Minute)
@@ -177,21 +180,9 @@ func TestFrameAccountingMillion(t *testing.T) {
 		}
 		// Keep the peer's TX ring busy, but no more than the host can absorb.
 		if sent-received < 1024 {
-			n := 0
-			for n < len(txDescs) {
-				addr, ok := pu.Alloc()
-				if !ok {
-					break
-				}
-				txDescs[n] = unix.XDPDesc{Addr: addr, Len: uint32(copy(pu.Frame(addr), frame))}
-				n++
-			}
-			k, err := p.Transmit(txDescs[:n])
+			k, err := p.TransmitBytes(burst)
 			if err != nil {
 				t.Fatalf("peer transmit: %v", err)
-			}
-			for _, d := range txDescs[k:n] {
-				_ = pu.Free(d.Addr)
 			}
 			sent += uint64(k)
 		} else {

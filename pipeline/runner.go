@@ -291,7 +291,7 @@ func (r *Runner) Poll() (int, error) {
 	for i := range r.rx[:n] {
 		d := &r.rx[i]
 		r.stats.RXBytes += uint64(d.Len)
-		p.Data = u.Frame(d.Addr)[:d.Len]
+		p.Data = sock.Frame(*d)
 		p.Out = 0
 		if p.ParseErr = packet.Parse(p.Data, &p.Headers); p.ParseErr != nil {
 			r.stats.ParseErrors++

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/xdpkit/xdpkit/afxdp"
 	"github.com/xdpkit/xdpkit/internal/netlink"
 	"github.com/xdpkit/xdpkit/internal/testutils"
@@ -181,7 +179,10 @@ func TestSharedUMEMMillion(t *testing.T) {
 	})
 	stop := run(t, set)
 	frame := testutils.UDPFrame(v.HostMAC, v.PeerMAC, v.PeerIP.As4(), v.HostIP.As4(), 1, 9, []byte("million"))
-	descs := make([]unix.XDPDesc, 64)
+	burst := make([][]byte, 64)
+	for i := range burst {
+		burst[i] = frame
+	}
 	const target = 1_000_000
 	var sent uint64
 	deadline := time.Now().Add(3 * time.Minute)
@@ -190,21 +191,9 @@ func TestSharedUMEMMillion(t *testing.T) {
 			t.Fatalf("after 3 minutes: %d sent, %d received", sent, set.Snapshot().Total.RXPackets)
 		}
 		for _, p := range peers {
-			u := p.UMEM()
-			n := 0
-			for ; n < len(descs); n++ {
-				a, ok := u.Alloc()
-				if !ok {
-					break
-				}
-				descs[n] = unix.XDPDesc{Addr: a, Len: uint32(copy(u.Frame(a), frame))}
-			}
-			k, err := p.Transmit(descs[:n])
+			k, err := p.TransmitBytes(burst)
 			if err != nil {
 				t.Fatal(err)
-			}
-			for _, d := range descs[k:n] {
-				_ = u.Free(d.Addr)
 			}
 			sent += uint64(k)
 		}
