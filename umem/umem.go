@@ -2,6 +2,8 @@ package umem
 
 import (
 	"fmt"
+	"runtime"
+	"sync"
 
 	"github.com/xdpkit/xdpkit/internal/xsk"
 	"github.com/xdpkit/xdpkit/ring"
@@ -14,6 +16,9 @@ type UMEM struct {
 	x    *xsk.UMEM
 	opts Options
 	*Pool
+
+	mu    sync.Mutex
+	pools []*Pool // every pool, the main one first
 }
 
 // State is where a frame is; see the package doc.
@@ -68,7 +73,11 @@ func New(opts *Options) (*UMEM, error) {
 	}
 	u := &UMEM{x: x, opts: o}
 	u.Pool = &Pool{x: x.Main(), u: u}
-	x.Public, x.Main().Public = u, u.Pool
+	u.pools = []*Pool{u.Pool}
+	// A UMEM dropped without Close still goes, with its registration and
+	// pinned memory, once nothing refers to it: sockets refer to it while
+	// open, and the area stays mapped while frames are held.
+	runtime.AddCleanup(u, func(x *xsk.UMEM) { _ = x.Close() }, x)
 	return u, nil
 }
 
@@ -125,18 +134,17 @@ func (u *UMEM) NewPool(n int) (*Pool, error) {
 		return nil, fmt.Errorf("umem: %w", err)
 	}
 	p := &Pool{x: x, u: u}
-	x.Public = p
+	u.mu.Lock()
+	u.pools = append(u.pools, p)
+	u.mu.Unlock()
 	return p, nil
 }
 
 // Pools returns every pool of the UMEM, the main one first.
 func (u *UMEM) Pools() []*Pool {
-	xs := u.x.Pools()
-	out := make([]*Pool, len(xs))
-	for i, x := range xs {
-		out[i] = x.Public.(*Pool)
-	}
-	return out
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]*Pool(nil), u.pools...)
 }
 
 // Counts returns how many frames are in each place, summed over all pools.

@@ -5,8 +5,10 @@ package umem_test
 import (
 	"errors"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/xdpkit/xdpkit/internal/testutils"
 	"github.com/xdpkit/xdpkit/umem"
@@ -179,5 +181,38 @@ func TestCloseIdempotent(t *testing.T) {
 	var nilUMEM *umem.UMEM
 	if err := nilUMEM.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDroppedUMEMIsReleased: a UMEM the program drops without Close is
+// released by the garbage collector: its registration (an AF_XDP socket)
+// closes and its memory is unmapped.
+func TestDroppedUMEMIsReleased(t *testing.T) {
+	testutils.RequirePrivileged(t)
+	fds := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	before := fds()
+	func() {
+		u, err := umem.New(&umem.Options{FrameCount: 4096})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fds() != before+1 {
+			t.Fatalf("%d fds after New, %d before: want one more (the registration)", fds(), before)
+		}
+		_ = u.Counts()
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for fds() > before {
+		if time.Now().After(deadline) {
+			t.Fatal("the dropped UMEM's registration is still open 5s and many GCs later")
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
 	}
 }

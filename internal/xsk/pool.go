@@ -30,9 +30,6 @@ type Pool struct {
 
 	violation error // the first ownership error seen
 	nViol     int
-
-	// Public is the umem.Pool that wraps this one.
-	Public any
 }
 
 // Reason says why a descriptor was refused.

@@ -41,9 +41,6 @@ type UMEM struct {
 
 	meta []frameMeta // per frame; an entry changes only under its pool's mutex
 
-	// Public is the umem.UMEM that wraps this one.
-	Public any
-
 	mu       sync.Mutex // guards the fields below and the pools' ring pair tables
 	pools    []*Pool    // the main pool first
 	members  int        // sockets that joined and have not left

@@ -14,10 +14,10 @@ import (
 // compiles everywhere.
 
 // UMEM is a mapped packet area; see the Linux implementation.
-type UMEM struct{ Public any }
+type UMEM struct{}
 
 // Pool is a set of a UMEM's frames; see the Linux implementation.
-type Pool struct{ Public any }
+type Pool struct{}
 
 var errUnsupported = fmt.Errorf("AF_XDP on %s/%s: %w", runtime.GOOS, runtime.GOARCH, ErrNotSupported)
 
