@@ -71,6 +71,6 @@ func CheckPacketsForTest(descs []unix.XDPDesc, maxFrags int, txSize uint32) (int
 	if err != nil {
 		return 0, err
 	}
-	s := &Socket{maxFrags: maxFrags, tx: tx}
+	s := &sock{maxFrags: maxFrags, tx: tx}
 	return s.checkPackets(descs)
 }

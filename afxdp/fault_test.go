@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -692,4 +693,39 @@ func TestTransmitBytes(t *testing.T) {
 	if after := u.Counts(); after.App != 0 || after.Free < before.Free {
 		t.Errorf("counts %+v after refused batches, %+v before", after, before)
 	}
+}
+
+// TestDroppedSocketIsClosed: a Socket the program drops without Close is
+// closed by the garbage collector: it leaves the queue (a new socket binds
+// there) and its UMEM's frames come back.
+func TestDroppedSocketIsClosed(t *testing.T) {
+	v := testutils.NewVeth(t, testutils.VethOptions{})
+	u, err := umem.New(&umem.Options{FrameCount: 2048, FillRingSize: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	prog, err := redirect.Attach(v.HostIndex, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prog.Close()
+	func() {
+		s, err := afxdp.OpenIndex(v.HostIndex, 0, &afxdp.Config{UMEM: u, Steering: prog})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = s.Queue()
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for c := u.Counts(); c.Free != c.Total; c = u.Counts() {
+		if time.Now().After(deadline) {
+			t.Fatalf("counts %+v 5s after the socket was dropped: its fill ring was never given back", c)
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	s := openHost(t, v, 0, &afxdp.Config{UMEM: u, Steering: prog, BindRetryTimeout: 5 * time.Second})
+	_ = s.Close()
+	checkAllFree(t, u)
 }

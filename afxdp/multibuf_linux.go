@@ -12,7 +12,7 @@ import (
 )
 
 // receivePackets implements ReceivePackets.
-func (s *Socket) receivePackets(descs []unix.XDPDesc) (int, error) {
+func (s *sock) receivePackets(descs []unix.XDPDesc) (int, error) {
 	s.pool.Lock()
 	defer s.pool.Unlock()
 	if s.closed {
@@ -39,7 +39,7 @@ func (s *Socket) receivePackets(descs []unix.XDPDesc) (int, error) {
 
 // dropPacketLocked takes the packet at the head of the RX ring off it and
 // gives its frames back to the pool.
-func (s *Socket) dropPacketLocked() {
+func (s *sock) dropPacketLocked() {
 	for range s.rx.Size() {
 		idx, got := s.rx.Peek(1)
 		if got == 0 {
@@ -56,7 +56,7 @@ func (s *Socket) dropPacketLocked() {
 }
 
 // writePacket implements WritePacket.
-func (s *Socket) writePacket(descs []unix.XDPDesc, pkt []byte) (int, error) {
+func (s *sock) writePacket(descs []unix.XDPDesc, pkt []byte) (int, error) {
 	s.pool.Lock()
 	defer s.pool.Unlock()
 	if s.closed {
@@ -89,7 +89,7 @@ func (s *Socket) writePacket(descs []unix.XDPDesc, pkt []byte) (int, error) {
 // complete packets of at most MaxPacketFrames (and TX ring size)
 // descriptors, and, if that is not all of them, why the next packet is
 // not one. Transmit checks each descriptor itself.
-func (s *Socket) checkPackets(descs []unix.XDPDesc) (whole int, bad error) {
+func (s *sock) checkPackets(descs []unix.XDPDesc) (whole int, bad error) {
 	start := 0
 	for i := range descs {
 		if i-start+1 > s.maxFrags {

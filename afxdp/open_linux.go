@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -58,7 +59,7 @@ func openLink(link netlink.Link, queue int, cfg *Config) (_ *Socket, err error) 
 	if queue < 0 || nq > 0 && queue >= nq {
 		return nil, opErr("open", fmt.Errorf("%w: queue %d, but %s has %d queues (0-%d)", ErrQueueOutOfRange, queue, link.Name, nq, nq-1))
 	}
-	s := &Socket{cfg: c, ifname: link.Name, ifindex: link.Index, queue: queue, fd: -1, wakeFD: -1, needWakeup: !c.DisableNeedWakeup}
+	s := &sock{cfg: c, ifname: link.Name, ifindex: link.Index, queue: queue, fd: -1, wakeFD: -1, needWakeup: !c.DisableNeedWakeup}
 	defer func() {
 		if err != nil {
 			_ = s.teardown()
@@ -182,13 +183,17 @@ func openLink(link netlink.Link, queue int, cfg *Config) (_ *Socket, err error) 
 		return nil, opErr("register in XSKMAP", err)
 	}
 	s.registered = true
-	return s, nil
+	sk := &Socket{sock: s}
+	// A Socket dropped without Close is closed when collected: it leaves
+	// the XSKMAP and gives its queue and frames back.
+	runtime.AddCleanup(sk, func(s *sock) { _ = s.close() }, s)
+	return sk, nil
 }
 
 // bind binds the socket, retrying for a while on EBUSY, which the kernel
 // returns while a socket just closed on the same queue is being released
 // (also one of a process just killed).
-func (s *Socket) bind(flags uint16) error {
+func (s *sock) bind(flags uint16) error {
 	deadline := time.Now().Add(s.cfg.BindRetryTimeout)
 	for delay := 250 * time.Microsecond; ; delay = min(delay*2, 5*time.Millisecond) {
 		err := sys.Bind(s.fd, s.ifindex, s.queue, flags, s.m.SharedFD)
@@ -214,7 +219,7 @@ func (s *Socket) bind(flags uint16) error {
 	}
 }
 
-func (s *Socket) setBusyPoll() error {
+func (s *sock) setBusyPoll() error {
 	bp := s.cfg.BusyPoll
 	if bp.Prefer {
 		if err := sys.SetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_PREFER_BUSY_POLL, 1); err != nil {
@@ -235,7 +240,7 @@ func (s *Socket) setBusyPoll() error {
 }
 
 // teardown undoes what open did, also for a socket open left half made.
-func (s *Socket) teardown() error {
+func (s *sock) teardown() error {
 	var errs []error
 	s.closeMu.Lock()
 	s.closing = true // no Wait or WaitAny starts from now on
@@ -295,7 +300,7 @@ const closeDrainTimeout = 50 * time.Millisecond
 // other sockets keep the queue's completion ring, lets the kernel send
 // what is on the TX ring, so those frames complete there. (When this is
 // the queue's last socket, Leave reclaims them all.)
-func (s *Socket) drainLocked() {
+func (s *sock) drainLocked() {
 	if s.rx != nil {
 		var buf [64]unix.XDPDesc
 		for range s.rx.Size()/64 + 1 {

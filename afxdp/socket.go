@@ -54,7 +54,12 @@ func WaitAny(timeout time.Duration, socks ...*Socket) error { return waitAny(tim
 // on one frame pool is serialized by the pool's lock, so drive each pool
 // from one goroutine (give sockets on other goroutines pools of their own,
 // umem.UMEM.NewPool) to keep that lock uncontended.
-type Socket struct {
+type Socket struct{ *sock }
+
+// sock is a Socket's state, apart from the Socket so that a Socket
+// dropped without Close can be closed by the garbage collector (the
+// cleanup holds the sock, never the Socket).
+type sock struct {
 	cfg     Config
 	ifname  string
 	ifindex int
@@ -316,9 +321,14 @@ func (s *Socket) BusyPolling() bool {
 // own: Release still takes them back after Close. Close is idempotent and
 // safe to call from any goroutine, at any time.
 func (s *Socket) Close() error {
-	if s == nil {
+	if s == nil || s.sock == nil {
 		return nil
 	}
+	return s.close()
+}
+
+// close is Close, once; the garbage collector's cleanup calls it too.
+func (s *sock) close() error {
 	s.closeOnce.Do(func() {
 		if err := s.teardown(); err != nil {
 			s.closeErr = &OpError{Op: "close", Interface: s.ifname, Queue: s.queue, Err: err}

@@ -12,7 +12,7 @@ import (
 )
 
 // receive implements Receive.
-func (s *Socket) receive(descs []unix.XDPDesc) (int, error) {
+func (s *sock) receive(descs []unix.XDPDesc) (int, error) {
 	s.pool.Lock()
 	defer s.pool.Unlock()
 	if s.closed {
@@ -21,7 +21,7 @@ func (s *Socket) receive(descs []unix.XDPDesc) (int, error) {
 	return s.receiveLocked(descs), nil
 }
 
-func (s *Socket) receiveLocked(descs []unix.XDPDesc) int {
+func (s *sock) receiveLocked(descs []unix.XDPDesc) int {
 	s.pool.RefillLocked(s.pair, s.fill.Size())
 	idx, n := s.rx.Peek(uint32(len(descs)))
 	if n == 0 {
@@ -47,7 +47,7 @@ func (s *Socket) receiveLocked(descs []unix.XDPDesc) int {
 }
 
 // release implements Release.
-func (s *Socket) release(descs []unix.XDPDesc) error {
+func (s *sock) release(descs []unix.XDPDesc) error {
 	s.pool.Lock()
 	bad := s.pool.ReleaseLocked(descs)
 	s.pool.Unlock()
@@ -58,7 +58,7 @@ func (s *Socket) release(descs []unix.XDPDesc) error {
 }
 
 // transmit implements Transmit.
-func (s *Socket) transmit(descs []unix.XDPDesc) (int, error) {
+func (s *sock) transmit(descs []unix.XDPDesc) (int, error) {
 	s.pool.Lock()
 	defer s.pool.Unlock()
 	if s.closed {
@@ -67,7 +67,7 @@ func (s *Socket) transmit(descs []unix.XDPDesc) (int, error) {
 	return s.transmitLocked(descs)
 }
 
-func (s *Socket) transmitLocked(descs []unix.XDPDesc) (int, error) {
+func (s *sock) transmitLocked(descs []unix.XDPDesc) (int, error) {
 	if len(descs) == 0 {
 		return 0, nil
 	}
@@ -136,7 +136,7 @@ func (s *Socket) transmitLocked(descs []unix.XDPDesc) (int, error) {
 }
 
 // checkStall is called when the TX ring is full and nothing completed.
-func (s *Socket) checkStall() error {
+func (s *sock) checkStall() error {
 	now := time.Now()
 	if s.stallSince.IsZero() {
 		s.stallSince = now
@@ -160,7 +160,7 @@ const maxKicks = 64
 // frame the driver dropped) are retried within a bound after reaping
 // completions; the frames left stay on the ring for the next kick.
 // ENETDOWN (link down) and ENXIO (device gone) are returned.
-func (s *Socket) kickLocked() error {
+func (s *sock) kickLocked() error {
 	if s.needWakeup && !s.tx.NeedWakeup() {
 		return nil
 	}
@@ -182,7 +182,7 @@ func (s *Socket) kickLocked() error {
 }
 
 // complete implements Complete.
-func (s *Socket) complete() int {
+func (s *sock) complete() int {
 	s.pool.Lock()
 	defer s.pool.Unlock()
 	if s.closed {
@@ -191,21 +191,21 @@ func (s *Socket) complete() int {
 	return s.completeLocked()
 }
 
-func (s *Socket) completeLocked() int {
+func (s *sock) completeLocked() int {
 	n := s.pool.ReapLocked(s.pair, s.comp.Size())
 	s.stats.TXCompleted += uint64(n)
 	return int(n)
 }
 
 // pendingTX implements PendingTX.
-func (s *Socket) pendingTX() int {
+func (s *sock) pendingTX() int {
 	s.pool.Lock()
 	defer s.pool.Unlock()
 	return s.pair.TXFramesLocked()
 }
 
 // flush implements Flush.
-func (s *Socket) flush(timeout time.Duration) error {
+func (s *sock) flush(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		done, progress, err := s.flushOnce()
@@ -224,7 +224,7 @@ func (s *Socket) flush(timeout time.Duration) error {
 	}
 }
 
-func (s *Socket) flushOnce() (done, progress bool, err error) {
+func (s *sock) flushOnce() (done, progress bool, err error) {
 	s.pool.Lock()
 	defer s.pool.Unlock()
 	switch {
@@ -240,7 +240,7 @@ func (s *Socket) flushOnce() (done, progress bool, err error) {
 }
 
 // readStats implements Stats.
-func (s *Socket) readStats() (Stats, error) {
+func (s *sock) readStats() (Stats, error) {
 	s.pool.Lock()
 	defer s.pool.Unlock()
 	st := s.stats

@@ -17,17 +17,17 @@ var errUnsupported = fmt.Errorf("afxdp: AF_XDP on %s/%s: %w", runtime.GOOS, runt
 func openName(string, int, *Config) (*Socket, error)      { return nil, errUnsupported }
 func openIndex(int, int, *Config) (*Socket, error)        { return nil, errUnsupported }
 func waitAny(time.Duration, ...*Socket) error             { return errUnsupported }
-func (s *Socket) receive([]Desc) (int, error)             { return 0, errUnsupported }
-func (s *Socket) release([]Desc) error                    { return errUnsupported }
-func (s *Socket) transmit([]Desc) (int, error)            { return 0, errUnsupported }
-func (s *Socket) complete() int                           { return 0 }
-func (s *Socket) pendingTX() int                          { return 0 }
-func (s *Socket) flush(time.Duration) error               { return errUnsupported }
-func (s *Socket) readStats() (Stats, error)               { return Stats{}, errUnsupported }
-func (s *Socket) waitFor(time.Duration) error             { return errUnsupported }
-func (s *Socket) waitContext(context.Context) error       { return errUnsupported }
-func (s *Socket) waitTX(time.Duration) error              { return errUnsupported }
-func (s *Socket) busyPollOnce()                           {}
-func (s *Socket) receivePackets([]Desc) (int, error)      { return 0, errUnsupported }
-func (s *Socket) writePacket([]Desc, []byte) (int, error) { return 0, errUnsupported }
-func (s *Socket) teardown() error                         { return nil }
+func (s *sock) receive([]Desc) (int, error)             { return 0, errUnsupported }
+func (s *sock) release([]Desc) error                    { return errUnsupported }
+func (s *sock) transmit([]Desc) (int, error)            { return 0, errUnsupported }
+func (s *sock) complete() int                           { return 0 }
+func (s *sock) pendingTX() int                          { return 0 }
+func (s *sock) flush(time.Duration) error               { return errUnsupported }
+func (s *sock) readStats() (Stats, error)               { return Stats{}, errUnsupported }
+func (s *sock) waitFor(time.Duration) error             { return errUnsupported }
+func (s *sock) waitContext(context.Context) error       { return errUnsupported }
+func (s *sock) waitTX(time.Duration) error              { return errUnsupported }
+func (s *sock) busyPollOnce()                           {}
+func (s *sock) receivePackets([]Desc) (int, error)      { return 0, errUnsupported }
+func (s *sock) writePacket([]Desc, []byte) (int, error) { return 0, errUnsupported }
+func (s *sock) teardown() error                         { return nil }

@@ -16,7 +16,7 @@ import (
 )
 
 // waitFor implements Wait.
-func (s *Socket) waitFor(timeout time.Duration) error {
+func (s *sock) waitFor(timeout time.Duration) error {
 	poller, rawConn, err := s.waitPoller()
 	if err != nil {
 		return err
@@ -32,7 +32,7 @@ func (s *Socket) waitFor(timeout time.Duration) error {
 }
 
 // waitContext implements WaitContext.
-func (s *Socket) waitContext(ctx context.Context) error {
+func (s *sock) waitContext(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ func (s *Socket) waitContext(ctx context.Context) error {
 // the kernel is not waiting for us before the caller sleeps: it restocks
 // the fill ring, wakes a driver that asked for it, and kicks frames left
 // on the TX ring.
-func (s *Socket) prepareWait() (ready bool, err error) {
+func (s *sock) prepareWait() (ready bool, err error) {
 	s.pool.Lock()
 	defer s.pool.Unlock()
 	if s.closed {
@@ -77,7 +77,7 @@ func (s *Socket) prepareWait() (ready bool, err error) {
 	return s.rx.Available() > 0, nil
 }
 
-func (s *Socket) wait(poller *os.File, rawConn syscall.RawConn, deadline time.Time) error {
+func (s *sock) wait(poller *os.File, rawConn syscall.RawConn, deadline time.Time) error {
 	if err := poller.SetReadDeadline(deadline); err != nil {
 		return s.pollErr(err)
 	}
@@ -87,7 +87,7 @@ func (s *Socket) wait(poller *os.File, rawConn syscall.RawConn, deadline time.Ti
 }
 
 // waitTX implements WaitTX.
-func (s *Socket) waitTX(timeout time.Duration) error {
+func (s *sock) waitTX(timeout time.Duration) error {
 	poller, rawConn, err := s.waitPoller()
 	if err != nil {
 		return err
@@ -105,7 +105,7 @@ func (s *Socket) waitTX(timeout time.Duration) error {
 	return s.pollErr(rawConn.Write(s.txRoomFn))
 }
 
-func (s *Socket) prepareWaitTX() (room bool, err error) {
+func (s *sock) prepareWaitTX() (room bool, err error) {
 	s.pool.Lock()
 	defer s.pool.Unlock()
 	if s.closed {
@@ -124,20 +124,20 @@ func (s *Socket) prepareWaitTX() (room bool, err error) {
 }
 
 // txRoom is WaitTX's poller callback, made once like readyFn.
-func (s *Socket) txRoom(uintptr) bool { return s.tx.Room() }
+func (s *sock) txRoom(uintptr) bool { return s.tx.Room() }
 
 // rxReady is Wait's poller callback: true when the kernel has produced
 // RX descriptors we have not released. It reads the ring's shared indices
 // only, so it does not race with a Receive on another goroutine. It is a
 // method value made once in Open, so a Wait allocates nothing.
-func (s *Socket) rxReady(uintptr) bool { return s.rx.Ready() }
+func (s *sock) rxReady(uintptr) bool { return s.rx.Ready() }
 
 // waitPoller returns the socket's poller file, registering a dup of the
 // socket with Go's runtime poller on first use. Only sockets that wait
 // register: once in the runtime's epoll set, the kernel wakes the epoll
 // for every transmitted frame (sock_wfree), a cost a busy-looping socket
 // should not pay.
-func (s *Socket) waitPoller() (*os.File, syscall.RawConn, error) {
+func (s *sock) waitPoller() (*os.File, syscall.RawConn, error) {
 	s.closeMu.Lock()
 	defer s.closeMu.Unlock()
 	if s.closing {
@@ -161,7 +161,7 @@ func (s *Socket) waitPoller() (*os.File, syscall.RawConn, error) {
 
 // pollErr maps the poller's errors to ours. RawConn reports a closed file
 // as an internal error value, not os.ErrClosed, so Close leaves a mark.
-func (s *Socket) pollErr(err error) error {
+func (s *sock) pollErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
@@ -178,7 +178,7 @@ func (s *Socket) pollErr(err error) error {
 }
 
 // busyPollOnce implements BusyPollOnce.
-func (s *Socket) busyPollOnce() {
+func (s *sock) busyPollOnce() {
 	s.pool.Lock()
 	defer s.pool.Unlock()
 	if s.closed {
@@ -232,7 +232,7 @@ func waitAny(timeout time.Duration, socks ...*Socket) error {
 
 // joinWaitAny registers a WaitAny, which Close then waits for, and makes
 // the eventfd Close signals to end it.
-func (s *Socket) joinWaitAny() error {
+func (s *sock) joinWaitAny() error {
 	s.closeMu.Lock()
 	defer s.closeMu.Unlock()
 	if s.closing {
