@@ -71,6 +71,21 @@ func FuzzCompile(f *testing.F) {
 		"net ::/0", "net 0.0.0.0 mask 0.0.0.0", "!!!!udp", "a&&b", "portrange 9-1"} {
 		f.Add(e)
 	}
+	// Syntax errors, and the grammar's corners: qualifiers an address
+	// inherits, symbols for the keywords, nesting, VLAN shifts.
+	for _, e := range []string{
+		"net 10.0.0.1/8", "ip[9] = 6", "port 53 and (", "(host 1.1.1.1) or 2.2.2.2", "port 70000",
+		"ether host 00:11:22:33:44:55", "host \u00e9\u00e9",
+		"src and dst host ::1 or src or dst port 1 or dst and src net 1.2.3.0/24",
+		"((((((((((not (udp)))))))))))", "host (10.0.0.1 or 8.8.8.8) and not port (53 or 22)",
+		"host 10.0.0.1 or 10.0.0.2 and not 10.0.0.3", "host 1.1.1.1 and (port 1) or 2.2.2.2",
+		"net 10.0.0.0 mask 255.0.255.0 or net 192.168.1", "src net 2001:db8::/32 or dst net fe80::/10",
+		"tcp src portrange 2000-1000 || udp portrange 53", "ip proto 0x11 or ip6 proto 58 or proto 132",
+		"!(arp||rarp)&&!icmp", "vlan (0x64) and arp src host 10.0.0.1", "vlan or udp",
+		"vlan 100 and vlan 200 and ip6 and tcp dst port 22",
+	} {
+		f.Add(e)
+	}
 	f.Fuzz(func(t *testing.T, expr string) {
 		if len(expr) > 2048 {
 			return

@@ -59,10 +59,8 @@ type Headers struct {
 	PayloadOff int
 }
 
-// Reset clears h.
-func (h *Headers) Reset() { *h = Headers{} }
-
-// Parse parses frame into h. It stops without error at a protocol it does
+// Parse parses frame into h, which it clears first: one Headers can be
+// reused for every frame. It stops without error at a protocol it does
 // not know (ARP, say: h.L3Off stays 0) and returns ErrTruncated or
 // ErrMalformed for a frame that ends early or has impossible lengths; h
 // then holds what was parsed before. It does not verify checksums.

@@ -402,6 +402,9 @@ func FuzzFlowCounter(f *testing.F) {
 	for _, frame := range [][]byte{synthUDP4, synthTCP6, synthICMP4, synthICMP6, synthGRE4, synthARP, synthLLDP, synthTruncated, synthMalformed, {}} {
 		f.Add(frame)
 	}
+	for _, frame := range edgeFrames {
+		f.Add(frame)
+	}
 	c := newFlowCounter(f, 16) // small, so evictions happen
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		p, check := synthGuarded(t, frame)

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/bits"
 	"net"
 	"net/netip"
 	"slices"
@@ -253,8 +252,8 @@ func (lb *LoadBalancer) newBackend(b Backend, have []lbBackend) (lbBackend, erro
 		lbb.ip4 = binary.BigEndian.Uint32(a[:])
 	}
 	lbb.key = [2]uint64{
-		lbMix(binary.BigEndian.Uint64(lbb.ip16[:8])^lb.seed[0], binary.BigEndian.Uint64(lbb.ip16[8:])^lbK1),
-		lbMix(binary.BigEndian.Uint64(lbb.ip16[8:])^lb.seed[1], binary.BigEndian.Uint64(lbb.ip16[:8])^lbK2),
+		mix(binary.BigEndian.Uint64(lbb.ip16[:8])^lb.seed[0], binary.BigEndian.Uint64(lbb.ip16[8:])^lbK1),
+		mix(binary.BigEndian.Uint64(lbb.ip16[8:])^lb.seed[1], binary.BigEndian.Uint64(lbb.ip16[:8])^lbK2),
 	}
 	return lbb, nil
 }
@@ -271,10 +270,10 @@ func (lb *LoadBalancer) setBackends(bs []lbBackend) {
 		}
 	}
 	for slot := range lb.table {
-		sk := lbMix(uint64(slot)^lb.seed[2], lbK3)
+		sk := mix(uint64(slot)^lb.seed[2], lbK3)
 		best, bestW := 0, uint64(0)
 		for i := range bs {
-			w := lbMix(sk^bs[i].key[0], uint64(slot)^bs[i].key[1])
+			w := mix(sk^bs[i].key[0], uint64(slot)^bs[i].key[1])
 			if i == 0 || w > bestW || w == bestW && bs[i].IP.Less(bs[best].IP) {
 				best, bestW = i, w
 			}
@@ -401,25 +400,19 @@ const (
 	lbK4 = 0x589965cc75374cc3
 )
 
-// lbMix multiplies a and b into 128 bits and folds the halves together.
-func lbMix(a, b uint64) uint64 {
-	hi, lo := bits.Mul64(a, b)
-	return hi ^ lo
-}
-
 // dstHash is the destination address's part of a 5-tuple's hash. Handle
 // uses the VIP's, computed once.
 func (lb *LoadBalancer) dstHash(dst netip.Addr) uint64 {
 	d := dst.As16()
-	return lbMix(binary.BigEndian.Uint64(d[:8])^lb.seed[1], binary.BigEndian.Uint64(d[8:])^lbK2)
+	return mix(binary.BigEndian.Uint64(d[:8])^lb.seed[1], binary.BigEndian.Uint64(d[8:])^lbK2)
 }
 
 // slot returns the table slot of a 5-tuple, given its destination's
 // dstHash.
 func (lb *LoadBalancer) slot(proto uint8, src netip.Addr, dstHash uint64, sport, dport uint16) uint64 {
 	s := src.As16()
-	h := lbMix(binary.BigEndian.Uint64(s[:8])^lb.seed[0], binary.BigEndian.Uint64(s[8:])^lbK1) ^ dstHash
-	h = lbMix(h^uint64(sport)<<24^uint64(dport)<<8^uint64(proto)^lb.seed[3], lbK4)
+	h := mix(binary.BigEndian.Uint64(s[:8])^lb.seed[0], binary.BigEndian.Uint64(s[8:])^lbK1) ^ dstHash
+	h = mix(h^uint64(sport)<<24^uint64(dport)<<8^uint64(proto)^lb.seed[3], lbK4)
 	return h & lb.mask
 }
 

@@ -16,9 +16,9 @@ import (
 	"github.com/xdpkit/xdpkit/stages"
 )
 
-// swBackends returns n backends of the given family: 10.0.0.1... or
+// makeBackends returns n backends of the given family: 10.0.0.1... or
 // 2001:db8:1::a..., at 02:00:00:00:01:01...
-func swBackends(n int, v6 bool) []stages.Backend {
+func makeBackends(n int, v6 bool) []stages.Backend {
 	bs := make([]stages.Backend, n)
 	for i := range bs {
 		ip := netip.AddrFrom4([4]byte{10, 0, 0, byte(1 + i)})
@@ -30,7 +30,7 @@ func swBackends(n int, v6 bool) []stages.Backend {
 	return bs
 }
 
-func swNewLB(tb testing.TB, vip string, backends []stages.Backend, opts *stages.LoadBalancerOptions) *stages.LoadBalancer {
+func newLB(tb testing.TB, vip string, backends []stages.Backend, opts *stages.LoadBalancerOptions) *stages.LoadBalancer {
 	tb.Helper()
 	lb, err := stages.NewLoadBalancer(netip.MustParseAddrPort(vip), backends, opts)
 	if err != nil {
@@ -53,20 +53,20 @@ func TestLoadBalancerRewrite(t *testing.T) {
 		partial  bool
 		noSrcMAC bool
 	}{
-		{name: "udp4", vip: "198.51.100.2:53", frame: testframes.UDP4, want: swUDP4ToBackend},
-		{name: "udp4 without checksum", vip: "198.51.100.2:53", frame: swUDP4NoCsum, want: swUDP4NoCsumToBackend},
-		{name: "tcp4", vip: "198.51.100.2:80", frame: swTCP4, want: swTCP4ToBackend},
-		{name: "udp6", vip: "[2001:db8::2]:53", frame: testframes.UDP6, want: swUDP6ToBackend},
-		{name: "tcp6", vip: "[2001:db8::2]:443", frame: testframes.TCP6, want: swTCP6ToBackend},
-		{name: "source MAC from the frame", vip: "198.51.100.2:80", frame: swTCP4, want: swTCP4ToBackend, noSrcMAC: true},
-		{name: "udp4 recomputed", vip: "198.51.100.2:53", frame: testframes.UDP4, want: swUDP4ToBackend, recomp: true},
-		{name: "udp4 partial checksum recomputed", vip: "198.51.100.2:53", frame: testframes.UDP4, want: swUDP4ToBackend, recomp: true, partial: true},
-		{name: "tcp6 partial checksum recomputed", vip: "[2001:db8::2]:443", frame: testframes.TCP6, want: swTCP6ToBackend, recomp: true, partial: true},
-		{name: "udp4 without checksum recomputed", vip: "198.51.100.2:53", frame: swUDP4NoCsum, want: swUDP4NoCsumToBackend, recomp: true},
+		{name: "udp4", vip: "198.51.100.2:53", frame: testframes.UDP4, want: udp4ToBackend},
+		{name: "udp4 without checksum", vip: "198.51.100.2:53", frame: udp4NoCsum, want: udp4NoCsumToBackend},
+		{name: "tcp4", vip: "198.51.100.2:80", frame: tcp4, want: tcp4ToBackend},
+		{name: "udp6", vip: "[2001:db8::2]:53", frame: testframes.UDP6, want: udp6ToBackend},
+		{name: "tcp6", vip: "[2001:db8::2]:443", frame: testframes.TCP6, want: tcp6ToBackend},
+		{name: "source MAC from the frame", vip: "198.51.100.2:80", frame: tcp4, want: tcp4ToBackend, noSrcMAC: true},
+		{name: "udp4 recomputed", vip: "198.51.100.2:53", frame: testframes.UDP4, want: udp4ToBackend, recomp: true},
+		{name: "udp4 partial checksum recomputed", vip: "198.51.100.2:53", frame: testframes.UDP4, want: udp4ToBackend, recomp: true, partial: true},
+		{name: "tcp6 partial checksum recomputed", vip: "[2001:db8::2]:443", frame: testframes.TCP6, want: tcp6ToBackend, recomp: true, partial: true},
+		{name: "udp4 without checksum recomputed", vip: "198.51.100.2:53", frame: udp4NoCsum, want: udp4NoCsumToBackend, recomp: true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			be := stages.Backend{IP: netip.MustParseAddr("10.0.0.1"), MAC: swBackendMAC}
+			be := stages.Backend{IP: netip.MustParseAddr("10.0.0.1"), MAC: backendMAC}
 			if c.frame[13] == 0xdd { // IPv6
 				be.IP = netip.MustParseAddr("2001:db8:1::a")
 			}
@@ -74,19 +74,19 @@ func TestLoadBalancerRewrite(t *testing.T) {
 			if c.noSrcMAC {
 				opts.SrcMAC = nil
 			}
-			lb := swNewLB(t, c.vip, []stages.Backend{be}, opts)
+			lb := newLB(t, c.vip, []stages.Backend{be}, opts)
 			frame := c.frame
 			if c.partial {
-				frame = swPartial(frame)
+				frame = partial(frame)
 			}
-			v, got := swHandle(t, lb, frame)
+			v, got := handle(t, lb, frame)
 			if v != pipeline.Transmit || !bytes.Equal(got, c.want) {
 				t.Fatalf("Handle = %v\n%x, want Transmit\n%x", v, got, c.want)
 			}
-			if ipOK, l4OK, _ := swChecksumsValid(got); !ipOK || !l4OK {
+			if ipOK, l4OK, _ := checksumsValid(got); !ipOK || !l4OK {
 				t.Errorf("checksums by recomputation: IP %v, L4 %v", ipOK, l4OK)
 			}
-			swGopacketChecksums(t, got)
+			gopacketChecksums(t, got)
 			if st := lb.Stats(); len(st) != 1 || st[0].Packets != 1 || st[0].IP != be.IP {
 				t.Errorf("Stats() = %+v", st)
 			}
@@ -98,9 +98,9 @@ func TestLoadBalancerRewrite(t *testing.T) {
 // checksum stays partial, and the backend would drop the frame.
 func TestLoadBalancerPartialChecksum(t *testing.T) {
 	t.Parallel()
-	lb := swNewLB(t, "198.51.100.2:53", swBackends(1, false), nil)
-	_, got := swHandle(t, lb, swPartial(testframes.UDP4))
-	if _, l4OK, _ := swChecksumsValid(got); l4OK {
+	lb := newLB(t, "198.51.100.2:53", makeBackends(1, false), nil)
+	_, got := handle(t, lb, partial(testframes.UDP4))
+	if _, l4OK, _ := checksumsValid(got); l4OK {
 		t.Error("an incrementally updated partial checksum verifies; the test frame is wrong")
 	}
 }
@@ -116,22 +116,22 @@ func TestLoadBalancerOtherFrames(t *testing.T) {
 		frame []byte
 		want  pipeline.Verdict
 	}{
-		{"other port", "198.51.100.2:54", nil, swBackends(2, false), testframes.UDP4, pipeline.Continue},
-		{"other address", "198.51.100.3:53", nil, swBackends(2, false), testframes.UDP4, pipeline.Continue},
-		{"other family", "[2001:db8::2]:53", nil, swBackends(2, true), testframes.UDP4, pipeline.Continue},
-		{"other protocol", "198.51.100.2:53", tcpOnly, swBackends(2, false), testframes.UDP4, pipeline.Continue},
-		{"icmp to the vip", "198.51.100.2:53", nil, swBackends(2, false), testframes.ICMP4, pipeline.Continue},
-		{"non-first fragment", "198.51.100.2:53", nil, swBackends(2, false), testframes.Frag4Rest, pipeline.Continue},
-		{"arp", "198.51.100.2:53", nil, swBackends(2, false), swNoReply["arp"], pipeline.Continue},
-		{"other: drop", "198.51.100.2:54", &stages.LoadBalancerOptions{Other: pipeline.Drop}, swBackends(2, false), testframes.UDP4, pipeline.Drop},
+		{"other port", "198.51.100.2:54", nil, makeBackends(2, false), testframes.UDP4, pipeline.Continue},
+		{"other address", "198.51.100.3:53", nil, makeBackends(2, false), testframes.UDP4, pipeline.Continue},
+		{"other family", "[2001:db8::2]:53", nil, makeBackends(2, true), testframes.UDP4, pipeline.Continue},
+		{"other protocol", "198.51.100.2:53", tcpOnly, makeBackends(2, false), testframes.UDP4, pipeline.Continue},
+		{"icmp to the vip", "198.51.100.2:53", nil, makeBackends(2, false), testframes.ICMP4, pipeline.Continue},
+		{"non-first fragment", "198.51.100.2:53", nil, makeBackends(2, false), testframes.Frag4Rest, pipeline.Continue},
+		{"arp", "198.51.100.2:53", nil, makeBackends(2, false), noReply["arp"], pipeline.Continue},
+		{"other: drop", "198.51.100.2:54", &stages.LoadBalancerOptions{Other: pipeline.Drop}, makeBackends(2, false), testframes.UDP4, pipeline.Drop},
 		{"no backends", "198.51.100.2:53", nil, nil, testframes.UDP4, pipeline.Drop},
-		{"truncated", "198.51.100.2:53", nil, swBackends(2, false), testframes.UDP4[:40], pipeline.Malformed},
-		{"empty", "198.51.100.2:53", nil, swBackends(2, false), nil, pipeline.Malformed},
+		{"truncated", "198.51.100.2:53", nil, makeBackends(2, false), testframes.UDP4[:40], pipeline.Malformed},
+		{"empty", "198.51.100.2:53", nil, makeBackends(2, false), nil, pipeline.Malformed},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			lb := swNewLB(t, c.vip, c.bs, c.opts)
-			v, got := swHandle(t, lb, c.frame)
+			lb := newLB(t, c.vip, c.bs, c.opts)
+			v, got := handle(t, lb, c.frame)
 			if v != c.want || !bytes.Equal(got, c.frame) {
 				t.Errorf("Handle = %v\n%x, want %v, untouched", v, got, c.want)
 			}
@@ -141,7 +141,7 @@ func TestLoadBalancerOtherFrames(t *testing.T) {
 
 func TestNewLoadBalancerErrors(t *testing.T) {
 	t.Parallel()
-	v4, v6 := swBackends(2, false), swBackends(2, true)
+	v4, v6 := makeBackends(2, false), makeBackends(2, true)
 	for _, c := range []struct {
 		name string
 		vip  netip.AddrPort
@@ -170,24 +170,24 @@ func TestNewLoadBalancerErrors(t *testing.T) {
 	}
 	// IPv4-mapped addresses are taken as IPv4.
 	mapped := netip.AddrPortFrom(netip.MustParseAddr("::ffff:198.51.100.2"), 53)
-	lb, err := stages.NewLoadBalancer(mapped, []stages.Backend{{IP: netip.MustParseAddr("::ffff:10.0.0.1"), MAC: swBackendMAC}}, nil)
+	lb, err := stages.NewLoadBalancer(mapped, []stages.Backend{{IP: netip.MustParseAddr("::ffff:10.0.0.1"), MAC: backendMAC}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, got := swHandle(t, lb, testframes.UDP4); v != pipeline.Transmit || !bytes.Equal(got[30:34], []byte{10, 0, 0, 1}) {
+	if v, got := handle(t, lb, testframes.UDP4); v != pipeline.Transmit || !bytes.Equal(got[30:34], []byte{10, 0, 0, 1}) {
 		t.Errorf("mapped VIP: Handle = %v, %x", v, got)
 	}
 }
 
-// swTuples returns n random UDP and TCP flows to vip.
-func swTuples(r *rand.Rand, n int, vip netip.AddrPort) []stages.Tuple {
+// randomTuples returns n random UDP and TCP flows to vip.
+func randomTuples(r *rand.Rand, n int, vip netip.AddrPort) []stages.Tuple {
 	ts := make([]stages.Tuple, n)
 	for i := range ts {
 		proto := uint8(packet.ProtoUDP)
 		if r.IntN(2) == 0 {
 			proto = packet.ProtoTCP
 		}
-		ts[i] = stages.Tuple{Proto: proto, Src: netip.AddrPortFrom(swRandomAddr(r, vip.Addr().Is6()), uint16(r.Uint32())), Dst: vip}
+		ts[i] = stages.Tuple{Proto: proto, Src: netip.AddrPortFrom(randomAddr(r, vip.Addr().Is6()), uint16(r.Uint32())), Dst: vip}
 	}
 	return ts
 }
@@ -201,10 +201,10 @@ func TestLoadBalancerSpread(t *testing.T) {
 		if v6 {
 			vip = netip.MustParseAddrPort("[2001:db8::2]:53")
 		}
-		lb := swNewLB(t, vip.String(), swBackends(4, v6), nil)
+		lb := newLB(t, vip.String(), makeBackends(4, v6), nil)
 		counts := make([]int, 4)
 		const flows = 100_000
-		for _, tu := range swTuples(rand.New(rand.NewPCG(21, 22)), flows, vip) {
+		for _, tu := range randomTuples(rand.New(rand.NewPCG(21, 22)), flows, vip) {
 			counts[lb.Backend(tu)]++
 		}
 		worst := 0.0
@@ -225,9 +225,9 @@ func TestLoadBalancerSpread(t *testing.T) {
 func TestLoadBalancerConsistent(t *testing.T) {
 	t.Parallel()
 	vip := netip.MustParseAddrPort("198.51.100.2:53")
-	bs := swBackends(5, false)
-	lb := swNewLB(t, vip.String(), bs[:4], nil)
-	tuples := swTuples(rand.New(rand.NewPCG(23, 24)), 100_000, vip)
+	bs := makeBackends(5, false)
+	lb := newLB(t, vip.String(), bs[:4], nil)
+	tuples := randomTuples(rand.New(rand.NewPCG(23, 24)), 100_000, vip)
 	assign := func() []netip.Addr {
 		ips := make([]netip.Addr, len(tuples))
 		backends := lb.Backends()
@@ -311,13 +311,13 @@ func equalAddrs(a, b []netip.Addr) bool {
 func TestLoadBalancerAgree(t *testing.T) {
 	t.Parallel()
 	vip := netip.MustParseAddrPort("[2001:db8::2]:443")
-	bs := swBackends(4, true)
+	bs := makeBackends(4, true)
 	rev := []stages.Backend{bs[3], bs[2], bs[1], bs[0]}
-	a := swNewLB(t, vip.String(), bs, &stages.LoadBalancerOptions{Seed: 7})
-	b := swNewLB(t, vip.String(), rev, &stages.LoadBalancerOptions{Seed: 7})
-	c := swNewLB(t, vip.String(), bs, &stages.LoadBalancerOptions{Seed: 8})
+	a := newLB(t, vip.String(), bs, &stages.LoadBalancerOptions{Seed: 7})
+	b := newLB(t, vip.String(), rev, &stages.LoadBalancerOptions{Seed: 7})
+	c := newLB(t, vip.String(), bs, &stages.LoadBalancerOptions{Seed: 8})
 	differ := 0
-	for _, tu := range swTuples(rand.New(rand.NewPCG(25, 26)), 10_000, vip) {
+	for _, tu := range randomTuples(rand.New(rand.NewPCG(25, 26)), 10_000, vip) {
 		ia, ib, ic := a.Backends()[a.Backend(tu)].IP, b.Backends()[b.Backend(tu)].IP, c.Backends()[c.Backend(tu)].IP
 		if ia != ib {
 			t.Fatalf("%v: %v and %v", tu, ia, ib)
@@ -341,15 +341,15 @@ func TestLoadBalancerFlows(t *testing.T) {
 		if v6 {
 			vip = netip.MustParseAddrPort("[2001:db8::2]:8080")
 		}
-		bs := swBackends(4, v6)
-		lb := swNewLB(t, vip.String(), bs, &stages.LoadBalancerOptions{SrcMAC: testframes.ServerMAC})
+		bs := makeBackends(4, v6)
+		lb := newLB(t, vip.String(), bs, &stages.LoadBalancerOptions{SrcMAC: testframes.ServerMAC})
 		r := rand.New(rand.NewPCG(27, 28))
 		want := make([]uint64, 4)
-		for i, tu := range swTuples(r, 2000, vip) {
-			frame := swRandomFrame(r, v6, tu.Proto, tu.Src.Addr(), vip.Addr(), tu.Src.Port(), vip.Port())
+		for i, tu := range randomTuples(r, 2000, vip) {
+			frame := randomFrame(r, v6, tu.Proto, tu.Src.Addr(), vip.Addr(), tu.Src.Port(), vip.Port())
 			b := lb.Backend(tu)
 			for range 2 { // the same flow twice: the same backend
-				v, got := swHandle(t, lb, frame)
+				v, got := handle(t, lb, frame)
 				var h packet.Headers
 				if err := packet.Parse(got, &h); v != pipeline.Transmit || err != nil {
 					t.Fatalf("Handle = %v, parse %v", v, err)
@@ -357,14 +357,14 @@ func TestLoadBalancerFlows(t *testing.T) {
 				if h.DstIP != bs[b].IP || !bytes.Equal(got[:6], bs[b].MAC) || !bytes.Equal(got[6:12], testframes.ServerMAC) {
 					t.Fatalf("%v went to %v at %x, want backend %d %v", tu, h.DstIP, got[:6], b, bs[b].IP)
 				}
-				if !bytes.Equal(swMaskRewrite(got, &h), swMaskRewrite(frame, &h)) {
+				if !bytes.Equal(maskRewrite(got, &h), maskRewrite(frame, &h)) {
 					t.Fatalf("more than the addresses and checksums changed:\n%x\n%x", frame, got)
 				}
-				if ipOK, l4OK, _ := swChecksumsValid(got); !ipOK || !l4OK {
+				if ipOK, l4OK, _ := checksumsValid(got); !ipOK || !l4OK {
 					t.Fatalf("checksums by recomputation: IP %v, L4 %v\n%x", ipOK, l4OK, got)
 				}
 				if i%20 == 0 {
-					swGopacketChecksums(t, got)
+					gopacketChecksums(t, got)
 				}
 				want[b]++
 			}
@@ -377,10 +377,10 @@ func TestLoadBalancerFlows(t *testing.T) {
 	}
 }
 
-// swMaskRewrite returns a copy of frame with the fields a LoadBalancer
+// maskRewrite returns a copy of frame with the fields a LoadBalancer
 // rewrites zeroed: the MAC addresses, the destination IP address and the
 // checksums.
-func swMaskRewrite(frame []byte, h *packet.Headers) []byte {
+func maskRewrite(frame []byte, h *packet.Headers) []byte {
 	b := bytes.Clone(frame)
 	clear(b[:12])
 	if h.IPv4 {
@@ -395,10 +395,10 @@ func swMaskRewrite(frame []byte, h *packet.Headers) []byte {
 }
 
 func TestLoadBalancerAllocs(t *testing.T) {
-	lb := swNewLB(t, "198.51.100.2:53", swBackends(4, false), nil)
-	lb6 := swNewLB(t, "[2001:db8::2]:443", swBackends(4, true), &stages.LoadBalancerOptions{RecomputeL4Checksum: true})
+	lb := newLB(t, "198.51.100.2:53", makeBackends(4, false), nil)
+	lb6 := newLB(t, "[2001:db8::2]:443", makeBackends(4, true), &stages.LoadBalancerOptions{RecomputeL4Checksum: true})
 	var ps []*pipeline.Packet
-	for _, f := range [][]byte{testframes.UDP4, swUDP4NoCsum, testframes.TCP6, testframes.ICMP4, testframes.UDP4[:30]} {
+	for _, f := range [][]byte{testframes.UDP4, udp4NoCsum, testframes.TCP6, testframes.ICMP4, testframes.UDP4[:30]} {
 		p := &pipeline.Packet{Data: bytes.Clone(f)}
 		p.Reparse()
 		ps = append(ps, p)
@@ -419,19 +419,19 @@ func TestLoadBalancerAllocs(t *testing.T) {
 // backend with only the MACs and the destination address (and checksums)
 // changed, checksums as right as they were; any other frame is untouched.
 func FuzzLoadBalancer(f *testing.F) {
-	for _, frame := range swSeeds() {
+	for _, frame := range seeds() {
 		f.Add(frame)
 	}
-	bs4, bs6 := swBackends(3, false), swBackends(3, true)
+	bs4, bs6 := makeBackends(3, false), makeBackends(3, true)
 	lbs := []*stages.LoadBalancer{
-		swNewLB(f, "198.51.100.2:53", bs4, &stages.LoadBalancerOptions{SrcMAC: testframes.ServerMAC}),
-		swNewLB(f, "[2001:db8::2]:53", bs6, &stages.LoadBalancerOptions{TableSize: 1024}),
-		swNewLB(f, "198.51.100.2:80", bs4, &stages.LoadBalancerOptions{RecomputeL4Checksum: true, Proto: packet.ProtoTCP}),
-		swNewLB(f, "[2001:db8::2]:443", bs6, &stages.LoadBalancerOptions{RecomputeL4Checksum: true}),
+		newLB(f, "198.51.100.2:53", bs4, &stages.LoadBalancerOptions{SrcMAC: testframes.ServerMAC}),
+		newLB(f, "[2001:db8::2]:53", bs6, &stages.LoadBalancerOptions{TableSize: 1024}),
+		newLB(f, "198.51.100.2:80", bs4, &stages.LoadBalancerOptions{RecomputeL4Checksum: true, Proto: packet.ProtoTCP}),
+		newLB(f, "[2001:db8::2]:443", bs6, &stages.LoadBalancerOptions{RecomputeL4Checksum: true}),
 	}
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		for _, lb := range lbs {
-			v, got := swFuzzCheck(t, lb, frame, pipeline.Transmit, pipeline.Continue, pipeline.Malformed)
+			v, got := fuzzCheck(t, lb, frame, pipeline.Transmit, pipeline.Continue, pipeline.Malformed)
 			if v != pipeline.Transmit {
 				if !bytes.Equal(got, frame) {
 					t.Fatalf("a frame not balanced was changed")
@@ -472,7 +472,7 @@ func BenchmarkLoadBalancer(b *testing.B) {
 		{"other", "198.51.100.2:54", false, nil, testframes.UDP4},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			lb := swNewLB(b, c.vip, swBackends(4, c.v6), c.opts)
+			lb := newLB(b, c.vip, makeBackends(4, c.v6), c.opts)
 			p := &pipeline.Packet{Data: bytes.Clone(c.frame)}
 			p.Reparse()
 			h := p.Headers
@@ -481,7 +481,7 @@ func BenchmarkLoadBalancer(b *testing.B) {
 				// The frame is rewritten to a backend: put the VIP back
 				// (headers and bytes) for the next round, which the time
 				// includes.
-				swBenchHandle(lb, p, c.frame, &h, true)
+				benchHandle(lb, p, c.frame, &h, true)
 			}
 		})
 	}

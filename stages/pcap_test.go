@@ -325,6 +325,11 @@ func FuzzPcapWriter(f *testing.F) {
 	}
 	f.Add([]byte{}, uint16(0), false)
 	f.Add([]byte{}, uint16(1), true)
+	// Snap lengths of none, inside a header, at or past the frame's end.
+	snaplens := []uint16{0, 60, 14, 1514, 1, 0, 42, 100, 0, 7}
+	for i, frame := range edgeFrames {
+		f.Add(frame, snaplens[i%len(snaplens)], i%2 == 1)
+	}
 	var out bytes.Buffer
 	f.Fuzz(func(t *testing.T, frame []byte, snaplen uint16, nanos bool) {
 		out.Reset()

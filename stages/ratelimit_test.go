@@ -350,6 +350,9 @@ func FuzzRateLimiter(f *testing.F) {
 	}
 	f.Add(synthUDP4, int64(math.MaxInt64))
 	f.Add(synthUDP4, int64(math.MinInt64))
+	for i, frame := range edgeFrames {
+		f.Add(frame, int64(i)*1_000_003)
+	}
 	r, now := newRateLimiter(f, stages.RateLimitOptions{Rate: 1000, Burst: 4, Capacity: 16, NonIP: pipeline.Malformed})
 	var calls uint64
 	f.Fuzz(func(t *testing.T, frame []byte, at int64) {

@@ -1,8 +1,10 @@
 //go:build linux
 
 // Package testutils holds the fixtures xdpkit's privileged tests share: a
-// privilege gate that fails instead of skipping under CI, and a network
-// namespace with a veth pair that is removed in t.Cleanup.
+// privilege gate that fails instead of skipping under CI, kernel version
+// gates ([SkipOnOldKernel], and [SkipIfNotSupported], which fails instead
+// of skipping when the kernel is new enough to have the feature), and a
+// network namespace with a veth pair that is removed in t.Cleanup.
 //
 // The DUT side of every pair stays in the test process's own namespace, so
 // AF_XDP sockets and XDP links opened by the test bind to it directly; the

@@ -4,7 +4,8 @@ package main
 
 // One run of one cell: start the DUT, start the generator, take counter
 // snapshots WARM s and WARM+WIN s after the generator started, stop
-// everything, compute the rates.
+// everything, compute the rates. And the ring benchmarks, which measure
+// the ring package alone.
 
 import (
 	"context"
@@ -14,7 +15,9 @@ import (
 	"math"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -573,4 +576,40 @@ func (o *options) latency(r *Run, gr *GenResult, a, b snap) {
 	}
 	r.Lat = summarizeLatency(r.samplesLoaded, r.sentLoaded)
 	r.LatIdle = summarizeLatency(r.samplesIdle, r.sentIdle)
+}
+
+// ringResult is what ringBenchmark measured.
+type ringResult struct {
+	Err     string             `json:"error,omitempty"`
+	NsDesc  map[string]float64 `json:"ns_per_desc"`
+	Allocs  map[string]float64 `json:"allocs_per_op"`
+	Command string             `json:"command"`
+}
+
+var benchLine = regexp.MustCompile(`^Benchmark(\S+?)(-\d+)?\s+\d+\s+.*?([\d.]+) ns/desc.*?(\d+) allocs/op`)
+
+// ringBenchmark runs the ring package's benchmarks in the main module, on
+// the DUT CPU.
+func ringBenchmark(ctx context.Context, cpu int) *ringResult {
+	rr := &ringResult{NsDesc: map[string]float64{}, Allocs: map[string]float64{}}
+	args := []string{"taskset", "-c", strconv.Itoa(cpu), "go", "test", "-run", "^$", "-bench", ".", "-benchtime", "200ms", "-count", "1", "./ring"}
+	rr.Command = "(cd .. && " + strings.Join(args, " ") + ")"
+	logf("ring benchmarks: %s", rr.Command)
+	c, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(c, args[0], args[1:]...)
+	cmd.Dir = ".."
+	outb, err := cmd.CombinedOutput()
+	for _, l := range strings.Split(string(outb), "\n") {
+		if m := benchLine.FindStringSubmatch(l); m != nil {
+			v, _ := strconv.ParseFloat(m[3], 64)
+			a, _ := strconv.ParseFloat(m[4], 64)
+			rr.NsDesc[m[1]] = v
+			rr.Allocs[m[1]] = a
+		}
+	}
+	if err != nil || len(rr.NsDesc) == 0 {
+		rr.Err = fmt.Sprintf("%v: %s", err, firstLine(strings.TrimSpace(string(outb))))
+	}
+	return rr
 }

@@ -3,20 +3,15 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
-	"regexp"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // Env describes the machine and the run.
@@ -34,34 +29,6 @@ type Env struct {
 	Versions  map[string]string `json:"versions"`
 	Build     []string          `json:"build"`
 	Topology  string            `json:"topology"`
-}
-
-func collectEnv(o options) Env {
-	e := Env{Go: runtime.Version(), CPUs: runtime.NumCPU(), LoadStart: loadavg(), Versions: map[string]string{}}
-	if out, err := exec.Command("uname", "-r").Output(); err == nil {
-		e.Kernel = strings.TrimSpace(string(out))
-	}
-	for _, l := range strings.Split(readFile("/proc/cpuinfo"), "\n") {
-		if strings.HasPrefix(l, "model name") {
-			e.CPU = strings.TrimSpace(l[strings.IndexByte(l, ':')+1:])
-			break
-		}
-	}
-	if strings.Contains(readFile("/proc/cpuinfo"), "hypervisor") {
-		e.CPU += " (VM)"
-	}
-	for _, p := range []string{"libxdp1", "libbpf1", "dpdk", "librte-net-af-xdp23", "linux-perf"} {
-		if out, err := exec.Command("dpkg-query", "-W", "-f", "${Version}", p).Output(); err == nil {
-			e.Versions[p] = string(out)
-		}
-	}
-	e.Versions["github.com/asavie/xdp"] = "v0.3.3 (built against cilium/ebpf v0.22.0 by MVS)"
-	e.Settings = map[string]string{
-		"runs": strconv.Itoa(o.runs), "warm": o.warm.String(), "window": o.win.String(), "probe_tail": o.tail.String(),
-		"probe_rate": strconv.Itoa(o.probeRate), "gen_cpu": strconv.Itoa(o.genCPU), "dut_cpu": strconv.Itoa(o.dutCPU),
-		"gen_threads": strconv.Itoa(o.genThreads), "quick": strconv.FormatBool(o.quick),
-	}
-	return e
 }
 
 // Summary is one cell over its rounds.
@@ -105,14 +72,7 @@ type extras struct {
 	Ring     *ringResult       `json:"ring,omitempty"`
 }
 
-type ringResult struct {
-	Err     string             `json:"error,omitempty"`
-	NsDesc  map[string]float64 `json:"ns_per_desc"`
-	Allocs  map[string]float64 `json:"allocs_per_op"`
-	Command string             `json:"command"`
-}
-
-// Target is one of the issue's goals, measured.
+// Target is one of the goals the README states, as this run measured it.
 type Target struct {
 	Name   string `json:"name"`
 	Goal   string `json:"goal"`
@@ -423,9 +383,62 @@ func report(o options, env Env, cells []Cell, runs []*Run, ex extras) *Report {
 	rep := &Report{Env: env, Runs: runs, Extras: ex}
 	rep.Summaries = summarize(cells, runs)
 	rep.Targets, rep.Levers = targets(rep.Summaries, ex)
+	rows := tableRows(rep.Summaries)
+	rep.Table = textTable(o, rep, rows)
+	rep.Markdown = markdown(o, rep, rows)
+	rep.SVG = plotSVG(rep.Summaries, env)
+	return rep
+}
 
-	// Text table.
+// tableRow is one summary as the text and markdown tables show it: the
+// columns they share, formatted once for both renderers. The numeric
+// columns, which the text table pads, are the Summary's.
+type tableRow struct {
+	*Summary
+	group, impl, size, mode string
+	failed                  string // for a cell without a run: its errors, "; "-joined
+	ns, sys, allocs         string
+	latLoaded, latIdle      string // reflect cells only, see lat
+}
+
+// tableRows makes the rows of the results tables, one per summary.
+func tableRows(ss []*Summary) []tableRow {
+	rows := make([]tableRow, 0, len(ss))
+	for _, s := range ss {
+		c := s.Cell
+		r := tableRow{Summary: s, group: c.Group, impl: c.Label(), size: c.SizeLabel(), mode: c.Mode}
+		if s.Runs == 0 {
+			r.failed = strings.Join(uniq(s.Errors), "; ")
+			rows = append(rows, r)
+			continue
+		}
+		r.ns, r.allocs = nsStr(s), fmtp(s.Allocs, "%.2g")
+		r.sys = fmtp(s.Syscalls, "%.3f") // the DUT's own count; perf's in brackets
+		if s.PerfSys != nil {
+			r.sys += fmt.Sprintf(" [%.3f]", *s.PerfSys)
+		}
+		if c.probe() {
+			r.latLoaded, r.latIdle = latStr(s.Lat), latStr(s.LatIdle)
+		}
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+// lat is the latency column: the loaded and the idle percentiles with sep
+// between them, or nothing for a cell without a probe.
+func (r tableRow) lat(sep string) string {
+	if !r.Cell.probe() {
+		return ""
+	}
+	return r.latLoaded + sep + r.latIdle
+}
+
+// textTable renders summary.txt: the rows in fixed-width columns, the
+// targets, the levers and how much CPU other processes took.
+func textTable(o options, rep *Report, rows []tableRow) string {
 	var b strings.Builder
+	env := rep.Env
 	fmt.Fprintf(&b, "\nxdpkit bench: %s, kernel %s, %s x%d, %s; %d rounds interleaved, %s warm-up, %s window; load %s -> %s\n",
 		env.Start, env.Kernel, env.CPU, env.CPUs, env.Go, o.runs, o.warm, o.win, env.LoadStart, env.LoadEnd)
 	fmt.Fprintf(&b, "Mpps = median (min-max) from veth counters; ns/f = DUT-CPU busy ns per frame, (x) = DUT CPU saturated;\n")
@@ -433,22 +446,20 @@ func report(o options, env Env, cells []Cell, runs []*Run, ex extras) *Report {
 	fmt.Fprintf(&b, "n = runs used; + = disturbed runs excluded; ! = every run disturbed by other processes (>%d%% of a CPU)\n\n", disturbedPct)
 	fmt.Fprintf(&b, "%-8s %-30s %-6s %-7s %-22s %-3s %7s %8s %6s %8s %-14s %-7s %s\n",
 		"group", "implementation", "size", "mode", "Mpps (min-max)", "n", "gen", "vethdrop", "dutCPU", "ns/f", "sys/f", "allocs", "latency (us)")
-	for _, s := range rep.Summaries {
-		c := s.Cell
-		if s.Runs == 0 {
-			fmt.Fprintf(&b, "%-8s %-30s %-6s %-7s FAILED/SKIPPED: %s\n", c.Group, c.Label(), c.SizeLabel(), c.Mode, strings.Join(uniq(s.Errors), "; "))
+	for _, r := range rows {
+		if r.Runs == 0 {
+			fmt.Fprintf(&b, "%-8s %-30s %-6s %-7s FAILED/SKIPPED: %s\n", r.group, r.impl, r.size, r.mode, r.failed)
 			continue
 		}
-		sys, lat := sysLat(s, " | ")
-		n := strconv.Itoa(s.Runs)
-		if s.AllDisturbed {
+		n := strconv.Itoa(r.Runs)
+		if r.AllDisturbed {
 			n += "!"
-		} else if s.Excluded > 0 {
+		} else if r.Excluded > 0 {
 			n += "+"
 		}
 		fmt.Fprintf(&b, "%-8s %-30s %-6s %-7s %7.3f (%6.3f-%6.3f) %-3s %7.3f %8.3f %5.0f%% %8s %-14s %-7s %s\n",
-			c.Group, c.Label(), c.SizeLabel(), c.Mode, s.Mpps, s.MppsMin, s.MppsMax, n, s.GenMpps, s.VethDrop, s.DUTCPU, nsStr(s),
-			sys, fmtp(s.Allocs, "%.2g"), lat)
+			r.group, r.impl, r.size, r.mode, r.Mpps, r.MppsMin, r.MppsMax, n, r.GenMpps, r.VethDrop, r.DUTCPU, r.ns,
+			r.sys, r.allocs, r.lat(" | "))
 	}
 	fmt.Fprintf(&b, "\nTargets (measured):\n")
 	for _, t := range rep.Targets {
@@ -462,7 +473,7 @@ func report(o options, env Env, cells []Cell, runs []*Run, ex extras) *Report {
 	}
 	var maxForeign, sumForeign float64
 	nd, nr := 0, 0
-	for _, r := range runs {
+	for _, r := range rep.Runs {
 		if !r.OK {
 			continue
 		}
@@ -477,10 +488,7 @@ func report(o options, env Env, cells []Cell, runs []*Run, ex extras) *Report {
 		fmt.Fprintf(&b, "\nOther processes during the windows: mean %.0f%%, max %.0f%% of one CPU; %d of %d runs disturbed (>%d%%), repeated when time allowed\n",
 			sumForeign/float64(nr), maxForeign, nd, nr, disturbedPct)
 	}
-	rep.Table = b.String()
-	rep.Markdown = markdown(o, rep)
-	rep.SVG = plotSVG(rep.Summaries, env)
-	return rep
+	return b.String()
 }
 
 func uniq(s []string) []string {
@@ -505,29 +513,30 @@ func metStr(m *bool) string {
 	return "[MISSED]"
 }
 
-func markdown(o options, rep *Report) string {
+// markdown renders summary.md, which the README quotes: the rows as a
+// table, then the targets and the levers. It reads the other processes'
+// line from rep.Table.
+func markdown(o options, rep *Report, rows []tableRow) string {
 	var b strings.Builder
 	e := rep.Env
 	fmt.Fprintf(&b, "Run %s (%s), kernel %s, %s, %d vCPUs, %s; %d rounds interleaved, %s warm-up + %s window each; load average %s at the start, %s at the end.\n\n",
 		e.Start, e.Duration, e.Kernel, e.CPU, e.CPUs, e.Go, o.runs, o.warm, o.win, e.LoadStart, e.LoadEnd)
 	b.WriteString("| group | implementation | size | mode | Mpps median (min-max) | runs | gen Mpps | veth drop Mpps | DUT CPU | DUT ns/frame | syscalls/frame | allocs/frame | RTT p50/p99/p99.9 µs loaded \\| idle |\n")
 	b.WriteString("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
-	for _, s := range rep.Summaries {
-		c := s.Cell
-		if s.Runs == 0 {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | failed/skipped: %s | | | | | | | | |\n", c.Group, c.Label(), c.SizeLabel(), c.Mode, strings.Join(uniq(s.Errors), "; "))
+	for _, r := range rows {
+		if r.Runs == 0 {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | failed/skipped: %s | | | | | | | | |\n", r.group, r.impl, r.size, r.mode, r.failed)
 			continue
 		}
-		sys, lat := sysLat(s, " \\| ")
-		runs := strconv.Itoa(s.Runs)
-		if s.Excluded > 0 {
-			runs += fmt.Sprintf(" (+%d disturbed, excluded)", s.Excluded)
+		runs := strconv.Itoa(r.Runs)
+		if r.Excluded > 0 {
+			runs += fmt.Sprintf(" (+%d disturbed, excluded)", r.Excluded)
 		}
-		if s.AllDisturbed {
+		if r.AllDisturbed {
 			runs += " (all disturbed!)"
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %.3f (%.3f-%.3f) | %s | %.3f | %.3f | %.0f%% | %s | %s | %s | %s |\n",
-			c.Group, c.Label(), c.SizeLabel(), c.Mode, s.Mpps, s.MppsMin, s.MppsMax, runs, s.GenMpps, s.VethDrop, s.DUTCPU, nsStr(s), sys, fmtp(s.Allocs, "%.2g"), lat)
+			r.group, r.impl, r.size, r.mode, r.Mpps, r.MppsMin, r.MppsMax, runs, r.GenMpps, r.VethDrop, r.DUTCPU, r.ns, r.sys, r.allocs, r.lat(" \\| "))
 	}
 	if i := strings.Index(rep.Table, "\nOther processes during the windows:"); i >= 0 {
 		b.WriteString("\n" + strings.TrimSpace(rep.Table[i:]) + ".\n")
@@ -601,115 +610,4 @@ func updateReadme(path string, rep *Report, rel string) error {
 	}
 	block := readmeBegin + "\n" + rep.Markdown + "\n![Mpps and DUT ns/frame per scenario](" + rel + "/plot.svg)\n\nRaw data: [`" + rel + "/results.json`](" + rel + "/results.json), table: [`" + rel + "/summary.txt`](" + rel + "/summary.txt).\n" + readmeEnd
 	return os.WriteFile(path, []byte(s[:i]+block+s[j+len(readmeEnd):]), 0o644)
-}
-
-// profilePass runs a few cells again with profilers on; these runs are not
-// part of the results.
-func (o *options) profilePass(ctx context.Context, cells []Cell) map[string]string {
-	dir := filepath.Join(o.res, "profiles")
-	_ = os.MkdirAll(dir, 0o755)
-	out := map[string]string{}
-	want := []string{"xdpkit/reflect/60", "c-libxdp/reflect/60", "xdpkit.poll/drop/60", "c-libxdp.poll/drop/60"}
-	if o.profileCells != "" {
-		want = nil
-		if re, err := regexp.Compile(o.profileCells); err == nil {
-			for _, c := range cells {
-				if re.MatchString(c.Key) {
-					want = append(want, c.Key)
-				}
-			}
-		}
-	}
-	for _, k := range want {
-		var c *Cell
-		for i := range cells {
-			if cells[i].Key == k {
-				c = &cells[i]
-			}
-		}
-		if c == nil || o.unavailable(*c) != "" || ctx.Err() != nil {
-			continue
-		}
-		name := strings.NewReplacer("/", "_", ".", "-").Replace(k)
-		prof := ""
-		if c.Impl == "xdpkit" {
-			prof = filepath.Join(dir, name+".pprof")
-		}
-		perfData := ""
-		if o.perf != "" {
-			perfData = filepath.Join(dir, name+".perf.data")
-		}
-		logf("profiling %s", k)
-		r := o.runOne(ctx, *c, 0, prof, perfData)
-		if !r.OK {
-			logf("profile run %s failed: %s", k, r.Err)
-			continue
-		}
-		if prof != "" {
-			if txt, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=35", filepath.Join(o.bin, "xdpkit-dut"), prof).CombinedOutput(); err == nil {
-				f := filepath.Join(dir, name+".pprof.txt")
-				_ = os.WriteFile(f, txt, 0o644)
-				out[k+" pprof"] = "profiles/" + filepath.Base(f)
-			}
-		}
-		if perfData != "" {
-			txt, err := exec.Command(o.perf, "report", "-i", perfData, "--stdio", "--no-children", "-g", "none", "--sort", "comm,dso,sym", "--percent-limit", "0.7").CombinedOutput()
-			if err == nil {
-				f := filepath.Join(dir, name+".perf.txt")
-				_ = os.WriteFile(f, txt, 0o644)
-				out[k+" perf (DUT CPU)"] = "profiles/" + filepath.Base(f)
-			}
-			txt, err = exec.Command(o.perf, "report", "-i", perfData, "--stdio", "--no-children", "-G", "--sort", "sym", "--percent-limit", "3").CombinedOutput()
-			if err == nil {
-				f := filepath.Join(dir, name+".perf-callers.txt")
-				_ = os.WriteFile(f, txt, 0o644)
-				out[k+" perf callers (DUT CPU)"] = "profiles/" + filepath.Base(f)
-			}
-			_ = os.Remove(perfData)
-			_ = os.Remove(perfData + ".old")
-		}
-	}
-	return out
-}
-
-var benchLine = regexp.MustCompile(`^Benchmark(\S+?)(-\d+)?\s+\d+\s+.*?([\d.]+) ns/desc.*?(\d+) allocs/op`)
-
-// ringBenchmark runs the ring package's benchmarks in the main module, on
-// the DUT CPU.
-func ringBenchmark(ctx context.Context, cpu int) *ringResult {
-	rr := &ringResult{NsDesc: map[string]float64{}, Allocs: map[string]float64{}}
-	args := []string{"taskset", "-c", strconv.Itoa(cpu), "go", "test", "-run", "^$", "-bench", ".", "-benchtime", "200ms", "-count", "1", "./ring"}
-	rr.Command = "(cd .. && " + strings.Join(args, " ") + ")"
-	logf("ring benchmarks: %s", rr.Command)
-	c, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(c, args[0], args[1:]...)
-	cmd.Dir = ".."
-	outb, err := cmd.CombinedOutput()
-	for _, l := range strings.Split(string(outb), "\n") {
-		if m := benchLine.FindStringSubmatch(l); m != nil {
-			v, _ := strconv.ParseFloat(m[3], 64)
-			a, _ := strconv.ParseFloat(m[4], 64)
-			rr.NsDesc[m[1]] = v
-			rr.Allocs[m[1]] = a
-		}
-	}
-	if err != nil || len(rr.NsDesc) == 0 {
-		rr.Err = fmt.Sprintf("%v: %s", err, firstLine(strings.TrimSpace(string(outb))))
-	}
-	return rr
-}
-
-// sysLat formats a summary's syscalls-per-frame column (perf's count in
-// brackets) and, for reflect cells, its latency column, with sep between
-// the loaded and the idle percentiles.
-func sysLat(s *Summary, sep string) (sys, lat string) {
-	sys = fmtp(s.Syscalls, "%.3f")
-	if s.PerfSys != nil {
-		sys += fmt.Sprintf(" [%.3f]", *s.PerfSys)
-	}
-	if s.Cell.probe() {
-		lat = latStr(s.Lat) + sep + latStr(s.LatIdle)
-	}
-	return sys, lat
 }

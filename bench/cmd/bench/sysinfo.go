@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -213,4 +215,34 @@ func summarizeLatency(us []float64, sent int) *Latency {
 		l.P50, l.P99, l.P999, l.Max = percentile(s, 50), percentile(s, 99), percentile(s, 99.9), s[len(s)-1]
 	}
 	return l
+}
+
+// collectEnv describes the machine (kernel, CPU, the peers' package
+// versions) and the run's settings; it runs uname and dpkg-query.
+func collectEnv(o options) Env {
+	e := Env{Go: runtime.Version(), CPUs: runtime.NumCPU(), LoadStart: loadavg(), Versions: map[string]string{}}
+	if out, err := exec.Command("uname", "-r").Output(); err == nil {
+		e.Kernel = strings.TrimSpace(string(out))
+	}
+	for _, l := range strings.Split(readFile("/proc/cpuinfo"), "\n") {
+		if strings.HasPrefix(l, "model name") {
+			e.CPU = strings.TrimSpace(l[strings.IndexByte(l, ':')+1:])
+			break
+		}
+	}
+	if strings.Contains(readFile("/proc/cpuinfo"), "hypervisor") {
+		e.CPU += " (VM)"
+	}
+	for _, p := range []string{"libxdp1", "libbpf1", "dpdk", "librte-net-af-xdp23", "linux-perf"} {
+		if out, err := exec.Command("dpkg-query", "-W", "-f", "${Version}", p).Output(); err == nil {
+			e.Versions[p] = string(out)
+		}
+	}
+	e.Versions["github.com/asavie/xdp"] = "v0.3.3 (built against cilium/ebpf v0.22.0 by MVS)"
+	e.Settings = map[string]string{
+		"runs": strconv.Itoa(o.runs), "warm": o.warm.String(), "window": o.win.String(), "probe_tail": o.tail.String(),
+		"probe_rate": strconv.Itoa(o.probeRate), "gen_cpu": strconv.Itoa(o.genCPU), "dut_cpu": strconv.Itoa(o.dutCPU),
+		"gen_threads": strconv.Itoa(o.genThreads), "quick": strconv.FormatBool(o.quick),
+	}
+	return e
 }
