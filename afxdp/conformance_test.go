@@ -100,6 +100,9 @@ func newXSKRun(t *testing.T, o xskOpts) *xskRun {
 	if o.txFill == 0 {
 		o.txFill = 64
 	}
+	if o.multiBuffer {
+		testutils.SkipOnOldKernel(t, "6.6", "multi-buffer AF_XDP (XDP_USE_SG)")
+	}
 	v := testutils.NewVeth(t, testutils.VethOptions{MTU: o.mtu})
 	x := &xskRun{t: t, o: o, v: v}
 	var err error

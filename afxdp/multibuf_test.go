@@ -171,6 +171,15 @@ func ExampleSocket_TransmitPacket() {
 	}
 }
 
+// jumboVeth is a veth pair with a 9000-byte MTU, on a kernel with
+// multi-buffer AF_XDP (the test skips on an older one, and fails if a
+// kernel new enough lacks it).
+func jumboVeth(t *testing.T) *testutils.Veth {
+	t.Helper()
+	testutils.SkipOnOldKernel(t, "6.6", "multi-buffer AF_XDP (XDP_USE_SG)")
+	return testutils.NewVeth(t, testutils.VethOptions{MTU: jumboMTU})
+}
+
 // mbConfig is a socket configuration with checked accounting.
 func mbConfig(frameSize uint32, mode redirect.Mode, multiBuffer bool) *afxdp.Config {
 	return &afxdp.Config{
@@ -247,7 +256,7 @@ func TestMultiBufferReceive(t *testing.T) {
 	for _, mode := range []redirect.Mode{redirect.ModeDriver, redirect.ModeGeneric} {
 		for _, fs := range []uint32{4096, 2048} {
 			t.Run(fmt.Sprintf("%v/%d", mode, fs), func(t *testing.T) {
-				v := testutils.NewVeth(t, testutils.VethOptions{MTU: jumboMTU})
+				v := jumboVeth(t)
 				s := openHost(t, v, 0, mbConfig(fs, mode, true))
 				if got := s.Program().Mode(); got != mode {
 					t.Fatalf("program attached in %v mode, want %v", got, mode)
@@ -299,7 +308,7 @@ func TestMultiBufferReceive(t *testing.T) {
 // not stick, and shows that Receive, which counts descriptors, does cut
 // packets.
 func TestMultiBufferBatchCut(t *testing.T) {
-	v := testutils.NewVeth(t, testutils.VethOptions{MTU: jumboMTU})
+	v := jumboVeth(t)
 	s := openHost(t, v, 0, mbConfig(4096, redirect.ModeAuto, true))
 	peer := v.OpenPeerPacketSocket(t)
 
@@ -388,7 +397,7 @@ func capture(t *testing.T, p *testutils.PacketSocket, timeout time.Duration) []b
 func TestMultiBufferTransmit(t *testing.T) {
 	for _, fs := range []uint32{4096, 2048} {
 		t.Run(fmt.Sprint(fs), func(t *testing.T) {
-			v := testutils.NewVeth(t, testutils.VethOptions{MTU: jumboMTU})
+			v := jumboVeth(t)
 			s := openHost(t, v, 0, mbConfig(fs, redirect.ModeAuto, true))
 			peer := v.OpenPeerPacketSocket(t)
 			pool := s.Pool()
@@ -466,7 +475,7 @@ func payload(seq uint32, n int) []byte {
 // TestMultiBufferReflect receives jumbo packets and sends their chained
 // descriptors straight back with TransmitPackets.
 func TestMultiBufferReflect(t *testing.T) {
-	v := testutils.NewVeth(t, testutils.VethOptions{MTU: jumboMTU})
+	v := jumboVeth(t)
 	s := openHost(t, v, 0, mbConfig(2048, redirect.ModeAuto, true))
 	peer := v.OpenPeerPacketSocket(t)
 
@@ -530,7 +539,7 @@ func TestMultiBufferReflect(t *testing.T) {
 // without completing their frames are refused before they reach the ring,
 // and that a refused or unsent packet stays the caller's.
 func TestMultiBufferTransmitRefused(t *testing.T) {
-	v := testutils.NewVeth(t, testutils.VethOptions{MTU: jumboMTU})
+	v := jumboVeth(t)
 	s := openHost(t, v, 0, mbConfig(4096, redirect.ModeAuto, true))
 	single := openHost(t, testutils.NewVeth(t, testutils.VethOptions{}), 0, mbConfig(4096, redirect.ModeAuto, false))
 
@@ -621,7 +630,7 @@ func TestMultiBufferTransmitRefused(t *testing.T) {
 //     kernel, its frames not completed, until more descriptors come, and
 //     the next descriptor, meant as a packet of its own, is glued onto it.
 func TestMultiBufferKernelTXBehaviour(t *testing.T) {
-	v := testutils.NewVeth(t, testutils.VethOptions{MTU: jumboMTU})
+	v := jumboVeth(t)
 	s := openHost(t, v, 0, mbConfig(4096, redirect.ModeAuto, true))
 	peer := v.OpenPeerPacketSocket(t)
 	frame := testFrame(v, 1, 1000, 100)
@@ -709,7 +718,7 @@ func TestMultiBufferKernelTXBehaviour(t *testing.T) {
 // program redirects it, and the socket drops it as larger than a frame
 // (Stats.RXDropped).
 func TestWithoutMultiBuffer(t *testing.T) {
-	v := testutils.NewVeth(t, testutils.VethOptions{MTU: jumboMTU})
+	v := jumboVeth(t)
 	if s, err := afxdp.OpenIndex(v.HostIndex, 0, mbConfig(4096, redirect.ModeDriver, false)); !errors.Is(err, unix.ERANGE) {
 		t.Errorf("driver mode without fragment support at MTU 9000: %v, want ERANGE", err)
 		_ = s.Close()
@@ -760,7 +769,7 @@ func TestWithoutMultiBuffer(t *testing.T) {
 // mode, still gets jumbo frames in several descriptors: the kernel
 // linearizes the frame for the program and splits it for the socket.
 func TestMultiBufferSharedProgramGeneric(t *testing.T) {
-	v := testutils.NewVeth(t, testutils.VethOptions{MTU: jumboMTU})
+	v := jumboVeth(t)
 	p, err := redirect.Attach(v.HostIndex, &redirect.Options{Mode: redirect.ModeGeneric})
 	if err != nil {
 		t.Fatal(err)
@@ -789,7 +798,7 @@ func TestMultiBufferSharedProgramGeneric(t *testing.T) {
 // TestMultiBufferOpenErrors: a driver without zero-copy (veth) refuses
 // BindZeroCopy with MultiBuffer, and the error says both.
 func TestMultiBufferOpenErrors(t *testing.T) {
-	v := testutils.NewVeth(t, testutils.VethOptions{MTU: jumboMTU})
+	v := jumboVeth(t)
 	s, err := afxdp.OpenIndex(v.HostIndex, 0, &afxdp.Config{MultiBuffer: true, Bind: afxdp.BindZeroCopy, Steering: afxdp.NoSteering})
 	if err == nil {
 		_ = s.Close()
@@ -811,7 +820,7 @@ func TestMultiBufferOpenErrors(t *testing.T) {
 // TransmitPacket loop that sends them meanwhile (allocations are counted
 // process-wide).
 func TestMultiBufferAllocs(t *testing.T) {
-	v := testutils.NewVeth(t, testutils.VethOptions{MTU: jumboMTU})
+	v := jumboVeth(t)
 	s := openHost(t, v, 0, mbConfig(4096, redirect.ModeAuto, true))
 	p := openPeerTX(t, v, &afxdp.Config{MultiBuffer: true, Bind: afxdp.BindCopy})
 	frame := testFrame(v, 1, 4000, 8000)

@@ -495,7 +495,12 @@ func (w testWriter) Write(p []byte) (int, error) {
 // back from the kernel.
 func TestBusyPollOptions(t *testing.T) {
 	v := testutils.NewVeth(t, testutils.VethOptions{})
-	s := openHost(t, v, 0, &afxdp.Config{BusyPoll: afxdp.BusyPoll{Prefer: true, Timeout: 20 * time.Microsecond, Budget: 64}})
+	s, err := afxdp.OpenIndex(v.HostIndex, 0, &afxdp.Config{BusyPoll: afxdp.BusyPoll{Prefer: true, Timeout: 20 * time.Microsecond, Budget: 64}})
+	testutils.SkipIfNotSupported(t, err, "5.11", "busy-poll socket options")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
 	for opt, want := range map[int]int{unix.SO_PREFER_BUSY_POLL: 1, unix.SO_BUSY_POLL: 20, unix.SO_BUSY_POLL_BUDGET: 64} {
 		got, err := unix.GetsockoptInt(s.FD(), unix.SOL_SOCKET, opt)
 		if errors.Is(err, unix.ENOPROTOOPT) {
@@ -520,7 +525,12 @@ func TestBusyPollOptions(t *testing.T) {
 // needs fewer sendto calls than 256/32.
 func TestTXBudget(t *testing.T) {
 	v := testutils.NewVeth(t, testutils.VethOptions{})
-	s := openHost(t, v, 0, &afxdp.Config{TXBudget: 256, TXRingSize: 512, Steering: afxdp.NoSteering})
+	s, err := afxdp.OpenIndex(v.HostIndex, 0, &afxdp.Config{TXBudget: 256, TXRingSize: 512, Steering: afxdp.NoSteering})
+	testutils.SkipIfNotSupported(t, err, "6.16", "XDP_MAX_TX_SKB_BUDGET")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
 	u := s.UMEM()
 	descs := make([]unix.XDPDesc, 256)
 	f := testutils.UDPFrame(v.PeerMAC, v.HostMAC, v.HostIP.As4(), v.PeerIP.As4(), 1, 2, []byte("budget"))
