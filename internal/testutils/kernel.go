@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
 )
 
 // SkipOnOldKernel skips tb when the running kernel is older than
@@ -50,8 +49,7 @@ func SkipIfNotSupported(tb testing.TB, err error, minVersion, feature string) {
 
 // notSupported reports whether err says a feature is missing.
 func notSupported(err error) bool {
-	return errors.Is(err, ebpf.ErrNotSupported) || errors.Is(err, errors.ErrUnsupported) ||
-		errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOPROTOOPT)
+	return errors.Is(err, ebpf.ErrNotSupported) || errors.Is(err, errors.ErrUnsupported) || errnoNotSupported(err)
 }
 
 func skipOnOldKernel(tb testing.TB, release, minVersion, feature string) {

@@ -1,6 +1,8 @@
 package testutils
 
 import (
+	"errors"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpkit/xdpkit/internal/sys"
@@ -19,4 +21,10 @@ func kernelRelease() string {
 // releaseBefore is sys.ReleaseBefore: false for a release it cannot read.
 func releaseBefore(release string, major, minor int) bool {
 	return sys.ReleaseBefore(release, major, minor)
+}
+
+// errnoNotSupported reports whether err is EOPNOTSUPP or ENOPROTOOPT (a
+// socket option this kernel does not know).
+func errnoNotSupported(err error) bool {
+	return errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOPROTOOPT)
 }
