@@ -9,9 +9,12 @@
 // # How frames flow
 //
 // A socket is bound to one queue of one interface. An XDP program
-// (package redirect; [Open] attaches one unless told otherwise) redirects
-// that queue's frames to the socket through an XSKMAP; frames of queues
-// without a socket go on to the kernel stack.
+// (package redirect) redirects that queue's frames to the socket through
+// an XSKMAP; frames of queues without a socket go on to the kernel stack.
+// [Open] attaches a private program (Config.Redirect configures it), or
+// registers the socket in a program shared by several sockets
+// (Config.Steering, a [Registrar] such as *redirect.Program), or nowhere
+// ([NoSteering]).
 //
 // Receiving: the application gives the kernel empty frames of its UMEM on
 // the fill ring; the kernel writes received packets into them and describes
@@ -36,7 +39,7 @@
 //		log.Fatal(err)
 //	}
 //	defer sock.Close()
-//	descs := make([]unix.XDPDesc, 64)
+//	descs := make([]afxdp.Desc, 64)
 //	for {
 //		if err := sock.Wait(time.Second); errors.Is(err, afxdp.ErrTimeout) {
 //			continue
@@ -86,14 +89,18 @@
 //
 // # Requirements
 //
-// Linux only, 5.10 or later (XDP_SHARED_UMEM with a fill and completion
-// ring per queue, BPF links for XDP, the full XDP_STATISTICS); busy-poll
+// Linux 5.10 or later (XDP_SHARED_UMEM with a fill and completion ring
+// per queue, BPF links for XDP, the full XDP_STATISTICS); on older kernels
+// Open fails with [ErrNotSupported], and so it does on other systems,
+// where the package compiles so that code using it builds anywhere. Busy-poll
 // options need 5.11 and multi-buffer 6.6. The process needs CAP_NET_RAW
 // for the socket, CAP_BPF and CAP_NET_ADMIN for the XDP program, and
 // enough locked memory for the UMEM (CAP_IPC_LOCK or RLIMIT_MEMLOCK;
 // github.com/cilium/ebpf/rlimit.RemoveMemlock raises it). Root has all of
 // these. Zero-copy needs driver support; veth and every other driver work
-// in copy mode.
+// in copy mode. Busy polling on a real NIC also wants the device's
+// interrupts deferred: that is a setting of the whole device, made
+// explicitly with package napi.
 //
 // # Multi-buffer packets
 //

@@ -88,7 +88,9 @@ func openLink(link netlink.Link, queue int, cfg *Config) (_ *Socket, err error) 
 	s.umem = c.UMEM
 	if s.umem == nil {
 		if s.umem, err = umem.New(c.UMEMOptions); err != nil {
-			return nil, opErr("create UMEM", err)
+			// umem.New says "umem:" in front of its cause; the OpError
+			// says "afxdp:" already.
+			return nil, opErr("create UMEM", errors.Unwrap(err))
 		}
 		s.ownUMEM = true
 	}

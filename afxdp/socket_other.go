@@ -14,9 +14,9 @@ import (
 
 var errUnsupported = fmt.Errorf("afxdp: AF_XDP on %s/%s: %w", runtime.GOOS, runtime.GOARCH, ErrNotSupported)
 
-func openName(string, int, *Config) (*Socket, error)      { return nil, errUnsupported }
-func openIndex(int, int, *Config) (*Socket, error)        { return nil, errUnsupported }
-func waitAny(time.Duration, ...*Socket) error             { return errUnsupported }
+func openName(string, int, *Config) (*Socket, error)    { return nil, errUnsupported }
+func openIndex(int, int, *Config) (*Socket, error)      { return nil, errUnsupported }
+func waitAny(time.Duration, ...*Socket) error           { return errUnsupported }
 func (s *sock) receive([]Desc) (int, error)             { return 0, errUnsupported }
 func (s *sock) release([]Desc) error                    { return errUnsupported }
 func (s *sock) transmit([]Desc) (int, error)            { return 0, errUnsupported }
