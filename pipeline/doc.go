@@ -23,6 +23,20 @@
 //	}
 //	stats, err := r.Run(ctx) // until ctx is cancelled
 //
-// A Runner is driven by one goroutine, which must be the only one using
-// its sockets and UMEM; [Runner.Snapshot] may be called from any goroutine.
+// # Concurrency
+//
+// A Runner is driven by one goroutine (Run or Poll); [Runner.Snapshot] may
+// be called from any goroutine, and the socket may be closed from any
+// goroutine, which ends Run with afxdp.ErrClosed. Stages are called on
+// the Runner's goroutine only, so they need no locks — and must not be
+// shared between Runners. The sockets are safe to use meanwhile from
+// other goroutines, but their pool's lock then serializes with the
+// Runner: give other goroutines sockets on pools of their own.
+//
+// # Errors
+//
+// A closed socket or a vanished device ends Run. A failed transmit (the
+// link is down, the TX ring stalled) does not, unless
+// Config.StopOnTXError is set: its frames are dropped and counted
+// (Stats.TXErrors) and the Runner backs off while it lasts.
 package pipeline

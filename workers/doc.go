@@ -6,9 +6,17 @@
 // queue — each with a UMEM of its own, or all sharing one UMEM
 // (XDP_SHARED_UMEM) with a frame pool per worker so no lock is shared —
 // and a pipeline.Runner per socket with the stages Config.Pipeline builds
-// for that queue. Run runs them until the context is cancelled or one
-// fails, which stops the others; it returns the counters per queue and in
-// total.
+// for that queue. Run runs them until the context is cancelled or every
+// worker has stopped; it returns the counters per queue and in total. A
+// worker that fails (its socket closed, its device gone) stops alone, its
+// error in Stats.Failed, unless Config.StopAll makes it stop the set; a
+// link flap or a stalled TX ring stops none (the Runner counts it).
+//
+// # Concurrency
+//
+// New, Run and Close are for one goroutine; Snapshot may be called from
+// any goroutine while Run runs. Each worker's stages run on its own
+// goroutine only.
 //
 //	set, err := workers.New(workers.Config{
 //		Interface: "eth0",
