@@ -5,6 +5,11 @@
 // host end, sends UDP datagrams from a kernel UDP socket inside the
 // namespace, prints what the socket saw, and removes everything again.
 //
+// It shows the socket on its own, without package pipeline: afxdp.Open
+// attaching a redirect program of the socket's own (Config.Redirect), and
+// the receive loop Wait, Receive, Frame, Release. The other examples attach
+// the program themselves and run a pipeline.
+//
 // Needs root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF) and Linux 5.10+, and the
 // ip command (iproute2).
 //
@@ -34,26 +39,16 @@ import (
 
 func main() {
 	count := flag.Int("n", 1000, "UDP datagrams to send")
-	mode := flag.String("mode", "auto", "XDP attach mode: auto, driver or generic")
+	var mode redirect.Mode // flag.TextVar parses it with Mode.UnmarshalText
+	flag.TextVar(&mode, "mode", redirect.ModeAuto, "XDP attach `mode`: auto, driver or generic")
 	flag.Parse()
-	if err := run(*count, *mode); err != nil {
+	if err := run(*count, mode); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(count int, modeName string) error {
-	var mode redirect.Mode
-	switch modeName {
-	case "auto":
-		mode = redirect.ModeAuto
-	case "driver":
-		mode = redirect.ModeDriver
-	case "generic":
-		mode = redirect.ModeGeneric
-	default:
-		return fmt.Errorf("unknown -mode %q: want auto, driver or generic", modeName)
-	}
+func run(count int, mode redirect.Mode) error {
 	if os.Geteuid() != 0 {
 		return errors.New("needs root: run it with sudo (it creates a network namespace and attaches an XDP program)")
 	}
@@ -79,7 +74,7 @@ func run(count int, modeName string) error {
 	sendErr := make(chan error, 1)
 	go func() { sendErr <- topo.sendUDP(count) }()
 
-	descs := make([]unix.XDPDesc, 64)
+	descs := make([]afxdp.Desc, 64)
 	received, shown := 0, 0
 	var bytes int
 	start := time.Now()

@@ -1,73 +1,191 @@
 //go:build linux
 
 // Command xdp-count counts the redirected traffic per protocol and per flow
-// (5-tuple, in a fixed-size table) and shows the top flows live. Linux
-// 5.10+, root.
+// (5-tuple, in a fixed-size table) and shows the top flows live. It shows a
+// stage with state of its own (stages.FlowCounter) and how to read that
+// state while the pipeline runs: on the Runner's goroutine, from
+// pipeline.Config.Tick, never from another goroutine.
+//
+// Linux 5.10+, root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF).
 //
 //	sudo xdp-count -i eth0 -top 10 -duration 30s -json
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/xdpkit/xdpkit/afxdp"
 	"github.com/xdpkit/xdpkit/examples/internal/app"
+	"github.com/xdpkit/xdpkit/filter"
 	"github.com/xdpkit/xdpkit/pipeline"
+	"github.com/xdpkit/xdpkit/redirect"
 	"github.com/xdpkit/xdpkit/stages"
+	"github.com/xdpkit/xdpkit/workers"
 )
 
 func main() {
-	a := app.New("xdp-count", "count redirected packets per protocol and per flow", "")
-	top := a.Flags.Int("top", 10, "how many top flows to show and report")
-	flows := a.Flags.Int("flows", 65536, "flow table size (fixed; flows beyond it are counted as overflow)")
-	app.Main(a, func(a *app.App) error {
+	cli := app.New("xdp-count", "count redirected packets per protocol and per flow", "")
+	top := cli.Flags.Int("top", 10, "how many top flows to show and report")
+	flows := cli.Flags.Int("flows", 65536, "flow table size (fixed; flows beyond it are counted as overflow)")
+	cli.Main(func(ctx context.Context) error {
 		if *top < 0 {
-			return fmt.Errorf("-top must not be negative")
+			return errors.New("-top must not be negative")
 		}
-		// The live top-N line shows the last worker built (all of them
-		// with -q); the summary merges the workers'.
-		var mu sync.Mutex
-		var shown []stages.Flow
-		var protos map[string]uint64
-		var flowCount int
-		live := func() string {
-			mu.Lock()
-			defer mu.Unlock()
-			var b strings.Builder
-			fmt.Fprintf(&b, "flows %d  %v", flowCount, protos)
-			for i, f := range shown {
-				if i == 3 {
-					break
-				}
-				fmt.Fprintf(&b, "\n    %s %s:%d -> %s:%d  %d pkts %d bytes", stages.ProtoName(f.Proto), f.Src, f.SrcPort, f.Dst, f.DstPort, f.Packets, f.Bytes)
-			}
-			return b.String()
-		}
-		return a.RunBuilder(func(int) (pipeline.Config, func() map[string]any, error) {
-			counter, err := stages.NewFlowCounter(*flows)
-			if err != nil {
-				return pipeline.Config{}, nil, err
-			}
-			// The table belongs to the worker's goroutine: copy what the
-			// live line shows there, once per tick, off the per-packet path.
-			snap := func(time.Time) {
-				t, p, n := counter.TopN(*top), counter.Protocols(), counter.Len()
-				mu.Lock()
-				shown, protos, flowCount = t, p, n
-				mu.Unlock()
-			}
-			cfg := pipeline.Config{Stages: []pipeline.Stage{counter}, Final: pipeline.Drop, Tick: snap, TickInterval: time.Second}
-			return cfg, func() map[string]any {
-				return map[string]any{
-					"protocols":      counter.Protocols(),
-					"top_flows":      counter.TopN(*top),
-					"flows":          counter.Len(),
-					"flow_overflow":  counter.Overflow(),
-					"flow_malformed": counter.Malformed(),
-				}
-			}, nil
-		}, live)
+		c := &counting{top: *top, flows: *flows}
+		return run(ctx, cli, c)
 	})
+}
+
+// counting makes a worker's FlowCounter and keeps a copy of what the live
+// line shows.
+type counting struct {
+	top, flows int
+
+	mu     sync.Mutex // the copy is written on the Runner's goroutine, read by the live line's
+	shown  []stages.Flow
+	protos map[string]uint64
+	n      int
+}
+
+// pipeline returns a worker's pipeline, with a FlowCounter of its own, and
+// its summary fields.
+func (c *counting) pipeline() (pipeline.Config, func() map[string]any, error) {
+	counter, err := stages.NewFlowCounter(c.flows)
+	if err != nil {
+		return pipeline.Config{}, nil, err
+	}
+	// The table belongs to the Runner's goroutine: copy what the live line
+	// shows there, once a second, off the per-packet path.
+	snap := func(time.Time) {
+		top, protos, n := counter.TopN(c.top), counter.Protocols(), counter.Len()
+		c.mu.Lock()
+		c.shown, c.protos, c.n = top, protos, n
+		c.mu.Unlock()
+	}
+	cfg := pipeline.Config{Stages: []pipeline.Stage{counter}, Final: pipeline.Drop, Tick: snap, TickInterval: time.Second}
+	summary := func() map[string]any { // after Run returned: the table is ours to read
+		return map[string]any{
+			"protocols":      counter.Protocols(),
+			"top_flows":      counter.TopN(c.top),
+			"flows":          counter.Len(),
+			"flow_overflow":  counter.Overflow(),
+			"flow_malformed": counter.Malformed(),
+		}
+	}
+	return cfg, summary, nil
+}
+
+// live is the end of the live line: the flow count, the protocols and the
+// top 3 flows.
+func (c *counting) live() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var b strings.Builder
+	fmt.Fprintf(&b, "flows %d  %v", c.n, c.protos)
+	for i, f := range c.shown {
+		if i == 3 {
+			break
+		}
+		fmt.Fprintf(&b, "\n    %s %s:%d -> %s:%d  %d pkts %d bytes", stages.ProtoName(f.Proto), f.Src, f.SrcPort, f.Dst, f.DstPort, f.Packets, f.Bytes)
+	}
+	return b.String()
+}
+
+func run(ctx context.Context, cli *app.CLI, c *counting) error {
+	iface, err := net.InterfaceByName(cli.Iface)
+	if err != nil {
+		return fmt.Errorf("interface %q: %w", cli.Iface, err)
+	}
+	opts := &redirect.Options{Mode: cli.XDPMode}
+	if cli.Filter != "" || cli.KeepMgmt {
+		opts.Filter, err = filter.CompileWithOptions(cli.Filter, filter.Redirect, filter.Pass,
+			&filter.CompileOptions{KeepManagement: cli.KeepMgmt})
+		if err != nil {
+			return err
+		}
+	}
+	var prog *redirect.Program
+	if cli.Pin != "" {
+		prog, err = redirect.AttachPinned(iface.Index, cli.Pin, opts)
+	} else {
+		prog, err = redirect.Attach(iface.Index, opts)
+	}
+	if err != nil {
+		return err
+	}
+	defer prog.Close()
+
+	if cli.Queues != "" {
+		return runWorkers(ctx, cli, prog, c)
+	}
+
+	sock, err := afxdp.Open(cli.Iface, cli.Queue, &afxdp.Config{Bind: cli.Bind, Steering: prog})
+	if err != nil {
+		return err
+	}
+	defer sock.Close()
+	cfg, summary, err := c.pipeline()
+	if err != nil {
+		return err
+	}
+	cfg.Socket = sock
+	r, err := pipeline.New(cfg)
+	if err != nil {
+		return err
+	}
+	stop := cli.LiveRate(r.Snapshot, c.live)
+	st, err := r.Run(ctx)
+	stop()
+	if err != nil {
+		return err
+	}
+	return cli.Summary(st, sock, summary)
+}
+
+// runWorkers counts on every queue of -queues, a worker and a flow table
+// each; the summary adds the tables up.
+func runWorkers(ctx context.Context, cli *app.CLI, prog *redirect.Program, c *counting) error {
+	queues, err := workers.ParseList(cli.Queues, prog.Queues())
+	if err != nil {
+		return fmt.Errorf("-queues: %w", err)
+	}
+	var cpus []int
+	if cli.CPUs != "" {
+		if cpus, err = workers.ParseCPUs(cli.CPUs, runtime.NumCPU()); err != nil {
+			return fmt.Errorf("-cpus: %w", err)
+		}
+	}
+	summaries := map[int]func() map[string]any{}
+	set, err := workers.New(workers.Config{
+		Interface:  cli.Iface,
+		Queues:     queues,
+		CPUs:       cpus,
+		SharedUMEM: cli.SharedUMEM,
+		Socket:     afxdp.Config{Bind: cli.Bind},
+		Program:    prog,
+		Pipeline: func(queue int) (pipeline.Config, error) {
+			cfg, summary, err := c.pipeline()
+			summaries[queue] = summary
+			return cfg, err
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer set.Close()
+	cli.Logf("%d workers on %s queues %v, CPUs %v", len(queues), cli.Iface, set.Queues(), set.CPUs())
+	stop := cli.LiveRate(func() pipeline.Stats { return set.Snapshot().Total }, nil)
+	st, err := set.Run(ctx)
+	stop()
+	if err != nil {
+		return err
+	}
+	return cli.WorkersSummary(st, set.CPUs(), summaries)
 }

@@ -1,7 +1,11 @@
 //go:build linux
 
 // Command xdp-dump writes every redirected frame to a pcap file that
-// tcpdump, tshark and Wireshark read. Linux 5.10+, root.
+// tcpdump, tshark and Wireshark read. It shows a single socket on one queue
+// with one stage, stages.PcapWriter; for several queues, run one process per
+// queue sharing a program pinned in bpffs (-pin).
+//
+// Linux 5.10+, root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF).
 //
 //	sudo xdp-dump -i eth0 -filter 'udp port 53' -w dns.pcap -duration 10s
 //	tcpdump -nn -r dns.pcap
@@ -12,30 +16,35 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"strconv"
 	"syscall"
 
+	"github.com/xdpkit/xdpkit/afxdp"
 	"github.com/xdpkit/xdpkit/examples/internal/app"
+	"github.com/xdpkit/xdpkit/filter"
 	"github.com/xdpkit/xdpkit/pipeline"
+	"github.com/xdpkit/xdpkit/redirect"
 	"github.com/xdpkit/xdpkit/stages"
 )
 
 func main() {
-	a := app.New("xdp-dump", "write redirected frames to a pcap file", "")
-	path := a.Flags.String("w", "", "pcap file to write (required)")
-	snaplen := a.Flags.Int("snaplen", 65535, "bytes of each frame to keep")
-	nano := a.Flags.Bool("nano", false, "nanosecond timestamps")
-	force := a.Flags.Bool("force", false, "overwrite the -w file if it exists (a regular file, not a symbolic link)")
-	mode := a.Flags.String("mode", "0600", "permission bits of the -w file, in octal (the umask does not apply)")
-	app.Main(a, func(a *app.App) (err error) {
+	cli := app.New("xdp-dump", "write redirected frames to a pcap file", "")
+	path := cli.Flags.String("w", "", "pcap file to write (required)")
+	snaplen := cli.Flags.Int("snaplen", 65535, "bytes of each frame to keep")
+	nano := cli.Flags.Bool("nano", false, "nanosecond timestamps")
+	force := cli.Flags.Bool("force", false, "overwrite the -w file if it exists (a regular file, not a symbolic link)")
+	mode := cli.Flags.String("mode", "0600", "permission bits of the -w file, in octal (the umask does not apply)")
+	cli.Main(func(ctx context.Context) (err error) {
 		if *path == "" {
 			return errors.New("-w FILE is required")
 		}
-		if a.Queues != "" {
+		if cli.Queues != "" {
 			return errors.New("-queues: xdp-dump writes one file from one queue; run one process per queue (with -pin) instead")
 		}
 		perm, err := strconv.ParseUint(*mode, 8, 32)
@@ -57,12 +66,11 @@ func main() {
 		if err != nil {
 			return err
 		}
-		err = a.RunBuilder(func(int) (pipeline.Config, func() map[string]any, error) {
-			return pipeline.Config{Stages: []pipeline.Stage{w}, Final: pipeline.Drop}, func() map[string]any {
-				return map[string]any{"file": *path, "written": w.Packets(), "written_bytes": w.Bytes(), "write_errors": w.Errors()}
-			}, nil
-		}, nil)
-		if cerr := w.Close(); err == nil {
+		summary := func() map[string]any {
+			return map[string]any{"file": *path, "written": w.Packets(), "written_bytes": w.Bytes(), "write_errors": w.Errors()}
+		}
+		err = run(ctx, cli, w, summary)
+		if cerr := w.Close(); err == nil { // flushes the last records
 			err = cerr
 		}
 		if err == nil {
@@ -70,6 +78,53 @@ func main() {
 		}
 		return err
 	})
+}
+
+// run attaches the redirect program, opens the socket on -q and writes
+// every frame it receives with w, until Ctrl-C or -duration.
+func run(ctx context.Context, cli *app.CLI, w *stages.PcapWriter, summary func() map[string]any) error {
+	iface, err := net.InterfaceByName(cli.Iface)
+	if err != nil {
+		return fmt.Errorf("interface %q: %w", cli.Iface, err)
+	}
+	// -filter chooses what is captured, in the kernel: the rest goes on to
+	// the stack, uncaptured.
+	opts := &redirect.Options{Mode: cli.XDPMode}
+	if cli.Filter != "" || cli.KeepMgmt {
+		opts.Filter, err = filter.CompileWithOptions(cli.Filter, filter.Redirect, filter.Pass,
+			&filter.CompileOptions{KeepManagement: cli.KeepMgmt})
+		if err != nil {
+			return err
+		}
+	}
+	var prog *redirect.Program
+	if cli.Pin != "" {
+		prog, err = redirect.AttachPinned(iface.Index, cli.Pin, opts) // one process per queue
+	} else {
+		prog, err = redirect.Attach(iface.Index, opts)
+	}
+	if err != nil {
+		return err
+	}
+	defer prog.Close()
+
+	sock, err := afxdp.Open(cli.Iface, cli.Queue, &afxdp.Config{Bind: cli.Bind, Steering: prog})
+	if err != nil {
+		return err
+	}
+	defer sock.Close()
+	// The writer returns Continue; the frame then gets Final, Drop.
+	r, err := pipeline.New(pipeline.Config{Socket: sock, Stages: []pipeline.Stage{w}, Final: pipeline.Drop})
+	if err != nil {
+		return err
+	}
+	stop := cli.LiveRate(r.Snapshot, nil)
+	st, err := r.Run(ctx)
+	stop()
+	if err != nil {
+		return err
+	}
+	return cli.Summary(st, sock, summary)
 }
 
 // createCapture opens the capture file for writing. O_NOFOLLOW refuses a

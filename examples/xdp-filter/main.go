@@ -6,81 +6,123 @@
 // -userspace, by redirecting them to an AF_XDP socket that drops them.
 // Everything else goes on to the kernel stack untouched, and with
 // -keep-mgmt (default) ARP, IPv6 ND, SSH and DNS are never dropped.
-// Linux 5.10+, root.
+//
+// It shows what package filter does on its own: a compiled tcpdump
+// expression decides in the kernel, per frame, between dropping it, passing
+// it to the stack and redirecting it to a socket, and the program's
+// counters (redirect.Options.Counters) report the verdicts.
+//
+// Linux 5.10+, root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF).
 //
 //	sudo xdp-filter -i eth0 -drop 'tcp port 80 or udp port 19' -json
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
+	"github.com/xdpkit/xdpkit/afxdp"
 	"github.com/xdpkit/xdpkit/examples/internal/app"
 	"github.com/xdpkit/xdpkit/filter"
 	"github.com/xdpkit/xdpkit/pipeline"
+	"github.com/xdpkit/xdpkit/redirect"
 )
 
 func main() {
-	a := app.New("xdp-filter", "drop frames matching a filter, in the kernel or in user space", "")
-	drop := a.Flags.String("drop", "tcp port 80", "tcpdump-style expression of the frames to drop")
-	userspace := a.Flags.Bool("userspace", false, "drop in user space (AF_XDP) instead of in the kernel")
-	app.Main(a, func(a *app.App) error {
-		if a.Filter != "" {
+	cli := app.New("xdp-filter", "drop frames matching a filter, in the kernel or in user space", "")
+	drop := cli.Flags.String("drop", "tcp port 80", "tcpdump-style expression of the frames to drop")
+	userspace := cli.Flags.Bool("userspace", false, "drop in user space (AF_XDP) instead of in the kernel")
+	cli.Main(func(ctx context.Context) error {
+		if cli.Filter != "" {
 			return errors.New("-filter does not apply to xdp-filter: say what to drop with -drop")
 		}
 		if *drop == "" {
 			return errors.New("-drop must not be empty (it would drop everything)")
 		}
-		if *userspace {
-			if a.Queues != "" || a.Pin != "" {
-				return errors.New("-userspace runs on one queue (-q), without -pin")
-			}
-			if err := a.AttachFilter(*drop, filter.Redirect, filter.Pass); err != nil {
-				return err
-			}
-			return a.RunBuilder(func(int) (pipeline.Config, func() map[string]any, error) {
-				return pipeline.Config{Final: pipeline.Drop}, func() map[string]any {
-					return map[string]any{"mode": "userspace", "drop": *drop, "kernel_verdicts": counters(a)}
-				}, nil
-			}, nil)
+		if *userspace && (cli.Queues != "" || cli.Pin != "") {
+			return errors.New("-userspace runs on one queue (-q), without -pin")
 		}
-		if err := a.AttachFilter(*drop, filter.Drop, filter.Pass); err != nil {
+		iface, err := net.InterfaceByName(cli.Iface)
+		if err != nil {
+			return fmt.Errorf("interface %q: %w", cli.Iface, err)
+		}
+
+		// The filter's verdict for matching frames: Drop, in the XDP
+		// program itself, or Redirect, to the AF_XDP socket. Frames that
+		// do not match, and management traffic with -keep-mgmt, Pass to
+		// the kernel stack.
+		match := filter.Drop
+		if *userspace {
+			match = filter.Redirect
+		}
+		f, err := filter.CompileWithOptions(*drop, match, filter.Pass, &filter.CompileOptions{KeepManagement: cli.KeepMgmt})
+		if err != nil {
 			return err
 		}
-		return kernelMode(a, *drop)
+		// Counters: the program counts its verdicts, read with prog.Counters.
+		prog, err := redirect.Attach(iface.Index, &redirect.Options{Mode: cli.XDPMode, Filter: f, Counters: true})
+		if err != nil {
+			return err
+		}
+		defer prog.Close()
+
+		if !*userspace {
+			return watchKernel(ctx, cli, prog, *drop)
+		}
+
+		// -userspace: a socket on -q gets the matching frames, and its
+		// pipeline, without stages, drops them all.
+		sock, err := afxdp.Open(cli.Iface, cli.Queue, &afxdp.Config{Bind: cli.Bind, Steering: prog})
+		if err != nil {
+			return err
+		}
+		defer sock.Close()
+		r, err := pipeline.New(pipeline.Config{Socket: sock, Final: pipeline.Drop})
+		if err != nil {
+			return err
+		}
+		stop := cli.LiveRate(r.Snapshot, nil)
+		st, err := r.Run(ctx)
+		stop()
+		if err != nil {
+			return err
+		}
+		return cli.Summary(st, sock, func() map[string]any {
+			return map[string]any{"mode": "userspace", "drop": *drop, "kernel_verdicts": counters(prog)}
+		})
 	})
 }
 
-func counters(a *app.App) any {
-	c, err := a.Prog.Counters()
+func counters(prog *redirect.Program) any {
+	c, err := prog.Counters()
 	if err != nil {
 		return err.Error()
 	}
 	return c
 }
 
-// kernelMode waits, printing the program's verdict counts each second.
-func kernelMode(a *app.App, expr string) error {
-	ctx, cancel := a.Context()
-	defer cancel()
+// watchKernel prints the program's verdict counts each second until ctx
+// is done, then the summary: no socket, nothing reaches user space.
+func watchKernel(ctx context.Context, cli *app.CLI, prog *redirect.Program, expr string) error {
 	start := time.Now()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	prev, _ := a.Prog.Counters()
+	prev, _ := prog.Counters()
 	prevAt := start
 	for {
 		select {
 		case <-ctx.Done():
-			return summary(a, expr, time.Since(start))
+			return kernelSummary(cli, prog, expr, time.Since(start))
 		case now := <-tick.C:
-			cur, err := a.Prog.Counters()
+			cur, err := prog.Counters()
 			if err != nil {
 				return err
 			}
 			dt := now.Sub(prevAt).Seconds()
-			fmt.Fprintf(a.Stderr, "xdp-filter: seen %.0f pps  dropped %.0f pps  passed %.0f pps  drops %d\n",
+			cli.Logf("seen %.0f pps  dropped %.0f pps  passed %.0f pps  drops %d",
 				float64(cur.Dropped+cur.Passed-prev.Dropped-prev.Passed)/dt,
 				float64(cur.Dropped-prev.Dropped)/dt, float64(cur.Passed-prev.Passed)/dt, cur.Dropped)
 			prev, prevAt = cur, now
@@ -88,22 +130,19 @@ func kernelMode(a *app.App, expr string) error {
 	}
 }
 
-func summary(a *app.App, expr string, d time.Duration) error {
-	c, err := a.Prog.Counters()
+func kernelSummary(cli *app.CLI, prog *redirect.Program, expr string, d time.Duration) error {
+	c, err := prog.Counters()
 	if err != nil {
 		return err
 	}
-	if !a.JSON {
-		fmt.Fprintf(a.Stderr, "xdp-filter: %d frames dropped, %d passed in %.1fs\n", c.Dropped, c.Passed, d.Seconds())
+	if !cli.JSON {
+		cli.Logf("%d frames dropped, %d passed in %.1fs", c.Dropped, c.Passed, d.Seconds())
 		return nil
 	}
 	// In the kernel, frames are counted, not their bytes.
-	out := map[string]any{
+	return cli.PrintJSON(map[string]any{
 		"rx_packets": c.Dropped + c.Passed, "rx_bytes": 0, "tx_packets": 0, "tx_bytes": 0,
 		"dropped": c.Dropped, "passed": c.Passed, "duration_s": d.Seconds(),
 		"mode": "kernel", "drop": expr,
-	}
-	enc := json.NewEncoder(a.Stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	})
 }

@@ -5,18 +5,24 @@
 // -i. Both sockets share one UMEM, so a frame moves from one interface to
 // the other without a copy in user space; its source MAC is rewritten to
 // the outgoing interface's and its destination MAC to -dst-mac (-i-dst-mac
-// the other way). Linux 5.10+, root.
+// the other way). It shows two sockets sharing a UMEM, the Forward verdict
+// with pipeline.Config.Targets, and pipeline.RunAll driving both Runners
+// from one goroutine.
+//
+// Linux 5.10+, root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF).
 //
 //	sudo xdp-fwd -i eth0 -o eth1 -dst-mac 02:00:00:00:00:02 -bidir -i-dst-mac 02:00:00:00:00:01
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 
 	"github.com/xdpkit/xdpkit/afxdp"
 	"github.com/xdpkit/xdpkit/examples/internal/app"
+	"github.com/xdpkit/xdpkit/filter"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/redirect"
 	"github.com/xdpkit/xdpkit/umem"
@@ -40,12 +46,12 @@ func (r rewrite) Handle(p *pipeline.Packet) pipeline.Verdict {
 }
 
 func main() {
-	a := app.New("xdp-fwd", "forward frames between two interfaces through one shared UMEM", "")
-	out := a.Flags.String("o", "", "interface to forward to (required)")
-	dstMAC := a.Flags.String("dst-mac", "", "destination MAC of frames sent out of -o (required)")
-	bidir := a.Flags.Bool("bidir", false, "also forward frames from -o to -i")
-	inDstMAC := a.Flags.String("i-dst-mac", "", "destination MAC of frames sent out of -i (with -bidir)")
-	app.Main(a, func(a *app.App) error {
+	cli := app.New("xdp-fwd", "forward frames between two interfaces through one shared UMEM", "")
+	out := cli.Flags.String("o", "", "interface to forward to (required)")
+	dstMAC := cli.Flags.String("dst-mac", "", "destination MAC of frames sent out of -o (required)")
+	bidir := cli.Flags.Bool("bidir", false, "also forward frames from -o to -i")
+	inDstMAC := cli.Flags.String("i-dst-mac", "", "destination MAC of frames sent out of -i (with -bidir)")
+	cli.Main(func(ctx context.Context) error {
 		if *out == "" || *dstMAC == "" {
 			return errors.New("-o IFACE and -dst-mac MAC are required")
 		}
@@ -62,78 +68,105 @@ func main() {
 				return fmt.Errorf("-i-dst-mac: %w", err)
 			}
 		}
-		inIf, err := net.InterfaceByName(a.Iface)
-		if err != nil {
-			return err
-		}
-		outIf, err := net.InterfaceByName(*out)
-		if err != nil {
-			return err
-		}
-		u, err := umem.New(&umem.Options{FrameCount: 8192})
-		if err != nil {
-			return err
-		}
-		defer u.Close()
-		bind, _ := a.BindMode()
-		// -i: its program, with -filter; the socket shares u.
-		if err := a.Open(&afxdp.Config{UMEM: u, Bind: bind}); err != nil {
-			return err
-		}
-		// -o: a program only with -bidir; otherwise transmit-only.
-		steer := afxdp.NoSteering
-		if *bidir {
-			mode, _ := a.Mode()
-			prog, err := redirect.Attach(outIf.Index, &redirect.Options{Mode: mode})
-			if err != nil {
-				return err
-			}
-			defer prog.Close()
-			steer = prog
-		}
-		outSock, err := afxdp.OpenIndex(outIf.Index, a.Queue, &afxdp.Config{UMEM: u, Steering: steer})
-		if err != nil {
-			return err
-		}
-		defer outSock.Close()
+		return run(ctx, cli, *out, toOut, toIn)
+	})
+}
 
-		fwd, err := pipeline.New(pipeline.Config{Socket: a.Sock, Targets: []*afxdp.Socket{outSock},
-			Stages: []pipeline.Stage{rewrite{src: outIf.HardwareAddr, dst: toOut}}})
+// run forwards from cli.Iface to out, and back if toIn is set.
+func run(ctx context.Context, cli *app.CLI, out string, toOut, toIn net.HardwareAddr) error {
+	inIf, err := net.InterfaceByName(cli.Iface)
+	if err != nil {
+		return fmt.Errorf("interface %q: %w", cli.Iface, err)
+	}
+	outIf, err := net.InterfaceByName(out)
+	if err != nil {
+		return fmt.Errorf("interface %q: %w", out, err)
+	}
+
+	// One UMEM for both sockets: a frame received on one is sent from the
+	// other as it is, without a copy.
+	u, err := umem.New(&umem.Options{FrameCount: 8192})
+	if err != nil {
+		return err
+	}
+	defer u.Close()
+
+	// -i: the redirect program, with -filter, and a socket on -q.
+	opts := &redirect.Options{Mode: cli.XDPMode}
+	if cli.Filter != "" || cli.KeepMgmt {
+		opts.Filter, err = filter.CompileWithOptions(cli.Filter, filter.Redirect, filter.Pass,
+			&filter.CompileOptions{KeepManagement: cli.KeepMgmt})
 		if err != nil {
 			return err
 		}
-		runners := []*pipeline.Runner{fwd}
-		if *bidir {
-			back, err := pipeline.New(pipeline.Config{Socket: outSock, Targets: []*afxdp.Socket{a.Sock},
-				Stages: []pipeline.Stage{rewrite{src: inIf.HardwareAddr, dst: toIn}}})
-			if err != nil {
-				return err
-			}
-			runners = append(runners, back)
-		}
-		ctx, cancel := a.Context()
-		defer cancel()
-		stopLive := a.LiveRate(func() pipeline.Stats {
-			var st pipeline.Stats
-			for _, r := range runners {
-				st.Add(r.Snapshot())
-			}
-			st.TXPackets += st.Forwarded // the live line counts forwarded frames as sent
-			return st
-		}, nil)
-		stats, err := pipeline.RunAll(ctx, runners...)
-		stopLive()
+	}
+	inProg, err := redirect.Attach(inIf.Index, opts)
+	if err != nil {
+		return err
+	}
+	defer inProg.Close()
+	inSock, err := afxdp.Open(cli.Iface, cli.Queue, &afxdp.Config{UMEM: u, Bind: cli.Bind, Steering: inProg})
+	if err != nil {
+		return err
+	}
+	defer inSock.Close()
+
+	// -o: a program only with -bidir, to receive there too; otherwise the
+	// socket only transmits and is registered nowhere.
+	var steer afxdp.Registrar = afxdp.NoSteering
+	if toIn != nil {
+		outProg, err := redirect.Attach(outIf.Index, &redirect.Options{Mode: cli.XDPMode})
 		if err != nil {
 			return err
 		}
-		var total pipeline.Stats
-		for _, st := range stats {
-			total.Add(st)
+		defer outProg.Close()
+		steer = outProg
+	}
+	outSock, err := afxdp.Open(out, cli.Queue, &afxdp.Config{UMEM: u, Steering: steer})
+	if err != nil {
+		return err
+	}
+	defer outSock.Close()
+
+	// A Runner per direction: Forward sends the frame out of Targets[0].
+	fwd, err := pipeline.New(pipeline.Config{Socket: inSock, Targets: []*afxdp.Socket{outSock},
+		Stages: []pipeline.Stage{rewrite{src: outIf.HardwareAddr, dst: toOut}}})
+	if err != nil {
+		return err
+	}
+	runners := []*pipeline.Runner{fwd}
+	if toIn != nil {
+		back, err := pipeline.New(pipeline.Config{Socket: outSock, Targets: []*afxdp.Socket{inSock},
+			Stages: []pipeline.Stage{rewrite{src: inIf.HardwareAddr, dst: toIn}}})
+		if err != nil {
+			return err
 		}
+		runners = append(runners, back)
+	}
+
+	// The sockets share a UMEM, so one goroutine drives both Runners.
+	stop := cli.LiveRate(func() pipeline.Stats {
+		var st pipeline.Stats
+		for _, r := range runners {
+			st.Add(r.Snapshot())
+		}
+		st.TXPackets += st.Forwarded // the live line counts forwarded frames as sent
+		return st
+	}, nil)
+	stats, err := pipeline.RunAll(ctx, runners...)
+	stop()
+	if err != nil {
+		return err
+	}
+	var total pipeline.Stats
+	for _, st := range stats {
+		total.Add(st)
+	}
+	return cli.Summary(total, inSock, func() map[string]any {
 		extra := map[string]any{"forwarded_out": stats[0].Forwarded}
 		if len(stats) > 1 {
 			extra["forwarded_in"] = stats[1].Forwarded
 		}
-		return a.Summary(total, func() map[string]any { return extra })
+		return extra
 	})
 }

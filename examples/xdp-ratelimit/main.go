@@ -5,32 +5,45 @@
 // counted (rate_dropped), frames within it are counted as passed. The
 // source table has a fixed size, so a flood of spoofed sources cannot grow
 // memory. It shows the policing stage on its own; in a real service the
-// passed frames go on to the next stage. Linux 5.10+, root.
+// passed frames go on to the next stage in pipeline.Config.Stages.
+//
+// Linux 5.10+, root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF).
 //
 //	sudo xdp-ratelimit -i eth0 -rate 1000 -burst 100 -filter 'udp port 53'
 package main
 
 import (
+	"context"
+	"fmt"
+	"net"
+	"runtime"
+
+	"github.com/xdpkit/xdpkit/afxdp"
 	"github.com/xdpkit/xdpkit/examples/internal/app"
+	"github.com/xdpkit/xdpkit/filter"
 	"github.com/xdpkit/xdpkit/pipeline"
+	"github.com/xdpkit/xdpkit/redirect"
 	"github.com/xdpkit/xdpkit/stages"
+	"github.com/xdpkit/xdpkit/workers"
 )
 
 func main() {
-	a := app.New("xdp-ratelimit", "police each source address to a packet rate", "")
-	rate := a.Flags.Float64("rate", 1000, "packets per second allowed per source address")
-	burst := a.Flags.Int("burst", 0, "packets a source may send back to back (0: rate/10)")
-	sources := a.Flags.Int("sources", 65536, "source table size (fixed)")
-	app.Main(a, func(a *app.App) error {
-		// With -queues each worker polices the sources its queue sees: RSS
-		// keeps a source's flows on one queue, but a source spread over
-		// several queues gets the rate on each.
-		return a.RunBuilder(func(int) (pipeline.Config, func() map[string]any, error) {
+	cli := app.New("xdp-ratelimit", "police each source address to a packet rate", "")
+	rate := cli.Flags.Float64("rate", 1000, "packets per second allowed per source address")
+	burst := cli.Flags.Int("burst", 0, "packets a source may send back to back (0: rate/10)")
+	sources := cli.Flags.Int("sources", 65536, "source table size (fixed)")
+	cli.Main(func(ctx context.Context) error {
+		// A worker's pipeline: the limiter drops what is over the rate and
+		// passes the rest on, to the Final verdict here. With -queues each
+		// worker polices the sources its queue sees: RSS keeps a source's
+		// flows on one queue, but a source spread over several queues gets
+		// the rate on each.
+		newPipeline := func() (pipeline.Config, func() map[string]any, error) {
 			rl, err := stages.NewRateLimiter(stages.RateLimitOptions{Rate: *rate, Burst: *burst, Capacity: *sources})
 			if err != nil {
 				return pipeline.Config{}, nil, err
 			}
-			return pipeline.Config{Stages: []pipeline.Stage{rl}, Final: pipeline.Drop}, func() map[string]any {
+			summary := func() map[string]any {
 				st := rl.Stats()
 				return map[string]any{
 					"passed":        st.Passed,
@@ -41,7 +54,101 @@ func main() {
 					"rate_pps":      *rate,
 					"burst_packets": *burst,
 				}
-			}, nil
-		}, nil)
+			}
+			return pipeline.Config{Stages: []pipeline.Stage{rl}, Final: pipeline.Drop}, summary, nil
+		}
+		return run(ctx, cli, newPipeline)
 	})
+}
+
+func run(ctx context.Context, cli *app.CLI, newPipeline func() (pipeline.Config, func() map[string]any, error)) error {
+	iface, err := net.InterfaceByName(cli.Iface)
+	if err != nil {
+		return fmt.Errorf("interface %q: %w", cli.Iface, err)
+	}
+	// The redirect program (with -filter in front, if any).
+	opts := &redirect.Options{Mode: cli.XDPMode}
+	if cli.Filter != "" || cli.KeepMgmt {
+		opts.Filter, err = filter.CompileWithOptions(cli.Filter, filter.Redirect, filter.Pass,
+			&filter.CompileOptions{KeepManagement: cli.KeepMgmt})
+		if err != nil {
+			return err
+		}
+	}
+	var prog *redirect.Program
+	if cli.Pin != "" {
+		prog, err = redirect.AttachPinned(iface.Index, cli.Pin, opts)
+	} else {
+		prog, err = redirect.Attach(iface.Index, opts)
+	}
+	if err != nil {
+		return err
+	}
+	defer prog.Close()
+
+	if cli.Queues != "" {
+		return runWorkers(ctx, cli, prog, newPipeline)
+	}
+
+	sock, err := afxdp.Open(cli.Iface, cli.Queue, &afxdp.Config{Bind: cli.Bind, Steering: prog})
+	if err != nil {
+		return err
+	}
+	defer sock.Close()
+	cfg, summary, err := newPipeline()
+	if err != nil {
+		return err
+	}
+	cfg.Socket = sock
+	r, err := pipeline.New(cfg)
+	if err != nil {
+		return err
+	}
+	stop := cli.LiveRate(r.Snapshot, nil)
+	st, err := r.Run(ctx)
+	stop()
+	if err != nil {
+		return err
+	}
+	return cli.Summary(st, sock, summary)
+}
+
+// runWorkers polices every queue of -queues, a worker each.
+func runWorkers(ctx context.Context, cli *app.CLI, prog *redirect.Program, newPipeline func() (pipeline.Config, func() map[string]any, error)) error {
+	queues, err := workers.ParseList(cli.Queues, prog.Queues())
+	if err != nil {
+		return fmt.Errorf("-queues: %w", err)
+	}
+	var cpus []int
+	if cli.CPUs != "" {
+		if cpus, err = workers.ParseCPUs(cli.CPUs, runtime.NumCPU()); err != nil {
+			return fmt.Errorf("-cpus: %w", err)
+		}
+	}
+	summaries := map[int]func() map[string]any{}
+	set, err := workers.New(workers.Config{
+		Interface:  cli.Iface,
+		Queues:     queues,
+		CPUs:       cpus,
+		SharedUMEM: cli.SharedUMEM,
+		Socket:     afxdp.Config{Bind: cli.Bind},
+		Program:    prog,
+		Pipeline: func(queue int) (pipeline.Config, error) {
+			cfg, summary, err := newPipeline()
+			summaries[queue] = summary
+			return cfg, err
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer set.Close()
+	cli.Logf("%d workers on %s queues %v, CPUs %v", len(queues), cli.Iface, set.Queues(), set.CPUs())
+	stop := cli.LiveRate(func() pipeline.Stats { return set.Snapshot().Total }, nil)
+	st, err := set.Run(ctx)
+	stop()
+	if err != nil {
+		return err
+	}
+	return cli.WorkersSummary(st, set.CPUs(), summaries)
 }
