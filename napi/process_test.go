@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpkit/xdpkit/napi"
 	"github.com/xdpkit/xdpkit/internal/testutils"
+	"github.com/xdpkit/xdpkit/napi"
 )
 
 // The tests below re-run this test binary as a second process; the child

@@ -10,8 +10,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/xdpkit/xdpkit/napi"
 	"github.com/xdpkit/xdpkit/internal/testutils"
+	"github.com/xdpkit/xdpkit/napi"
 )
 
 // TestStateDirRefused: a state directory that someone else could change

@@ -44,4 +44,3 @@ func (s State) String() string {
 type Counts struct {
 	Total, Free, Fill, App, TX int
 }
-
