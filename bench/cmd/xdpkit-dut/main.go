@@ -110,7 +110,7 @@ func run() int {
 		DisableNeedWakeup: c.NoWakeup,
 		TXBudget:          c.TXBudget,
 		BindRetryTimeout:  5 * time.Second,
-		Redirect: &redirect.Options{Mode: redirect.ModeDriver},
+		Redirect:          &redirect.Options{Mode: redirect.ModeDriver},
 	}
 	if c.BusyPoll {
 		cfg.BusyPoll = afxdp.BusyPoll{Prefer: true, Timeout: time.Duration(c.BusyUS) * time.Microsecond, Budget: c.Batch}
