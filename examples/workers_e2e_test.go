@@ -3,7 +3,9 @@
 package examples_test
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -102,7 +104,12 @@ func leaveBPFFSAsFound(t *testing.T) {
 	const root = "/sys/fs/bpf"
 	var st unix.Statfs_t
 	if err := unix.Statfs(root, &st); err == nil && uint32(st.Type) == uint32(unix.BPF_FS_MAGIC) {
-		return // mounted before: not ours to undo
+		// Mounted before: not ours to undo, but the pin base directory
+		// is, if the tools create it (Remove fails if others pinned there).
+		if _, err := os.Stat(redirect.DefaultPinDir); errors.Is(err, fs.ErrNotExist) {
+			t.Cleanup(func() { _ = os.Remove(redirect.DefaultPinDir) })
+		}
+		return
 	}
 	t.Cleanup(func() {
 		if err := unix.Statfs(root, &st); err != nil || uint32(st.Type) != uint32(unix.BPF_FS_MAGIC) {
