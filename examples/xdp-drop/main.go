@@ -126,5 +126,5 @@ func runWorkers(ctx context.Context, cli *app.CLI, prog *redirect.Program) error
 	if err != nil {
 		return err
 	}
-	return cli.WorkersSummary(st, set.CPUs(), nil)
+	return cli.WorkersSummary(st, set, nil)
 }

@@ -27,7 +27,6 @@ import (
 
 	"github.com/xdpkit/xdpkit/afxdp"
 	"github.com/xdpkit/xdpkit/examples/internal/app"
-	"github.com/xdpkit/xdpkit/filter"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/redirect"
 	"github.com/xdpkit/xdpkit/stages"
@@ -89,13 +88,9 @@ func run(ctx context.Context, cli *app.CLI, w *stages.PcapWriter, summary func()
 	}
 	// -filter chooses what is captured, in the kernel: the rest goes on to
 	// the stack, uncaptured.
-	opts := &redirect.Options{Mode: cli.XDPMode}
-	if cli.Filter != "" || cli.KeepMgmt {
-		opts.Filter, err = filter.CompileWithOptions(cli.Filter, filter.Redirect, filter.Pass,
-			&filter.CompileOptions{KeepManagement: cli.KeepMgmt})
-		if err != nil {
-			return err
-		}
+	opts, err := cli.RedirectOptions() // -xdp-mode, and -filter
+	if err != nil {
+		return err
 	}
 	var prog *redirect.Program
 	if cli.Pin != "" {

@@ -22,7 +22,6 @@ import (
 
 	"github.com/xdpkit/xdpkit/afxdp"
 	"github.com/xdpkit/xdpkit/examples/internal/app"
-	"github.com/xdpkit/xdpkit/filter"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/redirect"
 	"github.com/xdpkit/xdpkit/umem"
@@ -92,13 +91,9 @@ func run(ctx context.Context, cli *app.CLI, out string, toOut, toIn net.Hardware
 	defer u.Close()
 
 	// -i: the redirect program, with -filter, and a socket on -q.
-	opts := &redirect.Options{Mode: cli.XDPMode}
-	if cli.Filter != "" || cli.KeepMgmt {
-		opts.Filter, err = filter.CompileWithOptions(cli.Filter, filter.Redirect, filter.Pass,
-			&filter.CompileOptions{KeepManagement: cli.KeepMgmt})
-		if err != nil {
-			return err
-		}
+	opts, err := cli.RedirectOptions() // -xdp-mode, and -filter in front of the redirect
+	if err != nil {
+		return err
 	}
 	inProg, err := redirect.Attach(inIf.Index, opts)
 	if err != nil {

@@ -16,11 +16,9 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"runtime"
 
 	"github.com/xdpkit/xdpkit/afxdp"
 	"github.com/xdpkit/xdpkit/examples/internal/app"
-	"github.com/xdpkit/xdpkit/filter"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/redirect"
 	"github.com/xdpkit/xdpkit/stages"
@@ -61,23 +59,20 @@ func main() {
 	})
 }
 
+// run attaches the redirect program and runs a worker, with a pipeline
+// from newPipeline, on each queue: the one of -q, or each of -queues.
 func run(ctx context.Context, cli *app.CLI, newPipeline func() (pipeline.Config, func() map[string]any, error)) error {
 	iface, err := net.InterfaceByName(cli.Iface)
 	if err != nil {
 		return fmt.Errorf("interface %q: %w", cli.Iface, err)
 	}
-	// The redirect program (with -filter in front, if any).
-	opts := &redirect.Options{Mode: cli.XDPMode}
-	if cli.Filter != "" || cli.KeepMgmt {
-		opts.Filter, err = filter.CompileWithOptions(cli.Filter, filter.Redirect, filter.Pass,
-			&filter.CompileOptions{KeepManagement: cli.KeepMgmt})
-		if err != nil {
-			return err
-		}
+	opts, err := cli.RedirectOptions() // -xdp-mode, and -filter in front of the redirect
+	if err != nil {
+		return err
 	}
 	var prog *redirect.Program
 	if cli.Pin != "" {
-		prog, err = redirect.AttachPinned(iface.Index, cli.Pin, opts)
+		prog, err = redirect.AttachPinned(iface.Index, cli.Pin, opts) // shared with other processes
 	} else {
 		prog, err = redirect.Attach(iface.Index, opts)
 	}
@@ -86,44 +81,9 @@ func run(ctx context.Context, cli *app.CLI, newPipeline func() (pipeline.Config,
 	}
 	defer prog.Close()
 
-	if cli.Queues != "" {
-		return runWorkers(ctx, cli, prog, newPipeline)
-	}
-
-	sock, err := afxdp.Open(cli.Iface, cli.Queue, &afxdp.Config{Bind: cli.Bind, Steering: prog})
+	queues, cpus, err := cli.WorkerQueues(prog)
 	if err != nil {
 		return err
-	}
-	defer sock.Close()
-	cfg, summary, err := newPipeline()
-	if err != nil {
-		return err
-	}
-	cfg.Socket = sock
-	r, err := pipeline.New(cfg)
-	if err != nil {
-		return err
-	}
-	stop := cli.LiveRate(r.Snapshot, nil)
-	st, err := r.Run(ctx)
-	stop()
-	if err != nil {
-		return err
-	}
-	return cli.Summary(st, sock, summary)
-}
-
-// runWorkers polices every queue of -queues, a worker each.
-func runWorkers(ctx context.Context, cli *app.CLI, prog *redirect.Program, newPipeline func() (pipeline.Config, func() map[string]any, error)) error {
-	queues, err := workers.ParseList(cli.Queues, prog.Queues())
-	if err != nil {
-		return fmt.Errorf("-queues: %w", err)
-	}
-	var cpus []int
-	if cli.CPUs != "" {
-		if cpus, err = workers.ParseCPUs(cli.CPUs, runtime.NumCPU()); err != nil {
-			return fmt.Errorf("-cpus: %w", err)
-		}
 	}
 	summaries := map[int]func() map[string]any{}
 	set, err := workers.New(workers.Config{
@@ -132,7 +92,7 @@ func runWorkers(ctx context.Context, cli *app.CLI, prog *redirect.Program, newPi
 		CPUs:       cpus,
 		SharedUMEM: cli.SharedUMEM,
 		Socket:     afxdp.Config{Bind: cli.Bind},
-		Program:    prog,
+		Program:    prog, // each worker's socket is registered for its queue
 		Pipeline: func(queue int) (pipeline.Config, error) {
 			cfg, summary, err := newPipeline()
 			summaries[queue] = summary
@@ -143,12 +103,12 @@ func runWorkers(ctx context.Context, cli *app.CLI, prog *redirect.Program, newPi
 		return err
 	}
 	defer set.Close()
-	cli.Logf("%d workers on %s queues %v, CPUs %v", len(queues), cli.Iface, set.Queues(), set.CPUs())
+	cli.Logf("workers on %s queues %v, CPUs %v", cli.Iface, set.Queues(), set.CPUs())
 	stop := cli.LiveRate(func() pipeline.Stats { return set.Snapshot().Total }, nil)
-	st, err := set.Run(ctx)
+	st, err := set.Run(ctx) // until Ctrl-C or -duration
 	stop()
 	if err != nil {
 		return err
 	}
-	return cli.WorkersSummary(st, set.CPUs(), summaries)
+	return cli.WorkersSummary(st, set, summaries)
 }

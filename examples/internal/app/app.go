@@ -6,8 +6,10 @@
 // live rate line on stderr and the JSON summary on stdout.
 //
 // It opens no socket and attaches no program: every example's main.go does
-// that itself, in the open, with the public API only. Copy the main.go;
-// this package is only how the tools print.
+// that itself, in the open, with the public API only. Besides printing it
+// turns two groups of flags into library values (RedirectOptions,
+// WorkerQueues), the steps xdp-drop's main.go spells out. Copy the main.go;
+// this package is only how the tools read flags and print.
 package app
 
 import (
@@ -33,7 +35,7 @@ type CLI struct {
 	Flags *flag.FlagSet
 
 	Iface      string         // -i: interface name
-	Queue      int            // -q: queue id of the single socket
+	Queue      int            // -q: queue id (without -queues)
 	XDPMode    redirect.Mode  // -xdp-mode: where the redirect program attaches
 	Bind       afxdp.BindMode // -bind: zero-copy or copy
 	Filter     string         // -filter: tcpdump expression of the frames to redirect

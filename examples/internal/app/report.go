@@ -67,10 +67,7 @@ func (c *CLI) Summary(st pipeline.Stats, sock *afxdp.Socket, extra func() map[st
 	}
 	if sock != nil {
 		if ks, err := sock.Stats(); err == nil {
-			out["kernel"] = map[string]uint64{
-				"rx_dropped": ks.RXDropped, "rx_ring_full": ks.RXRingFull,
-				"rx_fill_ring_empty": ks.RXFillRingEmptyDescs, "tx_invalid_descs": ks.TXInvalidDescs,
-			}
+			out["kernel"] = kernelDrops(ks)
 		}
 	}
 	if extra != nil {
@@ -81,11 +78,12 @@ func (c *CLI) Summary(st pipeline.Stats, sock *afxdp.Socket, extra func() map[st
 	return c.PrintJSON(out)
 }
 
-// WorkersSummary is Summary for a workers.Set: the totals, per_queue with
-// each queue's counters and the fields of its extras[queue](), those
-// fields merged over the queues (numbers summed, flow lists joined), and
-// the CPU of each worker.
-func (c *CLI) WorkersSummary(st workers.Stats, cpus []int, extras map[int]func() map[string]any) error {
+// WorkersSummary is Summary for a workers.Set: the totals, the kernel's
+// drop counters summed over the set's sockets, per_queue with each queue's
+// counters and the fields of its extras[queue](), those fields merged over
+// the queues (numbers summed, flow lists joined), and the CPU of each
+// worker (-1: not pinned).
+func (c *CLI) WorkersSummary(st workers.Stats, set *workers.Set, extras map[int]func() map[string]any) error {
 	return c.Summary(st.Total, nil, func() map[string]any {
 		out := map[string]any{}
 		perQueue := map[string]any{}
@@ -103,10 +101,23 @@ func (c *CLI) WorkersSummary(st workers.Stats, cpus []int, extras map[int]func()
 		if flows, ok := out["top_flows"].([]stages.Flow); ok {
 			sort.Slice(flows, func(i, j int) bool { return flows[i].Packets > flows[j].Packets })
 		}
+		for _, sock := range set.Sockets() {
+			if ks, err := sock.Stats(); err == nil {
+				merge(out, map[string]any{"kernel": kernelDrops(ks)}) // summed
+			}
+		}
 		out["per_queue"] = perQueue
-		out["cpus"] = cpus
+		out["cpus"] = set.CPUs()
 		return out
 	})
+}
+
+// kernelDrops are the socket's kernel counters of lost frames.
+func kernelDrops(ks afxdp.Stats) map[string]uint64 {
+	return map[string]uint64{
+		"rx_dropped": ks.RXDropped, "rx_ring_full": ks.RXRingFull,
+		"rx_fill_ring_empty": ks.RXFillRingEmptyDescs, "tx_invalid_descs": ks.TXInvalidDescs,
+	}
 }
 
 // PrintJSON writes v on stdout, indented.
