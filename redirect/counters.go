@@ -3,7 +3,6 @@
 package redirect
 
 import (
-	"errors"
 	"fmt"
 	"os"
 
@@ -18,20 +17,6 @@ const (
 	// numActions covers XDP_ABORTED (0) to XDP_REDIRECT (4).
 	numActions = 5
 )
-
-// Counters are the program's verdicts, summed over CPUs, when it was
-// attached with Options.Counters.
-type Counters struct {
-	Aborted    uint64 `json:"aborted"`
-	Dropped    uint64 `json:"dropped"`    // XDP_DROP: dropped in the kernel by the filter
-	Passed     uint64 `json:"passed"`     // XDP_PASS: left to the kernel stack
-	TX         uint64 `json:"tx"`         // XDP_TX
-	Redirected uint64 `json:"redirected"` // XDP_REDIRECT: to the queue's socket (or passed if it has none)
-}
-
-// ErrNoCounters is returned by Program.Counters for a program attached
-// without Options.Counters.
-var ErrNoCounters = errors.New("redirect: program has no counters (set Options.Counters)")
 
 // newCounters creates the per-CPU array that counts verdicts.
 func newCounters() (*ebpf.Map, error) {

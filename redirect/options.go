@@ -179,3 +179,17 @@ func (opts *Options) resolve() (Options, error) {
 	}
 	return o, nil
 }
+
+// Counters are the program's verdicts, summed over CPUs, when it was
+// attached with Options.Counters.
+type Counters struct {
+	Aborted    uint64 `json:"aborted"`
+	Dropped    uint64 `json:"dropped"`    // XDP_DROP: dropped in the kernel by the filter
+	Passed     uint64 `json:"passed"`     // XDP_PASS: left to the kernel stack
+	TX         uint64 `json:"tx"`         // XDP_TX
+	Redirected uint64 `json:"redirected"` // XDP_REDIRECT: to the queue's socket (or passed if it has none)
+}
+
+// ErrNoCounters is returned by Program.Counters for a program attached
+// without Options.Counters.
+var ErrNoCounters = errors.New("redirect: program has no counters (set Options.Counters)")

@@ -33,6 +33,9 @@ func Use(prog *ebpf.Program, xsks *ebpf.Map) (*Program, error) {
 	return nil, errPlatform("use program")
 }
 
+// Counters is only implemented on Linux.
+func (p *Program) Counters() (Counters, error) { return Counters{}, errPlatform("counters") }
+
 // Register is only implemented on Linux.
 func (p *Program) Register(queue int, socketFD int) error { return errPlatform("register") }
 

@@ -1,5 +1,3 @@
-//go:build linux
-
 // Command xdp-count counts the redirected traffic per protocol and per flow
 // (5-tuple, in a fixed-size table) and shows the top flows live. It shows a
 // stage with state of its own (stages.FlowCounter) and how to read that
@@ -21,7 +19,7 @@ import (
 	"time"
 
 	"github.com/xdpkit/xdpkit/afxdp"
-	"github.com/xdpkit/xdpkit/examples/internal/app"
+	"github.com/xdpkit/xdpkit/cli"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/redirect"
 	"github.com/xdpkit/xdpkit/stages"
@@ -29,15 +27,15 @@ import (
 )
 
 func main() {
-	cli := app.New("xdp-count", "count redirected packets per protocol and per flow", "")
-	top := cli.Flags.Int("top", 10, "how many top flows to show and report")
-	flows := cli.Flags.Int("flows", 65536, "flow table size (fixed; flows beyond it are counted as overflow)")
-	cli.Main(func(ctx context.Context) error {
+	tool := cli.New("xdp-count", "count redirected packets per protocol and per flow", "")
+	top := tool.Flags.Int("top", 10, "how many top flows to show and report")
+	flows := tool.Flags.Int("flows", 65536, "flow table size (fixed; flows beyond it are counted as overflow)")
+	tool.Main(func(ctx context.Context) error {
 		if *top < 0 {
 			return errors.New("-top must not be negative")
 		}
 		c := &counting{top: *top, flows: *flows}
-		return run(ctx, cli, c)
+		return run(ctx, tool, c)
 	})
 }
 
@@ -98,18 +96,18 @@ func (c *counting) live() string {
 
 // run attaches the redirect program and runs a worker, with a counting
 // pipeline and flow table of its own, on each queue: the one of -q, or each of -queues.
-func run(ctx context.Context, cli *app.CLI, c *counting) error {
-	iface, err := net.InterfaceByName(cli.Iface)
+func run(ctx context.Context, tool *cli.Tool, c *counting) error {
+	iface, err := net.InterfaceByName(tool.Iface)
 	if err != nil {
-		return fmt.Errorf("interface %q: %w", cli.Iface, err)
+		return fmt.Errorf("interface %q: %w", tool.Iface, err)
 	}
-	opts, err := cli.RedirectOptions() // -xdp-mode, and -filter in front of the redirect
+	opts, err := tool.RedirectOptions() // -xdp-mode, and -filter in front of the redirect
 	if err != nil {
 		return err
 	}
 	var prog *redirect.Program
-	if cli.Pin != "" {
-		prog, err = redirect.AttachPinned(iface.Index, cli.Pin, opts) // shared with other processes
+	if tool.Pin != "" {
+		prog, err = redirect.AttachPinned(iface.Index, tool.Pin, opts) // shared with other processes
 	} else {
 		prog, err = redirect.Attach(iface.Index, opts)
 	}
@@ -118,17 +116,17 @@ func run(ctx context.Context, cli *app.CLI, c *counting) error {
 	}
 	defer prog.Close()
 
-	queues, cpus, err := cli.WorkerQueues(prog)
+	queues, cpus, err := tool.WorkerQueues(prog.Queues())
 	if err != nil {
 		return err
 	}
 	summaries := map[int]func() map[string]any{}
 	set, err := workers.New(workers.Config{
-		Interface:  cli.Iface,
+		Interface:  tool.Iface,
 		Queues:     queues,
 		CPUs:       cpus,
-		SharedUMEM: cli.SharedUMEM,
-		Socket:     afxdp.Config{Bind: cli.Bind},
+		SharedUMEM: tool.SharedUMEM,
+		Socket:     afxdp.Config{Bind: tool.Bind},
 		Program:    prog, // each worker's socket is registered for its queue
 		Pipeline: func(queue int) (pipeline.Config, error) {
 			cfg, summary, err := c.pipeline()
@@ -140,12 +138,12 @@ func run(ctx context.Context, cli *app.CLI, c *counting) error {
 		return err
 	}
 	defer set.Close()
-	cli.Logf("workers on %s queues %v, CPUs %v", cli.Iface, set.Queues(), set.CPUs())
-	stop := cli.LiveRate(func() pipeline.Stats { return set.Snapshot().Total }, c.live)
+	tool.Logf("workers on %s queues %v, CPUs %v", tool.Iface, set.Queues(), set.CPUs())
+	stop := tool.LiveRate(func() pipeline.Stats { return set.Snapshot().Total }, c.live)
 	st, err := set.Run(ctx) // until Ctrl-C or -duration
 	stop()
 	if err != nil {
 		return err
 	}
-	return cli.WorkersSummary(st, set, summaries)
+	return tool.WorkersSummary(st, set, summaries)
 }

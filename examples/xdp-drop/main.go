@@ -1,5 +1,3 @@
-//go:build linux
-
 // Command xdp-drop receives every frame the redirect program steers to its
 // AF_XDP socket and drops it, putting the frame straight back on the fill
 // ring: the simplest xdpkit program, and a measure of the receive path's
@@ -24,7 +22,7 @@ import (
 	"runtime"
 
 	"github.com/xdpkit/xdpkit/afxdp"
-	"github.com/xdpkit/xdpkit/examples/internal/app"
+	"github.com/xdpkit/xdpkit/cli"
 	"github.com/xdpkit/xdpkit/filter"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/redirect"
@@ -32,31 +30,31 @@ import (
 )
 
 func main() {
-	cli := app.New("xdp-drop", "receive and drop every redirected frame", "")
-	cli.Main(func(ctx context.Context) error { return run(ctx, cli) })
+	tool := cli.New("xdp-drop", "receive and drop every redirected frame", "")
+	tool.Main(func(ctx context.Context) error { return run(ctx, tool) })
 }
 
-func run(ctx context.Context, cli *app.CLI) error {
-	iface, err := net.InterfaceByName(cli.Iface)
+func run(ctx context.Context, tool *cli.Tool) error {
+	iface, err := net.InterfaceByName(tool.Iface)
 	if err != nil {
-		return fmt.Errorf("interface %q: %w", cli.Iface, err)
+		return fmt.Errorf("interface %q: %w", tool.Iface, err)
 	}
 
 	// The XDP program redirects each queue's frames to the socket
 	// registered for that queue. The filter runs first, in the kernel:
 	// frames it does not match go on to the kernel stack, and so do ARP,
 	// ND, SSH and DNS with -keep-mgmt.
-	opts := &redirect.Options{Mode: cli.XDPMode}
-	if cli.Filter != "" || cli.KeepMgmt {
-		opts.Filter, err = filter.CompileWithOptions(cli.Filter, filter.Redirect, filter.Pass,
-			&filter.CompileOptions{KeepManagement: cli.KeepMgmt})
+	opts := &redirect.Options{Mode: tool.XDPMode}
+	if tool.Filter != "" || tool.KeepMgmt {
+		opts.Filter, err = filter.CompileWithOptions(tool.Filter, filter.Redirect, filter.Pass,
+			&filter.CompileOptions{KeepManagement: tool.KeepMgmt})
 		if err != nil {
 			return err
 		}
 	}
 	var prog *redirect.Program
-	if cli.Pin != "" {
-		prog, err = redirect.AttachPinned(iface.Index, cli.Pin, opts) // shared with other processes
+	if tool.Pin != "" {
+		prog, err = redirect.AttachPinned(iface.Index, tool.Pin, opts) // shared with other processes
 	} else {
 		prog, err = redirect.Attach(iface.Index, opts)
 	}
@@ -65,12 +63,12 @@ func run(ctx context.Context, cli *app.CLI) error {
 	}
 	defer prog.Close()
 
-	if cli.Queues != "" {
-		return runWorkers(ctx, cli, prog)
+	if tool.Queues != "" {
+		return runWorkers(ctx, tool, prog)
 	}
 
 	// One socket on one queue, registered in the program's XSKMAP.
-	sock, err := afxdp.Open(cli.Iface, cli.Queue, &afxdp.Config{Bind: cli.Bind, Steering: prog})
+	sock, err := afxdp.Open(tool.Iface, tool.Queue, &afxdp.Config{Bind: tool.Bind, Steering: prog})
 	if err != nil {
 		return err
 	}
@@ -81,34 +79,34 @@ func run(ctx context.Context, cli *app.CLI) error {
 	if err != nil {
 		return err
 	}
-	stop := cli.LiveRate(r.Snapshot, nil)
+	stop := tool.LiveRate(r.Snapshot, nil)
 	st, err := r.Run(ctx) // until Ctrl-C or -duration
 	stop()
 	if err != nil {
 		return err
 	}
-	return cli.Summary(st, sock, nil)
+	return tool.Summary(st, sock, nil)
 }
 
 // runWorkers runs a socket and a pipeline per queue, each on its own
 // thread pinned to a CPU, all registered in prog.
-func runWorkers(ctx context.Context, cli *app.CLI, prog *redirect.Program) error {
-	queues, err := workers.ParseList(cli.Queues, prog.Queues()) // "all": every XSKMAP entry, one per RX queue
+func runWorkers(ctx context.Context, tool *cli.Tool, prog *redirect.Program) error {
+	queues, err := workers.ParseList(tool.Queues, prog.Queues()) // "all": every XSKMAP entry, one per RX queue
 	if err != nil {
 		return fmt.Errorf("-queues: %w", err)
 	}
 	var cpus []int // nil: spread over the CPUs the process may use
-	if cli.CPUs != "" {
-		if cpus, err = workers.ParseCPUs(cli.CPUs, runtime.NumCPU()); err != nil {
+	if tool.CPUs != "" {
+		if cpus, err = workers.ParseCPUs(tool.CPUs, runtime.NumCPU()); err != nil {
 			return fmt.Errorf("-cpus: %w", err)
 		}
 	}
 	set, err := workers.New(workers.Config{
-		Interface:  cli.Iface,
+		Interface:  tool.Iface,
 		Queues:     queues,
 		CPUs:       cpus,
-		SharedUMEM: cli.SharedUMEM,
-		Socket:     afxdp.Config{Bind: cli.Bind},
+		SharedUMEM: tool.SharedUMEM,
+		Socket:     afxdp.Config{Bind: tool.Bind},
 		Program:    prog,
 		Pipeline: func(queue int) (pipeline.Config, error) {
 			return pipeline.Config{Final: pipeline.Drop}, nil
@@ -118,13 +116,13 @@ func runWorkers(ctx context.Context, cli *app.CLI, prog *redirect.Program) error
 		return err
 	}
 	defer set.Close()
-	cli.Logf("%d workers on %s queues %v, CPUs %v", len(queues), cli.Iface, set.Queues(), set.CPUs())
+	tool.Logf("%d workers on %s queues %v, CPUs %v", len(queues), tool.Iface, set.Queues(), set.CPUs())
 
-	stop := cli.LiveRate(func() pipeline.Stats { return set.Snapshot().Total }, nil)
+	stop := tool.LiveRate(func() pipeline.Stats { return set.Snapshot().Total }, nil)
 	st, err := set.Run(ctx)
 	stop()
 	if err != nil {
 		return err
 	}
-	return cli.WorkersSummary(st, set, nil)
+	return tool.WorkersSummary(st, set, nil)
 }

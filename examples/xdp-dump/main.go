@@ -1,4 +1,4 @@
-//go:build linux
+//go:build unix
 
 // Command xdp-dump writes every redirected frame to a pcap file that
 // tcpdump, tshark and Wireshark read. It shows a single socket on one queue
@@ -26,24 +26,24 @@ import (
 	"syscall"
 
 	"github.com/xdpkit/xdpkit/afxdp"
-	"github.com/xdpkit/xdpkit/examples/internal/app"
+	"github.com/xdpkit/xdpkit/cli"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/redirect"
 	"github.com/xdpkit/xdpkit/stages"
 )
 
 func main() {
-	cli := app.New("xdp-dump", "write redirected frames to a pcap file", "")
-	path := cli.Flags.String("w", "", "pcap file to write (required)")
-	snaplen := cli.Flags.Int("snaplen", 65535, "bytes of each frame to keep")
-	nano := cli.Flags.Bool("nano", false, "nanosecond timestamps")
-	force := cli.Flags.Bool("force", false, "overwrite the -w file if it exists (a regular file, not a symbolic link)")
-	mode := cli.Flags.String("mode", "0600", "permission bits of the -w file, in octal (the umask does not apply)")
-	cli.Main(func(ctx context.Context) (err error) {
+	tool := cli.New("xdp-dump", "write redirected frames to a pcap file", "")
+	path := tool.Flags.String("w", "", "pcap file to write (required)")
+	snaplen := tool.Flags.Int("snaplen", 65535, "bytes of each frame to keep")
+	nano := tool.Flags.Bool("nano", false, "nanosecond timestamps")
+	force := tool.Flags.Bool("force", false, "overwrite the -w file if it exists (a regular file, not a symbolic link)")
+	mode := tool.Flags.String("mode", "0600", "permission bits of the -w file, in octal (the umask does not apply)")
+	tool.Main(func(ctx context.Context) (err error) {
 		if *path == "" {
 			return errors.New("-w FILE is required")
 		}
-		if cli.Queues != "" {
+		if tool.Queues != "" {
 			return errors.New("-queues: xdp-dump writes one file from one queue; run one process per queue (with -pin) instead")
 		}
 		perm, err := strconv.ParseUint(*mode, 8, 32)
@@ -68,7 +68,7 @@ func main() {
 		summary := func() map[string]any {
 			return map[string]any{"file": *path, "written": w.Packets(), "written_bytes": w.Bytes(), "write_errors": w.Errors()}
 		}
-		err = run(ctx, cli, w, summary)
+		err = run(ctx, tool, w, summary)
 		if cerr := w.Close(); err == nil { // flushes the last records
 			err = cerr
 		}
@@ -81,20 +81,20 @@ func main() {
 
 // run attaches the redirect program, opens the socket on -q and writes
 // every frame it receives with w, until Ctrl-C or -duration.
-func run(ctx context.Context, cli *app.CLI, w *stages.PcapWriter, summary func() map[string]any) error {
-	iface, err := net.InterfaceByName(cli.Iface)
+func run(ctx context.Context, tool *cli.Tool, w *stages.PcapWriter, summary func() map[string]any) error {
+	iface, err := net.InterfaceByName(tool.Iface)
 	if err != nil {
-		return fmt.Errorf("interface %q: %w", cli.Iface, err)
+		return fmt.Errorf("interface %q: %w", tool.Iface, err)
 	}
 	// -filter chooses what is captured, in the kernel: the rest goes on to
 	// the stack, uncaptured.
-	opts, err := cli.RedirectOptions() // -xdp-mode, and -filter
+	opts, err := tool.RedirectOptions() // -xdp-mode, and -filter
 	if err != nil {
 		return err
 	}
 	var prog *redirect.Program
-	if cli.Pin != "" {
-		prog, err = redirect.AttachPinned(iface.Index, cli.Pin, opts) // one process per queue
+	if tool.Pin != "" {
+		prog, err = redirect.AttachPinned(iface.Index, tool.Pin, opts) // one process per queue
 	} else {
 		prog, err = redirect.Attach(iface.Index, opts)
 	}
@@ -103,7 +103,7 @@ func run(ctx context.Context, cli *app.CLI, w *stages.PcapWriter, summary func()
 	}
 	defer prog.Close()
 
-	sock, err := afxdp.Open(cli.Iface, cli.Queue, &afxdp.Config{Bind: cli.Bind, Steering: prog})
+	sock, err := afxdp.Open(tool.Iface, tool.Queue, &afxdp.Config{Bind: tool.Bind, Steering: prog})
 	if err != nil {
 		return err
 	}
@@ -113,13 +113,13 @@ func run(ctx context.Context, cli *app.CLI, w *stages.PcapWriter, summary func()
 	if err != nil {
 		return err
 	}
-	stop := cli.LiveRate(r.Snapshot, nil)
+	stop := tool.LiveRate(r.Snapshot, nil)
 	st, err := r.Run(ctx)
 	stop()
 	if err != nil {
 		return err
 	}
-	return cli.Summary(st, sock, summary)
+	return tool.Summary(st, sock, summary)
 }
 
 // createCapture opens the capture file for writing. O_NOFOLLOW refuses a

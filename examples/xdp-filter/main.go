@@ -1,5 +1,3 @@
-//go:build linux
-
 // Command xdp-filter drops the frames that match -drop (default: HTTP,
 // 'tcp port 80'), in the kernel by default — the XDP program drops them
 // before the stack sees them, nothing reaches user space — or, with
@@ -25,29 +23,29 @@ import (
 	"time"
 
 	"github.com/xdpkit/xdpkit/afxdp"
-	"github.com/xdpkit/xdpkit/examples/internal/app"
+	"github.com/xdpkit/xdpkit/cli"
 	"github.com/xdpkit/xdpkit/filter"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/redirect"
 )
 
 func main() {
-	cli := app.New("xdp-filter", "drop frames matching a filter, in the kernel or in user space", "")
-	drop := cli.Flags.String("drop", "tcp port 80", "tcpdump-style expression of the frames to drop")
-	userspace := cli.Flags.Bool("userspace", false, "drop in user space (AF_XDP) instead of in the kernel")
-	cli.Main(func(ctx context.Context) error {
-		if cli.Filter != "" {
+	tool := cli.New("xdp-filter", "drop frames matching a filter, in the kernel or in user space", "")
+	drop := tool.Flags.String("drop", "tcp port 80", "tcpdump-style expression of the frames to drop")
+	userspace := tool.Flags.Bool("userspace", false, "drop in user space (AF_XDP) instead of in the kernel")
+	tool.Main(func(ctx context.Context) error {
+		if tool.Filter != "" {
 			return errors.New("-filter does not apply to xdp-filter: say what to drop with -drop")
 		}
 		if *drop == "" {
 			return errors.New("-drop must not be empty (it would drop everything)")
 		}
-		if *userspace && (cli.Queues != "" || cli.Pin != "") {
+		if *userspace && (tool.Queues != "" || tool.Pin != "") {
 			return errors.New("-userspace runs on one queue (-q), without -pin")
 		}
-		iface, err := net.InterfaceByName(cli.Iface)
+		iface, err := net.InterfaceByName(tool.Iface)
 		if err != nil {
-			return fmt.Errorf("interface %q: %w", cli.Iface, err)
+			return fmt.Errorf("interface %q: %w", tool.Iface, err)
 		}
 
 		// The filter's verdict for matching frames: Drop, in the XDP
@@ -58,24 +56,24 @@ func main() {
 		if *userspace {
 			match = filter.Redirect
 		}
-		f, err := filter.CompileWithOptions(*drop, match, filter.Pass, &filter.CompileOptions{KeepManagement: cli.KeepMgmt})
+		f, err := filter.CompileWithOptions(*drop, match, filter.Pass, &filter.CompileOptions{KeepManagement: tool.KeepMgmt})
 		if err != nil {
 			return err
 		}
 		// Counters: the program counts its verdicts, read with prog.Counters.
-		prog, err := redirect.Attach(iface.Index, &redirect.Options{Mode: cli.XDPMode, Filter: f, Counters: true})
+		prog, err := redirect.Attach(iface.Index, &redirect.Options{Mode: tool.XDPMode, Filter: f, Counters: true})
 		if err != nil {
 			return err
 		}
 		defer prog.Close()
 
 		if !*userspace {
-			return watchKernel(ctx, cli, prog, *drop)
+			return watchKernel(ctx, tool, prog, *drop)
 		}
 
 		// -userspace: a socket on -q gets the matching frames, and its
 		// pipeline, without stages, drops them all.
-		sock, err := afxdp.Open(cli.Iface, cli.Queue, &afxdp.Config{Bind: cli.Bind, Steering: prog})
+		sock, err := afxdp.Open(tool.Iface, tool.Queue, &afxdp.Config{Bind: tool.Bind, Steering: prog})
 		if err != nil {
 			return err
 		}
@@ -84,13 +82,13 @@ func main() {
 		if err != nil {
 			return err
 		}
-		stop := cli.LiveRate(r.Snapshot, nil)
+		stop := tool.LiveRate(r.Snapshot, nil)
 		st, err := r.Run(ctx)
 		stop()
 		if err != nil {
 			return err
 		}
-		return cli.Summary(st, sock, func() map[string]any {
+		return tool.Summary(st, sock, func() map[string]any {
 			return map[string]any{"mode": "userspace", "drop": *drop, "kernel_verdicts": counters(prog)}
 		})
 	})
@@ -106,7 +104,7 @@ func counters(prog *redirect.Program) any {
 
 // watchKernel prints the program's verdict counts each second until ctx
 // is done, then the summary: no socket, nothing reaches user space.
-func watchKernel(ctx context.Context, cli *app.CLI, prog *redirect.Program, expr string) error {
+func watchKernel(ctx context.Context, tool *cli.Tool, prog *redirect.Program, expr string) error {
 	start := time.Now()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -115,14 +113,14 @@ func watchKernel(ctx context.Context, cli *app.CLI, prog *redirect.Program, expr
 	for {
 		select {
 		case <-ctx.Done():
-			return kernelSummary(cli, prog, expr, time.Since(start))
+			return kernelSummary(tool, prog, expr, time.Since(start))
 		case now := <-tick.C:
 			cur, err := prog.Counters()
 			if err != nil {
 				return err
 			}
 			dt := now.Sub(prevAt).Seconds()
-			cli.Logf("seen %.0f pps  dropped %.0f pps  passed %.0f pps  drops %d",
+			tool.Logf("seen %.0f pps  dropped %.0f pps  passed %.0f pps  drops %d",
 				float64(cur.Dropped+cur.Passed-prev.Dropped-prev.Passed)/dt,
 				float64(cur.Dropped-prev.Dropped)/dt, float64(cur.Passed-prev.Passed)/dt, cur.Dropped)
 			prev, prevAt = cur, now
@@ -130,17 +128,17 @@ func watchKernel(ctx context.Context, cli *app.CLI, prog *redirect.Program, expr
 	}
 }
 
-func kernelSummary(cli *app.CLI, prog *redirect.Program, expr string, d time.Duration) error {
+func kernelSummary(tool *cli.Tool, prog *redirect.Program, expr string, d time.Duration) error {
 	c, err := prog.Counters()
 	if err != nil {
 		return err
 	}
-	if !cli.JSON {
-		cli.Logf("%d frames dropped, %d passed in %.1fs", c.Dropped, c.Passed, d.Seconds())
+	if !tool.JSON {
+		tool.Logf("%d frames dropped, %d passed in %.1fs", c.Dropped, c.Passed, d.Seconds())
 		return nil
 	}
 	// In the kernel, frames are counted, not their bytes.
-	return cli.PrintJSON(map[string]any{
+	return tool.PrintJSON(map[string]any{
 		"rx_packets": c.Dropped + c.Passed, "rx_bytes": 0, "tx_packets": 0, "tx_bytes": 0,
 		"dropped": c.Dropped, "passed": c.Passed, "duration_s": d.Seconds(),
 		"mode": "kernel", "drop": expr,

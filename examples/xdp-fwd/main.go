@@ -1,5 +1,3 @@
-//go:build linux
-
 // Command xdp-fwd is an L2 forwarder between two interfaces: frames
 // redirected on -i go out of -o and, with -bidir, frames on -o go out of
 // -i. Both sockets share one UMEM, so a frame moves from one interface to
@@ -21,7 +19,7 @@ import (
 	"net"
 
 	"github.com/xdpkit/xdpkit/afxdp"
-	"github.com/xdpkit/xdpkit/examples/internal/app"
+	"github.com/xdpkit/xdpkit/cli"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/redirect"
 	"github.com/xdpkit/xdpkit/umem"
@@ -45,12 +43,12 @@ func (r rewrite) Handle(p *pipeline.Packet) pipeline.Verdict {
 }
 
 func main() {
-	cli := app.New("xdp-fwd", "forward frames between two interfaces through one shared UMEM", "")
-	out := cli.Flags.String("o", "", "interface to forward to (required)")
-	dstMAC := cli.Flags.String("dst-mac", "", "destination MAC of frames sent out of -o (required)")
-	bidir := cli.Flags.Bool("bidir", false, "also forward frames from -o to -i")
-	inDstMAC := cli.Flags.String("i-dst-mac", "", "destination MAC of frames sent out of -i (with -bidir)")
-	cli.Main(func(ctx context.Context) error {
+	tool := cli.New("xdp-fwd", "forward frames between two interfaces through one shared UMEM", "")
+	out := tool.Flags.String("o", "", "interface to forward to (required)")
+	dstMAC := tool.Flags.String("dst-mac", "", "destination MAC of frames sent out of -o (required)")
+	bidir := tool.Flags.Bool("bidir", false, "also forward frames from -o to -i")
+	inDstMAC := tool.Flags.String("i-dst-mac", "", "destination MAC of frames sent out of -i (with -bidir)")
+	tool.Main(func(ctx context.Context) error {
 		if *out == "" || *dstMAC == "" {
 			return errors.New("-o IFACE and -dst-mac MAC are required")
 		}
@@ -67,15 +65,15 @@ func main() {
 				return fmt.Errorf("-i-dst-mac: %w", err)
 			}
 		}
-		return run(ctx, cli, *out, toOut, toIn)
+		return run(ctx, tool, *out, toOut, toIn)
 	})
 }
 
-// run forwards from cli.Iface to out, and back if toIn is set.
-func run(ctx context.Context, cli *app.CLI, out string, toOut, toIn net.HardwareAddr) error {
-	inIf, err := net.InterfaceByName(cli.Iface)
+// run forwards from tool.Iface to out, and back if toIn is set.
+func run(ctx context.Context, tool *cli.Tool, out string, toOut, toIn net.HardwareAddr) error {
+	inIf, err := net.InterfaceByName(tool.Iface)
 	if err != nil {
-		return fmt.Errorf("interface %q: %w", cli.Iface, err)
+		return fmt.Errorf("interface %q: %w", tool.Iface, err)
 	}
 	outIf, err := net.InterfaceByName(out)
 	if err != nil {
@@ -91,7 +89,7 @@ func run(ctx context.Context, cli *app.CLI, out string, toOut, toIn net.Hardware
 	defer u.Close()
 
 	// -i: the redirect program, with -filter, and a socket on -q.
-	opts, err := cli.RedirectOptions() // -xdp-mode, and -filter in front of the redirect
+	opts, err := tool.RedirectOptions() // -xdp-mode, and -filter in front of the redirect
 	if err != nil {
 		return err
 	}
@@ -100,7 +98,7 @@ func run(ctx context.Context, cli *app.CLI, out string, toOut, toIn net.Hardware
 		return err
 	}
 	defer inProg.Close()
-	inSock, err := afxdp.Open(cli.Iface, cli.Queue, &afxdp.Config{UMEM: u, Bind: cli.Bind, Steering: inProg})
+	inSock, err := afxdp.Open(tool.Iface, tool.Queue, &afxdp.Config{UMEM: u, Bind: tool.Bind, Steering: inProg})
 	if err != nil {
 		return err
 	}
@@ -110,14 +108,14 @@ func run(ctx context.Context, cli *app.CLI, out string, toOut, toIn net.Hardware
 	// socket only transmits and is registered nowhere.
 	var steer afxdp.Registrar = afxdp.NoSteering
 	if toIn != nil {
-		outProg, err := redirect.Attach(outIf.Index, &redirect.Options{Mode: cli.XDPMode})
+		outProg, err := redirect.Attach(outIf.Index, &redirect.Options{Mode: tool.XDPMode})
 		if err != nil {
 			return err
 		}
 		defer outProg.Close()
 		steer = outProg
 	}
-	outSock, err := afxdp.Open(out, cli.Queue, &afxdp.Config{UMEM: u, Steering: steer})
+	outSock, err := afxdp.Open(out, tool.Queue, &afxdp.Config{UMEM: u, Steering: steer})
 	if err != nil {
 		return err
 	}
@@ -140,7 +138,7 @@ func run(ctx context.Context, cli *app.CLI, out string, toOut, toIn net.Hardware
 	}
 
 	// The sockets share a UMEM, so one goroutine drives both Runners.
-	stop := cli.LiveRate(func() pipeline.Stats {
+	stop := tool.LiveRate(func() pipeline.Stats {
 		var st pipeline.Stats
 		for _, r := range runners {
 			st.Add(r.Snapshot())
@@ -157,7 +155,7 @@ func run(ctx context.Context, cli *app.CLI, out string, toOut, toIn net.Hardware
 	for _, st := range stats {
 		total.Add(st)
 	}
-	return cli.Summary(total, inSock, func() map[string]any {
+	return tool.Summary(total, inSock, func() map[string]any {
 		extra := map[string]any{"forwarded_out": stats[0].Forwarded}
 		if len(stats) > 1 {
 			extra["forwarded_in"] = stats[1].Forwarded

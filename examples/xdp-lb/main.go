@@ -1,5 +1,3 @@
-//go:build linux
-
 // Command xdp-lb is an L4 load balancer: UDP and TCP flows to -vip are
 // spread over the -backend servers by a consistent hash of the 5-tuple
 // (the same flow always lands on the same backend; removing a backend
@@ -23,7 +21,7 @@ import (
 	"strings"
 
 	"github.com/xdpkit/xdpkit/afxdp"
-	"github.com/xdpkit/xdpkit/examples/internal/app"
+	"github.com/xdpkit/xdpkit/cli"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/redirect"
 	"github.com/xdpkit/xdpkit/stages"
@@ -53,12 +51,12 @@ func (b *backendList) Set(s string) error {
 }
 
 func main() {
-	cli := app.New("xdp-lb", "spread flows to a VIP over backends by consistent hashing", "")
-	vip := cli.Flags.String("vip", "", "virtual IP address and port, ADDR:PORT (required)")
+	tool := cli.New("xdp-lb", "spread flows to a VIP over backends by consistent hashing", "")
+	vip := tool.Flags.String("vip", "", "virtual IP address and port, ADDR:PORT (required)")
 	var backends backendList
-	cli.Flags.Var(&backends, "backend", "backend IP,MAC (repeat the flag for more)")
-	recompute := cli.Flags.Bool("recompute-csum", false, "recompute UDP/TCP checksums instead of updating them (for senders with checksum offload, e.g. veth)")
-	cli.Main(func(ctx context.Context) error {
+	tool.Flags.Var(&backends, "backend", "backend IP,MAC (repeat the flag for more)")
+	recompute := tool.Flags.Bool("recompute-csum", false, "recompute UDP/TCP checksums instead of updating them (for senders with checksum offload, e.g. veth)")
+	tool.Main(func(ctx context.Context) error {
 		if *vip == "" {
 			return errors.New("-vip ADDR:PORT is required")
 		}
@@ -69,9 +67,9 @@ func main() {
 		if len(backends) == 0 {
 			return errors.New("at least one -backend IP,MAC is required")
 		}
-		iface, err := net.InterfaceByName(cli.Iface)
+		iface, err := net.InterfaceByName(tool.Iface)
 		if err != nil {
-			return fmt.Errorf("interface %q: %w", cli.Iface, err)
+			return fmt.Errorf("interface %q: %w", tool.Iface, err)
 		}
 		// A worker's pipeline: the balancer rewrites flows to the VIP and
 		// transmits them, from this interface's MAC; anything else is
@@ -93,20 +91,20 @@ func main() {
 			}
 			return pipeline.Config{Stages: []pipeline.Stage{lb}, Final: pipeline.Drop}, summary, nil
 		}
-		return run(ctx, cli, iface, newPipeline)
+		return run(ctx, tool, iface, newPipeline)
 	})
 }
 
 // run attaches the redirect program and runs a worker, with a pipeline
 // from newPipeline, on each queue: the one of -q, or each of -queues.
-func run(ctx context.Context, cli *app.CLI, iface *net.Interface, newPipeline func() (pipeline.Config, func() map[string]any, error)) error {
-	opts, err := cli.RedirectOptions() // -xdp-mode, and -filter in front of the redirect
+func run(ctx context.Context, tool *cli.Tool, iface *net.Interface, newPipeline func() (pipeline.Config, func() map[string]any, error)) error {
+	opts, err := tool.RedirectOptions() // -xdp-mode, and -filter in front of the redirect
 	if err != nil {
 		return err
 	}
 	var prog *redirect.Program
-	if cli.Pin != "" {
-		prog, err = redirect.AttachPinned(iface.Index, cli.Pin, opts) // shared with other processes
+	if tool.Pin != "" {
+		prog, err = redirect.AttachPinned(iface.Index, tool.Pin, opts) // shared with other processes
 	} else {
 		prog, err = redirect.Attach(iface.Index, opts)
 	}
@@ -115,17 +113,17 @@ func run(ctx context.Context, cli *app.CLI, iface *net.Interface, newPipeline fu
 	}
 	defer prog.Close()
 
-	queues, cpus, err := cli.WorkerQueues(prog)
+	queues, cpus, err := tool.WorkerQueues(prog.Queues())
 	if err != nil {
 		return err
 	}
 	summaries := map[int]func() map[string]any{}
 	set, err := workers.New(workers.Config{
-		Interface:  cli.Iface,
+		Interface:  tool.Iface,
 		Queues:     queues,
 		CPUs:       cpus,
-		SharedUMEM: cli.SharedUMEM,
-		Socket:     afxdp.Config{Bind: cli.Bind},
+		SharedUMEM: tool.SharedUMEM,
+		Socket:     afxdp.Config{Bind: tool.Bind},
 		Program:    prog, // each worker's socket is registered for its queue
 		Pipeline: func(queue int) (pipeline.Config, error) {
 			cfg, summary, err := newPipeline()
@@ -137,12 +135,12 @@ func run(ctx context.Context, cli *app.CLI, iface *net.Interface, newPipeline fu
 		return err
 	}
 	defer set.Close()
-	cli.Logf("workers on %s queues %v, CPUs %v", cli.Iface, set.Queues(), set.CPUs())
-	stop := cli.LiveRate(func() pipeline.Stats { return set.Snapshot().Total }, nil)
+	tool.Logf("workers on %s queues %v, CPUs %v", tool.Iface, set.Queues(), set.CPUs())
+	stop := tool.LiveRate(func() pipeline.Stats { return set.Snapshot().Total }, nil)
 	st, err := set.Run(ctx) // until Ctrl-C or -duration
 	stop()
 	if err != nil {
 		return err
 	}
-	return cli.WorkersSummary(st, set, summaries)
+	return tool.WorkersSummary(st, set, summaries)
 }

@@ -1,5 +1,3 @@
-//go:build linux
-
 // Command xdp-ratelimit polices each source address to -rate packets per
 // second (a token bucket with -burst): frames over the rate are dropped and
 // counted (rate_dropped), frames within it are counted as passed. The
@@ -18,7 +16,7 @@ import (
 	"net"
 
 	"github.com/xdpkit/xdpkit/afxdp"
-	"github.com/xdpkit/xdpkit/examples/internal/app"
+	"github.com/xdpkit/xdpkit/cli"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/redirect"
 	"github.com/xdpkit/xdpkit/stages"
@@ -26,11 +24,11 @@ import (
 )
 
 func main() {
-	cli := app.New("xdp-ratelimit", "police each source address to a packet rate", "")
-	rate := cli.Flags.Float64("rate", 1000, "packets per second allowed per source address")
-	burst := cli.Flags.Int("burst", 0, "packets a source may send back to back (0: rate/10)")
-	sources := cli.Flags.Int("sources", 65536, "source table size (fixed)")
-	cli.Main(func(ctx context.Context) error {
+	tool := cli.New("xdp-ratelimit", "police each source address to a packet rate", "")
+	rate := tool.Flags.Float64("rate", 1000, "packets per second allowed per source address")
+	burst := tool.Flags.Int("burst", 0, "packets a source may send back to back (0: rate/10)")
+	sources := tool.Flags.Int("sources", 65536, "source table size (fixed)")
+	tool.Main(func(ctx context.Context) error {
 		// A worker's pipeline: the limiter drops what is over the rate and
 		// passes the rest on, to the Final verdict here. With -queues each
 		// worker polices the sources its queue sees: RSS keeps a source's
@@ -55,24 +53,24 @@ func main() {
 			}
 			return pipeline.Config{Stages: []pipeline.Stage{rl}, Final: pipeline.Drop}, summary, nil
 		}
-		return run(ctx, cli, newPipeline)
+		return run(ctx, tool, newPipeline)
 	})
 }
 
 // run attaches the redirect program and runs a worker, with a pipeline
 // from newPipeline, on each queue: the one of -q, or each of -queues.
-func run(ctx context.Context, cli *app.CLI, newPipeline func() (pipeline.Config, func() map[string]any, error)) error {
-	iface, err := net.InterfaceByName(cli.Iface)
+func run(ctx context.Context, tool *cli.Tool, newPipeline func() (pipeline.Config, func() map[string]any, error)) error {
+	iface, err := net.InterfaceByName(tool.Iface)
 	if err != nil {
-		return fmt.Errorf("interface %q: %w", cli.Iface, err)
+		return fmt.Errorf("interface %q: %w", tool.Iface, err)
 	}
-	opts, err := cli.RedirectOptions() // -xdp-mode, and -filter in front of the redirect
+	opts, err := tool.RedirectOptions() // -xdp-mode, and -filter in front of the redirect
 	if err != nil {
 		return err
 	}
 	var prog *redirect.Program
-	if cli.Pin != "" {
-		prog, err = redirect.AttachPinned(iface.Index, cli.Pin, opts) // shared with other processes
+	if tool.Pin != "" {
+		prog, err = redirect.AttachPinned(iface.Index, tool.Pin, opts) // shared with other processes
 	} else {
 		prog, err = redirect.Attach(iface.Index, opts)
 	}
@@ -81,17 +79,17 @@ func run(ctx context.Context, cli *app.CLI, newPipeline func() (pipeline.Config,
 	}
 	defer prog.Close()
 
-	queues, cpus, err := cli.WorkerQueues(prog)
+	queues, cpus, err := tool.WorkerQueues(prog.Queues())
 	if err != nil {
 		return err
 	}
 	summaries := map[int]func() map[string]any{}
 	set, err := workers.New(workers.Config{
-		Interface:  cli.Iface,
+		Interface:  tool.Iface,
 		Queues:     queues,
 		CPUs:       cpus,
-		SharedUMEM: cli.SharedUMEM,
-		Socket:     afxdp.Config{Bind: cli.Bind},
+		SharedUMEM: tool.SharedUMEM,
+		Socket:     afxdp.Config{Bind: tool.Bind},
 		Program:    prog, // each worker's socket is registered for its queue
 		Pipeline: func(queue int) (pipeline.Config, error) {
 			cfg, summary, err := newPipeline()
@@ -103,12 +101,12 @@ func run(ctx context.Context, cli *app.CLI, newPipeline func() (pipeline.Config,
 		return err
 	}
 	defer set.Close()
-	cli.Logf("workers on %s queues %v, CPUs %v", cli.Iface, set.Queues(), set.CPUs())
-	stop := cli.LiveRate(func() pipeline.Stats { return set.Snapshot().Total }, nil)
+	tool.Logf("workers on %s queues %v, CPUs %v", tool.Iface, set.Queues(), set.CPUs())
+	stop := tool.LiveRate(func() pipeline.Stats { return set.Snapshot().Total }, nil)
 	st, err := set.Run(ctx) // until Ctrl-C or -duration
 	stop()
 	if err != nil {
 		return err
 	}
-	return cli.WorkersSummary(st, set, summaries)
+	return tool.WorkersSummary(st, set, summaries)
 }

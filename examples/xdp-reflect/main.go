@@ -1,5 +1,3 @@
-//go:build linux
-
 // Command xdp-reflect sends every redirected frame back where it came from:
 // it swaps the MAC addresses and, with -swap-ip (the default), the IP
 // addresses and UDP/TCP ports too, so a UDP client on the other side gets
@@ -24,7 +22,7 @@ import (
 	"net"
 
 	"github.com/xdpkit/xdpkit/afxdp"
-	"github.com/xdpkit/xdpkit/examples/internal/app"
+	"github.com/xdpkit/xdpkit/cli"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/redirect"
 	"github.com/xdpkit/xdpkit/stages"
@@ -32,11 +30,11 @@ import (
 )
 
 func main() {
-	cli := app.New("xdp-reflect", "send every redirected frame back to its sender", "udp")
-	swapIP := cli.Flags.Bool("swap-ip", true, "also swap IP addresses and UDP/TCP ports (a valid reply); false swaps MACs only")
-	recompute := cli.Flags.Bool("recompute-csum", false, "recompute UDP/TCP checksums (for senders with checksum offload, e.g. veth)")
-	budget := cli.Flags.Int("tx-budget", 0, "frames per sendto in copy mode (XDP_MAX_TX_SKB_BUDGET, Linux 6.16+; 0: kernel default)")
-	cli.Main(func(ctx context.Context) error {
+	tool := cli.New("xdp-reflect", "send every redirected frame back to its sender", "udp")
+	swapIP := tool.Flags.Bool("swap-ip", true, "also swap IP addresses and UDP/TCP ports (a valid reply); false swaps MACs only")
+	recompute := tool.Flags.Bool("recompute-csum", false, "recompute UDP/TCP checksums (for senders with checksum offload, e.g. veth)")
+	budget := tool.Flags.Int("tx-budget", 0, "frames per sendto in copy mode (XDP_MAX_TX_SKB_BUDGET, Linux 6.16+; 0: kernel default)")
+	tool.Main(func(ctx context.Context) error {
 		// The stage swaps the addresses and returns Transmit. Each worker
 		// gets its own: stages are not safe for concurrent use.
 		reflector := func() pipeline.Config {
@@ -46,24 +44,24 @@ func main() {
 			}
 			return pipeline.Config{Stages: []pipeline.Stage{st}, Final: pipeline.Drop}
 		}
-		return run(ctx, cli, afxdp.Config{Bind: cli.Bind, TXBudget: *budget}, reflector)
+		return run(ctx, tool, afxdp.Config{Bind: tool.Bind, TXBudget: *budget}, reflector)
 	})
 }
 
 // run attaches the redirect program and runs a reflecting worker on each
 // queue: the one of -q, or each of -queues.
-func run(ctx context.Context, cli *app.CLI, sockCfg afxdp.Config, reflector func() pipeline.Config) error {
-	iface, err := net.InterfaceByName(cli.Iface)
+func run(ctx context.Context, tool *cli.Tool, sockCfg afxdp.Config, reflector func() pipeline.Config) error {
+	iface, err := net.InterfaceByName(tool.Iface)
 	if err != nil {
-		return fmt.Errorf("interface %q: %w", cli.Iface, err)
+		return fmt.Errorf("interface %q: %w", tool.Iface, err)
 	}
-	opts, err := cli.RedirectOptions() // -xdp-mode, and -filter (default "udp") in the kernel
+	opts, err := tool.RedirectOptions() // -xdp-mode, and -filter (default "udp") in the kernel
 	if err != nil {
 		return err
 	}
 	var prog *redirect.Program
-	if cli.Pin != "" {
-		prog, err = redirect.AttachPinned(iface.Index, cli.Pin, opts) // shared with other processes
+	if tool.Pin != "" {
+		prog, err = redirect.AttachPinned(iface.Index, tool.Pin, opts) // shared with other processes
 	} else {
 		prog, err = redirect.Attach(iface.Index, opts)
 	}
@@ -72,15 +70,15 @@ func run(ctx context.Context, cli *app.CLI, sockCfg afxdp.Config, reflector func
 	}
 	defer prog.Close()
 
-	queues, cpus, err := cli.WorkerQueues(prog)
+	queues, cpus, err := tool.WorkerQueues(prog.Queues())
 	if err != nil {
 		return err
 	}
 	set, err := workers.New(workers.Config{
-		Interface:  cli.Iface,
+		Interface:  tool.Iface,
 		Queues:     queues,
 		CPUs:       cpus,
-		SharedUMEM: cli.SharedUMEM,
+		SharedUMEM: tool.SharedUMEM,
 		Socket:     sockCfg,
 		Program:    prog, // each worker's socket is registered for its queue
 		Pipeline:   func(int) (pipeline.Config, error) { return reflector(), nil },
@@ -89,12 +87,12 @@ func run(ctx context.Context, cli *app.CLI, sockCfg afxdp.Config, reflector func
 		return err
 	}
 	defer set.Close()
-	cli.Logf("workers on %s queues %v, CPUs %v", cli.Iface, set.Queues(), set.CPUs())
-	stop := cli.LiveRate(func() pipeline.Stats { return set.Snapshot().Total }, nil)
+	tool.Logf("workers on %s queues %v, CPUs %v", tool.Iface, set.Queues(), set.CPUs())
+	stop := tool.LiveRate(func() pipeline.Stats { return set.Snapshot().Total }, nil)
 	st, err := set.Run(ctx) // until Ctrl-C or -duration
 	stop()
 	if err != nil {
 		return err
 	}
-	return cli.WorkersSummary(st, set, nil)
+	return tool.WorkersSummary(st, set, nil)
 }

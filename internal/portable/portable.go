@@ -36,6 +36,9 @@ func Use(ctx context.Context) error {
 		return err
 	}
 	defer prog.Close()
+	if _, err := prog.Counters(); err != nil && !errors.Is(err, redirect.ErrNoCounters) {
+		return err
+	}
 	sock, err := afxdp.Open("eth0", 0, &afxdp.Config{UMEM: u, Steering: prog})
 	if errors.Is(err, afxdp.ErrNotSupported) {
 		return err

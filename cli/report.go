@@ -1,6 +1,4 @@
-//go:build linux
-
-package app
+package cli
 
 import (
 	"encoding/json"
@@ -17,7 +15,7 @@ import (
 // LiveRate prints one line a second on stderr — packets/s, bits/s, drops,
 // from snapshot (Runner.Snapshot, or a Set's total), plus extra() if not
 // nil — until stop is called.
-func (c *CLI) LiveRate(snapshot func() pipeline.Stats, extra func() string) (stop func()) {
+func (t *Tool) LiveRate(snapshot func() pipeline.Stats, extra func() string) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -38,7 +36,7 @@ func (c *CLI) LiveRate(snapshot func() pipeline.Stats, extra func() string) (sto
 				if extra != nil {
 					line += "  " + extra()
 				}
-				c.Logf("%s", line)
+				t.Logf("%s", line)
 				prev, prevAt = cur, now
 			}
 		}
@@ -49,9 +47,9 @@ func (c *CLI) LiveRate(snapshot func() pipeline.Stats, extra func() string) (sto
 // Summary prints a Runner's final counters: with -json a JSON object on
 // stdout (the common fields, the kernel's drop counters of sock if not
 // nil, and the fields of extra() if not nil), otherwise a line on stderr.
-func (c *CLI) Summary(st pipeline.Stats, sock *afxdp.Socket, extra func() map[string]any) error {
-	if !c.JSON {
-		c.Logf("%d packets (%d bytes) received, %d transmitted, %d dropped in %.1fs",
+func (t *Tool) Summary(st pipeline.Stats, sock *afxdp.Socket, extra func() map[string]any) error {
+	if !t.JSON {
+		t.Logf("%d packets (%d bytes) received, %d transmitted, %d dropped in %.1fs",
 			st.RXPackets, st.RXBytes, st.TXPackets+st.Forwarded, st.Dropped, st.Duration.Seconds())
 		return nil
 	}
@@ -75,7 +73,7 @@ func (c *CLI) Summary(st pipeline.Stats, sock *afxdp.Socket, extra func() map[st
 			out[k] = v
 		}
 	}
-	return c.PrintJSON(out)
+	return t.PrintJSON(out)
 }
 
 // WorkersSummary is Summary for a workers.Set: the totals, the kernel's
@@ -83,8 +81,8 @@ func (c *CLI) Summary(st pipeline.Stats, sock *afxdp.Socket, extra func() map[st
 // counters and the fields of its extras[queue](), those fields merged over
 // the queues (numbers summed, flow lists joined), and the CPU of each
 // worker (-1: not pinned).
-func (c *CLI) WorkersSummary(st workers.Stats, set *workers.Set, extras map[int]func() map[string]any) error {
-	return c.Summary(st.Total, nil, func() map[string]any {
+func (t *Tool) WorkersSummary(st workers.Stats, set *workers.Set, extras map[int]func() map[string]any) error {
+	return t.Summary(st.Total, nil, func() map[string]any {
 		out := map[string]any{}
 		perQueue := map[string]any{}
 		for q, qs := range st.PerQueue {
@@ -121,8 +119,8 @@ func kernelDrops(ks afxdp.Stats) map[string]uint64 {
 }
 
 // PrintJSON writes v on stdout, indented.
-func (c *CLI) PrintJSON(v any) error {
-	enc := json.NewEncoder(c.Stdout)
+func (t *Tool) PrintJSON(v any) error {
+	enc := json.NewEncoder(t.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }

@@ -1,0 +1,50 @@
+package cli
+
+import (
+	"fmt"
+	"runtime"
+
+	"github.com/xdpkit/xdpkit/filter"
+	"github.com/xdpkit/xdpkit/redirect"
+	"github.com/xdpkit/xdpkit/workers"
+)
+
+// RedirectOptions turns -xdp-mode, -filter and -keep-mgmt into the options
+// of a redirect program (redirect.Attach, AttachPinned, or
+// afxdp.Config.Redirect): the filter compiled to run in the kernel in
+// front of the redirect, so matching frames go to the sockets and the
+// rest to the kernel stack. The error of a bad filter names the
+// expression.
+func (t *Tool) RedirectOptions() (*redirect.Options, error) {
+	opts := &redirect.Options{Mode: t.XDPMode}
+	if t.Filter == "" && !t.KeepMgmt {
+		return opts, nil
+	}
+	f, err := filter.CompileWithOptions(t.Filter, filter.Redirect, filter.Pass,
+		&filter.CompileOptions{KeepManagement: t.KeepMgmt})
+	if err != nil {
+		return nil, err // "filter: ...", naming the expression
+	}
+	opts.Filter = f
+	return opts, nil
+}
+
+// WorkerQueues turns -q, or -queues and -cpus, into workers.Config's
+// Queues and CPUs. With -q it is that one queue on a thread left unpinned
+// (an empty CPU list); with -queues, "all" means queues 0 to numQueues-1
+// (pass the redirect program's Queues()), and without -cpus the workers
+// are spread over the CPUs the process may use (a nil list).
+func (t *Tool) WorkerQueues(numQueues int) (queues, cpus []int, err error) {
+	if t.Queues == "" {
+		return []int{t.Queue}, []int{}, nil
+	}
+	if queues, err = workers.ParseList(t.Queues, numQueues); err != nil {
+		return nil, nil, fmt.Errorf("-queues: %w", err)
+	}
+	if t.CPUs != "" {
+		if cpus, err = workers.ParseCPUs(t.CPUs, runtime.NumCPU()); err != nil {
+			return nil, nil, fmt.Errorf("-cpus: %w", err)
+		}
+	}
+	return queues, cpus, nil
+}
