@@ -62,6 +62,8 @@ type Tool struct {
 	Pin        string         // -pin: the bpffs name of a redirect program shared with other processes
 
 	Stdout, Stderr io.Writer
+
+	refused map[string]string // flag name -> why, from Refuse
 }
 
 // New returns a Tool with the common flags registered, reporting to
@@ -90,6 +92,26 @@ func New(name, summary, defaultFilter string) *Tool {
 	return t
 }
 
+// Refuse makes Parse fail when one of the common flags the tool does not
+// implement is set, with why (how to do it instead) in the error, so that
+// no flag is silently ignored. Call it before Parse or Main.
+func (t *Tool) Refuse(why string, names ...string) {
+	if t.refused == nil {
+		t.refused = map[string]string{}
+	}
+	for _, name := range names {
+		t.refused[name] = why
+	}
+}
+
+// IsSet reports whether the flag name was set on the command line, for a
+// tool whose flags depend on each other. Valid after Parse.
+func (t *Tool) IsSet(name string) bool {
+	set := false
+	t.Flags.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 // Parse parses args (the arguments without the program name) and checks
 // the common flags. Every error but flag.ErrHelp (after -h, with the usage
 // printed on Stderr) is a usage error, with the flag it is about. Main
@@ -104,6 +126,15 @@ func (t *Tool) Parse(args []string) error {
 		return err
 	}
 	t.Flags.SetOutput(t.Stderr)
+	var refused error
+	t.Flags.Visit(func(f *flag.Flag) {
+		if why, ok := t.refused[f.Name]; ok && refused == nil {
+			refused = fmt.Errorf("-%s does not apply to %s: %s", f.Name, t.Name, why)
+		}
+	})
+	if refused != nil {
+		return refused
+	}
 	switch {
 	case t.Flags.NArg() > 0:
 		return fmt.Errorf("unexpected argument %q (flags only; see -h)", t.Flags.Arg(0))

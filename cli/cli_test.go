@@ -233,3 +233,21 @@ func (s *syncBuffer) Len() int {
 	defer s.mu.Unlock()
 	return s.b.Len()
 }
+
+func TestRefuse(t *testing.T) {
+	tool, _, _ := newTool("")
+	tool.Refuse("run one process per queue", "queues", "shared-umem")
+	err := tool.Parse([]string{"-i", "eth0", "-shared-umem"})
+	if want := "-shared-umem does not apply to xdp-test: run one process per queue"; err == nil || err.Error() != want {
+		t.Errorf("Parse = %v, want %q", err, want)
+	}
+	tool, _, _ = newTool("")
+	tool.Refuse("no", "queues")
+	if err := tool.Parse([]string{"-i", "eth0", "-q", "0"}); err != nil {
+		t.Errorf("a flag not refused: %v", err)
+	}
+	if !tool.IsSet("q") || !tool.IsSet("i") || tool.IsSet("queues") || tool.IsSet("bind") {
+		t.Errorf("IsSet after -i eth0 -q 0: q %v, i %v, queues %v, bind %v",
+			tool.IsSet("q"), tool.IsSet("i"), tool.IsSet("queues"), tool.IsSet("bind"))
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -168,23 +169,39 @@ func udp(v *testutils.Veth, sport, dport uint16, payload string) []byte {
 	return testutils.UDPFrame(v.HostMAC, v.PeerMAC, v.PeerIP.As4(), v.HostIP.As4(), sport, dport, []byte(payload))
 }
 
+// TestBadFlags: a bad or inapplicable flag ends the tool with one clear
+// line and exit code 2 (1 for what only run can tell), before it attaches
+// anything. No flag is silently ignored.
 func TestBadFlags(t *testing.T) {
 	testutils.RequirePrivileged(t)
-	for _, args := range [][]string{
-		{},                     // no -i
-		{"-i", "lo", "-bogus"}, // unknown flag
-		{"-i", "lo", "-xdp-mode", "fast"},
-		{"-i", "xknoexist0"}, // no such interface
+	for _, tc := range []struct {
+		tool     string
+		args     []string
+		exitCode int
+		want     string
+	}{
+		{"xdp-drop", []string{}, 2, "-i IFACE is required"},
+		{"xdp-drop", []string{"-i", "lo", "-bogus"}, 2, "bogus"},
+		{"xdp-drop", []string{"-i", "lo", "-xdp-mode", "fast"}, 2, `invalid XDP mode "fast"`},
+		{"xdp-drop", []string{"-i", "lo", "-cpus", "0"}, 2, "-cpus needs -queues"},
+		{"xdp-drop", []string{"-i", "xknoexist0"}, 1, "xknoexist0"},
+		{"xdp-fwd", []string{"-i", "lo", "-o", "lo", "-queues", "all"}, 2, "-queues does not apply to xdp-fwd"},
+		{"xdp-fwd", []string{"-i", "lo", "-o", "lo", "-pin", "x"}, 2, "-pin does not apply to xdp-fwd"},
+		{"xdp-dump", []string{"-i", "lo", "-w", "/nonexistent/x.pcap", "-shared-umem"}, 2, "-shared-umem does not apply to xdp-dump"},
+		{"xdp-filter", []string{"-i", "lo", "-filter", "udp"}, 2, "say what to drop with -drop"},
+		{"xdp-filter", []string{"-i", "lo", "-pin", "x", "-userspace"}, 2, "-pin does not apply to xdp-filter"},
+		{"xdp-filter", []string{"-i", "lo", "-q", "1"}, 1, "-q and -bind need -userspace"},
 	} {
-		cmd := exec.Command(binary(t, "xdp-drop"), args...)
+		cmd := exec.Command(binary(t, tc.tool), tc.args...)
 		out, err := cmd.CombinedOutput()
-		if err == nil {
-			t.Errorf("xdp-drop %v succeeded", args)
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != tc.exitCode {
+			t.Errorf("%s %q: %v, want exit code %d; output:\n%s", tc.tool, tc.args, err, tc.exitCode, out)
 			continue
 		}
 		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		if len(lines) != 1 || !strings.HasPrefix(lines[0], "xdp-drop: ") {
-			t.Errorf("xdp-drop %v: want one clear line, got:\n%s", args, out)
+		if len(lines) != 1 || !strings.HasPrefix(lines[0], tc.tool+": ") || !strings.Contains(lines[0], tc.want) {
+			t.Errorf("%s %q: want one line with %q, got:\n%s", tc.tool, tc.args, tc.want, out)
 		}
 	}
 }

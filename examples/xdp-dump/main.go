@@ -39,12 +39,10 @@ func main() {
 	nano := tool.Flags.Bool("nano", false, "nanosecond timestamps")
 	force := tool.Flags.Bool("force", false, "overwrite the -w file if it exists (a regular file, not a symbolic link)")
 	mode := tool.Flags.String("mode", "0600", "permission bits of the -w file, in octal (the umask does not apply)")
+	tool.Refuse("it writes one file from one queue; run one process per queue (with -pin) instead", "queues", "cpus", "shared-umem")
 	tool.Main(func(ctx context.Context) (err error) {
 		if *path == "" {
 			return errors.New("-w FILE is required")
-		}
-		if tool.Queues != "" {
-			return errors.New("-queues: xdp-dump writes one file from one queue; run one process per queue (with -pin) instead")
 		}
 		perm, err := strconv.ParseUint(*mode, 8, 32)
 		if err != nil || perm > 0o777 {

@@ -33,15 +33,14 @@ func main() {
 	tool := cli.New("xdp-filter", "drop frames matching a filter, in the kernel or in user space", "")
 	drop := tool.Flags.String("drop", "tcp port 80", "tcpdump-style expression of the frames to drop")
 	userspace := tool.Flags.Bool("userspace", false, "drop in user space (AF_XDP) instead of in the kernel")
+	tool.Refuse("say what to drop with -drop", "filter")
+	tool.Refuse("it drops on every queue in the kernel, or on one (-q) with -userspace", "queues", "cpus", "shared-umem", "pin")
 	tool.Main(func(ctx context.Context) error {
-		if tool.Filter != "" {
-			return errors.New("-filter does not apply to xdp-filter: say what to drop with -drop")
+		if !*userspace && (tool.IsSet("q") || tool.IsSet("bind")) {
+			return errors.New("-q and -bind need -userspace: in the kernel the filter runs on every queue, without a socket")
 		}
 		if *drop == "" {
 			return errors.New("-drop must not be empty (it would drop everything)")
-		}
-		if *userspace && (tool.Queues != "" || tool.Pin != "") {
-			return errors.New("-userspace runs on one queue (-q), without -pin")
 		}
 		iface, err := net.InterfaceByName(tool.Iface)
 		if err != nil {

@@ -48,6 +48,7 @@ func main() {
 	dstMAC := tool.Flags.String("dst-mac", "", "destination MAC of frames sent out of -o (required)")
 	bidir := tool.Flags.Bool("bidir", false, "also forward frames from -o to -i")
 	inDstMAC := tool.Flags.String("i-dst-mac", "", "destination MAC of frames sent out of -i (with -bidir)")
+	tool.Refuse("it forwards one queue (-q) of each interface, in one process", "queues", "cpus", "shared-umem", "pin")
 	tool.Main(func(ctx context.Context) error {
 		if *out == "" || *dstMAC == "" {
 			return errors.New("-o IFACE and -dst-mac MAC are required")
