@@ -130,7 +130,7 @@ func TestDumpForce(t *testing.T) {
 		frames = append(frames, udp(v, uint16(200+i), 9053, "forced"))
 	}
 	sendFrames(t, peer, frames)
-	time.Sleep(300 * time.Millisecond)
+	waitRedirected(t, v, 10)
 	if out := p.stop(); num(out, "written") != 10 {
 		t.Errorf("written %v, want 10", out["written"])
 	}

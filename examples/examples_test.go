@@ -153,6 +153,31 @@ func noProgramLeft(t *testing.T, v *testutils.Veth) {
 	}
 }
 
+// waitRedirected waits until v's XDP program has redirected at least n
+// frames to AF_XDP sockets, over all queues (veth's own counters), or 5s
+// have passed. The tools give what is on their RX rings its verdict when
+// they stop, so a summary taken after it counts every frame redirected.
+func waitRedirected(t *testing.T, v *testutils.Veth, n uint64) {
+	t.Helper()
+	redirected := func() (sum uint64) {
+		for name, c := range testutils.EthtoolStats(t, v.Host) {
+			if strings.HasPrefix(name, "rx_queue_") && strings.HasSuffix(name, "_xdp_redirect") {
+				sum += c
+			}
+		}
+		return sum
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for got := redirected(); got < n; got = redirected() {
+		if time.Now().After(deadline) {
+			t.Errorf("veth redirected %d frames in 5s, want %d (veth counters: %v)", got, n, testutils.EthtoolStats(t, v.Host))
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // the redirect flush at the end of the NAPI poll
+}
+
 func sendFrames(t *testing.T, peer *testutils.PacketSocket, frames [][]byte) {
 	t.Helper()
 	for i, f := range frames {

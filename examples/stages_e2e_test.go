@@ -66,7 +66,7 @@ func TestCount(t *testing.T) {
 		frames = append(frames, icmpFrame(t, v))
 	}
 	sendFrames(t, peer, frames)
-	time.Sleep(300 * time.Millisecond)
+	waitRedirected(t, v, 200)
 	out := p.stop()
 	if num(out, "rx_packets") != 200 {
 		t.Errorf("rx_packets %v, want 200", out["rx_packets"])
@@ -132,7 +132,7 @@ func TestDump(t *testing.T) {
 		frames = append(frames, udp(v, uint16(100+i), 9053, strings.Repeat("x", i*20)))
 	}
 	sendFrames(t, peer, frames)
-	time.Sleep(300 * time.Millisecond)
+	waitRedirected(t, v, 50)
 	out := p.stop()
 	if num(out, "written") != 50 {
 		t.Errorf("written %v, want 50", out["written"])

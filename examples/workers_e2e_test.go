@@ -34,7 +34,7 @@ func TestQueuesAndCPUs(t *testing.T) {
 	p := start(t, v, "xdp-drop", "-queues", "all", "-cpus", "0,1,0,1", "-shared-umem")
 	peer := v.OpenPeerPacketSocket(t)
 	sendFlows(t, v, peer, 64, 10)
-	time.Sleep(500 * time.Millisecond)
+	waitRedirected(t, v, 640)
 	out := p.stop()
 	if num(out, "rx_packets") != 640 {
 		t.Errorf("rx_packets %v, want 640", out["rx_packets"])
@@ -73,7 +73,7 @@ func TestPinnedProcesses(t *testing.T) {
 	}
 	peer := v.OpenPeerPacketSocket(t)
 	sendFlows(t, v, peer, 64, 10)
-	time.Sleep(500 * time.Millisecond)
+	waitRedirected(t, v, 640)
 	o0, o1 := p0.stop(), p1.stop()
 	r0, r1 := num(o0, "rx_packets"), num(o1, "rx_packets")
 	if r0+r1 != 640 || r0 == 0 || r1 == 0 {

@@ -221,3 +221,57 @@ func TestStageMovesData(t *testing.T) {
 	}
 	checkFree(t, u)
 }
+
+// TestRunDrainsOnCancel: frames the kernel delivered before ctx was done
+// get their verdicts. Run with a cancelled context, and RunAll too, still
+// process what is on the RX ring, over several batches, so stopping a
+// tool loses none of them.
+func TestRunDrainsOnCancel(t *testing.T) {
+	const frames, batch = 200, 64
+	for _, all := range []bool{false, true} {
+		v := testutils.NewVeth(t, testutils.VethOptions{})
+		u, err := umem.New(&umem.Options{FrameCount: 2048, FillRingSize: 1024})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer u.Close()
+		s := open(t, v, 0, &afxdp.Config{UMEM: u})
+		r, err := pipeline.New(pipeline.Config{Socket: s, Final: pipeline.Drop, BatchSize: batch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		peer := v.OpenPeerPacketSocket(t)
+		for i := range frames {
+			if err := peer.Send(frame(v, uint32(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Wait until the XDP program has redirected them all to the socket.
+		deadline := time.Now().Add(5 * time.Second)
+		for testutils.EthtoolStats(t, v.Host).Get(t, "rx_queue_0_xdp_redirect") < frames {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d frames redirected after 5s, want %d", testutils.EthtoolStats(t, v.Host).Get(t, "rx_queue_0_xdp_redirect"), frames)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(10 * time.Millisecond) // the redirect flush at the end of the NAPI poll
+
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		var st pipeline.Stats
+		if all {
+			var sts []pipeline.Stats
+			sts, err = pipeline.RunAll(ctx, r)
+			st = sts[0]
+		} else {
+			st, err = r.Run(ctx)
+		}
+		if err != nil || st.RXPackets != frames || st.Dropped != frames {
+			t.Errorf("RunAll %v with ctx done: %+v, %v; want %d frames received and dropped", all, st, err, frames)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		checkFree(t, u)
+	}
+}

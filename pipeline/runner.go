@@ -178,8 +178,11 @@ func New(cfg Config) (*Runner, error) {
 
 // Run processes packets until ctx is done, then returns the counters and
 // nil, or an error that stopped it (the socket was closed, transmit
-// stalled). Frames the Runner holds are all back in the UMEM when it
-// returns.
+// stalled). When ctx is done it first gives the frames already on the RX
+// ring their verdicts (a bounded drain: until a receive finds less than a
+// batch, at most drainPolls batches), so that stopping a tool loses no
+// frame the kernel had delivered. Frames the Runner holds are all back in
+// the UMEM when it returns.
 func (r *Runner) Run(ctx context.Context) (Stats, error) {
 	r.start = time.Now()
 	r.nextAt = r.start
@@ -195,7 +198,7 @@ func (r *Runner) loop(ctx context.Context) error {
 	for {
 		select {
 		case <-done:
-			return nil
+			return r.drain()
 		default:
 		}
 		n, err := r.Poll()
@@ -225,11 +228,32 @@ func (r *Runner) loop(ctx context.Context) error {
 		// the counters are looked at that often.
 		if err := sock.Wait(r.cfg.IdleWait); err != nil && !errors.Is(err, afxdp.ErrTimeout) {
 			if ctx.Err() != nil {
-				return nil
+				return r.drain()
 			}
 			return err
 		}
 	}
+}
+
+// drainPolls bounds the drain at cancellation, so a Runner under a
+// steady flood still stops promptly (256 batches of 256 are 64 Ki frames,
+// more than the largest usual RX ring).
+const drainPolls = 256
+
+// drain polls until the RX ring has less than a batch, at most drainPolls
+// times. A socket closed meanwhile ends it without an error: the caller
+// asked to stop.
+func (r *Runner) drain() error {
+	for range drainPolls {
+		n, err := r.Poll()
+		if errors.Is(err, afxdp.ErrClosed) {
+			return nil
+		}
+		if err != nil || n < len(r.rx) {
+			return err
+		}
+	}
+	return nil
 }
 
 // backOff sleeps 1ms after the first failed transmit in a row, doubling
@@ -434,6 +458,7 @@ func (r *Runner) copyStats() Stats {
 // ctx is done or one fails. Use it when the runners share sockets or a
 // UMEM pool, e.g. forwarding both ways between two interfaces, where each
 // Runner's Targets is the other's Socket. It returns each Runner's counters.
+// Like Run, it drains each Runner's RX ring when ctx is done.
 func RunAll(ctx context.Context, runners ...*Runner) ([]Stats, error) {
 	socks := make([]*afxdp.Socket, len(runners))
 	for i, r := range runners {
@@ -445,6 +470,11 @@ func RunAll(ctx context.Context, runners ...*Runner) ([]Stats, error) {
 		for {
 			select {
 			case <-ctx.Done():
+				for _, r := range runners {
+					if err := r.drain(); err != nil {
+						return err
+					}
+				}
 				return nil
 			default:
 			}
