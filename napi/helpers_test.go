@@ -77,6 +77,18 @@ func (e *env) addLink(t *testing.T, ifname string, ifindex int, vals [2]string) 
 
 func (e *env) values(t *testing.T, ifname string) [2]string { return readValues(t, e.sysRoot, ifname) }
 
+// checkRestored checks that ifname has its original values back and that
+// no state is left for it, when (a phrase: "after the last restore").
+func (e *env) checkRestored(t *testing.T, ifname string, orig [2]string, when string) {
+	t.Helper()
+	if got := e.values(t, ifname); got != orig {
+		t.Errorf("%s %s: values %v, want the originals %v", ifname, when, got, orig)
+	}
+	if st := readState(t, e.cfg, ifname); st != nil {
+		t.Errorf("%s %s: state left: %+v", ifname, when, st)
+	}
+}
+
 func readValues(t *testing.T, sysRoot, ifname string) [2]string {
 	t.Helper()
 	var v [2]string

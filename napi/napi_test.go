@@ -92,12 +92,7 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("%d users after one restore, want 1", n)
 	}
 	mustRestore(t, r2)
-	if got := e.values(t, "eth0"); got != [2]string{"1", "7"} {
-		t.Errorf("after the last restore: %v, want [1 7]", got)
-	}
-	if st := readState(t, e.cfg, "eth0"); st != nil {
-		t.Errorf("state file left after the last restore: %+v", st)
-	}
+	e.checkRestored(t, "eth0", [2]string{"1", "7"}, "after the last restore")
 	mustRestore(t, r2)
 
 	// Free again: other values are fine now.
@@ -181,12 +176,7 @@ func TestWriteFails(t *testing.T) {
 		t.Fatalf("Apply with an unwritable file: %v", err)
 	}
 	t.Log(err)
-	if got := e.values(t, "eth0"); got != [2]string{"1", "7"} {
-		t.Errorf("after a failed Apply: %v, want the first value rolled back", got)
-	}
-	if st := readState(t, e.cfg, "eth0"); st != nil {
-		t.Errorf("state left after a failed Apply: %+v", st)
-	}
+	e.checkRestored(t, "eth0", [2]string{"1", "7"}, "after a failed Apply")
 }
 
 // TestStaleUser: a user whose process is gone (here: a start time that does
@@ -269,12 +259,7 @@ func TestRestoreStale(t *testing.T) {
 	if err := e.cfg.RestoreAllStale(); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.values(t, "eth0"); got != [2]string{"1", "7"} {
-		t.Errorf("eth0 after RestoreAllStale: %v, want [1 7]", got)
-	}
-	if st := readState(t, e.cfg, "eth0"); st != nil {
-		t.Errorf("eth0 state left: %+v", st)
-	}
+	e.checkRestored(t, "eth0", [2]string{"1", "7"}, "after RestoreAllStale")
 	if _, err := os.Stat(tmp); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("temporary file left: %v", err)
 	}
@@ -407,12 +392,7 @@ func TestConcurrentJoin(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if got := e.values(t, "eth0"); got != [2]string{"1", "7"} {
-		t.Errorf("after all restores: %v", got)
-	}
-	if st := readState(t, e.cfg, "eth0"); st != nil {
-		t.Errorf("state left: %+v", st)
-	}
+	e.checkRestored(t, "eth0", [2]string{"1", "7"}, "after all restores")
 }
 
 // TestConcurrentConflict: two groups of goroutines ask for different
@@ -465,12 +445,7 @@ func TestConcurrentConflict(t *testing.T) {
 	if groups[0].wins.Load()+groups[1].wins.Load() == 0 {
 		t.Error("no Apply succeeded")
 	}
-	if got := e.values(t, "eth0"); got != [2]string{"1", "7"} {
-		t.Errorf("after all restores: %v", got)
-	}
-	if st := readState(t, e.cfg, "eth0"); st != nil {
-		t.Errorf("state left: %+v", st)
-	}
+	e.checkRestored(t, "eth0", [2]string{"1", "7"}, "after all restores")
 }
 
 func ExampleSettings_String() {
