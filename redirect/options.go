@@ -6,6 +6,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/xdpkit/xdpkit/fastpath"
 	"github.com/xdpkit/xdpkit/filter"
 	"github.com/xdpkit/xdpkit/internal/netlink"
 )
@@ -130,6 +131,19 @@ type Options struct {
 	// caller's program is already built.
 	Filter *filter.Program
 
+	// FastPath, if not nil, puts a fast path (see package fastpath) in
+	// front of the XSKMAP redirect: source policies, a per-source policer
+	// and a flow table whose entries drop, pass, rewrite and transmit or
+	// encapsulate frames in XDP, controlled from Go through the
+	// FastPath's methods while the program runs. It sees the frames the
+	// Filter (if any) redirects, so it must be a filter that can
+	// redirect; the frames it leaves to the socket (its Config.Default
+	// Redirect) then go to the queue's socket. The FastPath stays the
+	// caller's: close it after the Program. Attach only: AttachPinned,
+	// AttachProgram refuse it (splice FastPath.Instructions into your
+	// own program instead).
+	FastPath *fastpath.FastPath
+
 	// Counters makes the program count its verdicts (dropped, passed,
 	// redirected) in a per-CPU map, read with Program.Counters. It costs
 	// a map lookup per frame. Zero value: off. Attach only.
@@ -173,6 +187,9 @@ func (opts *Options) resolve() (Options, error) {
 	case ModeAuto, ModeDriver, ModeGeneric:
 	default:
 		return o, fmt.Errorf("invalid Options.Mode %d: must be ModeAuto, ModeDriver or ModeGeneric: %w", int(o.Mode), ErrInvalidOptions)
+	}
+	if o.FastPath != nil && o.Filter != nil && !o.Filter.Redirects() {
+		return o, fmt.Errorf("invalid Options: Filter %q never redirects, so the FastPath behind it would see no frame: %w", o.Filter.String(), ErrInvalidOptions)
 	}
 	if o.Queues < 0 {
 		return o, fmt.Errorf("invalid Options.Queues %d: must be 0 (the interface's RX queue count) or positive: %w", o.Queues, ErrInvalidOptions)

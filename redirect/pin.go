@@ -95,6 +95,10 @@ func AttachPinned(ifindex int, name string, opts *Options) (*Program, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redirect: attach pinned %q to ifindex %d: %w", name, ifindex, err)
 	}
+	if o.FastPath != nil {
+		return nil, fmt.Errorf("redirect: attach pinned %q to ifindex %d: Options.FastPath is not pinned, so processes sharing the pins could not control it: use Attach: %w",
+			name, ifindex, ErrInvalidOptions)
+	}
 	base, err := pinPath(name, o.PinDir)
 	if err != nil {
 		return nil, fmt.Errorf("redirect: attach pinned %q to ifindex %d: %w", name, ifindex, err)
@@ -250,7 +254,7 @@ func (c *pinCtx) incompatible(cause error, format string, args ...any) error {
 // create loads and attaches the program as Attach does and pins it, the
 // link last. On error nothing stays pinned or attached.
 func (c *pinCtx) create(o Options, queues int) (_ *Program, err error) {
-	prog, xsks, counters, err := load(queues, o.Filter, o.Counters, o.MultiBuffer)
+	prog, xsks, counters, err := load(queues, o)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.where, err)
 	}
@@ -441,7 +445,7 @@ func usesMap(m *ebpf.Map, ids []ebpf.MapID) bool {
 // with a one-entry XSKMAP and closes both: the kernel computes the tag the
 // same way as for the pinned program, whatever its version.
 func programTag(o Options) (string, error) {
-	prog, xsks, counters, err := load(1, o.Filter, o.Counters, o.MultiBuffer)
+	prog, xsks, counters, err := load(1, o)
 	if err != nil {
 		return "", fmt.Errorf("load program to compare: %w", err)
 	}

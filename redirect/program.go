@@ -32,6 +32,10 @@ const (
 
 	// xdpMDRxQueueIndex is offsetof(struct xdp_md, rx_queue_index).
 	xdpMDRxQueueIndex = 16
+	// xskSymbol labels the XSKMAP redirect when a fast path comes first
+	// (then redirectSymbol is the fast path's entry).
+	xskSymbol = "xdpkit_xsk"
+
 	// xdpPass is XDP_PASS. Since Linux 5.3 the low bits of
 	// bpf_redirect_map's flags are the action returned when the key has no
 	// entry.
@@ -48,7 +52,10 @@ const (
 // Without tail the redirect is left out: the verifier refuses
 // instructions no path reaches, so a filter that never redirects must be
 // the whole program.
-func instructions(filter asm.Instructions, tail bool) asm.Instructions {
+//
+// fast, if not empty, is the fast path: it starts at redirectSymbol and
+// jumps to xskSymbol for the frames it leaves to the socket.
+func instructions(filter, fast asm.Instructions, tail bool) asm.Instructions {
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 	}
@@ -56,9 +63,15 @@ func instructions(filter asm.Instructions, tail bool) asm.Instructions {
 	if !tail {
 		return insns
 	}
+	redirect := redirectSymbol
+	if len(fast) > 0 {
+		fast[0] = fast[0].WithSymbol(redirectSymbol)
+		insns = append(insns, fast...)
+		redirect = xskSymbol
+	}
 	return append(insns,
 		// r2 = ctx->rx_queue_index
-		asm.LoadMem(asm.R2, asm.R6, xdpMDRxQueueIndex, asm.Word).WithSymbol(redirectSymbol),
+		asm.LoadMem(asm.R2, asm.R6, xdpMDRxQueueIndex, asm.Word).WithSymbol(redirect),
 		// return bpf_redirect_map(&xsks_map, r2, XDP_PASS)
 		asm.LoadMapPtr(asm.R1, 0).WithReference(xsksMapSymbol),
 		asm.Mov.Imm(asm.R3, xdpPass),
@@ -71,7 +84,8 @@ func instructions(filter asm.Instructions, tail bool) asm.Instructions {
 // it, with f (if not nil) deciding first; frags loads it with
 // BPF_F_XDP_HAS_FRAGS. On error nothing is left open; the error has no
 // "redirect:" prefix, the caller adds the context.
-func load(queues int, f *filter.Program, withCounters, frags bool) (_ *ebpf.Program, _ *ebpf.Map, counters *ebpf.Map, err error) {
+func load(queues int, o Options) (_ *ebpf.Program, _ *ebpf.Map, counters *ebpf.Map, err error) {
+	f, withCounters, frags := o.Filter, o.Counters, o.MultiBuffer
 	xsks, err := ebpf.NewMap(&ebpf.MapSpec{
 		Name:       mapName,
 		Type:       ebpf.XSKMap,
@@ -97,7 +111,13 @@ func load(queues int, f *filter.Program, withCounters, frags bool) (_ *ebpf.Prog
 	if f != nil {
 		filterInsns, tail = f.Instructions(), f.Redirects()
 	}
-	insns := instructions(filterInsns, tail)
+	var fast asm.Instructions
+	if o.FastPath != nil {
+		if fast, err = o.FastPath.Instructions(xskSymbol); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	insns := instructions(filterInsns, fast, tail)
 	if tail {
 		if err := insns.AssociateMap(xsksMapSymbol, xsks); err != nil {
 			return nil, nil, nil, fmt.Errorf("build program: %w", err)

@@ -67,7 +67,7 @@ func Attach(ifindex int, opts *Options) (*Program, error) {
 	if queues == 0 {
 		queues = max(iface.NumRXQueues, 1)
 	}
-	prog, xsks, counters, err := load(queues, o.Filter, o.Counters, o.MultiBuffer)
+	prog, xsks, counters, err := load(queues, o)
 	if err != nil {
 		return nil, fmt.Errorf("redirect: attach to %s (ifindex %d): %w", iface.Name, ifindex, err)
 	}
@@ -97,6 +97,10 @@ func AttachProgram(ifindex int, prog *ebpf.Program, xsks *ebpf.Map, opts *Option
 	if o.Filter != nil {
 		return nil, fmt.Errorf("redirect: attach program to ifindex %d: Options.Filter is only for Attach: "+
 			"splice filter.Program.Instructions into your own program instead", ifindex)
+	}
+	if o.FastPath != nil {
+		return nil, fmt.Errorf("redirect: attach program to ifindex %d: Options.FastPath is only for Attach: "+
+			"splice fastpath.FastPath.Instructions into your own program instead: %w", ifindex, ErrInvalidOptions)
 	}
 	if o.Counters {
 		return nil, fmt.Errorf("redirect: attach to ifindex %d: Options.Counters needs a program built by Attach", ifindex)

@@ -1,0 +1,631 @@
+package fastpath
+
+import (
+	"fmt"
+	"sync/atomic"
+
+	"github.com/cilium/ebpf/asm"
+)
+
+// Symbols of the maps the instructions reference (cilium/ebpf resolves
+// them through AssociateMap).
+const (
+	flowsMapName    = "xdpkit_flows"
+	sourcesMapName  = "xdpkit_sources"
+	prefixesMapName = "xdpkit_prefixes"
+	configMapName   = "xdpkit_fpconf"
+	countersMapName = "xdpkit_fpcount"
+)
+
+// XDP actions and struct xdp_md offsets.
+const (
+	xdpDrop = 1
+	xdpPass = 2
+	xdpTX   = 3
+
+	mdData    = 0
+	mdDataEnd = 4
+)
+
+// Stack layout (offsets from R10). The flow key is at fpKey, preceded by
+// the 4-byte prefix length so that fpLPM..fpKey+16 is the prefix lists'
+// key and fpKey..fpKey+16 (the IPv4-mapped source) the policer's.
+const (
+	fpKey    = -40
+	fpLPM    = -44
+	fpIndex  = -48 // u32 key for the config and counters maps
+	fpBucket = -64 // policer value for a new source: tokens, last
+)
+
+// Registers kept across helper calls: R6 the context (the caller's
+// convention), R7 the config map value, R8 the flow entry or the time,
+// R9 the family of a frame whose 5-tuple is in the key (4 or 6), 0 when
+// it has none.
+const (
+	rCtx    = asm.R6
+	rConf   = asm.R7
+	rEntry  = asm.R8
+	rFamily = asm.R9
+)
+
+// programs numbers the instruction sets so that their labels are unique
+// even when two end up in one program.
+var programs atomic.Uint64
+
+// asmb collects instructions with symbolic labels; several labels may
+// land on one instruction.
+type asmb struct {
+	prefix  string
+	insns   asm.Instructions
+	labels  [][]string // per instruction
+	pending []string
+}
+
+func (b *asmb) l(name string) string { return b.prefix + name }
+
+// mark puts label name on the next instruction.
+func (b *asmb) mark(name string) { b.pending = append(b.pending, b.l(name)) }
+
+func (b *asmb) emit(ins ...asm.Instruction) {
+	for _, in := range ins {
+		b.insns = append(b.insns, in)
+		b.labels = append(b.labels, b.pending)
+		b.pending = nil
+	}
+}
+
+// jmp emits a jump whose target is the local label name.
+func (b *asmb) jmp(ins asm.Instruction, name string) { b.emit(ins.WithReference(b.l(name))) }
+
+// count adds one to the per-CPU counter idx. Clobbers R0-R5.
+func (b *asmb) count(idx int) {
+	skip := fmt.Sprintf("counted%d_%d", idx, len(b.insns))
+	b.emit(
+		asm.StoreImm(asm.RFP, fpIndex, int64(idx), asm.Word),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, fpIndex),
+		asm.LoadMapPtr(asm.R1, 0).WithReference(countersMapName),
+		asm.FnMapLookupElem.Call(),
+	)
+	b.jmp(asm.JEq.Imm(asm.R0, 0, ""), skip)
+	b.emit(asm.Mov.Imm(asm.R1, 1), asm.StoreXAdd(asm.R0, asm.R1, asm.DWord))
+	b.mark(skip)
+}
+
+// ret returns the XDP action a.
+func (b *asmb) ret(a int32) { b.emit(asm.Mov.Imm(asm.R0, a), asm.Return()) }
+
+// loadPacket loads ctx->data into R2 and ctx->data_end into R3 and jumps
+// to oob unless the frame has at least n bytes.
+func (b *asmb) loadPacket(n int32, oob string) {
+	b.emit(
+		asm.LoadMem(asm.R2, rCtx, mdData, asm.Word),
+		asm.LoadMem(asm.R3, rCtx, mdDataEnd, asm.Word),
+		asm.Mov.Reg(asm.R1, asm.R2),
+		asm.Add.Imm(asm.R1, n),
+	)
+	b.jmp(asm.JGT.Reg(asm.R1, asm.R3, ""), oob)
+}
+
+// finish resolves several labels on one instruction to its first.
+func (b *asmb) finish() asm.Instructions {
+	canonical := map[string]string{}
+	for _, ls := range b.labels {
+		for _, l := range ls {
+			canonical[l] = ls[0]
+		}
+	}
+	out := make(asm.Instructions, len(b.insns))
+	for i, ins := range b.insns {
+		if len(b.labels[i]) > 0 {
+			ins = ins.WithSymbol(b.labels[i][0])
+		}
+		if r := ins.Reference(); r != "" {
+			if c, ok := canonical[r]; ok {
+				ins = ins.WithReference(c)
+			}
+		}
+		out[i] = ins
+	}
+	return out
+}
+
+// storeXAddAt is an atomic *(u64 *)(dst+off) += src.
+func storeXAddAt(dst asm.Register, off int16, src asm.Register) asm.Instruction {
+	ins := asm.StoreXAdd(dst, src, asm.DWord)
+	ins.Offset = off
+	return ins
+}
+
+// le16 is the value a little-endian 16-bit load gives for the
+// network-order (big-endian) value v.
+func le16(v uint16) int32 { return int32(v>>8 | v<<8&0xff00) }
+
+// instructions builds the fast path. On entry R6 holds the context; a
+// frame that goes to the socket (Redirect, a miss with Default Redirect)
+// jumps to xsk with R6 unchanged, every other one returns.
+func instructions(def Action, xsk string) asm.Instructions {
+	b := &asmb{prefix: fmt.Sprintf("xdpkit_fp%d_", programs.Add(1))}
+
+	// Parse: the Ethernet header, then IPv4 or IPv6 into the key.
+	b.loadPacket(14, "unparsed")
+	b.emit(asm.LoadMem(asm.R1, asm.R2, 12, asm.Half))
+	b.jmp(asm.JEq.Imm(asm.R1, le16(0x0800), ""), "v4")
+	b.jmp(asm.JEq.Imm(asm.R1, le16(0x86dd), ""), "v6")
+	b.jmp(asm.Ja.Label(""), "unparsed")
+
+	// IPv4: the addresses at fixed offsets (options or not); the ports
+	// only for an unfragmented TCP or UDP packet without options.
+	b.mark("v4")
+	b.emit(asm.Mov.Reg(asm.R1, asm.R2), asm.Add.Imm(asm.R1, 34))
+	b.jmp(asm.JGT.Reg(asm.R1, asm.R3, ""), "unparsed")
+	b.emit(
+		asm.LoadMem(asm.R1, asm.R2, 14, asm.Byte),
+		asm.RSh.Imm(asm.R1, 4),
+	)
+	b.jmp(asm.JNE.Imm(asm.R1, 4, ""), "unparsed")
+	b.emit(
+		asm.Mov.Imm(asm.R5, 0), // BPF_ST of a 64-bit immediate is not an instruction
+		asm.StoreMem(asm.RFP, fpKey+keySrc, asm.R5, asm.DWord),
+		asm.StoreImm(asm.RFP, fpKey+keySrc+8, -65536, asm.Word), // 00 00 ff ff: IPv4-mapped
+		asm.LoadMem(asm.R1, asm.R2, 26, asm.Word),
+		asm.StoreMem(asm.RFP, fpKey+keySrc+12, asm.R1, asm.Word),
+		asm.StoreMem(asm.RFP, fpKey+keyDst, asm.R5, asm.DWord),
+		asm.StoreImm(asm.RFP, fpKey+keyDst+8, -65536, asm.Word),
+		asm.LoadMem(asm.R1, asm.R2, 30, asm.Word),
+		asm.StoreMem(asm.RFP, fpKey+keyDst+12, asm.R1, asm.Word),
+		asm.StoreMem(asm.RFP, fpKey+keySport, asm.R5, asm.DWord),
+		asm.StoreImm(asm.RFP, fpKey+keyFamily, familyIPv4, asm.Byte),
+		asm.Mov.Imm(rFamily, 0),
+		asm.LoadMem(asm.R1, asm.R2, 14, asm.Byte),
+	)
+	b.jmp(asm.JNE.Imm(asm.R1, 0x45, ""), "policies") // options
+	b.emit(
+		asm.LoadMem(asm.R1, asm.R2, 20, asm.Half),
+		asm.And.Imm(asm.R1, le16(0x3fff)), // more fragments, fragment offset
+	)
+	b.jmp(asm.JNE.Imm(asm.R1, 0, ""), "policies")
+	b.emit(asm.LoadMem(asm.R4, asm.R2, 23, asm.Byte))
+	b.jmp(asm.JEq.Imm(asm.R4, TCP, ""), "v4ports")
+	b.jmp(asm.JNE.Imm(asm.R4, UDP, ""), "policies")
+	b.mark("v4ports")
+	b.emit(asm.Mov.Reg(asm.R1, asm.R2), asm.Add.Imm(asm.R1, 38))
+	b.jmp(asm.JGT.Reg(asm.R1, asm.R3, ""), "policies")
+	b.emit(
+		asm.StoreMem(asm.RFP, fpKey+keyProto, asm.R4, asm.Byte),
+		asm.LoadMem(asm.R1, asm.R2, 34, asm.Word), // source and destination ports
+		asm.StoreMem(asm.RFP, fpKey+keySport, asm.R1, asm.Word),
+		asm.Mov.Imm(rFamily, familyIPv4),
+	)
+	b.jmp(asm.Ja.Label(""), "policies")
+
+	// IPv6: the ports only when TCP or UDP directly follows the header.
+	b.mark("v6")
+	b.emit(asm.Mov.Reg(asm.R1, asm.R2), asm.Add.Imm(asm.R1, 54))
+	b.jmp(asm.JGT.Reg(asm.R1, asm.R3, ""), "unparsed")
+	for i := int16(0); i < 32; i += 8 {
+		b.emit(
+			asm.LoadMem(asm.R1, asm.R2, 22+i, asm.DWord),
+			asm.StoreMem(asm.RFP, fpKey+i, asm.R1, asm.DWord),
+		)
+	}
+	b.emit(
+		asm.Mov.Imm(asm.R5, 0),
+		asm.StoreMem(asm.RFP, fpKey+keySport, asm.R5, asm.DWord),
+		asm.StoreImm(asm.RFP, fpKey+keyFamily, familyIPv6, asm.Byte),
+		asm.Mov.Imm(rFamily, 0),
+		asm.LoadMem(asm.R4, asm.R2, 20, asm.Byte),
+	)
+	b.jmp(asm.JEq.Imm(asm.R4, TCP, ""), "v6ports")
+	b.jmp(asm.JNE.Imm(asm.R4, UDP, ""), "policies")
+	b.mark("v6ports")
+	b.emit(asm.Mov.Reg(asm.R1, asm.R2), asm.Add.Imm(asm.R1, 58))
+	b.jmp(asm.JGT.Reg(asm.R1, asm.R3, ""), "policies")
+	b.emit(
+		asm.StoreMem(asm.RFP, fpKey+keyProto, asm.R4, asm.Byte),
+		asm.LoadMem(asm.R1, asm.R2, 54, asm.Word),
+		asm.StoreMem(asm.RFP, fpKey+keySport, asm.R1, asm.Word),
+		asm.Mov.Imm(rFamily, familyIPv6),
+	)
+
+	// The config: which of the policies and the table are in use.
+	b.mark("policies")
+	b.emit(
+		asm.StoreImm(asm.RFP, fpIndex, 0, asm.Word),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, fpIndex),
+		asm.LoadMapPtr(asm.R1, 0).WithReference(configMapName),
+		asm.FnMapLookupElem.Call(),
+	)
+	b.jmp(asm.JEq.Imm(asm.R0, 0, ""), "default")
+	b.emit(
+		asm.Mov.Reg(rConf, asm.R0),
+		asm.LoadMem(asm.R1, rConf, cfgFlags, asm.DWord),
+		asm.And.Imm(asm.R1, cfgHasPrefix),
+	)
+	b.jmp(asm.JEq.Imm(asm.R1, 0, ""), "policer")
+
+	// Block and allow lists: the longest prefix of the source decides.
+	b.emit(
+		asm.StoreImm(asm.RFP, fpLPM, 128, asm.Word),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, fpLPM),
+		asm.LoadMapPtr(asm.R1, 0).WithReference(prefixesMapName),
+		asm.FnMapLookupElem.Call(),
+	)
+	b.jmp(asm.JEq.Imm(asm.R0, 0, ""), "policer")
+	b.emit(asm.LoadMem(asm.R1, asm.R0, 0, asm.Word))
+	b.jmp(asm.JNE.Imm(asm.R1, int32(Block), ""), "allowed")
+	b.count(cntBlocked)
+	b.ret(xdpDrop)
+	b.mark("allowed")
+	b.count(cntAllowed)
+	b.jmp(asm.Ja.Label(""), "flows")
+
+	// The policer: a token bucket per source, in units of 1e-12 packet.
+	b.mark("policer")
+	b.emit(
+		asm.LoadMem(asm.R1, rConf, cfgFlags, asm.DWord),
+		asm.And.Imm(asm.R1, cfgHasPolicer),
+	)
+	b.jmp(asm.JEq.Imm(asm.R1, 0, ""), "flows")
+	b.emit(
+		asm.FnKtimeGetNs.Call(),
+		asm.Mov.Reg(rEntry, asm.R0), // now
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, fpKey+keySrc),
+		asm.LoadMapPtr(asm.R1, 0).WithReference(sourcesMapName),
+		asm.FnMapLookupElem.Call(),
+	)
+	b.jmp(asm.JNE.Imm(asm.R0, 0, ""), "bucket")
+	// A new source starts with a full bucket, less this packet.
+	b.emit(
+		asm.LoadMem(asm.R1, rConf, cfgBurst, asm.DWord),
+		asm.LoadImm(asm.R2, unitsPerPacket, asm.DWord),
+		asm.Sub.Reg(asm.R1, asm.R2),
+		asm.StoreMem(asm.RFP, fpBucket, asm.R1, asm.DWord),
+		asm.StoreMem(asm.RFP, fpBucket+8, rEntry, asm.DWord),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, fpKey+keySrc),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, fpBucket),
+		asm.Mov.Imm(asm.R4, 0), // BPF_ANY
+		asm.LoadMapPtr(asm.R1, 0).WithReference(sourcesMapName),
+		asm.FnMapUpdateElem.Call(),
+	)
+	b.jmp(asm.Ja.Label(""), "within")
+	b.mark("bucket")
+	b.emit(
+		asm.LoadMem(asm.R1, asm.R0, 8, asm.DWord), // last
+		asm.StoreMem(asm.R0, 8, rEntry, asm.DWord),
+		asm.Mov.Reg(asm.R2, rEntry),
+		asm.Sub.Reg(asm.R2, asm.R1), // elapsed
+		asm.LoadMem(asm.R3, rConf, cfgBurst, asm.DWord),
+		asm.LoadMem(asm.R4, rConf, cfgFill, asm.DWord),
+		asm.Mov.Reg(asm.R1, asm.R3), // tokens = burst when full
+	)
+	// Another CPU may have stored a later time: elapsed is then "negative".
+	b.jmp(asm.JSLT.Imm(asm.R2, 0, ""), "nofill")
+	b.jmp(asm.JGE.Reg(asm.R2, asm.R4, ""), "take")
+	b.emit(
+		asm.LoadMem(asm.R4, rConf, cfgRate, asm.DWord),
+		asm.Mul.Reg(asm.R2, asm.R4),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.Add.Reg(asm.R1, asm.R2),
+	)
+	b.jmp(asm.JLE.Reg(asm.R1, asm.R3, ""), "take")
+	b.emit(asm.Mov.Reg(asm.R1, asm.R3))
+	b.jmp(asm.Ja.Label(""), "take")
+	b.mark("nofill")
+	b.emit(asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord))
+	b.mark("take")
+	b.emit(asm.LoadImm(asm.R2, unitsPerPacket, asm.DWord))
+	b.jmp(asm.JGE.Reg(asm.R1, asm.R2, ""), "spend")
+	b.emit(asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord))
+	b.count(cntRateDropped)
+	b.ret(xdpDrop)
+	b.mark("spend")
+	b.emit(
+		asm.Sub.Reg(asm.R1, asm.R2),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+	)
+	b.mark("within")
+	b.count(cntRatePassed)
+
+	// The flow table, for frames with a 5-tuple.
+	b.mark("flows")
+	b.jmp(asm.JEq.Imm(rFamily, 0, ""), "default")
+	b.emit(
+		asm.LoadMem(asm.R1, rConf, cfgFlags, asm.DWord),
+		asm.And.Imm(asm.R1, cfgHasFlows),
+	)
+	b.jmp(asm.JEq.Imm(asm.R1, 0, ""), "default")
+	b.emit(
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, fpKey),
+		asm.LoadMapPtr(asm.R1, 0).WithReference(flowsMapName),
+		asm.FnMapLookupElem.Call(),
+	)
+	b.jmp(asm.JEq.Imm(asm.R0, 0, ""), "default")
+	b.emit(
+		asm.Mov.Reg(rEntry, asm.R0),
+		asm.FnKtimeGetNs.Call(),
+		asm.LoadMem(asm.R1, rConf, cfgIdle, asm.DWord),
+	)
+	b.jmp(asm.JEq.Imm(asm.R1, 0, ""), "fresh")
+	b.emit(
+		asm.LoadMem(asm.R2, rEntry, valLast, asm.DWord),
+		asm.Mov.Reg(asm.R3, asm.R0),
+		asm.Sub.Reg(asm.R3, asm.R2),
+	)
+	b.jmp(asm.JSLT.Imm(asm.R3, 0, ""), "fresh")
+	b.jmp(asm.JLE.Reg(asm.R3, asm.R1, ""), "fresh")
+	b.count(cntExpired)
+	b.jmp(asm.Ja.Label(""), "default")
+	b.mark("fresh")
+	b.emit(
+		asm.StoreMem(rEntry, valLast, asm.R0, asm.DWord),
+		asm.Mov.Imm(asm.R1, 1),
+		asm.StoreXAdd(rEntry, asm.R1, asm.DWord), // packets
+		// The length from the helper: subtracting data from data_end
+		// needs CAP_PERFMON (pointer arithmetic).
+		asm.Mov.Reg(asm.R1, rCtx),
+		asm.FnXdpGetBuffLen.Call(),
+		storeXAddAt(rEntry, valBytes, asm.R0),
+	)
+	b.emit(asm.LoadMem(asm.R1, rEntry, valAction, asm.Word))
+	b.jmp(asm.JEq.Imm(asm.R1, int32(Drop), ""), "flowdrop")
+	b.jmp(asm.JEq.Imm(asm.R1, int32(Pass), ""), "flowpass")
+	b.jmp(asm.JEq.Imm(asm.R1, int32(Redirect), ""), "flowredirect")
+	b.jmp(asm.JEq.Imm(asm.R1, int32(Transmit), ""), "flowtx")
+	b.jmp(asm.JEq.Imm(asm.R1, int32(Encap), ""), "flowencap")
+	b.jmp(asm.Ja.Label(""), "flowerror")
+
+	b.mark("flowdrop")
+	b.count(cntFlowDrop)
+	b.ret(xdpDrop)
+	b.mark("flowpass")
+	b.count(cntFlowPass)
+	b.ret(xdpPass)
+	b.mark("flowredirect")
+	b.count(cntFlowRedirect)
+	b.emit(asm.Ja.Label(xsk))
+
+	b.mark("flowtx")
+	b.transmit()
+	b.mark("flowencap")
+	b.encap()
+
+	// A hit whose frame cannot be rewritten goes on as a miss would.
+	b.mark("flowerror")
+	b.count(cntFlowError)
+	b.jmp(asm.Ja.Label(""), "default")
+
+	b.mark("unparsed")
+	b.count(cntUnparsed)
+	b.mark("default")
+	b.count(cntDefault)
+	switch def {
+	case Pass:
+		b.ret(xdpPass)
+	case Drop:
+		b.ret(xdpDrop)
+	default:
+		b.emit(asm.Ja.Label(xsk))
+	}
+	return b.finish()
+}
+
+// transmit rewrites the frame for a Transmit entry (rEntry) and returns
+// XDP_TX. Every bound is checked before the first byte changes, so a
+// frame too short for the rewrite is left as it was (flowerror).
+func (b *asmb) transmit() {
+	// R2 data, R3 data_end, R4 flags. The 5-tuple proved 38 (IPv4) or 58
+	// (IPv6) bytes; the checksum of the rewrite may need more.
+	b.emit(asm.LoadMem(asm.R4, rEntry, valFlags, asm.Word))
+	b.emit(asm.Mov.Reg(asm.R5, asm.R4), asm.And.Imm(asm.R5, flagNewDst|flagNewPort))
+	b.jmp(asm.JEq.Imm(asm.R5, 0, ""), "txmac")
+	b.emit(asm.LoadMem(asm.R5, asm.RFP, fpKey+keyProto, asm.Byte))
+	b.jmp(asm.JEq.Imm(rFamily, familyIPv6, ""), "tx6")
+
+	// IPv4: UDP checksum at 40, TCP at 50.
+	b.jmp(asm.JEq.Imm(asm.R5, TCP, ""), "tx4tcp")
+	b.loadPacket(42, "flowerror")
+	b.emit(asm.Mov.Reg(asm.R5, asm.R2), asm.Add.Imm(asm.R5, 40))
+	b.jmp(asm.Ja.Label(""), "tx4")
+	b.mark("tx4tcp")
+	b.loadPacket(52, "flowerror")
+	b.emit(asm.Mov.Reg(asm.R5, asm.R2), asm.Add.Imm(asm.R5, 50))
+	b.mark("tx4")
+	// R5 points at the L4 checksum, R4 holds the flags.
+	b.emit(asm.Mov.Reg(asm.R1, asm.R4), asm.And.Imm(asm.R1, flagNewDst))
+	b.jmp(asm.JEq.Imm(asm.R1, 0, ""), "tx4port")
+	b.emit(
+		asm.LoadMem(asm.R1, rEntry, valNewDst, asm.Word),
+		asm.StoreMem(asm.R2, 30, asm.R1, asm.Word),
+		asm.Mov.Reg(asm.R0, asm.R2),
+		asm.Add.Imm(asm.R0, 24),
+		asm.LoadMem(asm.R1, rEntry, valIPDelta, asm.Word),
+	)
+	b.csumUpdate(asm.R0, false)
+	b.mark("tx4port")
+	b.emit(asm.Mov.Reg(asm.R1, asm.R4), asm.And.Imm(asm.R1, flagNewPort))
+	b.jmp(asm.JEq.Imm(asm.R1, 0, ""), "tx4l4")
+	b.emit(
+		asm.LoadMem(asm.R1, rEntry, valNewPort, asm.Half),
+		asm.StoreMem(asm.R2, 36, asm.R1, asm.Half),
+	)
+	b.mark("tx4l4")
+	b.emit(asm.LoadMem(asm.R1, rEntry, valL4Delta, asm.Word))
+	b.emit(asm.LoadMem(asm.R0, asm.RFP, fpKey+keyProto, asm.Byte))
+	b.jmp(asm.JEq.Imm(asm.R0, TCP, ""), "tx4l4tcp")
+	b.csumUpdate(asm.R5, true) // UDP: no checksum stays none
+	b.jmp(asm.Ja.Label(""), "txmac")
+	b.mark("tx4l4tcp")
+	b.csumUpdate(asm.R5, false)
+	b.jmp(asm.Ja.Label(""), "txmac")
+
+	// IPv6: no header checksum; UDP checksum at 60, TCP at 70.
+	b.mark("tx6")
+	b.jmp(asm.JEq.Imm(asm.R5, TCP, ""), "tx6tcp")
+	b.loadPacket(62, "flowerror")
+	b.emit(asm.Mov.Reg(asm.R5, asm.R2), asm.Add.Imm(asm.R5, 60))
+	b.jmp(asm.Ja.Label(""), "tx6addr")
+	b.mark("tx6tcp")
+	b.loadPacket(72, "flowerror")
+	b.emit(asm.Mov.Reg(asm.R5, asm.R2), asm.Add.Imm(asm.R5, 70))
+	b.mark("tx6addr")
+	b.emit(asm.Mov.Reg(asm.R1, asm.R4), asm.And.Imm(asm.R1, flagNewDst))
+	b.jmp(asm.JEq.Imm(asm.R1, 0, ""), "tx6port")
+	for i := int16(0); i < 16; i += 8 {
+		b.emit(
+			asm.LoadMem(asm.R1, rEntry, valNewDst+i, asm.DWord),
+			asm.StoreMem(asm.R2, 38+i, asm.R1, asm.DWord),
+		)
+	}
+	b.mark("tx6port")
+	b.emit(asm.Mov.Reg(asm.R1, asm.R4), asm.And.Imm(asm.R1, flagNewPort))
+	b.jmp(asm.JEq.Imm(asm.R1, 0, ""), "tx6l4")
+	b.emit(
+		asm.LoadMem(asm.R1, rEntry, valNewPort, asm.Half),
+		asm.StoreMem(asm.R2, 56, asm.R1, asm.Half),
+	)
+	b.mark("tx6l4")
+	b.emit(asm.LoadMem(asm.R1, rEntry, valL4Delta, asm.Word))
+	b.csumUpdate(asm.R5, false)
+
+	// The MAC addresses: swapped, then overwritten where set.
+	b.mark("txmac")
+	b.loadPacket(14, "flowerror")
+	b.emit(asm.Mov.Reg(asm.R1, asm.R4), asm.And.Imm(asm.R1, flagSwapMAC))
+	b.jmp(asm.JEq.Imm(asm.R1, 0, ""), "txdmac")
+	b.emit(
+		asm.LoadMem(asm.R0, asm.R2, 0, asm.Word),
+		asm.LoadMem(asm.R1, asm.R2, 6, asm.Word),
+		asm.StoreMem(asm.R2, 0, asm.R1, asm.Word),
+		asm.StoreMem(asm.R2, 6, asm.R0, asm.Word),
+		asm.LoadMem(asm.R0, asm.R2, 4, asm.Half),
+		asm.LoadMem(asm.R1, asm.R2, 10, asm.Half),
+		asm.StoreMem(asm.R2, 4, asm.R1, asm.Half),
+		asm.StoreMem(asm.R2, 10, asm.R0, asm.Half),
+	)
+	b.mark("txdmac")
+	b.writeMACs()
+	b.count(cntFlowTX)
+	b.ret(xdpTX)
+}
+
+// writeMACs writes the entry's MAC addresses that its flags (R4) set over
+// the Ethernet header at R2 (whose 14 bytes are checked).
+func (b *asmb) writeMACs() {
+	for _, m := range []struct {
+		flag     int32
+		val, pkt int16
+		skip     string
+	}{{flagDstMAC, valDstMAC, 0, "nodmac"}, {flagSrcMAC, valSrcMAC, 6, "nosmac"}} {
+		skip := fmt.Sprintf("%s%d", m.skip, len(b.insns))
+		b.emit(asm.Mov.Reg(asm.R1, asm.R4), asm.And.Imm(asm.R1, m.flag))
+		b.jmp(asm.JEq.Imm(asm.R1, 0, ""), skip)
+		b.emit(
+			asm.LoadMem(asm.R1, rEntry, m.val, asm.Word),
+			asm.StoreMem(asm.R2, m.pkt, asm.R1, asm.Word),
+			asm.LoadMem(asm.R1, rEntry, m.val+4, asm.Half),
+			asm.StoreMem(asm.R2, m.pkt+4, asm.R1, asm.Half),
+		)
+		b.mark(skip)
+	}
+}
+
+// csumUpdate adds the ones' complement delta in R1 to the checksum at
+// [ptr] (RFC 1624: HC' = ~(~HC + delta)). With udp a checksum of 0 (none)
+// is left alone and a result of 0 is written as 0xffff. Clobbers R0, R1,
+// R3 (ptr is R0 or R5).
+func (b *asmb) csumUpdate(ptr asm.Register, udp bool) {
+	done := fmt.Sprintf("csumdone%d", len(b.insns))
+	b.emit(asm.LoadMem(asm.R3, ptr, 0, asm.Half))
+	if udp {
+		b.jmp(asm.JEq.Imm(asm.R3, 0, ""), done)
+	}
+	b.emit(
+		asm.Xor.Imm(asm.R3, 0xffff),
+		asm.Add.Reg(asm.R3, asm.R1),
+	)
+	b.fold(asm.R3, asm.R1)
+	b.emit(asm.Xor.Imm(asm.R3, 0xffff))
+	if udp {
+		b.jmp(asm.JNE.Imm(asm.R3, 0, ""), done+"w")
+		b.emit(asm.Mov.Imm(asm.R3, 0xffff))
+		b.mark(done + "w")
+	}
+	b.emit(asm.StoreMem(ptr, 0, asm.R3, asm.Half))
+	b.mark(done)
+}
+
+// fold folds the 64-bit sum in r to 16 bits (r < 2^33 here: two rounds
+// suffice), using tmp.
+func (b *asmb) fold(r, tmp asm.Register) {
+	for range 2 {
+		b.emit(
+			asm.Mov.Reg(tmp, r),
+			asm.RSh.Imm(tmp, 16),
+			asm.And.Imm(r, 0xffff),
+			asm.Add.Reg(r, tmp),
+		)
+	}
+}
+
+// encap prepends the Ethernet and outer IPv4 headers of an Encap entry
+// (rEntry) and returns XDP_TX.
+func (b *asmb) encap() {
+	b.emit(
+		asm.Mov.Reg(asm.R1, rCtx),
+		asm.Mov.Imm(asm.R2, -20),
+		asm.FnXdpAdjustHead.Call(),
+	)
+	b.jmp(asm.JNE.Imm(asm.R0, 0, ""), "flowerror") // no headroom: the frame is unchanged
+	// R0 = total length of the outer packet, as a little-endian load of
+	// it in network order would give it.
+	b.emit(
+		asm.Mov.Reg(asm.R1, rCtx),
+		asm.FnXdpGetBuffLen.Call(),
+		asm.Sub.Imm(asm.R0, 14),
+		asm.HostTo(asm.BE, asm.R0, asm.Half),
+	)
+	b.loadPacket(34, "encapshort")
+	b.emit(asm.LoadMem(asm.R4, rEntry, valFlags, asm.Word))
+	b.writeMACs()
+	b.emit(
+		asm.StoreImm(asm.R2, 12, int64(le16(0x0800)), asm.Half),
+		asm.StoreImm(asm.R2, 14, int64(le16(0x4500)), asm.Half),
+		asm.StoreMem(asm.R2, 16, asm.R0, asm.Half),
+		asm.StoreImm(asm.R2, 18, 0, asm.Half),
+		asm.StoreImm(asm.R2, 20, int64(le16(0x4000)), asm.Half),
+		asm.StoreImm(asm.R2, 22, int64(outerTTL), asm.Byte),
+		asm.Mov.Imm(asm.R1, 4),
+	)
+	b.jmp(asm.JEq.Imm(rFamily, familyIPv4, ""), "encapproto")
+	b.emit(asm.Mov.Imm(asm.R1, 41))
+	b.mark("encapproto")
+	b.emit(
+		asm.StoreMem(asm.R2, 23, asm.R1, asm.Byte),
+		asm.LoadMem(asm.R1, rEntry, valTunSrc, asm.Word),
+		asm.StoreMem(asm.R2, 26, asm.R1, asm.Word),
+		asm.LoadMem(asm.R1, rEntry, valTunDst, asm.Word),
+		asm.StoreMem(asm.R2, 30, asm.R1, asm.Word),
+		// checksum = ~fold(fixed sum + total length)
+		asm.LoadMem(asm.R3, rEntry, valIPDelta, asm.Word),
+		asm.Add.Reg(asm.R3, asm.R0),
+	)
+	b.fold(asm.R3, asm.R1)
+	b.emit(
+		asm.Xor.Imm(asm.R3, 0xffff),
+		asm.StoreMem(asm.R2, 24, asm.R3, asm.Half),
+	)
+	b.count(cntFlowEncap)
+	b.ret(xdpTX)
+	// After a successful bpf_xdp_adjust_head the frame has at least the
+	// 20 bytes it gained; shorter than 34 it cannot be sent.
+	b.mark("encapshort")
+	b.count(cntFlowError)
+	b.ret(xdpDrop)
+}

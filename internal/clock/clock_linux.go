@@ -1,0 +1,14 @@
+//go:build linux
+
+package clock
+
+import "golang.org/x/sys/unix"
+
+// MonotonicNs returns CLOCK_MONOTONIC in nanoseconds.
+func MonotonicNs() (uint64, error) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0, err
+	}
+	return uint64(ts.Nano()), nil
+}

@@ -1,0 +1,13 @@
+//go:build !linux
+
+package clock
+
+import (
+	"errors"
+	"runtime"
+)
+
+// MonotonicNs is only implemented on Linux.
+func MonotonicNs() (uint64, error) {
+	return 0, errors.New("CLOCK_MONOTONIC is not read on " + runtime.GOOS)
+}
