@@ -618,9 +618,7 @@ func lpmKey(p netip.Prefix) ([lpmKeySize]byte, error) {
 	bits := p.Bits()
 	a := p.Addr()
 	if a.Is4() {
-		bits += 96
-	} else if a.Is4In6() && bits < 96 {
-		return k, fmt.Errorf("fastpath: prefix %s mixes IPv4-mapped and other IPv6 addresses: %w", p, ErrInvalid)
+		bits += 96 // the IPv4-mapped prefix: ::ffff:a.b.c.d/96+bits
 	}
 	binary.LittleEndian.PutUint32(k[:], uint32(bits))
 	a16 := addr16(a)
