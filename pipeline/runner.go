@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/xdpkit/xdpkit/afxdp"
+	"github.com/xdpkit/xdpkit/fastpath"
 	"github.com/xdpkit/xdpkit/packet"
 )
 
@@ -52,6 +53,11 @@ type Config struct {
 	// driver does not stop it. A closed socket or a vanished device
 	// (ENXIO) always ends the Runner.
 	StopOnTXError bool
+	// FastPath, if set, is the fast path of the XDP program that feeds
+	// Socket (redirect.Options.FastPath): stages offload a flow's
+	// decision to it with Packet.Offload. Nil: Offload fails with
+	// ErrNoFastPath.
+	FastPath *fastpath.FastPath
 	// BusyPoll makes the loop poll-driven: when the RX ring is empty it
 	// calls Socket.BusyPollOnce (the kernel then runs the device's NAPI on
 	// this CPU, with the socket's busy-poll options) and spins, instead
@@ -63,19 +69,24 @@ type Config struct {
 
 // Stats are a Runner's counters.
 type Stats struct {
-	RXPackets   uint64        `json:"rx_packets"`
-	RXBytes     uint64        `json:"rx_bytes"`
-	TXPackets   uint64        `json:"tx_packets"`
-	TXBytes     uint64        `json:"tx_bytes"`
-	Forwarded   uint64        `json:"forwarded"`
-	Dropped     uint64        `json:"dropped"`   // by verdict, Final, Malformed, or a full TX ring
-	Malformed   uint64        `json:"malformed"` // frames a stage called malformed
-	TXRingFull  uint64        `json:"tx_ring_full"`
-	ParseErrors uint64        `json:"parse_errors"` // frames packet.Parse could not parse (stages still saw them)
-	TXErrors    uint64        `json:"tx_errors"`    // transmits that failed (link down, stalled); their frames are dropped
-	BadData     uint64        `json:"bad_data"`     // frames to send whose Data a stage left empty or pointing outside their frame (dropped)
-	Duration    time.Duration `json:"-"`
-	Stages      []StageStats  `json:"stages"`
+	RXPackets   uint64 `json:"rx_packets"`
+	RXBytes     uint64 `json:"rx_bytes"`
+	TXPackets   uint64 `json:"tx_packets"`
+	TXBytes     uint64 `json:"tx_bytes"`
+	Forwarded   uint64 `json:"forwarded"`
+	Dropped     uint64 `json:"dropped"`   // by verdict, Final, Malformed, or a full TX ring
+	Malformed   uint64 `json:"malformed"` // frames a stage called malformed
+	TXRingFull  uint64 `json:"tx_ring_full"`
+	ParseErrors uint64 `json:"parse_errors"` // frames packet.Parse could not parse (stages still saw them)
+	TXErrors    uint64 `json:"tx_errors"`    // transmits that failed (link down, stalled); their frames are dropped
+	BadData     uint64 `json:"bad_data"`     // frames to send whose Data a stage left empty or pointing outside their frame (dropped)
+	// Offloaded counts the flows stages handed to the fast path
+	// (Packet.Offload), OffloadErrors the offloads that failed. The
+	// frames the kernel then handled are in fastpath.Counters.
+	Offloaded     uint64        `json:"offloaded"`
+	OffloadErrors uint64        `json:"offload_errors"`
+	Duration      time.Duration `json:"-"`
+	Stages        []StageStats  `json:"stages"`
 }
 
 // Add adds o's packet counters to s (Duration becomes the longer of the
@@ -92,6 +103,8 @@ func (s *Stats) Add(o Stats) {
 	s.ParseErrors += o.ParseErrors
 	s.BadData += o.BadData
 	s.TXErrors += o.TXErrors
+	s.Offloaded += o.Offloaded
+	s.OffloadErrors += o.OffloadErrors
 	s.Duration = max(s.Duration, o.Duration)
 }
 
@@ -103,6 +116,7 @@ type StageStats struct {
 	Transmitted uint64 `json:"transmitted"`
 	Forwarded   uint64 `json:"forwarded"`
 	Malformed   uint64 `json:"malformed"`
+	Offloaded   uint64 `json:"offloaded"` // flows the stage offloaded to the fast path
 }
 
 // Runner drives a socket through a chain of stages.
@@ -173,6 +187,7 @@ func New(cfg Config) (*Runner, error) {
 	}
 	r.snapshot = r.copyStats()
 	r.pkt.Queue = cfg.Socket.Queue()
+	r.pkt.runner = r
 	return r, nil
 }
 
@@ -324,6 +339,7 @@ func (r *Runner) Poll() (int, error) {
 		for j, st := range r.cfg.Stages {
 			ss := &r.stats.Stages[j]
 			ss.Seen++
+			p.stage = j
 			sv := st.Handle(p)
 			if sv == Continue {
 				continue

@@ -1,8 +1,10 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 
+	"github.com/xdpkit/xdpkit/fastpath"
 	"github.com/xdpkit/xdpkit/packet"
 )
 
@@ -61,6 +63,75 @@ type Packet struct {
 	Out int
 	// Queue is the queue id of the socket the frame came from.
 	Queue int
+
+	// The Runner's, for Offload: the fast path and the stage running.
+	runner *Runner
+	stage  int
+}
+
+// ErrNoFastPath is matched by the error of Packet.Offload when the
+// Runner has no Config.FastPath.
+var ErrNoFastPath = errors.New("pipeline: no fast path to offload to (set Config.FastPath)")
+
+// ErrNoFlow is matched by the error of Packet.Offload for a packet
+// without a TCP or UDP 5-tuple the fast path can match.
+var ErrNoFlow = errors.New("pipeline: the packet has no TCP or UDP 5-tuple to offload")
+
+// Flow returns the packet's 5-tuple as the fast path's flow table keys
+// it, from Headers; ok is false for a packet that is not an unfragmented
+// TCP or UDP packet over IPv4 or IPv6, or did not parse.
+func (p *Packet) Flow() (f fastpath.Flow, ok bool) {
+	h := &p.Headers
+	if p.ParseErr != nil || (!h.IPv4 && !h.IPv6) || h.Fragment || h.L4Off == 0 ||
+		(h.IPProto != packet.ProtoTCP && h.IPProto != packet.ProtoUDP) {
+		return fastpath.Flow{}, false
+	}
+	return fastpath.Flow{Src: h.SrcIP, Dst: h.DstIP, SrcPort: h.SrcPort, DstPort: h.DstPort, Proto: h.IPProto}, true
+}
+
+// Offload hands the decision for the rest of the packet's flow to the
+// XDP program: it installs e in Config.FastPath for the packet's 5-tuple
+// (see Flow), so the flow's next frames are dropped, passed, rewritten
+// and transmitted or encapsulated in the kernel and no longer reach the
+// socket. The packet itself still gets the verdict the stage returns;
+// a stage that rewrites it should apply to it what e applies to the
+// others. Call it with the headers as the packet arrived (before a
+// rewrite changes Headers), once per flow: frames already on their way
+// to the socket may still arrive, and installing again replaces the
+// entry and resets its counters.
+//
+// It costs a map update syscall: offload flows that will carry many
+// packets. The kernel matches only frames with the plain headers it
+// parses (no IPv4 options, IPv6 extension headers or VLAN tags); frames
+// of the flow it cannot match keep coming to the socket. Successful
+// offloads are counted in Stats.Offloaded and the stage's
+// StageStats.Offloaded, failures in Stats.OffloadErrors.
+func (p *Packet) Offload(e fastpath.Entry) error {
+	f, ok := p.Flow()
+	return p.OffloadFlow(f, ok, e)
+}
+
+// OffloadFlow is Offload for a flow of the stage's choosing, for example
+// the reverse direction of the packet's (ok false fails with ErrNoFlow,
+// so the result of Flow can be passed on directly).
+func (p *Packet) OffloadFlow(f fastpath.Flow, ok bool, e fastpath.Entry) error {
+	r := p.runner
+	if r == nil || r.cfg.FastPath == nil {
+		return ErrNoFastPath
+	}
+	if !ok {
+		r.stats.OffloadErrors++
+		return ErrNoFlow
+	}
+	if err := r.cfg.FastPath.Install(f, e); err != nil {
+		r.stats.OffloadErrors++
+		return err
+	}
+	r.stats.Offloaded++
+	if p.stage >= 0 && p.stage < len(r.stats.Stages) {
+		r.stats.Stages[p.stage].Offloaded++
+	}
+	return nil
 }
 
 // Reparse parses Data again into Headers and ParseErr.
