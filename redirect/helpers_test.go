@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -204,3 +205,5 @@ func waitDetached(tb testing.TB, ifindex int, timeout time.Duration) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
