@@ -7,9 +7,11 @@ package portable
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"time"
 
 	"github.com/xdpkit/xdpkit/afxdp"
+	"github.com/xdpkit/xdpkit/fastpath"
 	"github.com/xdpkit/xdpkit/filter"
 	"github.com/xdpkit/xdpkit/packet"
 	"github.com/xdpkit/xdpkit/pipeline"
@@ -31,11 +33,22 @@ func Use(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	prog, err := redirect.Attach(1, &redirect.Options{Filter: f, Mode: redirect.ModeAuto})
+	fp, err := fastpath.New(&fastpath.Config{Default: fastpath.Redirect, Rate: fastpath.Rate{PerSecond: 100}})
+	if err != nil {
+		return err
+	}
+	defer fp.Close()
+	if err := fp.SetPolicy(netip.MustParsePrefix("203.0.113.0/24"), fastpath.Block); err != nil {
+		return err
+	}
+	prog, err := redirect.Attach(1, &redirect.Options{Filter: f, Mode: redirect.ModeAuto, FastPath: fp})
 	if err != nil {
 		return err
 	}
 	defer prog.Close()
+	if _, err := fp.Counters(); err != nil {
+		return err
+	}
 	if _, err := prog.Counters(); err != nil && !errors.Is(err, redirect.ErrNoCounters) {
 		return err
 	}
@@ -60,7 +73,7 @@ func Use(ctx context.Context) error {
 	st, _ := sock.Stats()
 	_ = st.RXPackets
 	flows, _ := stages.NewFlowCounter(1024)
-	r, err := pipeline.New(pipeline.Config{Socket: sock, Stages: []pipeline.Stage{flows, stages.NewMACSwap()}})
+	r, err := pipeline.New(pipeline.Config{Socket: sock, FastPath: fp, Stages: []pipeline.Stage{flows, stages.NewMACSwap()}})
 	if err != nil {
 		return err
 	}
