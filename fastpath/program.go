@@ -270,8 +270,8 @@ func instructions(def Action, xsk string) asm.Instructions {
 	)
 	b.jmp(asm.JEq.Imm(asm.R1, 0, ""), "flows")
 	b.emit(
-		asm.FnKtimeGetNs.Call(),
-		asm.Mov.Reg(rEntry, asm.R0), // now
+		asm.FnKtimeGetCoarseNs.Call(), // a few ns, where bpf_ktime_get_ns reads the (virtual) clock source
+		asm.Mov.Reg(rEntry, asm.R0),   // now
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, fpKey+keySrc),
 		asm.LoadMapPtr(asm.R1, 0).WithReference(sourcesMapName),
@@ -349,7 +349,7 @@ func instructions(def Action, xsk string) asm.Instructions {
 	b.jmp(asm.JEq.Imm(asm.R0, 0, ""), "default")
 	b.emit(
 		asm.Mov.Reg(rEntry, asm.R0),
-		asm.FnKtimeGetNs.Call(),
+		asm.FnKtimeGetCoarseNs.Call(), // a few ns, where bpf_ktime_get_ns reads the (virtual) clock source
 		asm.LoadMem(asm.R1, rConf, cfgIdle, asm.DWord),
 	)
 	b.jmp(asm.JEq.Imm(asm.R1, 0, ""), "fresh")

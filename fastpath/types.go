@@ -374,7 +374,7 @@ const (
 const (
 	valPackets  = 0  // u64, atomic add
 	valBytes    = 8  // u64, atomic add
-	valLast     = 16 // u64, bpf_ktime_get_ns of the last hit
+	valLast     = 16 // u64, bpf_ktime_get_coarse_ns of the last hit
 	valAction   = 24 // u32
 	valFlags    = 28 // u32
 	valDstMAC   = 32 // [6]

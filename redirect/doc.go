@@ -34,6 +34,14 @@
 // new program. Programs of your own can include the filter's instructions
 // themselves (see [filter.Program.Instructions]).
 //
+// # Fast path
+//
+// Options.FastPath takes a [fastpath.FastPath]: source policies, a
+// per-source policer and a flow table, run after the filter and before
+// the redirect, and changed from Go while the program runs. Frames it
+// decides are dropped, passed, or rewritten and transmitted in XDP; the
+// rest go on to the socket (or, with its Config.Default, to the stack).
+//
 // # Lifetime
 //
 // The program stays attached while the [Program] is open. [Program.Close]
