@@ -116,6 +116,9 @@ func checksumsValid(tb testing.TB, frame []byte) {
 	if noUDPSum >= 0 && noUDPSum+2 <= len(want) {
 		want[noUDPSum], want[noUDPSum+1] = 0, 0
 	}
+	if len(want) > len(frame) && len(want) == 60 && !bytes.ContainsFunc(want[len(frame):], func(r rune) bool { return r != 0 }) {
+		want = want[:len(frame)] // gopacket pads Ethernet frames to 60 bytes
+	}
 	if len(want) > len(frame) || !bytes.Equal(want, frame[:len(want)]) {
 		tb.Fatalf("checksums: gopacket computes other bytes\ngot:\n%s\nrecomputed:\n%s", hex.Dump(frame), hex.Dump(want))
 	}
