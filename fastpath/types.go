@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"time"
@@ -184,7 +185,7 @@ type FlowEntry struct {
 // packets. The zero Rate turns the policer off.
 type Rate struct {
 	PerSecond float64 // packets per second per source, at least 0.001; 0: off
-	Burst     int     // bucket size in packets, 1 to 10,000,000; 0: max(1, PerSecond/10)
+	Burst     int     // bucket size in packets, 1 to 10,000,000; 0: PerSecond/10 rounded up, at least 1
 }
 
 // Limits of Rate.
@@ -206,7 +207,7 @@ func (r Rate) resolve() (rateMilli, burstUnits, fillNs uint64, err error) {
 	}
 	burst := r.Burst
 	if burst == 0 {
-		burst = max(1, int(r.PerSecond/10))
+		burst = max(1, int(math.Ceil(r.PerSecond/10)))
 	}
 	if burst < 1 || burst > maxBurst {
 		return 0, 0, 0, fmt.Errorf("fastpath: invalid Rate.Burst %d: must be 0 (PerSecond/10) or 1 to %d packets: %w", r.Burst, maxBurst, ErrInvalid)
