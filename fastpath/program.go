@@ -429,17 +429,9 @@ func (b *asmb) transmit() {
 	b.jmp(asm.JEq.Imm(rFamily, familyIPv6, ""), "tx6")
 
 	// IPv4: UDP checksum at 40, TCP at 50.
-	b.jmp(asm.JEq.Imm(asm.R5, TCP, ""), "tx4tcp")
-	b.loadPacket(42, "flowerror")
-	b.emit(asm.Mov.Reg(asm.R5, asm.R2), asm.Add.Imm(asm.R5, 40))
-	b.jmp(asm.Ja.Label(""), "tx4")
-	b.mark("tx4tcp")
-	b.loadPacket(52, "flowerror")
-	b.emit(asm.Mov.Reg(asm.R5, asm.R2), asm.Add.Imm(asm.R5, 50))
-	b.mark("tx4")
+	b.l4Checksum("tx4sum", 40, 50)
 	// R5 points at the L4 checksum, R4 holds the flags.
-	b.emit(asm.Mov.Reg(asm.R1, asm.R4), asm.And.Imm(asm.R1, flagNewDst))
-	b.jmp(asm.JEq.Imm(asm.R1, 0, ""), "tx4port")
+	b.unlessFlag(flagNewDst, "tx4port")
 	b.emit(
 		asm.LoadMem(asm.R1, rEntry, valNewDst, asm.Word),
 		asm.StoreMem(asm.R2, 30, asm.R1, asm.Word),
@@ -449,8 +441,7 @@ func (b *asmb) transmit() {
 	)
 	b.csumUpdate(asm.R0, false)
 	b.mark("tx4port")
-	b.emit(asm.Mov.Reg(asm.R1, asm.R4), asm.And.Imm(asm.R1, flagNewPort))
-	b.jmp(asm.JEq.Imm(asm.R1, 0, ""), "tx4l4")
+	b.unlessFlag(flagNewPort, "tx4l4")
 	b.emit(
 		asm.LoadMem(asm.R1, rEntry, valNewPort, asm.Half),
 		asm.StoreMem(asm.R2, 36, asm.R1, asm.Half),
@@ -467,16 +458,8 @@ func (b *asmb) transmit() {
 
 	// IPv6: no header checksum; UDP checksum at 60, TCP at 70.
 	b.mark("tx6")
-	b.jmp(asm.JEq.Imm(asm.R5, TCP, ""), "tx6tcp")
-	b.loadPacket(62, "flowerror")
-	b.emit(asm.Mov.Reg(asm.R5, asm.R2), asm.Add.Imm(asm.R5, 60))
-	b.jmp(asm.Ja.Label(""), "tx6addr")
-	b.mark("tx6tcp")
-	b.loadPacket(72, "flowerror")
-	b.emit(asm.Mov.Reg(asm.R5, asm.R2), asm.Add.Imm(asm.R5, 70))
-	b.mark("tx6addr")
-	b.emit(asm.Mov.Reg(asm.R1, asm.R4), asm.And.Imm(asm.R1, flagNewDst))
-	b.jmp(asm.JEq.Imm(asm.R1, 0, ""), "tx6port")
+	b.l4Checksum("tx6sum", 60, 70)
+	b.unlessFlag(flagNewDst, "tx6port")
 	for i := int16(0); i < 16; i += 8 {
 		b.emit(
 			asm.LoadMem(asm.R1, rEntry, valNewDst+i, asm.DWord),
@@ -484,8 +467,7 @@ func (b *asmb) transmit() {
 		)
 	}
 	b.mark("tx6port")
-	b.emit(asm.Mov.Reg(asm.R1, asm.R4), asm.And.Imm(asm.R1, flagNewPort))
-	b.jmp(asm.JEq.Imm(asm.R1, 0, ""), "tx6l4")
+	b.unlessFlag(flagNewPort, "tx6l4")
 	b.emit(
 		asm.LoadMem(asm.R1, rEntry, valNewPort, asm.Half),
 		asm.StoreMem(asm.R2, 56, asm.R1, asm.Half),
@@ -497,8 +479,7 @@ func (b *asmb) transmit() {
 	// The MAC addresses: swapped, then overwritten where set.
 	b.mark("txmac")
 	b.loadPacket(14, "flowerror")
-	b.emit(asm.Mov.Reg(asm.R1, asm.R4), asm.And.Imm(asm.R1, flagSwapMAC))
-	b.jmp(asm.JEq.Imm(asm.R1, 0, ""), "txdmac")
+	b.unlessFlag(flagSwapMAC, "txdmac")
 	b.emit(
 		asm.LoadMem(asm.R0, asm.R2, 0, asm.Word),
 		asm.LoadMem(asm.R1, asm.R2, 6, asm.Word),
@@ -515,6 +496,27 @@ func (b *asmb) transmit() {
 	b.ret(xdpTX)
 }
 
+// l4Checksum points R5 at the UDP or TCP checksum, at offset udp or tcp
+// by the protocol in R5, after checking the frame holds it (flowerror if
+// not); R2 is then the frame's start. The label tag marks what follows.
+func (b *asmb) l4Checksum(tag string, udp, tcp int32) {
+	b.jmp(asm.JEq.Imm(asm.R5, TCP, ""), tag+"tcp")
+	b.loadPacket(udp+2, "flowerror")
+	b.emit(asm.Mov.Reg(asm.R5, asm.R2), asm.Add.Imm(asm.R5, udp))
+	b.jmp(asm.Ja.Label(""), tag)
+	b.mark(tag + "tcp")
+	b.loadPacket(tcp+2, "flowerror")
+	b.emit(asm.Mov.Reg(asm.R5, asm.R2), asm.Add.Imm(asm.R5, tcp))
+	b.mark(tag)
+}
+
+// unlessFlag jumps to label unless the entry's flags (R4) have flag.
+// Clobbers R1.
+func (b *asmb) unlessFlag(flag int32, label string) {
+	b.emit(asm.Mov.Reg(asm.R1, asm.R4), asm.And.Imm(asm.R1, flag))
+	b.jmp(asm.JEq.Imm(asm.R1, 0, ""), label)
+}
+
 // writeMACs writes the entry's MAC addresses that its flags (R4) set over
 // the Ethernet header at R2 (whose 14 bytes are checked).
 func (b *asmb) writeMACs() {
@@ -524,8 +526,7 @@ func (b *asmb) writeMACs() {
 		skip     string
 	}{{flagDstMAC, valDstMAC, 0, "nodmac"}, {flagSrcMAC, valSrcMAC, 6, "nosmac"}} {
 		skip := fmt.Sprintf("%s%d", m.skip, len(b.insns))
-		b.emit(asm.Mov.Reg(asm.R1, asm.R4), asm.And.Imm(asm.R1, m.flag))
-		b.jmp(asm.JEq.Imm(asm.R1, 0, ""), skip)
+		b.unlessFlag(m.flag, skip)
 		b.emit(
 			asm.LoadMem(asm.R1, rEntry, m.val, asm.Word),
 			asm.StoreMem(asm.R2, m.pkt, asm.R1, asm.Word),
