@@ -5,6 +5,7 @@ package pipeline_test
 import (
 	"bytes"
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -155,5 +156,51 @@ func TestOffloadErrors(t *testing.T) {
 	}
 	if st.OffloadErrors != 3 || st.Offloaded != 1 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestBlockSource: a detector blocks the source of the first packet it
+// sees; the source's later frames are dropped in XDP.
+func TestBlockSource(t *testing.T) {
+	v := testutils.NewVeth(t, testutils.VethOptions{})
+	fp, err := fastpath.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fp.Close()
+	s := open(t, v, 0, &afxdp.Config{Redirect: &redirect.Options{FastPath: fp}})
+	var errs []error
+	detector := pipeline.Func(func(p *pipeline.Packet) pipeline.Verdict {
+		if err := p.BlockSource(); err != nil {
+			errs = append(errs, err)
+		}
+		return pipeline.Drop
+	})
+	r, err := pipeline.New(pipeline.Config{Socket: s, FastPath: fp, Stages: []pipeline.Stage{detector}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := start(t, r)
+	peer := v.OpenPeerPacketSocket(t)
+	if err := peer.Send(frame(v, 0)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the block", func() bool { return r.Snapshot().Offloaded == 1 })
+	const n = 50
+	for i := uint32(1); i <= n; i++ {
+		if err := peer.Send(frame(v, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the kernel to drop the rest", func() bool {
+		c, err := fp.Counters()
+		return err == nil && c.Blocked == n
+	})
+	st := stop()
+	if st.RXPackets != 1 || st.Offloaded != 1 || len(errs) != 0 {
+		t.Fatalf("pipeline %+v, errors %v: want only the first frame", st, errs)
+	}
+	if pol := fp.Policies(); len(pol) != 1 || pol[netip.PrefixFrom(v.PeerIP, 32)] != fastpath.Block {
+		t.Fatalf("policies %v, want %s/32 blocked", pol, v.PeerIP)
 	}
 }

@@ -80,8 +80,9 @@ type Stats struct {
 	ParseErrors uint64 `json:"parse_errors"` // frames packet.Parse could not parse (stages still saw them)
 	TXErrors    uint64 `json:"tx_errors"`    // transmits that failed (link down, stalled); their frames are dropped
 	BadData     uint64 `json:"bad_data"`     // frames to send whose Data a stage left empty or pointing outside their frame (dropped)
-	// Offloaded counts the flows stages handed to the fast path
-	// (Packet.Offload), OffloadErrors the offloads that failed. The
+	// Offloaded counts the flows and sources stages handed to the fast
+	// path (Packet.Offload, BlockSource), OffloadErrors the offloads that
+	// failed. The
 	// frames the kernel then handled are in fastpath.Counters.
 	Offloaded     uint64        `json:"offloaded"`
 	OffloadErrors uint64        `json:"offload_errors"`
@@ -116,7 +117,7 @@ type StageStats struct {
 	Transmitted uint64 `json:"transmitted"`
 	Forwarded   uint64 `json:"forwarded"`
 	Malformed   uint64 `json:"malformed"`
-	Offloaded   uint64 `json:"offloaded"` // flows the stage offloaded to the fast path
+	Offloaded   uint64 `json:"offloaded"` // flows and sources the stage offloaded to the fast path
 }
 
 // Runner drives a socket through a chain of stages.
@@ -437,6 +438,14 @@ func (r *Runner) account(batch []afxdp.Desc, sent int, packets, bytes *uint64) {
 		r.stats.TXRingFull += uint64(len(rest))
 		r.stats.Dropped += uint64(len(rest))
 		_ = r.cfg.Socket.Release(rest)
+	}
+}
+
+// offloaded counts a successful offload by stage i.
+func (r *Runner) offloaded(i int) {
+	r.stats.Offloaded++
+	if i >= 0 && i < len(r.stats.Stages) {
+		r.stats.Stages[i].Offloaded++
 	}
 }
 

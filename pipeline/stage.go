@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/xdpkit/xdpkit/fastpath"
 	"github.com/xdpkit/xdpkit/packet"
@@ -111,6 +112,31 @@ func (p *Packet) Offload(e fastpath.Entry) error {
 	return p.OffloadFlow(f, ok, e)
 }
 
+// BlockSource has the XDP program drop every frame from the packet's
+// source address from now on (fastpath.FastPath.SetPolicy with a /32 or
+// /128 Block prefix): what a detector does with an abusive source. The
+// block stays until the FastPath's DeletePolicy removes it. It counts in
+// Stats.Offloaded like Offload, failures in Stats.OffloadErrors; a
+// packet without an IP source fails with ErrNoFlow.
+func (p *Packet) BlockSource() error {
+	r := p.runner
+	if r == nil || r.cfg.FastPath == nil {
+		return ErrNoFastPath
+	}
+	src := p.Headers.SrcIP
+	if p.ParseErr != nil || !src.IsValid() {
+		r.stats.OffloadErrors++
+		return ErrNoFlow
+	}
+	src = src.Unmap()
+	if err := r.cfg.FastPath.SetPolicy(netip.PrefixFrom(src, src.BitLen()), fastpath.Block); err != nil {
+		r.stats.OffloadErrors++
+		return err
+	}
+	r.offloaded(p.stage)
+	return nil
+}
+
 // OffloadFlow is Offload for a flow of the stage's choosing, for example
 // the reverse direction of the packet's (ok false fails with ErrNoFlow,
 // so the result of Flow can be passed on directly).
@@ -127,10 +153,7 @@ func (p *Packet) OffloadFlow(f fastpath.Flow, ok bool, e fastpath.Entry) error {
 		r.stats.OffloadErrors++
 		return err
 	}
-	r.stats.Offloaded++
-	if p.stage >= 0 && p.stage < len(r.stats.Stages) {
-		r.stats.Stages[p.stage].Offloaded++
-	}
+	r.offloaded(p.stage)
 	return nil
 }
 
