@@ -76,11 +76,17 @@ func (t *Tool) Summary(st pipeline.Stats, sock *afxdp.Socket, extra func() map[s
 	return t.PrintJSON(out)
 }
 
+// SetWide is the key of WorkersSummary's extras whose fields are the
+// set's as a whole (limits, counters of the XDP program): printed once at
+// the top level, not per queue, and not summed.
+const SetWide = -1
+
 // WorkersSummary is Summary for a workers.Set: the totals, the kernel's
 // drop counters summed over the set's sockets, per_queue with each queue's
 // counters and the fields of its extras[queue](), those fields merged over
-// the queues (numbers summed, flow lists joined), and the CPU of each
-// worker (-1: not pinned).
+// the queues (numbers summed, flow lists joined), the fields of
+// extras[SetWide]() as they are, and the CPU of each worker (-1: not
+// pinned).
 func (t *Tool) WorkersSummary(st workers.Stats, set *workers.Set, extras map[int]func() map[string]any) error {
 	return t.Summary(st.Total, nil, func() map[string]any {
 		out := map[string]any{}
@@ -102,6 +108,11 @@ func (t *Tool) WorkersSummary(st workers.Stats, set *workers.Set, extras map[int
 		for _, sock := range set.Sockets() {
 			if ks, err := sock.Stats(); err == nil {
 				merge(out, map[string]any{"kernel": kernelDrops(ks)}) // summed
+			}
+		}
+		if e := extras[SetWide]; e != nil {
+			for k, v := range e() {
+				out[k] = v
 			}
 		}
 		out["per_queue"] = perQueue

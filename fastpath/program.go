@@ -88,7 +88,12 @@ func (b *asmb) count(idx int) {
 		asm.FnMapLookupElem.Call(),
 	)
 	b.jmp(asm.JEq.Imm(asm.R0, 0, ""), skip)
-	b.emit(asm.Mov.Imm(asm.R1, 1), asm.StoreXAdd(asm.R0, asm.R1, asm.DWord))
+	// A plain increment: the slot is this CPU's, and XDP does not nest.
+	b.emit(
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+	)
 	b.mark(skip)
 }
 

@@ -376,17 +376,10 @@ func policeInUserSpace(ctx context.Context, tool *cli.Tool, lim limits) error {
 	if err != nil {
 		return err
 	}
-	// WorkersSummary sums the numbers of the queues' summaries. blocked
-	// is the interface's (the fast path counts per CPU, not per queue),
-	// and the limits are the same on every queue: they go with the first
-	// queue only, so that they are not multiplied.
-	first := set.Queues()[0]
-	if s := summaries[first]; s != nil {
-		summaries[first] = func() map[string]any {
-			m := s()
-			m["blocked"], m["rate_pps"], m["burst_packets"], m["mode"] = blocked(), lim.rate, lim.burst, "userspace"
-			return m
-		}
+	// The limits and blocked are the set's, not a queue's (the fast path
+	// counts per CPU): they go at the top level, once.
+	summaries[cli.SetWide] = func() map[string]any {
+		return map[string]any{"blocked": blocked(), "rate_pps": lim.rate, "burst_packets": lim.burst, "mode": "userspace"}
 	}
 	if err := tool.WorkersSummary(st, set, summaries); err != nil {
 		return err
