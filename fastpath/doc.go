@@ -12,17 +12,17 @@
 //     frame, Allow exempts it from the policer.
 //  2. A per-source policer ([FastPath.SetRate]): a token bucket per source
 //     address, with the rate and burst set from Go and the time from
-//     bpf_ktime_get_coarse_ns (CLOCK_MONOTONIC_COARSE: buckets refill
-//     once per kernel tick, 1 to 10 ms), in a least-recently-used table
-//     of a fixed size so that a flood of spoofed sources cannot grow it.
-//     Frames over the rate are dropped.
+//     bpf_ktime_get_ns, in a least-recently-used table of a fixed size so
+//     that a flood of spoofed sources cannot grow it. Frames over the
+//     rate are dropped.
 //  3. The flow table ([FastPath.Install], an LRU hash on the TCP or UDP
 //     5-tuple, IPv4 and IPv6): an entry drops the flow's frames, passes
 //     them to the kernel stack, redirects them to the socket, rewrites
 //     them (MAC addresses; destination address and port with incremental
 //     IPv4 and TCP/UDP checksum updates) and transmits them, or
 //     encapsulates them in IPIP and transmits them. Each entry counts its
-//     packets and bytes and records when it was last used; entries idle
+//     packets and bytes and records when it was last used (to the
+//     kernel tick: bpf_ktime_get_coarse_ns); entries idle
 //     for longer than Config.IdleTimeout are ignored and removed by
 //     [FastPath.Expire].
 //  4. Everything else gets Config.Default: on to the queue's socket (the

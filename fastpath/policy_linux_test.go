@@ -73,6 +73,16 @@ func TestPolicer(t *testing.T) {
 		t.Fatalf("after a pause: passed %d, dropped %d; want 3 (the burst) and 3", p, d)
 	}
 
+	// A high rate with a small burst: frames a few microseconds apart
+	// (one BPF_PROG_TEST_RUN each) find a token each time. A clock of
+	// kernel ticks would let through one frame per tick only.
+	if err := fp.SetRate(fastpath.Rate{PerSecond: 1e6, Burst: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if p, d := count(c, 200); p < 190 {
+		t.Fatalf("1e6/s, burst 1: passed %d, dropped %d of 200 frames microseconds apart", p, d)
+	}
+
 	// Off: everything passes.
 	if err := fp.SetRate(fastpath.Rate{}); err != nil {
 		t.Fatal(err)

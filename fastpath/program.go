@@ -275,8 +275,10 @@ func instructions(def Action, xsk string) asm.Instructions {
 	)
 	b.jmp(asm.JEq.Imm(asm.R1, 0, ""), "flows")
 	b.emit(
-		asm.FnKtimeGetCoarseNs.Call(), // a few ns, where bpf_ktime_get_ns reads the (virtual) clock source
-		asm.Mov.Reg(rEntry, asm.R0),   // now
+		// The precise clock: with the coarse one buckets would refill
+		// once per tick, capping a source at Burst packets per tick.
+		asm.FnKtimeGetNs.Call(),
+		asm.Mov.Reg(rEntry, asm.R0), // now
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, fpKey+keySrc),
 		asm.LoadMapPtr(asm.R1, 0).WithReference(sourcesMapName),
@@ -354,7 +356,9 @@ func instructions(def Action, xsk string) asm.Instructions {
 	b.jmp(asm.JEq.Imm(asm.R0, 0, ""), "default")
 	b.emit(
 		asm.Mov.Reg(rEntry, asm.R0),
-		asm.FnKtimeGetCoarseNs.Call(), // a few ns, where bpf_ktime_get_ns reads the (virtual) clock source
+		// Last-seen times need only the coarse clock (a tick, 1-10 ms),
+		// a few ns cheaper than reading the clock source.
+		asm.FnKtimeGetCoarseNs.Call(),
 		asm.LoadMem(asm.R1, rConf, cfgIdle, asm.DWord),
 	)
 	b.jmp(asm.JEq.Imm(asm.R1, 0, ""), "fresh")
