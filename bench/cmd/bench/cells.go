@@ -25,6 +25,10 @@ type Cell struct {
 	Flows   int      `json:"flows,omitempty"`
 	Bin     string   `json:"bin,omitempty"` // DUT binary, when not the implementation's usual one
 	Note    string   `json:"note,omitempty"`
+
+	// FastPath is the xdpkit DUT's -fastpath (police, flowdrop, reflect):
+	// the frames are decided in XDP by package fastpath, not by the socket.
+	FastPath string `json:"fastpath,omitempty"`
 }
 
 // Label is the implementation and variant, as shown in tables.
@@ -44,6 +48,13 @@ func (c Cell) SizeLabel() string {
 }
 
 func (c Cell) probe() bool { return c.Mode == "reflect" }
+
+// xdpDrops reports whether the cell's frames are dropped in XDP, so that
+// veth's xdp_drops counts them: the kernel's XDP_DROP program and the fast
+// path's policer and drop entries.
+func (c Cell) xdpDrops() bool {
+	return c.Mode == "drop" && (c.Impl == "kernel-xdp" || c.FastPath == "police" || c.FastPath == "flowdrop")
+}
 
 // cell makes a cell. xdpkit runs with its UMEM on hugepages unless the
 // arguments say -4k (the "4k-pages" lever), as a deployment would.
@@ -65,12 +76,16 @@ func cell(impl, variant, mode string, size int, group string, args ...string) Ce
 	}
 	c := Cell{Impl: impl, Variant: variant, Mode: mode, Size: size, Group: group, Args: args}
 	c.Key = strings.ReplaceAll(c.Label(), " ", ".") + "/" + mode + "/" + strconv.Itoa(size)
-	for _, a := range args {
+	for i, a := range args {
 		switch a {
 		case "-huge", "-H":
 			c.Huge = true
 		case "-busypoll", "-B":
 			c.Busy = true
+		case "-fastpath":
+			if i+1 < len(args) {
+				c.FastPath = args[i+1]
+			}
 		}
 	}
 	if mode == "count" {
@@ -85,13 +100,15 @@ func plan(quick bool) []Cell {
 	add := func(c ...Cell) { cs = append(cs, c...) }
 	if quick {
 		for _, m := range []string{"drop", "reflect"} {
-			add(cell("xdpkit", "", m, 60, "peers"),
+			add(cell("kernel-xdp", "", m, 60, "peers"),
+				cell("xdpkit", "", m, 60, "peers"),
 				cell("c-libxdp", "", m, 60, "peers"),
 				cell("dpdk", "", m, 60, "peers"),
 				cell("asavie", "", m, 60, "peers"))
 		}
 		add(cell("xdpkit", "poll", "drop", 60, "poll", "-poll"),
 			cell("c-libxdp", "poll", "drop", 60, "poll", "-p"))
+		add(fastPathCells()...)
 		return cs
 	}
 	// Peers, 64 B: rx-drop and reflect, each implementation's default.
@@ -133,7 +150,23 @@ func plan(quick bool) []Cell {
 		cell("xdpkit", "poll", "count", 60, "count", "-poll"),
 		cell("xdpkit", "", "l2fwd", 60, "l2fwd"),
 		cell("dpdk", "", "l2fwd", 60, "l2fwd"))
+	add(fastPathCells()...)
 	return cs
+}
+
+// fastPathCells are xdpkit's fast path (package fastpath in the socket's
+// redirect program) against the kernel-xdp cells: a policer of 1 packet/s
+// that drops nearly every generator frame in XDP, a Drop entry and a
+// Transmit+SwapMAC entry for the generator's flow (and the probe's). The
+// socket stays, as in a deployment, and gets the misses; it waits in
+// Socket.Wait (-poll) since it has next to nothing to do. measure.go gives
+// the DUT the flows (dutArgv).
+func fastPathCells() []Cell {
+	return []Cell{
+		cell("xdpkit", "fastpath police", "drop", 60, "fastpath", "-poll", "-fastpath", "police", "-fp-rate", "1", "-fp-burst", "1"),
+		cell("xdpkit", "fastpath flow-drop", "drop", 60, "fastpath", "-poll", "-fastpath", "flowdrop"),
+		cell("xdpkit", "fastpath reflect", "reflect", 60, "fastpath", "-poll", "-fastpath", "reflect"),
+	}
 }
 
 func filterCells(cs []Cell, re string) ([]Cell, error) {

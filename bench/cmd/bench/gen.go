@@ -80,7 +80,7 @@ func genMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "gen:", err)
 		return 1
 	}
-	spec := pkt.Spec{Len: *size, DstIP: netip.MustParseAddr(*dip), SrcIP: netip.MustParseAddr(*sip), DstPort: 9, SrcPort: 9}
+	spec := pkt.Spec{Len: *size, DstIP: netip.MustParseAddr(*dip), SrcIP: netip.MustParseAddr(*sip), DstPort: loadPort, SrcPort: loadPort}
 	if spec.DstMAC, err = net.ParseMAC(*dmac); err != nil {
 		fmt.Fprintln(os.Stderr, "gen:", err)
 		return 1

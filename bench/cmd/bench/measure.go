@@ -175,6 +175,9 @@ func (o *options) dutArgv(c Cell, bound time.Duration, profile string) ([]string
 		if c.Mode == "l2fwd" {
 			a = append(a, "-out", outIf, "-out-dmac", sinkMAC)
 		}
+		if c.FastPath != "" {
+			a = append(a, fastPathArgs(c)...)
+		}
 		if profile != "" {
 			a = append(a, "-cpuprofile", profile)
 		}
@@ -213,6 +216,21 @@ func (o *options) dutArgv(c Cell, bound time.Duration, profile string) ([]string
 		return append(a, c.Args...), "forwards packets on", nil
 	}
 	return nil, "", fmt.Errorf("unknown implementation %s", c.Impl)
+}
+
+// fastPathArgs tells a -fastpath DUT the generator's flows, as gen.go
+// makes them: genIP:loadPort > dutIP:loadPort, or with c.Flows the source
+// ports from progs.FlowBasePort; and the latency probe's flow for reflect.
+func fastPathArgs(c Cell) []string {
+	sport, n := loadPort, 1
+	if c.Flows > 0 {
+		sport, n = progs.FlowBasePort, c.Flows
+	}
+	a := []string{"-fp-src", genIP, "-fp-dst", dutIP, "-fp-sport", strconv.Itoa(sport), "-fp-sports", strconv.Itoa(n), "-fp-dport", strconv.Itoa(loadPort)}
+	if c.probe() {
+		a = append(a, "-fp-probe", strconv.Itoa(probePort))
+	}
+	return a
 }
 
 func cleanupDUT() {
@@ -444,7 +462,7 @@ func frames(c Cell, a, b snap) float64 {
 	case "l2fwd":
 		return rate(a, b, sinkIf, "rx_queue_0_xdp_packets")
 	}
-	if c.Impl == "kernel-xdp" {
+	if c.xdpDrops() {
 		return rate(a, b, dutIf, "rx_queue_0_xdp_drops")
 	}
 	return rate(a, b, dutIf, "rx_queue_0_xdp_redirect")
@@ -521,7 +539,9 @@ func (o *options) selfStats(c Cell, r *Run, dut *proc) {
 		n := float64(st.B.RX - st.A.RX)
 		dt := float64(st.B.T-st.A.T) / 1e9
 		if n > 0 && dt > 0 {
-			al := float64(st.B.Mallocs-st.A.Mallocs) / n
+			// Not what collect itself allocated for B (reading the fast
+			// path's counters): that is the measurement, not the frames.
+			al := float64(st.B.Mallocs-st.A.Mallocs-min(st.B.CollectMallocs, st.B.Mallocs-st.A.Mallocs)) / n
 			sc := float64(st.B.Syscalls-st.A.Syscalls) / n
 			dr := float64(st.B.Dropped-st.A.Dropped) / dt / 1e6
 			self := n / dt / 1e6

@@ -85,6 +85,7 @@ type Report struct {
 	Summaries []*Summary `json:"summaries"`
 	Targets   []Target   `json:"targets"`
 	Levers    []Target   `json:"levers"`
+	FastPath  []Target   `json:"fastpath"`
 	Extras    extras     `json:"extras"`
 	Runs      []*Run     `json:"runs"`
 	Table     string     `json:"-"`
@@ -244,7 +245,7 @@ func targets(ss []*Summary, ex extras) ([]Target, []Target) {
 	xd := find(ss, "xdpkit/reflect/60")
 	var best *Summary
 	for _, s := range ss {
-		if s.Cell.Impl == "xdpkit" && s.Cell.Mode == "reflect" && s.Cell.Size == 60 && s.Runs > 0 && !s.AllDisturbed && !strings.Contains(s.Cell.Variant, "diag") && (best == nil || s.Mpps > best.Mpps) {
+		if s.Cell.Impl == "xdpkit" && s.Cell.FastPath == "" && s.Cell.Mode == "reflect" && s.Cell.Size == 60 && s.Runs > 0 && !s.AllDisturbed && !strings.Contains(s.Cell.Variant, "diag") && (best == nil || s.Mpps > best.Mpps) {
 			best = s
 		}
 	}
@@ -273,6 +274,19 @@ func targets(ss []*Summary, ex extras) ([]Target, []Target) {
 		cmp("reflect 64B vs best of DPDK / C libxdp (best xdpkit lever)", ">= 1.2x", best, peer, 1.2)
 	}
 	cmp("reflect 64B vs asavie (default xdpkit)", ">= 1.5x", xd, as, 1.5)
+	// The fast path (package fastpath, in XDP) against the kernel's own
+	// XDP programs, and against reflecting through an AF_XDP socket.
+	kd, kr := find(ss, "kernel-xdp/drop/60"), find(ss, "kernel-xdp/reflect/60")
+	fpol, frefl := find(ss, "xdpkit.fastpath.police/drop/60"), find(ss, "xdpkit.fastpath.reflect/reflect/60")
+	var bestXSK *Summary
+	for _, s := range ss {
+		if s.Cell.Impl != "kernel-xdp" && s.Cell.FastPath == "" && s.Cell.Mode == "reflect" && s.Cell.Size == 60 && s.Runs > 0 && !s.AllDisturbed && (bestXSK == nil || s.Mpps > bestXSK.Mpps) {
+			bestXSK = s
+		}
+	}
+	cmp("kernel-policed drop 64B (fastpath policer) vs kernel-xdp drop", ">= 0.9x", fpol, kd, 0.9)
+	cmp("fast-path reflect 64B (XDP_TX entry) vs kernel-xdp reflect", ">= 0.7x", frefl, kr, 0.7)
+	cmp("fast-path reflect 64B vs best AF_XDP reflect", ">= 3x", frefl, bestXSK, 3)
 	// rx-drop ns/frame in poll mode.
 	{
 		x, c := find(ss, "xdpkit.poll/drop/60"), find(ss, "c-libxdp.poll/drop/60")
@@ -339,13 +353,33 @@ func targets(ss []*Summary, ex extras) ([]Target, []Target) {
 	var lv []Target
 	if xd != nil {
 		for _, s := range ss {
-			if s.Cell.Impl == "xdpkit" && s.Cell.Mode == "reflect" && s.Cell.Size == 60 && s.Cell.Variant != "" && s.Runs > 0 {
+			if s.Cell.Impl == "xdpkit" && s.Cell.FastPath == "" && s.Cell.Mode == "reflect" && s.Cell.Size == 60 && s.Cell.Variant != "" && s.Runs > 0 {
 				lv = append(lv, Target{Name: s.Cell.Variant + " (" + strings.Join(s.Cell.Args, " ") + ")",
 					Result: fmt.Sprintf("%.3f Mpps (%.3f-%.3f) = %.2fx default; syscalls/frame %s", s.Mpps, s.MppsMin, s.MppsMax, s.Mpps/xd.Mpps, fmtp(s.Syscalls, "%.3f"))})
 			}
 		}
 	}
 	return t, lv
+}
+
+// fastPathRatios puts every fast-path cell next to the kernel-xdp cell of
+// its mode, with the fast path's own count of the frames (the DUT's
+// fp.Counters) as a cross-check of the veth counter.
+func fastPathRatios(ss []*Summary) []Target {
+	var out []Target
+	for _, s := range ss {
+		if s.Cell.FastPath == "" || s.Runs == 0 {
+			continue
+		}
+		t := Target{Name: s.Cell.Variant + " " + s.Cell.Mode + " " + s.Cell.SizeLabel() + " (" + strings.Join(s.Cell.Args, " ") + ")"}
+		t.Result = fmt.Sprintf("%.3f Mpps (%.3f-%.3f), gen %.3f", s.Mpps, s.MppsMin, s.MppsMax, s.GenMpps)
+		if k := find(ss, "kernel-xdp/"+s.Cell.Mode+"/"+strconv.Itoa(s.Cell.Size)); k != nil {
+			t.Result += fmt.Sprintf(" = %.2fx kernel-xdp %s (%.3f)", s.Mpps/k.Mpps, s.Cell.Mode, k.Mpps)
+		}
+		t.Result += "; fast path's own count " + fmtp(s.SelfMpps, "%.3f") + " Mpps"
+		out = append(out, t)
+	}
+	return out
 }
 
 func fmtp(p *float64, f string) string {
@@ -383,6 +417,7 @@ func report(o options, env Env, cells []Cell, runs []*Run, ex extras) *Report {
 	rep := &Report{Env: env, Runs: runs, Extras: ex}
 	rep.Summaries = summarize(cells, runs)
 	rep.Targets, rep.Levers = targets(rep.Summaries, ex)
+	rep.FastPath = fastPathRatios(rep.Summaries)
 	rows := tableRows(rep.Summaries)
 	rep.Table = textTable(o, rep, rows)
 	rep.Markdown = markdown(o, rep, rows)
@@ -439,8 +474,8 @@ func (r tableRow) lat(sep string) string {
 func textTable(o options, rep *Report, rows []tableRow) string {
 	var b strings.Builder
 	env := rep.Env
-	fmt.Fprintf(&b, "\nxdpkit bench: %s, kernel %s, %s x%d, %s; %d rounds interleaved, %s warm-up, %s window; load %s -> %s\n",
-		env.Start, env.Kernel, env.CPU, env.CPUs, env.Go, o.runs, o.warm, o.win, env.LoadStart, env.LoadEnd)
+	fmt.Fprintf(&b, "\nxdpkit bench: %s, xdpkit %s, kernel %s, %s x%d, %s; %d rounds interleaved, %s warm-up, %s window; load %s -> %s\n",
+		env.Start, env.Versions["github.com/xdpkit/xdpkit"], env.Kernel, env.CPU, env.CPUs, env.Go, o.runs, o.warm, o.win, env.LoadStart, env.LoadEnd)
 	fmt.Fprintf(&b, "Mpps = median (min-max) from veth counters; ns/f = DUT-CPU busy ns per frame, (x) = DUT CPU saturated;\n")
 	fmt.Fprintf(&b, "sys/f = syscalls per frame (DUT's own count; perf in []); lat = probe RTT p50/p99/p99.9 us under load | idle\n")
 	fmt.Fprintf(&b, "n = runs used; + = disturbed runs excluded; ! = every run disturbed by other processes (>%d%% of a CPU)\n\n", disturbedPct)
@@ -468,6 +503,12 @@ func textTable(o options, rep *Report, rows []tableRow) string {
 	if len(rep.Levers) > 0 {
 		fmt.Fprintf(&b, "\nxdpkit levers, reflect 64B (vs default):\n")
 		for _, t := range rep.Levers {
+			fmt.Fprintf(&b, "  %-44s %s\n", t.Name, t.Result)
+		}
+	}
+	if len(rep.FastPath) > 0 {
+		fmt.Fprintf(&b, "\nxdpkit fast path (in XDP) vs kernel-xdp:\n")
+		for _, t := range rep.FastPath {
 			fmt.Fprintf(&b, "  %-44s %s\n", t.Name, t.Result)
 		}
 	}
@@ -519,8 +560,8 @@ func metStr(m *bool) string {
 func markdown(o options, rep *Report, rows []tableRow) string {
 	var b strings.Builder
 	e := rep.Env
-	fmt.Fprintf(&b, "Run %s (%s), kernel %s, %s, %d vCPUs, %s; %d rounds interleaved, %s warm-up + %s window each; load average %s at the start, %s at the end.\n\n",
-		e.Start, e.Duration, e.Kernel, e.CPU, e.CPUs, e.Go, o.runs, o.warm, o.win, e.LoadStart, e.LoadEnd)
+	fmt.Fprintf(&b, "Run %s (%s), xdpkit %s, kernel %s, %s, %d vCPUs, %s; %d rounds interleaved, %s warm-up + %s window each; load average %s at the start, %s at the end.\n\n",
+		e.Start, e.Duration, e.Versions["github.com/xdpkit/xdpkit"], e.Kernel, e.CPU, e.CPUs, e.Go, o.runs, o.warm, o.win, e.LoadStart, e.LoadEnd)
 	b.WriteString("| group | implementation | size | mode | Mpps median (min-max) | runs | gen Mpps | veth drop Mpps | DUT CPU | DUT ns/frame | syscalls/frame | allocs/frame | RTT p50/p99/p99.9 µs loaded \\| idle |\n")
 	b.WriteString("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
 	for _, r := range rows {
@@ -548,6 +589,12 @@ func markdown(o options, rep *Report, rows []tableRow) string {
 	if len(rep.Levers) > 0 {
 		b.WriteString("\nxdpkit levers (reflect, 64 B) against its default:\n\n")
 		for _, t := range rep.Levers {
+			fmt.Fprintf(&b, "- %s: %s\n", t.Name, t.Result)
+		}
+	}
+	if len(rep.FastPath) > 0 {
+		b.WriteString("\nxdpkit fast path (package fastpath, in XDP) against kernel-xdp:\n\n")
+		for _, t := range rep.FastPath {
 			fmt.Fprintf(&b, "- %s: %s\n", t.Name, t.Result)
 		}
 	}

@@ -86,7 +86,7 @@ func plotSVG(ss []*Summary, env Env) string {
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`+"\n", x0, y+3, bw(s.Mpps, maxM), rowH-6, col)
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="black"/>`+"\n", float64(x0)+bw(s.MppsMin, maxM), y+rowH/2, float64(x0)+bw(s.MppsMax, maxM), y+rowH/2)
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d">%.3f</text>`+"\n", float64(x0)+bw(s.MppsMax, maxM)+4, y+13, s.Mpps)
-		if !math.IsNaN(s.Ns) && c.Impl != "kernel-xdp" {
+		if !math.IsNaN(s.Ns) && c.Impl != "kernel-xdp" && c.FastPath == "" { // XDP runs on the generator's CPU
 			op := "1"
 			if s.Saturated() {
 				op = "0.3"

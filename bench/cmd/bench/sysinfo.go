@@ -217,8 +217,37 @@ func summarizeLatency(us []float64, sent int) *Latency {
 	return l
 }
 
+// treeVersion is the main module's commit and its uncommitted changes (the
+// DUTs are built from the working tree, which others edit meanwhile), as
+// "abcdef123456" or "abcdef123456 + uncommitted fastpath/program.go, ...".
+func treeVersion() string {
+	out, err := exec.Command("git", "-C", "..", "rev-parse", "--short=12", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	v := strings.TrimSpace(string(out))
+	st, err := exec.Command("git", "-C", "..", "status", "--porcelain", "--untracked-files=no").Output()
+	if err != nil {
+		return v
+	}
+	var files []string
+	for _, l := range strings.Split(string(st), "\n") {
+		if len(l) > 3 { // XY path
+			files = append(files, strings.TrimSpace(l[3:]))
+		}
+	}
+	if len(files) > 6 {
+		files = append(files[:6], fmt.Sprintf("and %d more", len(files)-6))
+	}
+	if len(files) > 0 {
+		v += " + uncommitted " + strings.Join(files, ", ")
+	}
+	return v
+}
+
 // collectEnv describes the machine (kernel, CPU, the peers' package
-// versions) and the run's settings; it runs uname and dpkg-query.
+// versions, the library's commit) and the run's settings; it runs uname,
+// dpkg-query and git.
 func collectEnv(o options) Env {
 	e := Env{Go: runtime.Version(), CPUs: runtime.NumCPU(), LoadStart: loadavg(), Versions: map[string]string{}}
 	if out, err := exec.Command("uname", "-r").Output(); err == nil {
@@ -233,12 +262,15 @@ func collectEnv(o options) Env {
 	if strings.Contains(readFile("/proc/cpuinfo"), "hypervisor") {
 		e.CPU += " (VM)"
 	}
-	for _, p := range []string{"libxdp1", "libbpf1", "dpdk", "librte-net-af-xdp23", "linux-perf"} {
+	for _, p := range []string{"libxdp1", "libbpf1", "dpdk", "dpdk-dev", "librte-net-af-xdp23", "linux-perf"} {
 		if out, err := exec.Command("dpkg-query", "-W", "-f", "${Version}", p).Output(); err == nil {
 			e.Versions[p] = string(out)
 		}
 	}
 	e.Versions["github.com/asavie/xdp"] = "v0.3.3 (built against cilium/ebpf v0.22.0 by MVS)"
+	if v := treeVersion(); v != "" {
+		e.Versions["github.com/xdpkit/xdpkit"] = v
+	}
 	e.Settings = map[string]string{
 		"runs": strconv.Itoa(o.runs), "warm": o.warm.String(), "window": o.win.String(), "probe_tail": o.tail.String(),
 		"probe_rate": strconv.Itoa(o.probeRate), "gen_cpu": strconv.Itoa(o.genCPU), "dut_cpu": strconv.Itoa(o.dutCPU),

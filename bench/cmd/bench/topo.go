@@ -48,6 +48,7 @@ const (
 	outIP     = "10.235.1.1"
 	sinkIP    = "10.235.1.2"
 	probePort = 7777
+	loadPort  = 9 // the load's UDP ports (source port with -flows: progs.FlowBasePort + i)
 )
 
 type topo struct {

@@ -16,7 +16,13 @@
 // bench/internal/dutwin); at exit the command prints a DUTSTATS line with
 // its frame, allocation and syscall counts for that window.
 //
+// -fastpath police|flowdrop|reflect puts a fastpath.FastPath into the
+// socket's redirect program (see fastpath.go): the generator's frames are
+// then policed, dropped or reflected in XDP, and the socket only gets the
+// misses; the window counts are the fast path's own counters.
+//
 //	xdpkit-dut -i xbv0 -mode reflect -batch 64 [-poll] [-huge] [-nowakeup] [-busypoll] [-txbudget 256]
+//	xdpkit-dut -i xbv0 -mode reflect -poll -fastpath reflect -fp-src 10.235.0.2 -fp-dst 10.235.0.1 -fp-probe 7777
 package main
 
 import (
@@ -33,6 +39,7 @@ import (
 
 	"github.com/xdpkit/xdpkit/afxdp"
 	"github.com/xdpkit/xdpkit/bench/internal/dutwin"
+	"github.com/xdpkit/xdpkit/fastpath"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/redirect"
 	"github.com/xdpkit/xdpkit/umem"
@@ -59,6 +66,8 @@ type config struct {
 	ZeroCopy    bool   `json:"zero_copy"`
 	ProgramMode string `json:"xdp_mode"`
 	LockThread  bool   `json:"lock_thread,omitempty"`
+
+	FastPath *fpInfo `json:"fastpath,omitempty"` // -fastpath
 }
 
 func main() { os.Exit(run()) }
@@ -83,6 +92,16 @@ func run() int {
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the measurement window to this file")
 	lockThread := flag.Bool("lock-thread", false, "runtime.LockOSThread the loop (costs thread handoffs in every Socket.Wait)")
 	bound := flag.Duration("T", 60*time.Second, "hard bound on the run time")
+	var fpf fpFlags
+	flag.StringVar(&fpf.mode, "fastpath", "", "police | flowdrop | reflect: a fastpath.FastPath in the redirect program decides the generator's frames in XDP")
+	flag.StringVar(&fpf.src, "fp-src", "10.235.0.2", "-fastpath flowdrop/reflect: the generator flows' source address")
+	flag.StringVar(&fpf.dst, "fp-dst", "10.235.0.1", "-fastpath flowdrop/reflect: their destination address")
+	flag.UintVar(&fpf.sport, "fp-sport", 9, "-fastpath flowdrop/reflect: the first flow's UDP source port")
+	flag.UintVar(&fpf.sports, "fp-sports", 1, "-fastpath flowdrop/reflect: flows with consecutive source ports from -fp-sport")
+	flag.UintVar(&fpf.dport, "fp-dport", 9, "-fastpath flowdrop/reflect: the flows' UDP destination port")
+	flag.UintVar(&fpf.probe, "fp-probe", 0, "-fastpath flowdrop/reflect: also install the latency probe's flow (this port both ways); 0 = none")
+	flag.Float64Var(&fpf.rate, "fp-rate", 1, "-fastpath police: packets per second per source")
+	flag.IntVar(&fpf.burst, "fp-burst", 1, "-fastpath police: bucket size in packets")
 	flag.Parse()
 	c.Frames = uint32(*frames)
 	if c.Mode == "count" || c.Mode == "l2fwd" {
@@ -105,12 +124,24 @@ func run() int {
 		runtime.LockOSThread()
 	}
 
+	var fp *fastpath.FastPath
+	var fpFlows []fastpath.Flow
+	var fpEntry fastpath.Entry
+	if fpf.mode != "" {
+		var err error
+		if fp, fpFlows, fpEntry, c.FastPath, err = newFastPath(fpf); err != nil {
+			fmt.Fprintln(os.Stderr, "xdpkit-dut:", err)
+			return 1
+		}
+		defer fp.Close() // after the socket (and its program) is closed
+	}
+
 	cfg := &afxdp.Config{
 		UMEMOptions:       &umem.Options{FrameCount: c.Frames, HugePages: c.Huge},
 		DisableNeedWakeup: c.NoWakeup,
 		TXBudget:          c.TXBudget,
 		BindRetryTimeout:  5 * time.Second,
-		Redirect:          &redirect.Options{Mode: redirect.ModeDriver},
+		Redirect:          &redirect.Options{Mode: redirect.ModeDriver, FastPath: fp},
 	}
 	if c.BusyPoll {
 		cfg.BusyPoll = afxdp.BusyPoll{Prefer: true, Timeout: time.Duration(c.BusyUS) * time.Microsecond, Budget: c.Batch}
@@ -127,6 +158,12 @@ func run() int {
 	c.ProgramMode = sock.Program().Mode().String()
 	if c.Mode == "count" {
 		c.FlowImpl = flowStageImpl
+	}
+	for _, f := range fpFlows {
+		if err := fp.Install(f, fpEntry); err != nil {
+			fmt.Fprintln(os.Stderr, "xdpkit-dut:", err)
+			return 1
+		}
 	}
 
 	var out *afxdp.Socket
@@ -159,7 +196,7 @@ func run() int {
 	c.LockThread = *lockThread
 	w := dutwin.New("xdpkit", c.Mode, *profile, *bound)
 	w.SetConfig(c)
-	d := &dut{c: c, sock: sock, out: out, w: w}
+	d := &dut{c: c, sock: sock, out: out, w: w, fp: fp}
 	switch {
 	case c.Loop == "hand" && c.Mode == "drop":
 		d.loop = d.handDrop
@@ -175,9 +212,12 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "xdpkit-dut: -loop must be hand or pipeline")
 		return 2
 	}
-	dutwin.Ready("impl=xdpkit if=%s q=%d mode=%s loop=%s batch=%d zerocopy=%v xdp=%s hugepages=%v need_wakeup=%v busy_poll=%v poll=%v txbudget=%d",
-		c.Interface, c.Queue, c.Mode, c.Loop, c.Batch, c.ZeroCopy, c.ProgramMode, c.HugeGot, !c.NoWakeup, c.BusyPoll, c.Poll, c.TXBudget)
+	dutwin.Ready("impl=xdpkit if=%s q=%d mode=%s loop=%s batch=%d zerocopy=%v xdp=%s hugepages=%v need_wakeup=%v busy_poll=%v poll=%v txbudget=%d fastpath=%s flows=%d",
+		c.Interface, c.Queue, c.Mode, c.Loop, c.Batch, c.ZeroCopy, c.ProgramMode, c.HugeGot, !c.NoWakeup, c.BusyPoll, c.Poll, c.TXBudget, fpf.mode, len(fpFlows))
 	err = d.run()
+	if fp != nil {
+		d.reportFastPath()
+	}
 	w.Report()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "xdpkit-dut:", err)
@@ -199,6 +239,11 @@ type dut struct {
 	busy    uint64 // recvfrom calls made for busy polling
 	sink    byte
 	descs   []unix.XDPDesc
+
+	fp    *fastpath.FastPath
+	fpWin [2]fastpath.Counters // at the window's edges
+	fpN   int
+	fpErr error
 }
 
 func (d *dut) run() error {
@@ -246,7 +291,47 @@ func (d *dut) collect() dutwin.Snap {
 		s.TX = d.sockTX()
 	}
 	s.Syscalls = s.Kicks + s.RXWakeups + s.Waits + d.busy
+	if d.fp != nil {
+		// The frames are the fast path's: every frame the XDP program saw
+		// (the socket's are among them), and what it transmitted. Reading
+		// the counters allocates; dutwin leaves that out of the window.
+		fc, err := d.fp.Counters()
+		if err != nil {
+			d.fpErr = err
+		}
+		s.RX, s.TX = fpFrames(fc), fc.FlowTransmitted+s.TX
+		if d.fpN < len(d.fpWin) {
+			d.fpWin[d.fpN] = fc
+			d.fpN++
+		}
+	}
 	return s
+}
+
+// reportFastPath puts the fast path's counters at the window's edges and
+// at exit into the DUTSTATS line.
+func (d *dut) reportFastPath() {
+	type report struct {
+		A     *fastpath.Counters `json:"a,omitempty"`
+		B     *fastpath.Counters `json:"b,omitempty"`
+		Final fastpath.Counters  `json:"final"`
+		Err   string             `json:"error,omitempty"`
+	}
+	var r report
+	if d.fpN > 0 {
+		r.A = &d.fpWin[0]
+	}
+	if d.fpN > 1 {
+		r.B = &d.fpWin[1]
+	}
+	var err error
+	if r.Final, err = d.fp.Counters(); err != nil && d.fpErr == nil {
+		d.fpErr = err
+	}
+	if d.fpErr != nil {
+		r.Err = d.fpErr.Error()
+	}
+	d.w.SetExtra(r)
 }
 
 func (d *dut) sockTX() uint64 {

@@ -29,6 +29,10 @@ type Snap struct {
 	RXWakeups uint64 `json:"rx_wakeups"`
 	Waits     uint64 `json:"waits"`
 	Dropped   uint64 `json:"dropped"` // frames the DUT itself dropped (TX ring full, ...)
+	// CollectMallocs are the allocations the DUT's collect function made
+	// for this snapshot (reading map counters, say): Mallocs includes them,
+	// the harness leaves them out of the window's allocations per frame.
+	CollectMallocs uint64 `json:"collect_mallocs,omitempty"`
 }
 
 // Stats is what the DUT prints at exit.
@@ -38,6 +42,7 @@ type Stats struct {
 	A      *Snap  `json:"a,omitempty"`
 	B      *Snap  `json:"b,omitempty"`
 	Config any    `json:"config,omitempty"`
+	Extra  any    `json:"extra,omitempty"` // whatever else the DUT reports (SetExtra)
 }
 
 const (
@@ -83,6 +88,10 @@ func New(impl, mode, profile string, bound time.Duration) *Window {
 // SetConfig records the DUT's configuration for the report.
 func (w *Window) SetConfig(c any) { w.st.Config = c }
 
+// SetExtra records more of the DUT's own numbers for the report; call it
+// before Report.
+func (w *Window) SetExtra(x any) { w.st.Extra = x }
+
 // Stopped reports whether the DUT should stop.
 func (w *Window) Stopped() bool { return w.stop.Load() }
 
@@ -94,9 +103,12 @@ func (w *Window) Pending() bool { return w.flags.Load() != 0 }
 func (w *Window) Edge(collect func() Snap) {
 	f := w.flags.Swap(0)
 	take := func(s *Snap) {
+		runtime.ReadMemStats(&w.ms)
+		before := w.ms.Mallocs
 		*s = collect()
 		runtime.ReadMemStats(&w.ms)
 		s.Mallocs = w.ms.Mallocs
+		s.CollectMallocs = w.ms.Mallocs - before
 		s.T = time.Now().UnixNano()
 	}
 	if f&flagStart != 0 && w.st.A == nil {
