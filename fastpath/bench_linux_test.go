@@ -49,6 +49,10 @@ func BenchmarkProgram(b *testing.B) {
 		_, prog := newFastPath(b, &fastpath.Config{Rate: fastpath.Rate{PerSecond: 0.001, Burst: 1}})
 		measure(b, prog)
 	})
+	b.Run("policer-drop-precise", func(b *testing.B) {
+		_, prog := newFastPath(b, &fastpath.Config{PreciseClock: true, Rate: fastpath.Rate{PerSecond: 0.001, Burst: 1}})
+		measure(b, prog)
+	})
 	b.Run("blocked", func(b *testing.B) {
 		fp, prog := newFastPath(b, nil)
 		if err := fp.SetPolicy(netipPrefix(c.flow.Src), fastpath.Block); err != nil {

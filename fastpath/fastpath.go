@@ -32,6 +32,7 @@ type FastPath struct {
 	closed   bool
 	flags    uint64
 	prefixes map[netip.Prefix]Policy
+	tickNs   uint64 // the policer clock's resolution; 0 with Config.PreciseClock
 
 	flows, sources, lpm, conf, counters *ebpf.Map
 }
@@ -45,6 +46,11 @@ func New(cfg *Config) (_ *FastPath, err error) {
 		return nil, err
 	}
 	fp := &FastPath{cfg: c, prefixes: map[netip.Prefix]Policy{}}
+	if !c.PreciseClock {
+		if fp.tickNs, err = clock.CoarseResolutionNs(); err != nil {
+			return nil, fmt.Errorf("fastpath: resolution of CLOCK_MONOTONIC_COARSE: %w", err)
+		}
+	}
 	defer func() {
 		if err != nil {
 			fp.closeMaps()
@@ -130,7 +136,7 @@ func (fp *FastPath) Instructions(xsk string) (asm.Instructions, error) {
 	if fp.closed {
 		return nil, fmt.Errorf("fastpath: instructions: %w", os.ErrClosed)
 	}
-	insns := instructions(fp.cfg.Default, xsk)
+	insns := instructions(fp.cfg.Default, fp.cfg.PreciseClock, xsk)
 	for name, m := range map[string]*ebpf.Map{
 		flowsMapName: fp.flows, sourcesMapName: fp.sources, prefixesMapName: fp.lpm,
 		configMapName: fp.conf, countersMapName: fp.counters,
@@ -185,7 +191,7 @@ func (fp *FastPath) SetRate(r Rate) error {
 }
 
 func (fp *FastPath) setRate(r Rate) error {
-	rate, burst, fill, err := r.resolve()
+	rate, burst, fill, err := r.resolve(fp.tickNs)
 	if err != nil {
 		return err
 	}
@@ -201,7 +207,7 @@ func (fp *FastPath) setRate(r Rate) error {
 }
 
 func (fp *FastPath) rewriteConfig() error {
-	rate, burst, fill, _ := fp.cfg.Rate.resolve()
+	rate, burst, fill, _ := fp.cfg.Rate.resolve(fp.tickNs)
 	return fp.writeConfig(rate, burst, fill)
 }
 

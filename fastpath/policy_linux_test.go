@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/xdpkit/xdpkit/fastpath"
 	"github.com/xdpkit/xdpkit/internal/testframes"
 )
@@ -23,7 +25,25 @@ func udpFrom(src netip.Addr) []byte {
 }
 
 func TestPolicer(t *testing.T) {
-	fp, prog := newFastPath(t, &fastpath.Config{Default: fastpath.Pass, Rate: fastpath.Rate{PerSecond: 1, Burst: 5}})
+	for _, precise := range []bool{false, true} {
+		t.Run(map[bool]string{false: "coarse clock", true: "precise clock"}[precise], func(t *testing.T) {
+			testPolicer(t, precise)
+		})
+	}
+}
+
+func testPolicer(t *testing.T, precise bool) {
+	fp, prog := newFastPath(t, &fastpath.Config{Default: fastpath.Pass, PreciseClock: precise, Rate: fastpath.Rate{PerSecond: 1, Burst: 5}})
+	// tick is how far the policer's clock jumps at once.
+	tick := time.Duration(0)
+	if !precise {
+		var ts unix.Timespec
+		if err := unix.ClockGetres(unix.CLOCK_MONOTONIC_COARSE, &ts); err != nil {
+			t.Fatal(err)
+		}
+		tick = time.Duration(ts.Nano())
+		t.Logf("coarse clock: a tick is %s", tick)
+	}
 	a, b := udpFrom(mustAddr("203.0.113.1")), udpFrom(mustAddr("2001:db8:1::1"))
 	count := func(frame []byte, n int) (passed, dropped int) {
 		for range n {
@@ -51,18 +71,18 @@ func TestPolicer(t *testing.T) {
 		t.Fatalf("counters %+v", cnt)
 	}
 
-	// A fast rate refills: 1000/s with a burst of 1 passes one frame,
-	// then another after 5 ms.
-	if err := fp.SetRate(fastpath.Rate{PerSecond: 1000, Burst: 1}); err != nil {
+	// A fast rate refills: 100/s with a burst of 1 passes one frame,
+	// then another after 15 ms.
+	if err := fp.SetRate(fastpath.Rate{PerSecond: 100, Burst: 1}); err != nil {
 		t.Fatal(err)
 	}
 	c := udpFrom(mustAddr("203.0.113.2"))
 	if p, d := count(c, 2); p != 1 || d != 1 {
 		t.Fatalf("burst 1: passed %d, dropped %d; want 1 and 1", p, d)
 	}
-	time.Sleep(5 * time.Millisecond)
+	time.Sleep(15 * time.Millisecond)
 	if p, _ := count(c, 1); p != 1 {
-		t.Fatal("no refill after 5ms at 1000/s")
+		t.Fatal("no refill after 15ms at 100/s")
 	}
 	// A long pause fills the bucket to its burst, no more.
 	if err := fp.SetRate(fastpath.Rate{PerSecond: 100, Burst: 3}); err != nil {
@@ -73,9 +93,28 @@ func TestPolicer(t *testing.T) {
 		t.Fatalf("after a pause: passed %d, dropped %d; want 3 (the burst) and 3", p, d)
 	}
 
+	// A rate that refills more than the burst in a tick: with the coarse
+	// clock a bucket holds a tick's worth (5000/s × 4 ms = 20 packets at
+	// HZ=250), with the precise one the burst.
+	if err := fp.SetRate(fastpath.Rate{PerSecond: 5000, Burst: 2}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(max(10*time.Millisecond, 3*tick))
+	want := max(2, int(5000*tick.Seconds()))
+	d := udpFrom(mustAddr("203.0.113.3"))
+	count(d, 1) // a new source: a full bucket, less this frame
+	start := time.Now()
+	p, _ := count(d, 200)
+	// The frames are microseconds apart, not back to back: what the rate
+	// refills meanwhile passes too.
+	refill := int(5000*(time.Since(start)+tick).Seconds()) + 1
+	if p < want-1 || p > want-1+refill {
+		t.Fatalf("5000/s, burst 2: %d of 200 frames passed, want %d to %d", p, want-1, want-1+refill)
+	}
+
 	// A high rate with a small burst: frames a few microseconds apart
-	// (one BPF_PROG_TEST_RUN each) find a token each time. A clock of
-	// kernel ticks would let through one frame per tick only.
+	// (one BPF_PROG_TEST_RUN each) find a token each time, with either
+	// clock.
 	if err := fp.SetRate(fastpath.Rate{PerSecond: 1e6, Burst: 1}); err != nil {
 		t.Fatal(err)
 	}

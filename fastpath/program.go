@@ -149,7 +149,7 @@ func le16(v uint16) int32 { return int32(v>>8 | v<<8&0xff00) }
 // instructions builds the fast path. On entry R6 holds the context; a
 // frame that goes to the socket (Redirect, a miss with Default Redirect)
 // jumps to xsk with R6 unchanged, every other one returns.
-func instructions(def Action, xsk string) asm.Instructions {
+func instructions(def Action, precise bool, xsk string) asm.Instructions {
 	b := &asmb{prefix: fmt.Sprintf("xdpkit_fp%d_", programs.Add(1))}
 
 	// Parse: the Ethernet header, then IPv4 or IPv6 into the key.
@@ -275,9 +275,7 @@ func instructions(def Action, xsk string) asm.Instructions {
 	)
 	b.jmp(asm.JEq.Imm(asm.R1, 0, ""), "flows")
 	b.emit(
-		// The precise clock: with the coarse one buckets would refill
-		// once per tick, capping a source at Burst packets per tick.
-		asm.FnKtimeGetNs.Call(),
+		policerClock(precise).Call(),
 		asm.Mov.Reg(rEntry, asm.R0), // now
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, fpKey+keySrc),
@@ -423,6 +421,14 @@ func instructions(def Action, xsk string) asm.Instructions {
 		b.emit(asm.Ja.Label(xsk))
 	}
 	return b.finish()
+}
+
+// policerClock is the clock of the buckets (see Config.PreciseClock).
+func policerClock(precise bool) asm.BuiltinFunc {
+	if precise {
+		return asm.FnKtimeGetNs
+	}
+	return asm.FnKtimeGetCoarseNs
 }
 
 // transmit rewrites the frame for a Transmit entry (rEntry) and returns

@@ -40,10 +40,11 @@ func TestFastPathVerifierCombinations(t *testing.T) {
 	n := 0
 	for _, def := range []fastpath.Action{fastpath.Redirect, fastpath.Pass, fastpath.Drop} {
 		for fname, f := range filters {
-			for _, counters := range []bool{false, true} {
-				for _, frags := range []bool{false, true} {
-					name := fmt.Sprintf("default=%s/filter=%s/counters=%v/frags=%v", def, fname, counters, frags)
-					fp := newFastPath(t, &fastpath.Config{Default: def, Rate: fastpath.Rate{PerSecond: 1000}})
+			for i, counters := range []bool{false, true} {
+				for j, frags := range []bool{false, true} {
+					precise := (i+j)%2 == 1 // the clock changes one instruction: half of the programs each
+					name := fmt.Sprintf("default=%s/filter=%s/counters=%v/frags=%v/precise=%v", def, fname, counters, frags, precise)
+					fp := newFastPath(t, &fastpath.Config{Default: def, PreciseClock: precise, Rate: fastpath.Rate{PerSecond: 1000}})
 					prog, xsks, cmap, err := redirect.LoadWithOptions(1, &redirect.Options{FastPath: fp, Filter: f, Counters: counters, MultiBuffer: frags})
 					if err != nil {
 						t.Fatalf("%s: %v", name, err)
