@@ -34,7 +34,7 @@ type FastPath struct {
 	prefixes map[netip.Prefix]Policy
 	tickNs   uint64 // the policer clock's resolution; 0 with Config.PreciseClock
 
-	flows, sources, lpm, conf, counters *ebpf.Map
+	flows4, flows6, sources4, sources6, lpm, conf, counters *ebpf.Map
 }
 
 // New creates the fast path's maps. A nil cfg is the zero Config: no
@@ -60,8 +60,10 @@ func New(cfg *Config) (_ *FastPath, err error) {
 		m    **ebpf.Map
 		spec ebpf.MapSpec
 	}{
-		{&fp.flows, ebpf.MapSpec{Name: flowsMapName, Type: ebpf.LRUHash, KeySize: keySize, ValueSize: valueSize, MaxEntries: uint32(c.Flows)}},
-		{&fp.sources, ebpf.MapSpec{Name: sourcesMapName, Type: ebpf.LRUHash, KeySize: 16, ValueSize: sourceValSz, MaxEntries: uint32(c.Sources)}},
+		{&fp.flows4, ebpf.MapSpec{Name: flows4MapName, Type: ebpf.LRUHash, KeySize: key4Size, ValueSize: valueSize, MaxEntries: uint32(c.Flows)}},
+		{&fp.flows6, ebpf.MapSpec{Name: flows6MapName, Type: ebpf.LRUHash, KeySize: key6Size, ValueSize: valueSize, MaxEntries: uint32(c.Flows)}},
+		{&fp.sources4, ebpf.MapSpec{Name: sources4MapName, Type: ebpf.LRUHash, KeySize: 4, ValueSize: sourceValSz, MaxEntries: uint32(c.Sources)}},
+		{&fp.sources6, ebpf.MapSpec{Name: sources6MapName, Type: ebpf.LRUHash, KeySize: 16, ValueSize: sourceValSz, MaxEntries: uint32(c.Sources)}},
 		{&fp.lpm, ebpf.MapSpec{Name: prefixesMapName, Type: ebpf.LPMTrie, KeySize: lpmKeySize, ValueSize: 4, MaxEntries: uint32(c.Prefixes), Flags: bpfFNoPrealloc}},
 		{&fp.conf, ebpf.MapSpec{Name: configMapName, Type: ebpf.Array, KeySize: 4, ValueSize: cfgSize, MaxEntries: 1}},
 		{&fp.counters, ebpf.MapSpec{Name: countersMapName, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: numCounters}},
@@ -94,7 +96,7 @@ func createError(name string, err error) error {
 
 func (fp *FastPath) closeMaps() error {
 	var errs []error
-	for _, m := range []*ebpf.Map{fp.flows, fp.sources, fp.lpm, fp.conf, fp.counters} {
+	for _, m := range []*ebpf.Map{fp.flows4, fp.flows6, fp.sources4, fp.sources6, fp.lpm, fp.conf, fp.counters} {
 		if m != nil {
 			errs = append(errs, m.Close())
 		}
@@ -138,7 +140,7 @@ func (fp *FastPath) Instructions(xsk string) (asm.Instructions, error) {
 	}
 	insns := instructions(fp.cfg.Default, fp.cfg.PreciseClock, xsk)
 	for name, m := range map[string]*ebpf.Map{
-		flowsMapName: fp.flows, sourcesMapName: fp.sources, prefixesMapName: fp.lpm,
+		flows4MapName: fp.flows4, flows6MapName: fp.flows6, sources4MapName: fp.sources4, sources6MapName: fp.sources6, prefixesMapName: fp.lpm,
 		configMapName: fp.conf, countersMapName: fp.counters,
 	} {
 		if err := insns.AssociateMap(name, m); err != nil {
@@ -301,7 +303,7 @@ func (fp *FastPath) Install(f Flow, e Entry) error {
 	if err := fp.check("install"); err != nil {
 		return err
 	}
-	if err := fp.flows.Update(key[:], val[:], ebpf.UpdateAny); err != nil {
+	if err := fp.table(v4).Update(key, val[:], ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("fastpath: install %s: %w", f, err)
 	}
 	if fp.flags&cfgHasFlows == 0 {
@@ -324,7 +326,7 @@ func (fp *FastPath) Remove(f Flow) error {
 	if err := fp.check("remove"); err != nil {
 		return err
 	}
-	if err := fp.flows.Delete(key[:]); err != nil {
+	if err := fp.table(v4).Delete(key); err != nil {
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			return fmt.Errorf("fastpath: remove %s: %w", f, ErrNoEntry)
 		}
@@ -347,7 +349,7 @@ func (fp *FastPath) Lookup(f Flow) (Entry, EntryStats, error) {
 		return Entry{}, EntryStats{}, err
 	}
 	var val [valueSize]byte
-	if err := fp.flows.Lookup(key[:], val[:]); err != nil {
+	if err := fp.table(v4).Lookup(key, val[:]); err != nil {
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			return Entry{}, EntryStats{}, fmt.Errorf("fastpath: lookup %s: %w", f, ErrNoEntry)
 		}
@@ -367,19 +369,29 @@ func (fp *FastPath) Entries() ([]FlowEntry, error) {
 		return nil, err
 	}
 	var out []FlowEntry
-	var k [keySize]byte
-	var v [valueSize]byte
-	it := fp.flows.Iterate()
-	for it.Next(&k, &v) {
-		f := unmarshalKey(k[:])
-		e, st, last := unmarshalValue(f, v[:])
-		st.LastSeen = clock.FromMonotonic(last)
-		out = append(out, FlowEntry{Flow: f, Entry: e, Stats: st})
-	}
-	if err := it.Err(); err != nil {
-		return out, fmt.Errorf("fastpath: entries: %w", err)
+	for _, m := range []*ebpf.Map{fp.flows4, fp.flows6} {
+		k := make([]byte, m.KeySize())
+		var v [valueSize]byte
+		it := m.Iterate()
+		for it.Next(&k, &v) {
+			f := unmarshalKey(k)
+			e, st, last := unmarshalValue(f, v[:])
+			st.LastSeen = clock.FromMonotonic(last)
+			out = append(out, FlowEntry{Flow: f, Entry: e, Stats: st})
+		}
+		if err := it.Err(); err != nil {
+			return out, fmt.Errorf("fastpath: entries: %w", err)
+		}
 	}
 	return out, nil
+}
+
+// table is the flow table of a family.
+func (fp *FastPath) table(v4 bool) *ebpf.Map {
+	if v4 {
+		return fp.flows4
+	}
+	return fp.flows6
 }
 
 // Expire removes the entries not matched for longer than idle (0 means
@@ -402,27 +414,29 @@ func (fp *FastPath) Expire(idle time.Duration) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("fastpath: expire: %w", err)
 	}
-	var old [][keySize]byte
-	var k [keySize]byte
-	var v [valueSize]byte
-	it := fp.flows.Iterate()
-	for it.Next(&k, &v) {
-		last := binary.LittleEndian.Uint64(v[valLast:])
-		if now > last && time.Duration(now-last) > idle {
-			old = append(old, k)
-		}
-	}
-	if err := it.Err(); err != nil {
-		return 0, fmt.Errorf("fastpath: expire: %w", err)
-	}
 	n := 0
-	for _, k := range old {
-		switch err := fp.flows.Delete(k[:]); {
-		case err == nil:
-			n++
-		case errors.Is(err, ebpf.ErrKeyNotExist):
-		default:
+	for _, m := range []*ebpf.Map{fp.flows4, fp.flows6} {
+		var old [][]byte
+		k := make([]byte, m.KeySize())
+		var v [valueSize]byte
+		it := m.Iterate()
+		for it.Next(&k, &v) {
+			last := binary.LittleEndian.Uint64(v[valLast:])
+			if now > last && time.Duration(now-last) > idle {
+				old = append(old, append([]byte(nil), k...))
+			}
+		}
+		if err := it.Err(); err != nil {
 			return n, fmt.Errorf("fastpath: expire: %w", err)
+		}
+		for _, k := range old {
+			switch err := m.Delete(k); {
+			case err == nil:
+				n++
+			case errors.Is(err, ebpf.ErrKeyNotExist):
+			default:
+				return n, fmt.Errorf("fastpath: expire: %w", err)
+			}
 		}
 	}
 	return n, nil

@@ -10,8 +10,10 @@ import (
 // Symbols of the maps the instructions reference (cilium/ebpf resolves
 // them through AssociateMap).
 const (
-	flowsMapName    = "xdpkit_flows"
-	sourcesMapName  = "xdpkit_sources"
+	flows4MapName   = "xdpkit_flows4"
+	flows6MapName   = "xdpkit_flows6"
+	sources4MapName = "xdpkit_sources4"
+	sources6MapName = "xdpkit_sources6"
 	prefixesMapName = "xdpkit_prefixes"
 	configMapName   = "xdpkit_fpconf"
 	countersMapName = "xdpkit_fpcount"
@@ -27,14 +29,15 @@ const (
 	mdDataEnd = 4
 )
 
-// Stack layout (offsets from R10). The flow key is at fpKey, preceded by
-// the 4-byte prefix length so that fpLPM..fpKey+16 is the prefix lists'
-// key and fpKey..fpKey+16 (the IPv4-mapped source) the policer's.
+// Stack layout (offsets from R10). The flow key is at fpKey: 16 bytes
+// for IPv4, 40 for IPv6 (see types.go); its first 4 or 16 bytes, the
+// source address, are also the policer's key.
 const (
 	fpKey    = -40
-	fpLPM    = -44
-	fpIndex  = -48 // u32 key for the config and counters maps
-	fpBucket = -64 // policer value for a new source: tokens, last
+	fpLPM    = -64 // the prefix lists' key: prefix length, IPv4-mapped address
+	fpIndex  = -68 // u32 key for the config and counters maps
+	fpProto  = -72 // u8: the 5-tuple's protocol
+	fpBucket = -88 // policer value for a new source: tokens, last
 )
 
 // Registers kept across helper calls: R6 the context (the caller's
@@ -152,6 +155,17 @@ func le16(v uint16) int32 { return int32(v>>8 | v<<8&0xff00) }
 func instructions(def Action, precise bool, xsk string) asm.Instructions {
 	b := &asmb{prefix: fmt.Sprintf("xdpkit_fp%d_", programs.Add(1))}
 
+	// The config: which of the policies and the table are in use.
+	b.emit(
+		asm.StoreImm(asm.RFP, fpIndex, 0, asm.Word),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, fpIndex),
+		asm.LoadMapPtr(asm.R1, 0).WithReference(configMapName),
+		asm.FnMapLookupElem.Call(),
+	)
+	b.jmp(asm.JEq.Imm(asm.R0, 0, ""), "default")
+	b.emit(asm.Mov.Reg(rConf, asm.R0))
+
 	// Parse: the Ethernet header, then IPv4 or IPv6 into the key.
 	b.loadPacket(14, "unparsed")
 	b.emit(asm.LoadMem(asm.R1, asm.R2, 12, asm.Half))
@@ -170,39 +184,35 @@ func instructions(def Action, precise bool, xsk string) asm.Instructions {
 	)
 	b.jmp(asm.JNE.Imm(asm.R1, 4, ""), "unparsed")
 	b.emit(
-		asm.Mov.Imm(asm.R5, 0), // BPF_ST of a 64-bit immediate is not an instruction
-		asm.StoreMem(asm.RFP, fpKey+keySrc, asm.R5, asm.DWord),
-		asm.StoreImm(asm.RFP, fpKey+keySrc+8, -65536, asm.Word), // 00 00 ff ff: IPv4-mapped
 		asm.LoadMem(asm.R1, asm.R2, 26, asm.Word),
-		asm.StoreMem(asm.RFP, fpKey+keySrc+12, asm.R1, asm.Word),
-		asm.StoreMem(asm.RFP, fpKey+keyDst, asm.R5, asm.DWord),
-		asm.StoreImm(asm.RFP, fpKey+keyDst+8, -65536, asm.Word),
+		asm.StoreMem(asm.RFP, fpKey+key4Src, asm.R1, asm.Word),
 		asm.LoadMem(asm.R1, asm.R2, 30, asm.Word),
-		asm.StoreMem(asm.RFP, fpKey+keyDst+12, asm.R1, asm.Word),
-		asm.StoreMem(asm.RFP, fpKey+keySport, asm.R5, asm.DWord),
-		asm.StoreImm(asm.RFP, fpKey+keyFamily, familyIPv4, asm.Byte),
+		asm.StoreMem(asm.RFP, fpKey+key4Dst, asm.R1, asm.Word),
+		asm.Mov.Imm(asm.R5, 0), // BPF_ST of a 64-bit immediate is not an instruction
+		asm.StoreMem(asm.RFP, fpKey+key4Sport, asm.R5, asm.DWord),
 		asm.Mov.Imm(rFamily, 0),
 		asm.LoadMem(asm.R1, asm.R2, 14, asm.Byte),
 	)
-	b.jmp(asm.JNE.Imm(asm.R1, 0x45, ""), "policies") // options
+	b.jmp(asm.JNE.Imm(asm.R1, 0x45, ""), "policies4") // options
 	b.emit(
 		asm.LoadMem(asm.R1, asm.R2, 20, asm.Half),
 		asm.And.Imm(asm.R1, le16(0x3fff)), // more fragments, fragment offset
 	)
-	b.jmp(asm.JNE.Imm(asm.R1, 0, ""), "policies")
+	b.jmp(asm.JNE.Imm(asm.R1, 0, ""), "policies4")
 	b.emit(asm.LoadMem(asm.R4, asm.R2, 23, asm.Byte))
 	b.jmp(asm.JEq.Imm(asm.R4, TCP, ""), "v4ports")
-	b.jmp(asm.JNE.Imm(asm.R4, UDP, ""), "policies")
+	b.jmp(asm.JNE.Imm(asm.R4, UDP, ""), "policies4")
 	b.mark("v4ports")
 	b.emit(asm.Mov.Reg(asm.R1, asm.R2), asm.Add.Imm(asm.R1, 38))
-	b.jmp(asm.JGT.Reg(asm.R1, asm.R3, ""), "policies")
+	b.jmp(asm.JGT.Reg(asm.R1, asm.R3, ""), "policies4")
 	b.emit(
-		asm.StoreMem(asm.RFP, fpKey+keyProto, asm.R4, asm.Byte),
+		asm.StoreMem(asm.RFP, fpKey+key4Proto, asm.R4, asm.Byte),
+		asm.StoreMem(asm.RFP, fpProto, asm.R4, asm.Byte),
 		asm.LoadMem(asm.R1, asm.R2, 34, asm.Word), // source and destination ports
-		asm.StoreMem(asm.RFP, fpKey+keySport, asm.R1, asm.Word),
+		asm.StoreMem(asm.RFP, fpKey+key4Sport, asm.R1, asm.Word),
 		asm.Mov.Imm(rFamily, familyIPv4),
 	)
-	b.jmp(asm.Ja.Label(""), "policies")
+	b.jmp(asm.Ja.Label(""), "policies4")
 
 	// IPv6: the ports only when TCP or UDP directly follows the header.
 	b.mark("v6")
@@ -216,142 +226,31 @@ func instructions(def Action, precise bool, xsk string) asm.Instructions {
 	}
 	b.emit(
 		asm.Mov.Imm(asm.R5, 0),
-		asm.StoreMem(asm.RFP, fpKey+keySport, asm.R5, asm.DWord),
-		asm.StoreImm(asm.RFP, fpKey+keyFamily, familyIPv6, asm.Byte),
+		asm.StoreMem(asm.RFP, fpKey+key6Sport, asm.R5, asm.DWord),
 		asm.Mov.Imm(rFamily, 0),
 		asm.LoadMem(asm.R4, asm.R2, 20, asm.Byte),
 	)
 	b.jmp(asm.JEq.Imm(asm.R4, TCP, ""), "v6ports")
-	b.jmp(asm.JNE.Imm(asm.R4, UDP, ""), "policies")
+	b.jmp(asm.JNE.Imm(asm.R4, UDP, ""), "policies6")
 	b.mark("v6ports")
 	b.emit(asm.Mov.Reg(asm.R1, asm.R2), asm.Add.Imm(asm.R1, 58))
-	b.jmp(asm.JGT.Reg(asm.R1, asm.R3, ""), "policies")
+	b.jmp(asm.JGT.Reg(asm.R1, asm.R3, ""), "policies6")
 	b.emit(
-		asm.StoreMem(asm.RFP, fpKey+keyProto, asm.R4, asm.Byte),
+		asm.StoreMem(asm.RFP, fpKey+key6Proto, asm.R4, asm.Byte),
+		asm.StoreMem(asm.RFP, fpProto, asm.R4, asm.Byte),
 		asm.LoadMem(asm.R1, asm.R2, 54, asm.Word),
-		asm.StoreMem(asm.RFP, fpKey+keySport, asm.R1, asm.Word),
+		asm.StoreMem(asm.RFP, fpKey+key6Sport, asm.R1, asm.Word),
 		asm.Mov.Imm(rFamily, familyIPv6),
 	)
+	b.jmp(asm.Ja.Label(""), "policies6")
 
-	// The config: which of the policies and the table are in use.
-	b.mark("policies")
-	b.emit(
-		asm.StoreImm(asm.RFP, fpIndex, 0, asm.Word),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, fpIndex),
-		asm.LoadMapPtr(asm.R1, 0).WithReference(configMapName),
-		asm.FnMapLookupElem.Call(),
-	)
-	b.jmp(asm.JEq.Imm(asm.R0, 0, ""), "default")
-	b.emit(
-		asm.Mov.Reg(rConf, asm.R0),
-		asm.LoadMem(asm.R1, rConf, cfgFlags, asm.DWord),
-		asm.And.Imm(asm.R1, cfgHasPrefix),
-	)
-	b.jmp(asm.JEq.Imm(asm.R1, 0, ""), "policer")
+	// The policies and the table, once per family: each has its maps.
+	for _, fam := range []int{familyIPv4, familyIPv6} {
+		b.family(fam, precise)
+	}
 
-	// Block and allow lists: the longest prefix of the source decides.
-	b.emit(
-		asm.StoreImm(asm.RFP, fpLPM, 128, asm.Word),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, fpLPM),
-		asm.LoadMapPtr(asm.R1, 0).WithReference(prefixesMapName),
-		asm.FnMapLookupElem.Call(),
-	)
-	b.jmp(asm.JEq.Imm(asm.R0, 0, ""), "policer")
-	b.emit(asm.LoadMem(asm.R1, asm.R0, 0, asm.Word))
-	b.jmp(asm.JNE.Imm(asm.R1, int32(Block), ""), "allowed")
-	b.count(cntBlocked)
-	b.ret(xdpDrop)
-	b.mark("allowed")
-	b.count(cntAllowed)
-	b.jmp(asm.Ja.Label(""), "flows")
-
-	// The policer: a token bucket per source, in units of 1e-12 packet.
-	b.mark("policer")
-	b.emit(
-		asm.LoadMem(asm.R1, rConf, cfgFlags, asm.DWord),
-		asm.And.Imm(asm.R1, cfgHasPolicer),
-	)
-	b.jmp(asm.JEq.Imm(asm.R1, 0, ""), "flows")
-	b.emit(
-		policerClock(precise).Call(),
-		asm.Mov.Reg(rEntry, asm.R0), // now
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, fpKey+keySrc),
-		asm.LoadMapPtr(asm.R1, 0).WithReference(sourcesMapName),
-		asm.FnMapLookupElem.Call(),
-	)
-	b.jmp(asm.JNE.Imm(asm.R0, 0, ""), "bucket")
-	// A new source starts with a full bucket, less this packet.
-	b.emit(
-		asm.LoadMem(asm.R1, rConf, cfgBurst, asm.DWord),
-		asm.LoadImm(asm.R2, unitsPerPacket, asm.DWord),
-		asm.Sub.Reg(asm.R1, asm.R2),
-		asm.StoreMem(asm.RFP, fpBucket, asm.R1, asm.DWord),
-		asm.StoreMem(asm.RFP, fpBucket+8, rEntry, asm.DWord),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, fpKey+keySrc),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, fpBucket),
-		asm.Mov.Imm(asm.R4, 0), // BPF_ANY
-		asm.LoadMapPtr(asm.R1, 0).WithReference(sourcesMapName),
-		asm.FnMapUpdateElem.Call(),
-	)
-	b.jmp(asm.Ja.Label(""), "within")
-	b.mark("bucket")
-	b.emit(
-		asm.LoadMem(asm.R1, asm.R0, 8, asm.DWord), // last
-		asm.StoreMem(asm.R0, 8, rEntry, asm.DWord),
-		asm.Mov.Reg(asm.R2, rEntry),
-		asm.Sub.Reg(asm.R2, asm.R1), // elapsed
-		asm.LoadMem(asm.R3, rConf, cfgBurst, asm.DWord),
-		asm.LoadMem(asm.R4, rConf, cfgFill, asm.DWord),
-		asm.Mov.Reg(asm.R1, asm.R3), // tokens = burst when full
-	)
-	// Another CPU may have stored a later time: elapsed is then "negative".
-	b.jmp(asm.JSLT.Imm(asm.R2, 0, ""), "nofill")
-	b.jmp(asm.JGE.Reg(asm.R2, asm.R4, ""), "take")
-	b.emit(
-		asm.LoadMem(asm.R4, rConf, cfgRate, asm.DWord),
-		asm.Mul.Reg(asm.R2, asm.R4),
-		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
-		asm.Add.Reg(asm.R1, asm.R2),
-	)
-	b.jmp(asm.JLE.Reg(asm.R1, asm.R3, ""), "take")
-	b.emit(asm.Mov.Reg(asm.R1, asm.R3))
-	b.jmp(asm.Ja.Label(""), "take")
-	b.mark("nofill")
-	b.emit(asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord))
-	b.mark("take")
-	b.emit(asm.LoadImm(asm.R2, unitsPerPacket, asm.DWord))
-	b.jmp(asm.JGE.Reg(asm.R1, asm.R2, ""), "spend")
-	b.emit(asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord))
-	b.count(cntRateDropped)
-	b.ret(xdpDrop)
-	b.mark("spend")
-	b.emit(
-		asm.Sub.Reg(asm.R1, asm.R2),
-		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
-	)
-	b.mark("within")
-	b.count(cntRatePassed)
-
-	// The flow table, for frames with a 5-tuple.
-	b.mark("flows")
-	b.jmp(asm.JEq.Imm(rFamily, 0, ""), "default")
-	b.emit(
-		asm.LoadMem(asm.R1, rConf, cfgFlags, asm.DWord),
-		asm.And.Imm(asm.R1, cfgHasFlows),
-	)
-	b.jmp(asm.JEq.Imm(asm.R1, 0, ""), "default")
-	b.emit(
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, fpKey),
-		asm.LoadMapPtr(asm.R1, 0).WithReference(flowsMapName),
-		asm.FnMapLookupElem.Call(),
-	)
-	b.jmp(asm.JEq.Imm(asm.R0, 0, ""), "default")
+	// A flow entry, in rEntry: count, then act.
+	b.mark("hit")
 	b.emit(
 		asm.Mov.Reg(rEntry, asm.R0),
 		// Last-seen times need only the coarse clock (a tick, 1-10 ms),
@@ -423,6 +322,144 @@ func instructions(def Action, precise bool, xsk string) asm.Instructions {
 	return b.finish()
 }
 
+// family emits the policies, the policer and the flow lookup for IPv4
+// (fam 4) or IPv6 frames, whose key is on the stack: their maps differ.
+// A frame the policies let through and that has a 5-tuple goes to "hit"
+// with its entry in R0, or to "default".
+func (b *asmb) family(fam int, precise bool) {
+	f := fmt.Sprint(fam)
+	sources, flows := sources4MapName, flows4MapName
+	if fam == familyIPv6 {
+		sources, flows = sources6MapName, flows6MapName
+	}
+
+	// Block and allow lists: the longest prefix of the source decides.
+	b.mark("policies" + f)
+	b.emit(
+		asm.LoadMem(asm.R1, rConf, cfgFlags, asm.DWord),
+		asm.And.Imm(asm.R1, cfgHasPrefix),
+	)
+	b.jmp(asm.JEq.Imm(asm.R1, 0, ""), "policer"+f)
+	b.emit(asm.StoreImm(asm.RFP, fpLPM, 128, asm.Word))
+	if fam == familyIPv4 {
+		b.emit(
+			asm.StoreImm(asm.RFP, fpLPM+4, 0, asm.Word),
+			asm.StoreImm(asm.RFP, fpLPM+8, 0, asm.Word),
+			asm.StoreImm(asm.RFP, fpLPM+12, -65536, asm.Word), // 00 00 ff ff: IPv4-mapped
+			asm.LoadMem(asm.R1, asm.RFP, fpKey+key4Src, asm.Word),
+			asm.StoreMem(asm.RFP, fpLPM+16, asm.R1, asm.Word),
+		)
+	} else {
+		for i := int16(0); i < 16; i += 4 {
+			b.emit(
+				asm.LoadMem(asm.R1, asm.RFP, fpKey+key6Src+i, asm.Word),
+				asm.StoreMem(asm.RFP, fpLPM+4+i, asm.R1, asm.Word),
+			)
+		}
+	}
+	b.emit(
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, fpLPM),
+		asm.LoadMapPtr(asm.R1, 0).WithReference(prefixesMapName),
+		asm.FnMapLookupElem.Call(),
+	)
+	b.jmp(asm.JEq.Imm(asm.R0, 0, ""), "policer"+f)
+	b.emit(asm.LoadMem(asm.R1, asm.R0, 0, asm.Word))
+	b.jmp(asm.JNE.Imm(asm.R1, int32(Block), ""), "allowed"+f)
+	b.count(cntBlocked)
+	b.ret(xdpDrop)
+	b.mark("allowed" + f)
+	b.count(cntAllowed)
+	b.jmp(asm.Ja.Label(""), "flows"+f)
+
+	// The policer: a token bucket per source, in units of 1e-12 packet.
+	b.mark("policer" + f)
+	b.emit(
+		asm.LoadMem(asm.R1, rConf, cfgFlags, asm.DWord),
+		asm.And.Imm(asm.R1, cfgHasPolicer),
+	)
+	b.jmp(asm.JEq.Imm(asm.R1, 0, ""), "flows"+f)
+	b.emit(
+		policerClock(precise).Call(),
+		asm.Mov.Reg(rEntry, asm.R0), // now
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, fpKey), // the source address
+		asm.LoadMapPtr(asm.R1, 0).WithReference(sources),
+		asm.FnMapLookupElem.Call(),
+	)
+	b.jmp(asm.JNE.Imm(asm.R0, 0, ""), "bucket"+f)
+	// A new source starts with a full bucket, less this packet.
+	b.emit(
+		asm.LoadMem(asm.R1, rConf, cfgBurst, asm.DWord),
+		asm.LoadImm(asm.R2, unitsPerPacket, asm.DWord),
+		asm.Sub.Reg(asm.R1, asm.R2),
+		asm.StoreMem(asm.RFP, fpBucket, asm.R1, asm.DWord),
+		asm.StoreMem(asm.RFP, fpBucket+8, rEntry, asm.DWord),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, fpKey),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, fpBucket),
+		asm.Mov.Imm(asm.R4, 0), // BPF_ANY
+		asm.LoadMapPtr(asm.R1, 0).WithReference(sources),
+		asm.FnMapUpdateElem.Call(),
+	)
+	b.jmp(asm.Ja.Label(""), "within"+f)
+	b.mark("bucket" + f)
+	b.emit(
+		asm.LoadMem(asm.R1, asm.R0, 8, asm.DWord), // last
+		asm.StoreMem(asm.R0, 8, rEntry, asm.DWord),
+		asm.Mov.Reg(asm.R2, rEntry),
+		asm.Sub.Reg(asm.R2, asm.R1), // elapsed
+		asm.LoadMem(asm.R3, rConf, cfgBurst, asm.DWord),
+		asm.LoadMem(asm.R4, rConf, cfgFill, asm.DWord),
+		asm.Mov.Reg(asm.R1, asm.R3), // tokens = burst when full
+	)
+	// Another CPU may have stored a later time: elapsed is then "negative".
+	b.jmp(asm.JSLT.Imm(asm.R2, 0, ""), "nofill"+f)
+	b.jmp(asm.JGE.Reg(asm.R2, asm.R4, ""), "take"+f)
+	b.emit(
+		asm.LoadMem(asm.R4, rConf, cfgRate, asm.DWord),
+		asm.Mul.Reg(asm.R2, asm.R4),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.Add.Reg(asm.R1, asm.R2),
+	)
+	b.jmp(asm.JLE.Reg(asm.R1, asm.R3, ""), "take"+f)
+	b.emit(asm.Mov.Reg(asm.R1, asm.R3))
+	b.jmp(asm.Ja.Label(""), "take"+f)
+	b.mark("nofill" + f)
+	b.emit(asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord))
+	b.mark("take" + f)
+	b.emit(asm.LoadImm(asm.R2, unitsPerPacket, asm.DWord))
+	b.jmp(asm.JGE.Reg(asm.R1, asm.R2, ""), "spend"+f)
+	b.emit(asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord))
+	b.count(cntRateDropped)
+	b.ret(xdpDrop)
+	b.mark("spend" + f)
+	b.emit(
+		asm.Sub.Reg(asm.R1, asm.R2),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+	)
+	b.mark("within" + f)
+	b.count(cntRatePassed)
+
+	// The flow table, for frames with a 5-tuple.
+	b.mark("flows" + f)
+	b.jmp(asm.JEq.Imm(rFamily, 0, ""), "default")
+	b.emit(
+		asm.LoadMem(asm.R1, rConf, cfgFlags, asm.DWord),
+		asm.And.Imm(asm.R1, cfgHasFlows),
+	)
+	b.jmp(asm.JEq.Imm(asm.R1, 0, ""), "default")
+	b.emit(
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, fpKey),
+		asm.LoadMapPtr(asm.R1, 0).WithReference(flows),
+		asm.FnMapLookupElem.Call(),
+	)
+	b.jmp(asm.JEq.Imm(asm.R0, 0, ""), "default")
+	b.jmp(asm.Ja.Label(""), "hit")
+}
+
 // policerClock is the clock of the buckets (see Config.PreciseClock).
 func policerClock(precise bool) asm.BuiltinFunc {
 	if precise {
@@ -440,7 +477,7 @@ func (b *asmb) transmit() {
 	b.emit(asm.LoadMem(asm.R4, rEntry, valFlags, asm.Word))
 	b.emit(asm.Mov.Reg(asm.R5, asm.R4), asm.And.Imm(asm.R5, flagNewDst|flagNewPort))
 	b.jmp(asm.JEq.Imm(asm.R5, 0, ""), "txmac")
-	b.emit(asm.LoadMem(asm.R5, asm.RFP, fpKey+keyProto, asm.Byte))
+	b.emit(asm.LoadMem(asm.R5, asm.RFP, fpProto, asm.Byte))
 	b.jmp(asm.JEq.Imm(rFamily, familyIPv6, ""), "tx6")
 
 	// IPv4: UDP checksum at 40, TCP at 50.
@@ -463,7 +500,7 @@ func (b *asmb) transmit() {
 	)
 	b.mark("tx4l4")
 	b.emit(asm.LoadMem(asm.R1, rEntry, valL4Delta, asm.Word))
-	b.emit(asm.LoadMem(asm.R0, asm.RFP, fpKey+keyProto, asm.Byte))
+	b.emit(asm.LoadMem(asm.R0, asm.RFP, fpProto, asm.Byte))
 	b.jmp(asm.JEq.Imm(asm.R0, TCP, ""), "tx4l4tcp")
 	b.csumUpdate(asm.R5, true) // UDP: no checksum stays none
 	b.jmp(asm.Ja.Label(""), "txmac")

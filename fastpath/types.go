@@ -288,13 +288,14 @@ type Config struct {
 	// queue's socket, Pass to the kernel stack, Drop discards it.
 	Default Action
 
-	// Flows is the flow table's size; when full, installing a flow
-	// evicts the least recently used one. Zero means 65536.
+	// Flows is the size of the flow table, of each family's (IPv4 and
+	// IPv6 flows are in two tables); when full, installing a flow evicts
+	// the least recently used one. Zero means 65536.
 	Flows int
 
-	// Sources is the size of the policer's per-source table (least
-	// recently used sources are evicted, so a flood of spoofed sources
-	// cannot grow it). Zero means 65536.
+	// Sources is the size of the policer's per-source table, of each
+	// family's (least recently used sources are evicted, so a flood of
+	// spoofed sources cannot grow it). Zero means 65536.
 	Sources int
 
 	// Prefixes bounds the block and allow lists together. Zero means
@@ -373,17 +374,23 @@ func (c *Config) Validate() error {
 
 // The maps' layouts, shared by the program (program.go) and the Go side.
 //
-// Flow key, 40 bytes: src[16] dst[16] sport dport (network order) proto
-// family pad[2]. IPv4 addresses are stored IPv4-mapped (::ffff:a.b.c.d),
-// so the source is also the policer's and the prefix lists' key.
+// Flow keys: IPv4 16 bytes, src[4] dst[4] sport dport (network order)
+// proto pad[3]; IPv6 40 bytes, src[16] dst[16] sport dport proto pad[3].
+// A key starts with the source address, the policer's key (4 or 16
+// bytes). The prefix lists' key is the prefix length and the 16-byte
+// address, IPv4 addresses IPv4-mapped (::ffff:a.b.c.d), so that one trie
+// holds both families.
 const (
-	keySize     = 40
-	keySrc      = 0
-	keyDst      = 16
-	keySport    = 32
-	keyDport    = 34
-	keyProto    = 36
-	keyFamily   = 37
+	key4Size    = 16
+	key4Src     = 0
+	key4Dst     = 4
+	key4Sport   = 8
+	key4Proto   = 12
+	key6Size    = 40
+	key6Src     = 0
+	key6Dst     = 16
+	key6Sport   = 32
+	key6Proto   = 36
 	familyIPv4  = 4
 	familyIPv6  = 6
 	lpmKeySize  = 20 // prefixlen u32 + address[16]
@@ -428,33 +435,42 @@ const (
 
 func addr16(a netip.Addr) [16]byte { return netip.AddrFrom16(a.As16()).As16() }
 
-// marshalKey lays f out as the program builds its keys.
-func marshalKey(f Flow, v4 bool) [keySize]byte {
-	var k [keySize]byte
-	s, d := addr16(f.Src.Unmap()), addr16(f.Dst.Unmap())
-	copy(k[keySrc:], s[:])
-	copy(k[keyDst:], d[:])
-	binary.BigEndian.PutUint16(k[keySport:], f.SrcPort)
-	binary.BigEndian.PutUint16(k[keyDport:], f.DstPort)
-	k[keyProto] = f.Proto
-	k[keyFamily] = familyIPv6
+// marshalKey lays f out as the program builds its keys: 16 bytes for
+// IPv4, 40 for IPv6.
+func marshalKey(f Flow, v4 bool) []byte {
 	if v4 {
-		k[keyFamily] = familyIPv4
+		k := make([]byte, key4Size)
+		s, d := f.Src.Unmap().As4(), f.Dst.Unmap().As4()
+		copy(k[key4Src:], s[:])
+		copy(k[key4Dst:], d[:])
+		binary.BigEndian.PutUint16(k[key4Sport:], f.SrcPort)
+		binary.BigEndian.PutUint16(k[key4Sport+2:], f.DstPort)
+		k[key4Proto] = f.Proto
+		return k
 	}
+	k := make([]byte, key6Size)
+	s, d := f.Src.As16(), f.Dst.As16()
+	copy(k[key6Src:], s[:])
+	copy(k[key6Dst:], d[:])
+	binary.BigEndian.PutUint16(k[key6Sport:], f.SrcPort)
+	binary.BigEndian.PutUint16(k[key6Sport+2:], f.DstPort)
+	k[key6Proto] = f.Proto
 	return k
 }
 
 func unmarshalKey(k []byte) Flow {
-	var f Flow
-	s, d := [16]byte(k[keySrc:keyDst]), [16]byte(k[keyDst:keySport])
-	f.Src, f.Dst = netip.AddrFrom16(s), netip.AddrFrom16(d)
-	if k[keyFamily] == familyIPv4 {
-		f.Src, f.Dst = f.Src.Unmap(), f.Dst.Unmap()
+	if len(k) == key4Size {
+		return Flow{
+			Src: netip.AddrFrom4([4]byte(k[key4Src:])), Dst: netip.AddrFrom4([4]byte(k[key4Dst:])),
+			SrcPort: binary.BigEndian.Uint16(k[key4Sport:]), DstPort: binary.BigEndian.Uint16(k[key4Sport+2:]),
+			Proto: k[key4Proto],
+		}
 	}
-	f.SrcPort = binary.BigEndian.Uint16(k[keySport:])
-	f.DstPort = binary.BigEndian.Uint16(k[keyDport:])
-	f.Proto = k[keyProto]
-	return f
+	return Flow{
+		Src: netip.AddrFrom16([16]byte(k[key6Src:])), Dst: netip.AddrFrom16([16]byte(k[key6Dst:])),
+		SrcPort: binary.BigEndian.Uint16(k[key6Sport:]), DstPort: binary.BigEndian.Uint16(k[key6Sport+2:]),
+		Proto: k[key6Proto],
+	}
 }
 
 // csumAdd adds the 16-bit words of b (read as the program reads them,
