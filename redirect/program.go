@@ -151,6 +151,9 @@ func load(queues int, o Options) (_ *ebpf.Program, _ *ebpf.Map, counters *ebpf.M
 			if frags && errors.Is(err, unix.EINVAL) && sys.KernelBefore(5, 18) {
 				return fmt.Errorf("XDP programs with fragments (Options.MultiBuffer) need Linux 5.18+: %w", ErrNotSupported)
 			}
+			if o.FastPath != nil && sys.KernelBefore(5, 18) {
+				return fmt.Errorf("the fast path (Options.FastPath) needs Linux 5.18+: %w", ErrNotSupported)
+			}
 			return features.HaveProgramType(ebpf.XDP)
 		})
 	}
