@@ -199,20 +199,7 @@ func instructions(def Action, precise bool, xsk string) asm.Instructions {
 		asm.And.Imm(asm.R1, le16(0x3fff)), // more fragments, fragment offset
 	)
 	b.jmp(asm.JNE.Imm(asm.R1, 0, ""), "policies4")
-	b.emit(asm.LoadMem(asm.R4, asm.R2, 23, asm.Byte))
-	b.jmp(asm.JEq.Imm(asm.R4, TCP, ""), "v4ports")
-	b.jmp(asm.JNE.Imm(asm.R4, UDP, ""), "policies4")
-	b.mark("v4ports")
-	b.emit(asm.Mov.Reg(asm.R1, asm.R2), asm.Add.Imm(asm.R1, 38))
-	b.jmp(asm.JGT.Reg(asm.R1, asm.R3, ""), "policies4")
-	b.emit(
-		asm.StoreMem(asm.RFP, fpKey+key4Proto, asm.R4, asm.Byte),
-		asm.StoreMem(asm.RFP, fpProto, asm.R4, asm.Byte),
-		asm.LoadMem(asm.R1, asm.R2, 34, asm.Word), // source and destination ports
-		asm.StoreMem(asm.RFP, fpKey+key4Sport, asm.R1, asm.Word),
-		asm.Mov.Imm(rFamily, familyIPv4),
-	)
-	b.jmp(asm.Ja.Label(""), "policies4")
+	b.ports(familyIPv4, 23, 34)
 
 	// IPv6: the ports only when TCP or UDP directly follows the header.
 	b.mark("v6")
@@ -228,21 +215,8 @@ func instructions(def Action, precise bool, xsk string) asm.Instructions {
 		asm.Mov.Imm(asm.R5, 0),
 		asm.StoreMem(asm.RFP, fpKey+key6Sport, asm.R5, asm.DWord),
 		asm.Mov.Imm(rFamily, 0),
-		asm.LoadMem(asm.R4, asm.R2, 20, asm.Byte),
 	)
-	b.jmp(asm.JEq.Imm(asm.R4, TCP, ""), "v6ports")
-	b.jmp(asm.JNE.Imm(asm.R4, UDP, ""), "policies6")
-	b.mark("v6ports")
-	b.emit(asm.Mov.Reg(asm.R1, asm.R2), asm.Add.Imm(asm.R1, 58))
-	b.jmp(asm.JGT.Reg(asm.R1, asm.R3, ""), "policies6")
-	b.emit(
-		asm.StoreMem(asm.RFP, fpKey+key6Proto, asm.R4, asm.Byte),
-		asm.StoreMem(asm.RFP, fpProto, asm.R4, asm.Byte),
-		asm.LoadMem(asm.R1, asm.R2, 54, asm.Word),
-		asm.StoreMem(asm.RFP, fpKey+key6Sport, asm.R1, asm.Word),
-		asm.Mov.Imm(rFamily, familyIPv6),
-	)
-	b.jmp(asm.Ja.Label(""), "policies6")
+	b.ports(familyIPv6, 20, 54)
 
 	// The policies and the table, once per family: each has its maps.
 	for _, fam := range []int{familyIPv4, familyIPv6} {
@@ -320,6 +294,32 @@ func instructions(def Action, precise bool, xsk string) asm.Instructions {
 		b.emit(asm.Ja.Label(xsk))
 	}
 	return b.finish()
+}
+
+// ports completes the key of an IPv4 or IPv6 frame (data in R2, data_end
+// in R3) with its protocol, at offset proto, and its ports, at offset l4,
+// if it is TCP or UDP and long enough, setting rFamily; then it goes on to
+// the family's policies.
+func (b *asmb) ports(fam int, proto, l4 int16) {
+	f := fmt.Sprint(fam)
+	keyProto, keySport := int16(key4Proto), int16(key4Sport)
+	if fam == familyIPv6 {
+		keyProto, keySport = key6Proto, key6Sport
+	}
+	b.emit(asm.LoadMem(asm.R4, asm.R2, proto, asm.Byte))
+	b.jmp(asm.JEq.Imm(asm.R4, TCP, ""), "ports"+f)
+	b.jmp(asm.JNE.Imm(asm.R4, UDP, ""), "policies"+f)
+	b.mark("ports" + f)
+	b.emit(asm.Mov.Reg(asm.R1, asm.R2), asm.Add.Imm(asm.R1, int32(l4)+4))
+	b.jmp(asm.JGT.Reg(asm.R1, asm.R3, ""), "policies"+f)
+	b.emit(
+		asm.StoreMem(asm.RFP, fpKey+keyProto, asm.R4, asm.Byte),
+		asm.StoreMem(asm.RFP, fpProto, asm.R4, asm.Byte),
+		asm.LoadMem(asm.R1, asm.R2, l4, asm.Word), // source and destination ports
+		asm.StoreMem(asm.RFP, fpKey+keySport, asm.R1, asm.Word),
+		asm.Mov.Imm(rFamily, int32(fam)),
+	)
+	b.jmp(asm.Ja.Label(""), "policies"+f)
 }
 
 // family emits the policies, the policer and the flow lookup for IPv4

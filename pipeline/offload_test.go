@@ -34,14 +34,8 @@ func (s *reflectAndOffload) Handle(p *pipeline.Packet) pipeline.Verdict {
 // reflected by the XDP program without reaching the socket, and the
 // counters of the pipeline and the fast path add up.
 func TestOffloadedFlowStaysInKernel(t *testing.T) {
-	v := testutils.NewVeth(t, testutils.VethOptions{})
+	v, fp, s := withFastPath(t)
 	v.PeerNAPI(t) // XDP_TX frames reach the peer only with NAPI
-	fp, err := fastpath.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fp.Close()
-	s := open(t, v, 0, &afxdp.Config{UMEMOptions: &umem.Options{Checked: true}, Redirect: &redirect.Options{FastPath: fp}})
 	stage := &reflectAndOffload{}
 	r, err := pipeline.New(pipeline.Config{Socket: s, FastPath: fp, Stages: []pipeline.Stage{stage}})
 	if err != nil {
@@ -99,6 +93,20 @@ func TestOffloadedFlowStaysInKernel(t *testing.T) {
 	}
 }
 
+// withFastPath makes a veth pair and a socket on it whose redirect
+// program carries a fast path.
+func withFastPath(t *testing.T) (*testutils.Veth, *fastpath.FastPath, *afxdp.Socket) {
+	t.Helper()
+	v := testutils.NewVeth(t, testutils.VethOptions{})
+	fp, err := fastpath.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fp.Close() }) // after the socket's (cleanups run last first)
+	s := open(t, v, 0, &afxdp.Config{UMEMOptions: &umem.Options{Checked: true}, Redirect: &redirect.Options{FastPath: fp}})
+	return v, fp, s
+}
+
 func flowOf(t *testing.T, f []byte) fastpath.Flow {
 	t.Helper()
 	var p pipeline.Packet
@@ -120,13 +128,7 @@ func TestOffloadErrors(t *testing.T) {
 	if err := p.Offload(fastpath.Entry{Action: fastpath.Drop}); !errors.Is(err, pipeline.ErrNoFastPath) {
 		t.Fatalf("Offload outside a Runner: %v, want ErrNoFastPath", err)
 	}
-	v := testutils.NewVeth(t, testutils.VethOptions{})
-	fp, err := fastpath.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fp.Close()
-	s := open(t, v, 0, &afxdp.Config{Redirect: &redirect.Options{FastPath: fp}})
+	v, fp, s := withFastPath(t)
 	var errs []error
 	stage := pipeline.Func(func(p *pipeline.Packet) pipeline.Verdict {
 		errs = append(errs, p.Offload(fastpath.Entry{Action: fastpath.Drop}))
@@ -162,13 +164,7 @@ func TestOffloadErrors(t *testing.T) {
 // TestBlockSource: a detector blocks the source of the first packet it
 // sees; the source's later frames are dropped in XDP.
 func TestBlockSource(t *testing.T) {
-	v := testutils.NewVeth(t, testutils.VethOptions{})
-	fp, err := fastpath.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fp.Close()
-	s := open(t, v, 0, &afxdp.Config{Redirect: &redirect.Options{FastPath: fp}})
+	v, fp, s := withFastPath(t)
 	var errs []error
 	detector := pipeline.Func(func(p *pipeline.Packet) pipeline.Verdict {
 		if err := p.BlockSource(); err != nil {
