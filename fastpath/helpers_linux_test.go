@@ -10,8 +10,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
 
 	"github.com/xdpkit/xdpkit/fastpath"
 	"github.com/xdpkit/xdpkit/internal/testutils"
@@ -75,52 +73,6 @@ func wantFrame(tb testing.TB, what string, got, want []byte) {
 	tb.Helper()
 	if !bytes.Equal(got, want) {
 		tb.Fatalf("%s: frame differs\ngot:\n%s\nwant:\n%s", what, hex.Dump(got), hex.Dump(want))
-	}
-}
-
-// checksumsValid decodes frame with gopacket and reports whether its IPv4
-// header checksum and TCP or UDP checksum are what gopacket computes,
-// serializing the decoded layers again with ComputeChecksums.
-func checksumsValid(tb testing.TB, frame []byte) {
-	tb.Helper()
-	pkt := gopacket.NewPacket(frame, layers.LayerTypeEthernet, gopacket.Default)
-	if el := pkt.ErrorLayer(); el != nil {
-		tb.Fatalf("gopacket cannot decode the frame: %v\n%s", el.Error(), hex.Dump(frame))
-	}
-	var ls []gopacket.SerializableLayer
-	var network gopacket.NetworkLayer
-	noUDPSum := -1 // offset of a UDP over IPv4 checksum of 0, which stays 0
-	for _, l := range pkt.Layers() {
-		switch l := l.(type) {
-		case *layers.IPv4:
-			network = l
-		case *layers.IPv6:
-			network = l
-		case *layers.TCP:
-			_ = l.SetNetworkLayerForChecksum(network)
-		case *layers.UDP:
-			if _, v4 := network.(*layers.IPv4); v4 && l.Checksum == 0 {
-				noUDPSum = len(frame) - len(l.LayerContents()) - len(l.LayerPayload()) + 6
-			}
-			_ = l.SetNetworkLayerForChecksum(network)
-		}
-		if s, ok := l.(gopacket.SerializableLayer); ok {
-			ls = append(ls, s)
-		}
-	}
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{ComputeChecksums: true}, ls...); err != nil {
-		tb.Fatalf("gopacket cannot serialize the decoded frame: %v", err)
-	}
-	want := buf.Bytes()
-	if noUDPSum >= 0 && noUDPSum+2 <= len(want) {
-		want[noUDPSum], want[noUDPSum+1] = 0, 0
-	}
-	if len(want) > len(frame) && len(want) == 60 && !bytes.ContainsFunc(want[len(frame):], func(r rune) bool { return r != 0 }) {
-		want = want[:len(frame)] // gopacket pads Ethernet frames to 60 bytes
-	}
-	if len(want) > len(frame) || !bytes.Equal(want, frame[:len(want)]) {
-		tb.Fatalf("checksums: gopacket computes other bytes\ngot:\n%s\nrecomputed:\n%s", hex.Dump(frame), hex.Dump(want))
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/xdpkit/xdpkit/fastpath"
+	"github.com/xdpkit/xdpkit/internal/testframes"
 	"github.com/xdpkit/xdpkit/internal/testutils"
 	"github.com/xdpkit/xdpkit/redirect"
 )
@@ -81,7 +82,7 @@ func TestOnVeth(t *testing.T) {
 	if inner == nil || inner.SrcPort != 1001 || string(inner.Payload) != "fastpath on veth" {
 		t.Fatalf("inner UDP datagram not found: %v", pkt)
 	}
-	checksumsValid(t, pkt.Data())
+	testframes.CheckChecksums(t, pkt.Data())
 
 	// Transmit: back to the peer with the MACs swapped and a new port.
 	if err := fp.Install(flow(1002), fastpath.Entry{Action: fastpath.Transmit, SwapMAC: true, NewDstPort: 7777}); err != nil {
@@ -93,7 +94,7 @@ func TestOnVeth(t *testing.T) {
 	if u, _ := pkt.Layer(layers.LayerTypeUDP).(*layers.UDP); u == nil || u.SrcPort != 1002 || u.DstPort != 7777 {
 		t.Fatalf("not the rewritten datagram: %v", pkt)
 	}
-	checksumsValid(t, back)
+	testframes.CheckChecksums(t, back)
 
 	// Drop, then a miss: the kernel's UDP socket gets only the miss.
 	if err := fp.Install(flow(1003), fastpath.Entry{Action: fastpath.Drop}); err != nil {

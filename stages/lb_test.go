@@ -86,7 +86,7 @@ func TestLoadBalancerRewrite(t *testing.T) {
 			if ipOK, l4OK, _ := checksumsValid(got); !ipOK || !l4OK {
 				t.Errorf("checksums by recomputation: IP %v, L4 %v", ipOK, l4OK)
 			}
-			gopacketChecksums(t, got)
+			testframes.CheckChecksums(t, got)
 			if st := lb.Stats(); len(st) != 1 || st[0].Packets != 1 || st[0].IP != be.IP {
 				t.Errorf("Stats() = %+v", st)
 			}
@@ -364,7 +364,7 @@ func TestLoadBalancerFlows(t *testing.T) {
 					t.Fatalf("checksums by recomputation: IP %v, L4 %v\n%x", ipOK, l4OK, got)
 				}
 				if i%20 == 0 {
-					gopacketChecksums(t, got)
+					testframes.CheckChecksums(t, got)
 				}
 				want[b]++
 			}
