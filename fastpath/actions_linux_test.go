@@ -417,7 +417,7 @@ func TestInvalidArguments(t *testing.T) {
 			t.Logf("%s: %v", c.name, err)
 		}
 	}
-	for _, r := range []fastpath.Rate{{PerSecond: -1}, {PerSecond: 0.0001}, {PerSecond: 10, Burst: -1}, {PerSecond: 10, Burst: 20_000_000}, {Burst: 5}} {
+	for _, r := range []fastpath.Rate{{PerSecond: -1}, {PerSecond: 0.0001}, {PerSecond: 10, Burst: -1}, {PerSecond: 10, Burst: 20_000_000}, {PerSecond: 2e9}, {Burst: 5}} {
 		if err := fp.SetRate(r); !errors.Is(err, fastpath.ErrInvalid) {
 			t.Errorf("SetRate(%+v): %v, want ErrInvalid", r, err)
 		}

@@ -134,6 +134,38 @@ func testPolicer(t *testing.T, precise bool) {
 	}
 }
 
+// TestPolicerExtremes: the largest and smallest rates and bursts load and
+// police as they should, without the bucket arithmetic overflowing.
+func TestPolicerExtremes(t *testing.T) {
+	for _, precise := range []bool{false, true} {
+		fp, prog := newFastPath(t, &fastpath.Config{Default: fastpath.Pass, PreciseClock: precise, Rate: fastpath.Rate{PerSecond: 1e9, Burst: 1_000_000}})
+		src := udpFrom(mustAddr("198.18.0.1"))
+		for i := range 1000 {
+			if v, _ := run(t, prog, src); v != xdpPass {
+				t.Fatalf("1e9/s, burst 1e6, precise %v: frame %d dropped", precise, i)
+			}
+		}
+		time.Sleep(20 * time.Millisecond) // a full refill, capped
+		for i := range 1000 {
+			if v, _ := run(t, prog, src); v != xdpPass {
+				t.Fatalf("1e9/s after a pause, precise %v: frame %d dropped", precise, i)
+			}
+		}
+		if err := fp.SetRate(fastpath.Rate{PerSecond: 0.001, Burst: 1}); err != nil {
+			t.Fatal(err)
+		}
+		slow := udpFrom(mustAddr("198.18.0.2"))
+		if v, _ := run(t, prog, slow); v != xdpPass {
+			t.Fatal("0.001/s: the first frame dropped")
+		}
+		for range 10 {
+			if v, _ := run(t, prog, slow); v != xdpDrop {
+				t.Fatal("0.001/s: a second frame passed")
+			}
+		}
+	}
+}
+
 // TestPolicerSourceTableBounded: a flood of distinct sources cannot grow
 // the table past Config.Sources; evicted sources come back with a full
 // bucket.

@@ -185,14 +185,18 @@ type FlowEntry struct {
 // packets (or more with the coarse clock: see Config.PreciseClock). The
 // zero Rate turns the policer off.
 type Rate struct {
-	PerSecond float64 // packets per second per source, at least 0.001; 0: off
-	Burst     int     // bucket size in packets, 1 to 10,000,000; 0: PerSecond/10 rounded up, at least 1
+	PerSecond float64 // packets per second per source, 0.001 to 1e9; 0: off
+	Burst     int     // bucket size in packets, 1 to 1,000,000; 0: PerSecond/10 rounded up, at least 1
 }
 
 // Limits of Rate.
 const (
 	minRate  = 0.001
-	maxBurst = 10_000_000
+	maxBurst = 1_000_000
+	maxRate  = 1e9 // packets per second per source
+	// maxCapUnits bounds a bucket: the program adds up to a full bucket's
+	// refill to what a bucket holds, which must not overflow 64 bits.
+	maxCapUnits = 4_000_000 * unitsPerPacket
 	// unitsPerPacket is the policer's fixed point: a token is 1e-12
 	// packet, so a rate in milli-packets per second is tokens per
 	// nanosecond.
@@ -207,8 +211,8 @@ func (r Rate) resolve(tickNs uint64) (rateMilli, capUnits, fillNs uint64, err er
 	if r.PerSecond == 0 && r.Burst == 0 {
 		return 0, 0, 0, nil
 	}
-	if !(r.PerSecond >= minRate) || r.PerSecond > 1e12 {
-		return 0, 0, 0, fmt.Errorf("fastpath: invalid Rate.PerSecond %g: must be 0 (off) or 0.001 to 1e12 packets per second: %w", r.PerSecond, ErrInvalid)
+	if !(r.PerSecond >= minRate) || r.PerSecond > maxRate {
+		return 0, 0, 0, fmt.Errorf("fastpath: invalid Rate.PerSecond %g: must be 0 (off) or 0.001 to %g packets per second: %w", r.PerSecond, maxRate, ErrInvalid)
 	}
 	burst := r.Burst
 	if burst == 0 {
@@ -219,8 +223,10 @@ func (r Rate) resolve(tickNs uint64) (rateMilli, capUnits, fillNs uint64, err er
 	}
 	rateMilli = uint64(r.PerSecond*1000 + 0.5)
 	capUnits = uint64(burst) * unitsPerPacket
-	if perTick := rateMilli * tickNs; tickNs > 0 && perTick/tickNs == rateMilli && perTick > capUnits {
-		capUnits = perTick
+	if tickNs > 0 {
+		// rateMilli <= 1e12 and a tick <= 1e7 ns (HZ=100): at most 1e19,
+		// within 64 bits.
+		capUnits = min(max(capUnits, rateMilli*min(tickNs, 10_000_000)), maxCapUnits)
 	}
 	// After fillNs the bucket is full whatever it held: the program caps
 	// the elapsed time there, so elapsed*rate cannot overflow.
@@ -553,12 +559,12 @@ func marshalValue(f Flow, v4 bool, e Entry, lastNs uint64) ([valueSize]byte, err
 				return bad("NewDst %s is not of the flow's family", e.NewDst)
 			}
 			n := addr16(nd)
-			copy(v[valNewDst:], n[:])
 			if v4 {
 				copy(v[valNewDst:], n[12:])
 				ip = csumAdd(csumSub(0, old[12:]), n[12:])
 				l4 = ip // the pseudo-header holds the address
 			} else {
+				copy(v[valNewDst:], n[:])
 				l4 = csumAdd(csumSub(0, old[:]), n[:])
 			}
 			flags |= flagNewDst
