@@ -131,7 +131,9 @@ func (fp *FastPath) Config() Config {
 // bytes of stack. A frame that goes to the socket jumps to the
 // instruction labelled xsk, which must redirect it (bpf_redirect_map on
 // the XSKMAP); every other frame returns its verdict. The labels are
-// unique to each call.
+// unique to each call, and the first instruction has none, so that the
+// caller can label it as the entry (redirect labels it
+// filter.RedirectSymbol).
 func (fp *FastPath) Instructions(xsk string) (asm.Instructions, error) {
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
