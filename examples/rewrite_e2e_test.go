@@ -65,7 +65,7 @@ func TestLoadBalancer(t *testing.T) {
 	peer := v.OpenPeerPacketSocket(t)
 	const flows, perFlow = 60, 5
 	run := func(backends ...string) map[uint16]string {
-		args := []string{"-vip", vip.String() + ":80"}
+		args := []string{"-vip", vip.String() + ":80", "-mode", "nat"} // the backends are told apart by address
 		for _, b := range backends {
 			args = append(args, "-backend", b)
 		}

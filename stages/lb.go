@@ -46,9 +46,64 @@ type Tuple struct {
 	Src, Dst netip.AddrPort
 }
 
+// LBMode is how a LoadBalancer hands a frame to its backend.
+type LBMode uint8
+
+const (
+	// LBModeDSR, the zero value, is direct server return (IPVS "DR"):
+	// only the Ethernet header changes, to the backend's MAC address; the
+	// destination address stays the VIP. Each backend holds the VIP on a
+	// loopback interface, without answering ARP for it (arp_ignore=1,
+	// arp_announce=2), so it accepts the packet and answers the client
+	// from the VIP, directly. The backends must be on the LoadBalancer's
+	// link.
+	LBModeDSR LBMode = iota
+	// LBModeNAT rewrites the destination address to the backend's (with
+	// incremental checksum updates) as well as the MAC. The backend then
+	// answers from its own address, which a client of the VIP does not
+	// accept (a TCP client resets the connection): use it only where
+	// something translates the replies back, or for clients that take
+	// answers from any address, as some UDP clients do.
+	LBModeNAT
+)
+
+var lbModeNames = [...]string{LBModeDSR: "dsr", LBModeNAT: "nat"}
+
+// String returns "dsr" or "nat".
+func (m LBMode) String() string {
+	if int(m) < len(lbModeNames) {
+		return lbModeNames[m]
+	}
+	return fmt.Sprintf("LBMode(%d)", uint8(m))
+}
+
+// MarshalText returns the mode's name.
+func (m LBMode) MarshalText() ([]byte, error) {
+	if int(m) >= len(lbModeNames) {
+		return nil, fmt.Errorf("invalid load balancer mode %d", uint8(m))
+	}
+	return []byte(lbModeNames[m]), nil
+}
+
+// UnmarshalText sets the mode from its name (dsr or nat), so an LBMode
+// works with flag.TextVar and encoding/json.
+func (m *LBMode) UnmarshalText(text []byte) error {
+	for i, n := range lbModeNames {
+		if n == string(text) {
+			*m = LBMode(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("invalid load balancer mode %q: want dsr or nat", text)
+}
+
 // LoadBalancerOptions configure a LoadBalancer. The zero value is the
 // default.
 type LoadBalancerOptions struct {
+	// Mode is how frames reach their backend. The zero value is
+	// LBModeDSR, direct server return.
+	Mode LBMode
+
 	// SrcMAC is the source MAC address of the frames sent to backends:
 	// the interface's own address, 6 bytes. Zero value (nil): the
 	// frame's destination MAC address, which is the interface's own for
@@ -82,11 +137,12 @@ type LoadBalancerOptions struct {
 // LoadBalancer is a stage that spreads the UDP and TCP flows sent to a
 // virtual IP address and port (the VIP) over a set of backends: it picks
 // a backend by a consistent hash of the flow's 5-tuple, rewrites the
-// frame's destination IP address to the backend's, its destination MAC
-// address to the backend's and its source MAC address to the interface's
-// own, and transmits it. Reverse translation of the backends' replies is
-// not its job: the backends answer from the VIP (as in direct server
-// return), or another stage translates.
+// frame's destination MAC address to the backend's and its source MAC
+// address to the interface's own, and transmits it. In LBModeDSR, the
+// default, that is all: the backends hold the VIP and answer the clients
+// directly from it (direct server return). In LBModeNAT it also rewrites
+// the destination IP address to the backend's; reverse translation of
+// the backends' replies is then not its job.
 //
 // # Consistent hashing
 //
@@ -123,7 +179,8 @@ type LoadBalancerOptions struct {
 // whole: their first fragment goes to the flow's backend, the rest get
 // Other.
 //
-// Handle updates Packet.Headers.DstIP to the backend's address.
+// In LBModeNAT Handle updates Packet.Headers.DstIP to the backend's
+// address.
 //
 // # Concurrency
 //
@@ -139,6 +196,7 @@ type LoadBalancer struct {
 	srcMAC    [6]byte
 	hasSrcMAC bool
 	recompute bool
+	mode      LBMode
 	seed      [4]uint64
 	vipHash   uint64 // dstHash(vip)
 
@@ -185,6 +243,8 @@ func NewLoadBalancer(vip netip.AddrPort, backends []Backend, opts *LoadBalancerO
 		return nil, fmt.Errorf("invalid source MAC %v: must be 6 bytes", opts.SrcMAC)
 	case opts.Other > pipeline.Malformed:
 		return nil, fmt.Errorf("invalid verdict for other frames: %v", opts.Other)
+	case int(opts.Mode) >= len(lbModeNames):
+		return nil, fmt.Errorf("invalid mode %v: must be LBModeDSR or LBModeNAT", opts.Mode)
 	}
 	size := opts.TableSize
 	if size == 0 {
@@ -200,6 +260,7 @@ func NewLoadBalancer(vip netip.AddrPort, backends []Backend, opts *LoadBalancerO
 		other:     opts.Other,
 		hasSrcMAC: opts.SrcMAC != nil,
 		recompute: opts.RecomputeL4Checksum,
+		mode:      opts.Mode,
 		table:     make([]uint16, size),
 		mask:      uint64(size - 1),
 	}
@@ -376,6 +437,15 @@ func (lb *LoadBalancer) Handle(p *pipeline.Packet) pipeline.Verdict {
 		copy(d[6:12], d[0:6])
 	}
 	copy(d[0:6], b.mac[:])
+	if lb.mode == LBModeDSR {
+		// The packet stays as it is, to the VIP; only a partial checksum
+		// is completed if asked.
+		if lb.recompute {
+			packet.SetL4Checksum(d, h)
+		}
+		lb.packets[i].Add(1)
+		return pipeline.Transmit
+	}
 	ip := d[h.L3Off:]
 	if h.IPv4 {
 		binary.BigEndian.PutUint32(ip[16:20], b.ip4)

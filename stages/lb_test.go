@@ -30,6 +30,10 @@ func makeBackends(n int, v6 bool) []stages.Backend {
 	return bs
 }
 
+// nat makes a LoadBalancer rewrite addresses, for the tests that check
+// the rewrite.
+var nat = &stages.LoadBalancerOptions{Mode: stages.LBModeNAT}
+
 func newLB(tb testing.TB, vip string, backends []stages.Backend, opts *stages.LoadBalancerOptions) *stages.LoadBalancer {
 	tb.Helper()
 	lb, err := stages.NewLoadBalancer(netip.MustParseAddrPort(vip), backends, opts)
@@ -70,7 +74,7 @@ func TestLoadBalancerRewrite(t *testing.T) {
 			if c.frame[13] == 0xdd { // IPv6
 				be.IP = netip.MustParseAddr("2001:db8:1::a")
 			}
-			opts := &stages.LoadBalancerOptions{SrcMAC: testframes.ServerMAC, RecomputeL4Checksum: c.recomp}
+			opts := &stages.LoadBalancerOptions{Mode: stages.LBModeNAT, SrcMAC: testframes.ServerMAC, RecomputeL4Checksum: c.recomp}
 			if c.noSrcMAC {
 				opts.SrcMAC = nil
 			}
@@ -94,11 +98,68 @@ func TestLoadBalancerRewrite(t *testing.T) {
 	}
 }
 
+// TestLoadBalancerDSR: in the default mode only the Ethernet header
+// changes: the packet goes to the backend's MAC address still addressed
+// to the VIP, checksums untouched (or a partial one completed).
+func TestLoadBalancerDSR(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name    string
+		vip     string
+		frame   []byte
+		partial bool
+	}{
+		{"udp4", "198.51.100.2:53", testframes.UDP4, false},
+		{"udp4 without checksum", "198.51.100.2:53", udp4NoCsum, false},
+		{"tcp4", "198.51.100.2:80", tcp4, false},
+		{"udp6", "[2001:db8::2]:53", testframes.UDP6, false},
+		{"tcp6", "[2001:db8::2]:443", testframes.TCP6, false},
+		{"tcp4 partial checksum completed", "198.51.100.2:80", tcp4, true},
+		{"udp6 partial checksum completed", "[2001:db8::2]:53", testframes.UDP6, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			v6 := c.frame[13] == 0xdd
+			bs := makeBackends(3, v6)
+			lb := newLB(t, c.vip, bs, &stages.LoadBalancerOptions{SrcMAC: testframes.ServerMAC, RecomputeL4Checksum: c.partial})
+			in := c.frame
+			if c.partial {
+				in = partial(in)
+			}
+			p := &pipeline.Packet{Data: bytes.Clone(in)}
+			p.Reparse()
+			tuple := stages.Tuple{Proto: p.Headers.IPProto, Src: netip.AddrPortFrom(p.Headers.SrcIP, p.Headers.SrcPort), Dst: netip.AddrPortFrom(p.Headers.DstIP, p.Headers.DstPort)}
+			if v := lb.Handle(p); v != pipeline.Transmit {
+				t.Fatalf("Handle = %v, want Transmit", v)
+			}
+			want := bytes.Clone(c.frame) // complete checksums, as the partial one becomes
+			copy(want[0:6], bs[lb.Backend(tuple)].MAC)
+			copy(want[6:12], testframes.ServerMAC)
+			if !bytes.Equal(p.Data, want) {
+				t.Fatalf("got\n%x\nwant\n%x", p.Data, want)
+			}
+			if p.Headers.DstIP != netip.MustParseAddrPort(c.vip).Addr() {
+				t.Errorf("Headers.DstIP = %v, want the VIP", p.Headers.DstIP)
+			}
+			testframes.CheckChecksums(t, p.Data)
+		})
+	}
+	var m stages.LBMode
+	for _, name := range []string{"dsr", "nat"} {
+		if err := m.UnmarshalText([]byte(name)); err != nil || m.String() != name {
+			t.Errorf("UnmarshalText(%q): %v, %v", name, m, err)
+		}
+	}
+	if err := m.UnmarshalText([]byte("tun")); err == nil {
+		t.Error("UnmarshalText(tun): no error")
+	}
+}
+
 // TestLoadBalancerPartialChecksum: without RecomputeL4Checksum a partial
 // checksum stays partial, and the backend would drop the frame.
 func TestLoadBalancerPartialChecksum(t *testing.T) {
 	t.Parallel()
-	lb := newLB(t, "198.51.100.2:53", makeBackends(1, false), nil)
+	lb := newLB(t, "198.51.100.2:53", makeBackends(1, false), nat)
 	_, got := handle(t, lb, partial(testframes.UDP4))
 	if _, l4OK, _ := checksumsValid(got); l4OK {
 		t.Error("an incrementally updated partial checksum verifies; the test frame is wrong")
@@ -161,6 +222,7 @@ func TestNewLoadBalancerErrors(t *testing.T) {
 		{"table too small", netip.MustParseAddrPort("10.1.1.1:80"), v4, &stages.LoadBalancerOptions{TableSize: 512}},
 		{"table too large", netip.MustParseAddrPort("10.1.1.1:80"), v4, &stages.LoadBalancerOptions{TableSize: 1 << 23}},
 		{"verdict", netip.MustParseAddrPort("10.1.1.1:80"), v4, &stages.LoadBalancerOptions{Other: 99}},
+		{"mode", netip.MustParseAddrPort("10.1.1.1:80"), v4, &stages.LoadBalancerOptions{Mode: 7}},
 	} {
 		if _, err := stages.NewLoadBalancer(c.vip, c.bs, c.opts); err == nil {
 			t.Errorf("%s: no error", c.name)
@@ -170,7 +232,7 @@ func TestNewLoadBalancerErrors(t *testing.T) {
 	}
 	// IPv4-mapped addresses are taken as IPv4.
 	mapped := netip.AddrPortFrom(netip.MustParseAddr("::ffff:198.51.100.2"), 53)
-	lb, err := stages.NewLoadBalancer(mapped, []stages.Backend{{IP: netip.MustParseAddr("::ffff:10.0.0.1"), MAC: backendMAC}}, nil)
+	lb, err := stages.NewLoadBalancer(mapped, []stages.Backend{{IP: netip.MustParseAddr("::ffff:10.0.0.1"), MAC: backendMAC}}, nat)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +404,7 @@ func TestLoadBalancerFlows(t *testing.T) {
 			vip = netip.MustParseAddrPort("[2001:db8::2]:8080")
 		}
 		bs := makeBackends(4, v6)
-		lb := newLB(t, vip.String(), bs, &stages.LoadBalancerOptions{SrcMAC: testframes.ServerMAC})
+		lb := newLB(t, vip.String(), bs, &stages.LoadBalancerOptions{Mode: stages.LBModeNAT, SrcMAC: testframes.ServerMAC})
 		r := rand.New(rand.NewPCG(27, 28))
 		want := make([]uint64, 4)
 		for i, tu := range randomTuples(r, 2000, vip) {
@@ -424,10 +486,10 @@ func FuzzLoadBalancer(f *testing.F) {
 	}
 	bs4, bs6 := makeBackends(3, false), makeBackends(3, true)
 	lbs := []*stages.LoadBalancer{
-		newLB(f, "198.51.100.2:53", bs4, &stages.LoadBalancerOptions{SrcMAC: testframes.ServerMAC}),
-		newLB(f, "[2001:db8::2]:53", bs6, &stages.LoadBalancerOptions{TableSize: 1024}),
-		newLB(f, "198.51.100.2:80", bs4, &stages.LoadBalancerOptions{RecomputeL4Checksum: true, Proto: packet.ProtoTCP}),
-		newLB(f, "[2001:db8::2]:443", bs6, &stages.LoadBalancerOptions{RecomputeL4Checksum: true}),
+		newLB(f, "198.51.100.2:53", bs4, &stages.LoadBalancerOptions{Mode: stages.LBModeNAT, SrcMAC: testframes.ServerMAC}),
+		newLB(f, "[2001:db8::2]:53", bs6, &stages.LoadBalancerOptions{Mode: stages.LBModeNAT, TableSize: 1024}),
+		newLB(f, "198.51.100.2:80", bs4, &stages.LoadBalancerOptions{Mode: stages.LBModeNAT, RecomputeL4Checksum: true, Proto: packet.ProtoTCP}),
+		newLB(f, "[2001:db8::2]:443", bs6, &stages.LoadBalancerOptions{Mode: stages.LBModeNAT, RecomputeL4Checksum: true}),
 	}
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		for _, lb := range lbs {
@@ -493,7 +555,7 @@ func ExampleLoadBalancer() {
 		{IP: netip.MustParseAddr("10.0.0.2"), MAC: net.HardwareAddr{2, 0, 0, 0, 1, 2}},
 	}
 	lb, err := stages.NewLoadBalancer(netip.MustParseAddrPort("198.51.100.2:53"), backends,
-		&stages.LoadBalancerOptions{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}})
+		&stages.LoadBalancerOptions{Mode: stages.LBModeNAT, SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -1,10 +1,22 @@
 // Command xdp-lb is an L4 load balancer: UDP and TCP flows to -vip are
 // spread over the -backend servers by a consistent hash of the 5-tuple
 // (the same flow always lands on the same backend; removing a backend
-// moves only its own flows), rewritten (destination IP and MAC, checksums
-// updated incrementally per RFC 1624) and transmitted out of the same
-// interface. Backends answer clients directly (direct server return).
-// It shows stages.LoadBalancer in a pipeline, and its per-backend counters.
+// moves only its own flows) and transmitted out of the same interface.
+// It shows stages.LoadBalancer in a pipeline, and its per-backend
+// counters.
+//
+// -mode dsr, the default, is direct server return: only the Ethernet
+// header changes (the backend's MAC address), the packet stays addressed
+// to the VIP. Each backend holds the VIP on its loopback interface,
+// without answering ARP for it, and answers the client from the VIP:
+//
+//	ip addr add VIP/32 dev lo
+//	sysctl -w net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
+//
+// -mode nat also rewrites the destination address to the backend's (the
+// checksums updated incrementally, RFC 1624). The backend then answers
+// from its own address, which a TCP client of the VIP rejects: use it only
+// where the replies are translated back, or for clients that accept them.
 //
 // Linux 5.10+, root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF).
 //
@@ -55,6 +67,8 @@ func main() {
 	vip := tool.Flags.String("vip", "", "virtual IP address and port, ADDR:PORT (required)")
 	var backends backendList
 	tool.Flags.Var(&backends, "backend", "backend IP,MAC (repeat the flag for more)")
+	var mode stages.LBMode // dsr
+	tool.Flags.TextVar(&mode, "mode", stages.LBModeDSR, "how frames reach the backends: dsr (direct server return: the MAC only) or nat (the destination address too)")
 	recompute := tool.Flags.Bool("recompute-csum", false, "recompute UDP/TCP checksums instead of updating them (for senders with checksum offload, e.g. veth)")
 	tool.Main(func(ctx context.Context) error {
 		if *vip == "" {
@@ -77,7 +91,7 @@ func main() {
 		// alike, they send each flow to the same backend.
 		newPipeline := func() (pipeline.Config, func() map[string]any, error) {
 			lb, err := stages.NewLoadBalancer(vap, backends, &stages.LoadBalancerOptions{
-				SrcMAC: iface.HardwareAddr, RecomputeL4Checksum: *recompute, Other: pipeline.Drop,
+				Mode: mode, SrcMAC: iface.HardwareAddr, RecomputeL4Checksum: *recompute, Other: pipeline.Drop,
 			})
 			if err != nil {
 				return pipeline.Config{}, nil, err
@@ -87,7 +101,7 @@ func main() {
 				for _, b := range lb.Stats() {
 					bs = append(bs, map[string]any{"ip": b.IP.String(), "mac": b.MAC.String(), "packets": b.Packets})
 				}
-				return map[string]any{"vip": vap.String(), "backends": bs}
+				return map[string]any{"vip": vap.String(), "mode": mode.String(), "backends": bs}
 			}
 			return pipeline.Config{Stages: []pipeline.Stage{lb}, Final: pipeline.Drop}, summary, nil
 		}
