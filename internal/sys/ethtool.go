@@ -287,3 +287,25 @@ func ioctlData(fd int, ifname string, data unsafe.Pointer) error {
 	}
 	return nil
 }
+
+// ethtoolSTXCSUM is ETHTOOL_STXCSUM: set TX checksum offload (struct
+// ethtool_value).
+const ethtoolSTXCSUM = 0x17
+
+// EthtoolSetTXChecksum turns TX checksum offload of ifname, in the calling
+// thread's network namespace, on or off (`ethtool -K IF tx on|off`).
+// With it off the stack computes every checksum itself, so the frames
+// leaving a veth carry complete checksums rather than partial ones.
+func EthtoolSetTXChecksum(ifname string, on bool) error {
+	v := struct{ cmd, data uint32 }{cmd: ethtoolSTXCSUM}
+	if on {
+		v.data = 1
+	}
+	return withSocket(func(fd int) error {
+		// v stays on the stack of this call for the ioctl's duration.
+		if err := ioctlData(fd, ifname, unsafe.Pointer(&v)); err != nil {
+			return fmt.Errorf("ethtool set TX checksum offload of %s: %w", ifname, err)
+		}
+		return nil
+	})
+}

@@ -8,6 +8,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
+
+	"github.com/xdpkit/xdpkit/internal/sys"
 )
 
 // PeerNAPI attaches an XDP program that passes every frame to the peer
@@ -32,4 +34,15 @@ func (v *Veth) PeerNAPI(tb testing.TB) {
 		return err
 	})
 	tb.Cleanup(func() { l.Close() })
+}
+
+// NoTXChecksumOffload turns TX checksum offload off on ifname in network
+// namespace ns (`ethtool -K IF tx off`), so the frames it sends carry
+// complete checksums, as a NIC's would on the wire, instead of the partial
+// ones a veth passes along.
+func NoTXChecksumOffload(tb testing.TB, ns, ifname string) {
+	tb.Helper()
+	if err := InNetNS(ns, func() error { return sys.EthtoolSetTXChecksum(ifname, false) }); err != nil {
+		tb.Fatal(err)
+	}
 }

@@ -1,0 +1,231 @@
+//go:build linux
+
+package examples_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xdpkit/xdpkit/internal/testutils"
+)
+
+// lan is an L2 segment the test makes: a bridge in the namespace of the
+// LB veth's peer, with a client and backends in namespaces of their own,
+// each on a veth pair whose other end is a bridge port.
+type lan struct {
+	t      *testing.T
+	v      *testutils.Veth // Host: the LB's interface; Peer: a bridge port
+	prefix netip.Prefix    // 10.78.N.0/24
+	id     string
+}
+
+func newLAN(t *testing.T) *lan {
+	v := testutils.NewVeth(t, testutils.VethOptions{})
+	n := v.HostIP.As4()[2]
+	l := &lan{t: t, v: v, prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 78, n, 0}), 24), id: fmt.Sprintf("%d%d", os.Getpid()%10000, n)}
+	ns := v.NS
+	testutils.MustRun(t, "ip", "-n", ns, "link", "add", "br0", "type", "bridge")
+	testutils.MustRun(t, "ip", "-n", ns, "link", "set", v.Peer, "master", "br0")
+	testutils.MustRun(t, "ip", "-n", ns, "link", "set", "br0", "up")
+	return l
+}
+
+// addr is 10.78.N.last.
+func (l *lan) addr(last byte) netip.Addr {
+	a := l.prefix.Addr().As4()
+	a[3] = last
+	return netip.AddrFrom4(a)
+}
+
+// host makes a namespace with a veth to the bridge, address addr(last),
+// and returns the namespace's name and the veth's MAC address.
+func (l *lan) host(name string, last byte) (string, net.HardwareAddr) {
+	t := l.t
+	ns := fmt.Sprintf("xdpkit-%s-%s", name, l.id)
+	testutils.MustRun(t, "ip", "netns", "add", ns)
+	t.Cleanup(func() { _, _ = testutils.Run("ip", "netns", "del", ns) })
+	dev, port := "eth"+l.id, name+l.id
+	testutils.MustRun(t, "ip", "-n", ns, "link", "add", dev, "type", "veth", "peer", "name", port, "netns", l.v.NS)
+	testutils.MustRun(t, "ip", "-n", l.v.NS, "link", "set", port, "master", "br0")
+	testutils.MustRun(t, "ip", "-n", l.v.NS, "link", "set", port, "up")
+	testutils.MustRun(t, "ip", "-n", ns, "addr", "add", l.addr(last).String()+"/24", "dev", dev)
+	testutils.MustRun(t, "ip", "-n", ns, "link", "set", dev, "up")
+	testutils.MustRun(t, "ip", "-n", ns, "link", "set", "lo", "up")
+	var mac net.HardwareAddr
+	if err := testutils.InNetNS(ns, func() error {
+		ifc, err := net.InterfaceByName(dev)
+		if err == nil {
+			mac = ifc.HardwareAddr
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return ns, mac
+}
+
+// sysctl writes value to /proc/sys/KEY inside namespace ns.
+func sysctl(t *testing.T, ns, key, value string) {
+	t.Helper()
+	if err := testutils.InNetNS(ns, func() error {
+		return os.WriteFile("/proc/sys/"+strings.ReplaceAll(key, ".", "/"), []byte(value), 0o644)
+	}); err != nil {
+		t.Fatalf("sysctl %s=%s in %s: %v", key, value, ns, err)
+	}
+}
+
+// httpBackend runs an unmodified `python3 -m http.server` on port in
+// namespace ns, serving a file "who" that names it, with vip on its
+// loopback and ARP for it left to the LB (the usual DSR set-up).
+func httpBackend(t *testing.T, python, ns, name string, vip netip.Addr, port int) {
+	t.Helper()
+	testutils.MustRun(t, "ip", "-n", ns, "addr", "add", vip.String()+"/32", "dev", "lo")
+	sysctl(t, ns, "net.ipv4.conf.all.arp_ignore", "1")
+	sysctl(t, ns, "net.ipv4.conf.all.arp_announce", "2")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "who"), []byte(name), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	big := append(bytes.Repeat([]byte(name+" "), bigSize/(len(name)+1)), make([]byte, bigSize%(len(name)+1))...)
+	copy(big[bigSize-len(bigTail):], bigTail)
+	if err := os.WriteFile(filepath.Join(dir, "big"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ip", "netns", "exec", ns, python, "-m", "http.server", fmt.Sprint(port), "--bind", "0.0.0.0", "--directory", dir)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	// Ready when it answers on its own address from its namespace.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var err error
+		if nerr := testutils.InNetNS(ns, func() error {
+			var c net.Conn
+			c, err = net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
+			if err == nil {
+				c.Close()
+			}
+			return nil
+		}); nerr != nil {
+			t.Fatal(nerr)
+		}
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s's http.server did not start: %v", name, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// big is a file every backend serves: bigSize bytes ending in bigTail.
+const bigSize = 16 << 20
+
+var bigTail = []byte("the end of the big file")
+
+// clientIn is an HTTP client whose connections, one per request, are
+// dialled in namespace ns.
+func clientIn(ns string) *http.Client {
+	return &http.Client{
+		Timeout: 20 * time.Second,
+		Transport: &http.Transport{
+			DisableKeepAlives: true,
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				var c net.Conn
+				err := testutils.InNetNS(ns, func() error {
+					var err error
+					c, err = (&net.Dialer{Timeout: 3 * time.Second}).DialContext(ctx, network, addr)
+					return err
+				})
+				return c, err
+			},
+		},
+	}
+}
+
+// TestLoadBalancerDSRWithHTTP: Go's net/http client, through xdp-lb in
+// direct-server-return mode (the default), to two unmodified python3
+// http.server backends that hold the VIP on loopback, on a bridge the
+// test makes: every one of 40 connections is served, both backends
+// serve, the backends answer the client directly from the VIP, and 16 MiB
+// downloads (flows of thousands of frames) complete, so every frame of a
+// flow reached the same backend.
+func TestLoadBalancerDSRWithHTTP(t *testing.T) {
+	python := testutils.NeedCommand(t, "python3", "apt-get install python3")
+	l := newLAN(t)
+	vip := l.addr(100)
+	const port = 8080
+	clientNS, _ := l.host("cl", 1)
+	// Complete checksums from the client, as from a NIC: the LB leaves
+	// the packet alone, and a veth's partial checksum would reach the
+	// backend as a wrong one.
+	testutils.NoTXChecksumOffload(t, clientNS, "eth"+l.id)
+	b1NS, b1MAC := l.host("ba", 11)
+	b2NS, b2MAC := l.host("bb", 12)
+	httpBackend(t, python, b1NS, "backend-a", vip, port)
+	httpBackend(t, python, b2NS, "backend-b", vip, port)
+	// The client reaches the VIP through the LB's MAC address, as a
+	// router or an ARP answer from the LB host would send it.
+	testutils.MustRun(t, "ip", "-n", clientNS, "neigh", "replace", vip.String(), "lladdr", l.v.HostMAC.String(), "dev", "eth"+l.id, "nud", "permanent")
+
+	p := start(t, l.v, "xdp-lb", "-vip", fmt.Sprintf("%s:%d", vip, port),
+		"-backend", fmt.Sprintf("%s,%s", l.addr(11), b1MAC), "-backend", fmt.Sprintf("%s,%s", l.addr(12), b2MAC))
+
+	get := func(c *http.Client, what string) string {
+		t.Helper()
+		resp, err := c.Get(fmt.Sprintf("http://%s:%d/who", vip, port))
+		if err != nil {
+			t.Fatalf("%s: %v\nxdp-lb: %s", what, err, p.stderr)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d, %v", what, resp.StatusCode, err)
+		}
+		return string(body)
+	}
+	// A connection per request: each is a flow of its own.
+	client := clientIn(clientNS)
+	const conns = 40
+	served := map[string]int{}
+	for i := range conns {
+		served[get(client, fmt.Sprintf("connection %d of %d", i+1, conns))]++
+	}
+	// A long download is one flow of thousands of frames: it completes
+	// only if every one reaches the same backend (the other would reset
+	// the connection).
+	for i := range 3 {
+		resp, err := client.Get(fmt.Sprintf("http://%s:%d/big", vip, port))
+		if err != nil {
+			t.Fatalf("download %d: %v", i, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || len(body) != bigSize || !bytes.Equal(body[bigSize-len(bigTail):], bigTail) {
+			t.Fatalf("download %d: status %d, %d of %d bytes, %v", i, resp.StatusCode, len(body), bigSize, err)
+		}
+	}
+	out := p.stop()
+	t.Logf("served: %v; xdp-lb summary: rx %v tx %v", served, out["rx_packets"], out["tx_packets"])
+	if served["backend-a"] == 0 || served["backend-b"] == 0 || served["backend-a"]+served["backend-b"] != conns {
+		t.Fatalf("backends served %v, want all %d connections over both", served, conns)
+	}
+	if num(out, "tx_packets") < conns*3 { // at least SYN, ACK + request, ACK per connection
+		t.Errorf("xdp-lb transmitted %v frames for %d connections", out["tx_packets"], conns)
+	}
+	noProgramLeft(t, l.v)
+}
