@@ -224,6 +224,9 @@ func TestLoadBalancerDSRWithHTTP(t *testing.T) {
 	if served["backend-a"] == 0 || served["backend-b"] == 0 || served["backend-a"]+served["backend-b"] != conns {
 		t.Fatalf("backends served %v, want all %d connections over both", served, conns)
 	}
+	if ct, _ := out["connections"].(map[string]any); ct == nil || num(ct, "new") < conns+3 || num(ct, "moved") != 0 {
+		t.Errorf("connection table %v: want at least %d new flows recorded, none moved", out["connections"], conns+3)
+	}
 	if num(out, "tx_packets") < conns*3 { // at least SYN, ACK + request, ACK per connection
 		t.Errorf("xdp-lb transmitted %v frames for %d connections", out["tx_packets"], conns)
 	}

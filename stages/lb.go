@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/xdpkit/xdpkit/packet"
 	"github.com/xdpkit/xdpkit/pipeline"
@@ -127,6 +128,21 @@ type LoadBalancerOptions struct {
 	// so a flow survives a change of LB instance. Zero value: a fixed
 	// seed like any other.
 	Seed uint64
+	// Connections is the size of the connection table, which records
+	// the backend of every flow the LoadBalancer has seen so that adding
+	// or removing backends moves no established flow, except those whose
+	// backend went away. Rounded up to a power of two, at most 2^24; each
+	// entry is 56 bytes. When the slots a flow may use are all taken,
+	// the least recently seen flow there loses its entry (ConnStats
+	// counts it as Evicted) and would follow the hash if backends change.
+	// Zero value: DefaultLBConnections. -1: no table, every flow follows
+	// the hash (LoadBalancers configured alike then agree on every flow).
+	Connections int
+	// ConnIdle is how long a flow keeps its recorded backend without a
+	// packet; then its entry is free, and the flow follows the hash
+	// again. Zero value: DefaultLBConnIdle. The clock is Go's monotonic
+	// one, or the time given to SetNow.
+	ConnIdle time.Duration
 	// RecomputeL4Checksum makes the LoadBalancer recompute the UDP and
 	// TCP checksums of the frames it rewrites in full, instead of
 	// updating them incrementally, for senders that leave partial
@@ -154,6 +170,21 @@ type LoadBalancerOptions struct {
 // the set, removing a backend moves exactly the flows it had (to the
 // others, evenly), and adding one moves only the flows it takes over:
 // no other flow changes backend. LoadBalancers configured alike agree.
+//
+// # Connection table
+//
+// The hash alone would move, when a backend is added, the flows whose
+// slots it takes over, breaking their TCP connections. So the
+// LoadBalancer also records the backend of every flow it sees, in a table
+// of LoadBalancerOptions.Connections entries: a flow it has seen keeps
+// its backend while it has packets at least every ConnIdle, whatever
+// backends come and go, unless its own backend is removed (then it takes
+// the hash's choice among the others). New flows take the hash's
+// choice. The table has a fixed size: when the slots a flow may use are
+// full, the least recently seen flow among them is forgotten (Evicted in
+// ConnStats), which only matters if backends change before it ends.
+// LoadBalancers with the same backends and seed still agree on new
+// flows; established ones stay where they started.
 //
 // # Checksums
 //
@@ -204,11 +235,26 @@ type LoadBalancer struct {
 	mask     uint64
 	backends []lbBackend
 	packets  []atomic.Uint64 // per backend, by index
+
+	// The connection table (conntrack.go); conns is nil without one.
+	conns     []connSlot
+	connMask  uint64
+	connSeed  [5]uint64
+	connIdle  int64 // ns
+	connUsed  int
+	connStats ConnStats
+	byID      map[uint32]int // lbBackend.id -> index into backends
+	nextID    uint32
+	scratch   addrScratch
+	base      time.Time // the zero of the clock
+	now       int64     // set by SetNow
+	nowSet    bool
 }
 
 // lbBackend is a Backend with its fields in the forms Handle writes.
 type lbBackend struct {
 	Backend
+	id   uint32 // never reused: the connection table's name for it
 	mac  [6]byte
 	ip4  uint32
 	ip16 [16]byte
@@ -253,6 +299,20 @@ func NewLoadBalancer(vip netip.AddrPort, backends []Backend, opts *LoadBalancerO
 	if size < minLBTableSize || size > maxLBTableSize || size&(size-1) != 0 {
 		return nil, fmt.Errorf("invalid table size %d: must be a power of 2 from %d to %d", size, minLBTableSize, maxLBTableSize)
 	}
+	var conns int
+	if opts.Connections != -1 {
+		var err error
+		if conns, err = tableSlots(opts.Connections, DefaultLBConnections); err != nil {
+			return nil, fmt.Errorf("connection table: %w (or -1: none)", err)
+		}
+	}
+	idle := opts.ConnIdle
+	switch {
+	case idle == 0:
+		idle = DefaultLBConnIdle
+	case idle < 0:
+		return nil, fmt.Errorf("invalid connection idle time %v: must be 0 (%v) or more", idle, DefaultLBConnIdle)
+	}
 	lb := &LoadBalancer{
 		vip:       addr,
 		vipPort:   vip.Port(),
@@ -263,6 +323,12 @@ func NewLoadBalancer(vip netip.AddrPort, backends []Backend, opts *LoadBalancerO
 		mode:      opts.Mode,
 		table:     make([]uint16, size),
 		mask:      uint64(size - 1),
+		connIdle:  int64(idle),
+		base:      time.Now(),
+	}
+	if conns > 0 {
+		lb.conns, lb.connMask = make([]connSlot, conns), uint64(conns-1)
+		newSeed(lb.connSeed[:])
 	}
 	if addr.Is4() {
 		a := addr.As4()
@@ -306,7 +372,8 @@ func (lb *LoadBalancer) newBackend(b Backend, have []lbBackend) (lbBackend, erro
 			return lbBackend{}, fmt.Errorf("duplicate backend %v", ip)
 		}
 	}
-	lbb := lbBackend{Backend: Backend{IP: ip, MAC: slices.Clone(b.MAC)}, ip16: ip.As16()}
+	lb.nextID++
+	lbb := lbBackend{Backend: Backend{IP: ip, MAC: slices.Clone(b.MAC)}, ip16: ip.As16(), id: lb.nextID}
 	copy(lbb.mac[:], b.MAC)
 	if ip.Is4() {
 		a := ip.As4()
@@ -342,6 +409,10 @@ func (lb *LoadBalancer) setBackends(bs []lbBackend) {
 		lb.table[slot] = uint16(best)
 	}
 	lb.backends, lb.packets = bs, packets
+	lb.byID = make(map[uint32]int, len(bs))
+	for i := range bs {
+		lb.byID[bs[i].id] = i
+	}
 }
 
 // AddBackend adds b to the backends; the flows whose table slots b wins
@@ -396,8 +467,10 @@ func (lb *LoadBalancer) Stats() []BackendStats {
 	return st
 }
 
-// Backend returns the index (into Backends) of the backend flow t goes
-// to, whatever its destination, or -1 if there are no backends.
+// Backend returns the index (into Backends) of the backend the hash
+// picks for flow t, whatever its destination, or -1 if there are no
+// backends. A flow in the connection table stays on the backend it was
+// given, which may be another since backends changed.
 func (lb *LoadBalancer) Backend(t Tuple) int {
 	if len(lb.backends) == 0 {
 		return -1
@@ -428,7 +501,20 @@ func (lb *LoadBalancer) Handle(p *pipeline.Packet) pipeline.Verdict {
 	if len(d) < 14 {
 		return pipeline.Malformed // resliced since it was parsed
 	}
-	i := lb.table[lb.slot(h.IPProto, h.SrcIP, lb.vipHash, h.SrcPort, h.DstPort)]
+	// An established flow keeps its backend; a new one takes the hash's,
+	// which is recorded.
+	i := -1
+	if lb.conns != nil {
+		k := lb.connKey(h)
+		now := lb.clock()
+		var free *connSlot
+		if i, free = lb.conn(&k, now); i < 0 {
+			i = int(lb.table[lb.slot(h.IPProto, h.SrcIP, lb.vipHash, h.SrcPort, h.DstPort)])
+			lb.record(free, &k, i, now)
+		}
+	} else {
+		i = int(lb.table[lb.slot(h.IPProto, h.SrcIP, lb.vipHash, h.SrcPort, h.DstPort)])
+	}
 	b := &lb.backends[i]
 
 	if lb.hasSrcMAC {

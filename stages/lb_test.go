@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/xdpkit/xdpkit/internal/testframes"
 	"github.com/xdpkit/xdpkit/packet"
@@ -223,6 +224,9 @@ func TestNewLoadBalancerErrors(t *testing.T) {
 		{"table too large", netip.MustParseAddrPort("10.1.1.1:80"), v4, &stages.LoadBalancerOptions{TableSize: 1 << 23}},
 		{"verdict", netip.MustParseAddrPort("10.1.1.1:80"), v4, &stages.LoadBalancerOptions{Other: 99}},
 		{"mode", netip.MustParseAddrPort("10.1.1.1:80"), v4, &stages.LoadBalancerOptions{Mode: 7}},
+		{"connections", netip.MustParseAddrPort("10.1.1.1:80"), v4, &stages.LoadBalancerOptions{Connections: -2}},
+		{"too many connections", netip.MustParseAddrPort("10.1.1.1:80"), v4, &stages.LoadBalancerOptions{Connections: 1 << 25}},
+		{"idle time", netip.MustParseAddrPort("10.1.1.1:80"), v4, &stages.LoadBalancerOptions{ConnIdle: -time.Second}},
 	} {
 		if _, err := stages.NewLoadBalancer(c.vip, c.bs, c.opts); err == nil {
 			t.Errorf("%s: no error", c.name)
@@ -531,10 +535,16 @@ func BenchmarkLoadBalancer(b *testing.B) {
 		{"udp4", "198.51.100.2:53", false, nil, testframes.UDP4},
 		{"tcp6", "[2001:db8::2]:443", true, nil, testframes.TCP6},
 		{"udp4-recompute", "198.51.100.2:53", false, &stages.LoadBalancerOptions{RecomputeL4Checksum: true}, testframes.UDP4},
+		{"udp4-nat", "198.51.100.2:53", false, nat, testframes.UDP4},
+		{"udp4-no-conntrack", "198.51.100.2:53", false, &stages.LoadBalancerOptions{Connections: -1}, testframes.UDP4},
+		{"udp4-clock-per-packet", "198.51.100.2:53", false, nil, testframes.UDP4},
 		{"other", "198.51.100.2:54", false, nil, testframes.UDP4},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			lb := newLB(b, c.vip, makeBackends(4, c.v6), c.opts)
+			if c.name != "udp4-clock-per-packet" {
+				lb.SetNow(time.Now()) // as pipeline.Config.Tick would, once per tick
+			}
 			p := &pipeline.Packet{Data: bytes.Clone(c.frame)}
 			p.Reparse()
 			h := p.Headers

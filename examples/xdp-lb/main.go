@@ -101,12 +101,23 @@ func main() {
 				for _, b := range lb.Stats() {
 					bs = append(bs, map[string]any{"ip": b.IP.String(), "mac": b.MAC.String(), "packets": b.Packets})
 				}
-				return map[string]any{"vip": vap.String(), "mode": mode.String(), "backends": bs}
+				return map[string]any{"vip": vap.String(), "mode": mode.String(), "backends": bs, "connections": connections(lb.ConnStats())}
 			}
-			return pipeline.Config{Stages: []pipeline.Stage{lb}, Final: pipeline.Drop}, summary, nil
+			// Tick gives the connection table its clock once per tick
+			// instead of a clock read per packet.
+			return pipeline.Config{Stages: []pipeline.Stage{lb}, Final: pipeline.Drop, Tick: lb.SetNow}, summary, nil
 		}
 		return run(ctx, tool, iface, newPipeline)
 	})
+}
+
+// connections are the connection table's counters, as numbers the
+// summary sums over queues.
+func connections(c stages.ConnStats) map[string]uint64 {
+	return map[string]uint64{
+		"connections": uint64(c.Connections), "capacity": uint64(c.Capacity),
+		"new": c.New, "moved": c.Moved, "expired": c.Expired, "evicted": c.Evicted,
+	}
 }
 
 // run attaches the redirect program and runs a worker, with a pipeline

@@ -1,0 +1,153 @@
+package stages_test
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/xdpkit/xdpkit/internal/testframes"
+	"github.com/xdpkit/xdpkit/pipeline"
+	"github.com/xdpkit/xdpkit/stages"
+)
+
+// flowFrames are one UDP frame per flow to the VIP 198.51.100.2:53, from
+// source ports first to first+n-1.
+func flowFrames(first, n int) [][]byte {
+	fs := make([][]byte, n)
+	for i := range fs {
+		fs[i] = testframes.Build(testframes.Spec{
+			Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("198.51.100.2"),
+			Proto: 17, TTL: 64, SrcPort: uint16(first + i), DstPort: 53, Payload: []byte("q"),
+		})
+	}
+	return fs
+}
+
+// backendsOf sends each frame through lb and returns the backend MAC
+// address (in DSR mode, the one sign of the backend) each went to.
+func backendsOf(t *testing.T, lb *stages.LoadBalancer, frames [][]byte) []string {
+	t.Helper()
+	out := make([]string, len(frames))
+	for i, f := range frames {
+		v, got := handle(t, lb, f)
+		if v != pipeline.Transmit {
+			t.Fatalf("frame %d: %v", i, v)
+		}
+		out[i] = fmt.Sprintf("%x", got[0:6])
+	}
+	return out
+}
+
+// TestLoadBalancerConnectionTable: flows the LoadBalancer has seen keep
+// their backend when one is added, and when another is removed; only the
+// removed backend's flows move. New flows use the new backend. Without
+// the table, adding a backend moves the flows it takes over.
+func TestLoadBalancerConnectionTable(t *testing.T) {
+	bs := makeBackends(4, false)
+	old, fresh := flowFrames(10000, 400), flowFrames(20000, 400)
+	for _, table := range []bool{true, false} {
+		t.Run(map[bool]string{true: "table", false: "no table"}[table], func(t *testing.T) {
+			opts := &stages.LoadBalancerOptions{}
+			if !table {
+				opts.Connections = -1
+			}
+			lb := newLB(t, "198.51.100.2:53", bs[:3], opts)
+			before := backendsOf(t, lb, old)
+			if err := lb.AddBackend(bs[3]); err != nil {
+				t.Fatal(err)
+			}
+			after := backendsOf(t, lb, old)
+			moved := 0
+			for i := range old {
+				if after[i] != before[i] {
+					moved++
+				}
+			}
+			newMAC := fmt.Sprintf("%x", []byte(bs[3].MAC))
+			onNew := 0
+			for _, b := range backendsOf(t, lb, fresh) {
+				if b == newMAC {
+					onNew++
+				}
+			}
+			t.Logf("moved %d of %d established flows; %d of %d new flows on the new backend", moved, len(old), onNew, len(fresh))
+			if onNew < len(fresh)/8 {
+				t.Errorf("only %d of %d new flows on the added backend", onNew, len(fresh))
+			}
+			if !table {
+				if moved < len(old)/8 {
+					t.Errorf("without a table only %d flows moved: the test does not tell the table's work", moved)
+				}
+				return
+			}
+			if moved != 0 {
+				t.Fatalf("%d established flows moved when a backend was added", moved)
+			}
+			// Remove one of the first backends: its flows move, no other.
+			gone := fmt.Sprintf("%x", []byte(bs[0].MAC))
+			if err := lb.RemoveBackend(bs[0].IP); err != nil {
+				t.Fatal(err)
+			}
+			third := backendsOf(t, lb, old)
+			movedGone := 0
+			for i := range old {
+				switch {
+				case third[i] == gone:
+					t.Fatalf("flow %d still goes to the removed backend", i)
+				case before[i] == gone:
+					movedGone++
+				case third[i] != before[i]:
+					t.Fatalf("flow %d moved from %s to %s though its backend stayed", i, before[i], third[i])
+				}
+			}
+			st := lb.ConnStats()
+			if st.New != uint64(len(old)+len(fresh)) || st.Moved != uint64(movedGone) || st.Evicted != 0 || st.Connections != len(old)+len(fresh) {
+				t.Fatalf("ConnStats %+v: want %d new, %d moved", st, len(old)+len(fresh), movedGone)
+			}
+		})
+	}
+}
+
+// TestLoadBalancerConnIdle: a flow idle for longer than ConnIdle follows
+// the hash again.
+func TestLoadBalancerConnIdle(t *testing.T) {
+	bs := makeBackends(4, false)
+	lb := newLB(t, "198.51.100.2:53", bs[:3], &stages.LoadBalancerOptions{ConnIdle: time.Second})
+	t0 := time.Now()
+	lb.SetNow(t0)
+	flows := flowFrames(30000, 300)
+	before := backendsOf(t, lb, flows)
+	if err := lb.AddBackend(bs[3]); err != nil {
+		t.Fatal(err)
+	}
+	lb.SetNow(t0.Add(500 * time.Millisecond))
+	for i, b := range backendsOf(t, lb, flows) {
+		if b != before[i] {
+			t.Fatalf("flow %d moved within ConnIdle", i)
+		}
+	}
+	lb.SetNow(t0.Add(2 * time.Second)) // 1.5 s after the last packets
+	after := backendsOf(t, lb, flows)
+	moved := 0
+	for i := range flows {
+		if after[i] != before[i] {
+			moved++
+		}
+	}
+	st := lb.ConnStats()
+	if moved == 0 || st.Expired != uint64(len(flows)) {
+		t.Fatalf("after ConnIdle: %d flows moved, ConnStats %+v; want the hash's moves and %d expired", moved, st, len(flows))
+	}
+}
+
+// TestLoadBalancerConnTableBounded: more flows than slots evict the least
+// recently seen, and the table never grows.
+func TestLoadBalancerConnTableBounded(t *testing.T) {
+	lb := newLB(t, "198.51.100.2:53", makeBackends(3, false), &stages.LoadBalancerOptions{Connections: 1000})
+	backendsOf(t, lb, flowFrames(1000, 5000))
+	st := lb.ConnStats()
+	if st.Capacity != 1024 || st.Connections > st.Capacity || st.Evicted == 0 || st.New != 5000 {
+		t.Fatalf("ConnStats %+v: want capacity 1024, at most that many connections, evictions", st)
+	}
+}
