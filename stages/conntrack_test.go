@@ -2,6 +2,7 @@ package stages_test
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -150,4 +151,85 @@ func TestLoadBalancerConnTableBounded(t *testing.T) {
 	if st.Capacity != 1024 || st.Connections > st.Capacity || st.Evicted == 0 || st.New != 5000 {
 		t.Fatalf("ConnStats %+v: want capacity 1024, at most that many connections, evictions", st)
 	}
+}
+
+// TestLoadBalancerUpdateBackends: a new set given from another goroutine
+// takes effect at the next Tick; kept backends keep their flows, also
+// with a new MAC address, and an invalid set is refused at once.
+func TestLoadBalancerUpdateBackends(t *testing.T) {
+	bs := makeBackends(4, false)
+	lb := newLB(t, "198.51.100.2:53", bs[:3], nil)
+	flows := flowFrames(40000, 300)
+	before := backendsOf(t, lb, flows)
+
+	moved := bs[1]
+	moved.MAC = net.HardwareAddr{2, 0, 0, 0, 9, 9}
+	next := []stages.Backend{bs[0], moved, bs[3]} // bs[2] leaves, bs[3] joins, bs[1] has a new MAC
+	done := make(chan error, 1)
+	go func() { done <- lb.UpdateBackends(next) }()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := backendsOf(t, lb, flows); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Fatal("the update took effect before Tick")
+	}
+	lb.Tick(time.Now())
+	if got := lb.Backends(); len(got) != 3 || got[2].IP != bs[3].IP {
+		t.Fatalf("backends after Tick: %v", got)
+	}
+	mac := func(b stages.Backend) string { return fmt.Sprintf("%x", []byte(b.MAC)) }
+	for i, b := range backendsOf(t, lb, flows) {
+		switch before[i] {
+		case mac(bs[0]):
+			if b != mac(bs[0]) {
+				t.Fatalf("flow %d left backend 0", i)
+			}
+		case mac(bs[1]):
+			if b != mac(moved) {
+				t.Fatalf("flow %d of backend 1 went to %s, want its new MAC %s", i, b, mac(moved))
+			}
+		case mac(bs[2]):
+			if b == mac(bs[2]) {
+				t.Fatalf("flow %d still on the removed backend", i)
+			}
+		}
+	}
+	if err := lb.UpdateBackends([]stages.Backend{bs[0], bs[0]}); err == nil {
+		t.Fatal("duplicate backends accepted")
+	}
+	if err := lb.UpdateBackends([]stages.Backend{{IP: netip.MustParseAddr("2001:db8::1"), MAC: bs[0].MAC}}); err == nil {
+		t.Fatal("an IPv6 backend for an IPv4 VIP accepted")
+	}
+}
+
+// TestLoadBalancerUpdateRace: UpdateBackends and Stats on other
+// goroutines while the pipeline's goroutine handles frames and ticks (run
+// with -race).
+func TestLoadBalancerUpdateRace(t *testing.T) {
+	bs := makeBackends(4, false)
+	lb := newLB(t, "198.51.100.2:53", bs, nil)
+	flows := flowFrames(50000, 64)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_ = lb.UpdateBackends(bs[:2+i%3])
+			_ = lb.Stats()
+			_ = lb.Backends()
+		}
+	}()
+	for i := range 2000 {
+		backendsOf(t, lb, flows[i%len(flows):i%len(flows)+1])
+		if i%50 == 0 {
+			lb.Tick(time.Now())
+		}
+	}
+	close(stop)
+	<-done
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -215,9 +216,12 @@ type LoadBalancerOptions struct {
 //
 // # Concurrency
 //
-// Handle, AddBackend and RemoveBackend must be called from one goroutine,
-// the one running the pipeline (or with the pipeline stopped): the table
-// is rebuilt in place. Stats may be called from any goroutine.
+// Handle, AddBackend, RemoveBackend, SetNow and Tick must be called from
+// one goroutine, the one running the pipeline (or with the pipeline
+// stopped): the table is rebuilt in place. To change the backends from
+// another goroutine (an admin endpoint, a signal handler), give the new
+// set to UpdateBackends: the next Tick applies it. Stats, Backends and
+// UpdateBackends may be called from any goroutine.
 type LoadBalancer struct {
 	vip       netip.Addr
 	vip4      uint32 // the VIP as a word, for the IPv4 header checksum
@@ -247,8 +251,12 @@ type LoadBalancer struct {
 	nextID    uint32
 	scratch   addrScratch
 	base      time.Time // the zero of the clock
-	now       int64     // set by SetNow
-	nowSet    bool
+
+	mu      sync.Mutex // guards backends and packets for readers on other goroutines, and pending
+	pending []Backend  // from UpdateBackends, for the next Tick; nil: none
+	update  bool
+	now     int64 // set by SetNow
+	nowSet  bool
 }
 
 // lbBackend is a Backend with its fields in the forms Handle writes.
@@ -352,8 +360,22 @@ func NewLoadBalancer(vip netip.AddrPort, backends []Backend, opts *LoadBalancerO
 	return lb, nil
 }
 
-// newBackend checks b against the VIP and the backends in have.
+// newBackend checks b against the VIP and the backends in have, and
+// gives it a new id.
 func (lb *LoadBalancer) newBackend(b Backend, have []lbBackend) (lbBackend, error) {
+	lbb, err := lb.checkBackend(b, have)
+	if err != nil {
+		return lbb, err
+	}
+	lb.nextID++
+	lbb.id = lb.nextID
+	return lbb, nil
+}
+
+// checkBackend checks b against the VIP and the backends in have and
+// makes its entry, without an id. It reads only what NewLoadBalancer set,
+// so it may run on any goroutine.
+func (lb *LoadBalancer) checkBackend(b Backend, have []lbBackend) (lbBackend, error) {
 	ip := b.IP.Unmap()
 	switch {
 	case !ip.IsValid():
@@ -372,8 +394,7 @@ func (lb *LoadBalancer) newBackend(b Backend, have []lbBackend) (lbBackend, erro
 			return lbBackend{}, fmt.Errorf("duplicate backend %v", ip)
 		}
 	}
-	lb.nextID++
-	lbb := lbBackend{Backend: Backend{IP: ip, MAC: slices.Clone(b.MAC)}, ip16: ip.As16(), id: lb.nextID}
+	lbb := lbBackend{Backend: Backend{IP: ip, MAC: slices.Clone(b.MAC)}, ip16: ip.As16()}
 	copy(lbb.mac[:], b.MAC)
 	if ip.Is4() {
 		a := ip.As4()
@@ -408,7 +429,9 @@ func (lb *LoadBalancer) setBackends(bs []lbBackend) {
 		}
 		lb.table[slot] = uint16(best)
 	}
+	lb.mu.Lock()
 	lb.backends, lb.packets = bs, packets
+	lb.mu.Unlock()
 	lb.byID = make(map[uint32]int, len(bs))
 	for i := range bs {
 		lb.byID[bs[i].id] = i
@@ -443,9 +466,63 @@ func (lb *LoadBalancer) RemoveBackend(ip netip.Addr) error {
 	return nil
 }
 
+// UpdateBackends replaces the backends with bs at the next Tick, from any
+// goroutine. It checks bs now (an error leaves the backends as they are);
+// a later call before the Tick replaces this one. A backend kept (same
+// IP address) keeps its flows, also with a new MAC address; the flows of
+// backends left out move to the others, and the new ones take over their
+// share of new flows.
+func (lb *LoadBalancer) UpdateBackends(bs []Backend) error {
+	var check []lbBackend
+	for _, b := range bs {
+		lbb, err := lb.checkBackend(b, check)
+		if err != nil {
+			return fmt.Errorf("update backends: %w", err)
+		}
+		check = append(check, lbb)
+	}
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	lb.pending, lb.update = slices.Clone(bs), true
+	return nil
+}
+
+// Tick is SetNow, and applies the backends given to UpdateBackends since
+// the last Tick. Call it on the Runner's goroutine: pipeline.Config.Tick
+// does.
+func (lb *LoadBalancer) Tick(now time.Time) {
+	lb.SetNow(now)
+	lb.mu.Lock()
+	bs, update := lb.pending, lb.update
+	lb.pending, lb.update = nil, false
+	lb.mu.Unlock()
+	if !update {
+		return
+	}
+	next := make([]lbBackend, 0, len(bs))
+	for _, b := range bs {
+		ip := b.IP.Unmap()
+		if i := slices.IndexFunc(lb.backends, func(o lbBackend) bool { return o.IP == ip }); i >= 0 {
+			kept := lb.backends[i] // same id: its flows stay
+			kept.MAC = slices.Clone(b.MAC)
+			copy(kept.mac[:], b.MAC)
+			next = append(next, kept)
+			continue
+		}
+		lbb, err := lb.newBackend(b, next)
+		if err != nil {
+			continue // checked by UpdateBackends: cannot happen
+		}
+		next = append(next, lbb)
+	}
+	lb.setBackends(next)
+}
+
 // Backends returns a copy of the backends, in the order Backend and Stats
 // index them: the order they were given and added in.
 func (lb *LoadBalancer) Backends() []Backend {
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
 	bs := make([]Backend, len(lb.backends))
 	for i := range lb.backends {
 		bs[i] = Backend{IP: lb.backends[i].IP, MAC: slices.Clone(lb.backends[i].MAC)}
@@ -454,9 +531,10 @@ func (lb *LoadBalancer) Backends() []Backend {
 }
 
 // Stats returns each backend's packet count, in the order of Backends.
-// It may be called from any goroutine, but not concurrently with
-// AddBackend or RemoveBackend.
+// It may be called from any goroutine.
 func (lb *LoadBalancer) Stats() []BackendStats {
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
 	st := make([]BackendStats, len(lb.backends))
 	for i := range lb.backends {
 		st[i] = BackendStats{
