@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -231,4 +232,167 @@ func TestLoadBalancerDSRWithHTTP(t *testing.T) {
 		t.Errorf("xdp-lb transmitted %v frames for %d connections", out["tx_packets"], conns)
 	}
 	noProgramLeft(t, l.v)
+}
+
+// TestLoadBalancerLiveBackends: backends change while xdp-lb runs. A
+// slow 16 MiB download (a flow of several seconds) keeps going while curl
+// adds a third backend and removes the one the download does not use,
+// through the admin endpoint; then new connections go to the remaining
+// and the added backend only. SIGHUP re-reads the -backends file.
+func TestLoadBalancerLiveBackends(t *testing.T) {
+	python := testutils.NeedCommand(t, "python3", "apt-get install python3")
+	curl := testutils.NeedCommand(t, "curl", "apt-get install curl")
+	l := newLAN(t)
+	vip := l.addr(100)
+	const port = 8080
+	clientNS, _ := l.host("cl", 1)
+	testutils.NoTXChecksumOffload(t, clientNS, "eth"+l.id)
+	names := []string{"backend-a", "backend-b", "backend-c"}
+	macs := map[string]string{}
+	ips := map[string]netip.Addr{}
+	for i, name := range names {
+		ns, mac := l.host("b"+name[len(name)-1:], byte(11+i))
+		httpBackend(t, python, ns, name, vip, port)
+		macs[name], ips[name] = mac.String(), l.addr(byte(11+i))
+	}
+	testutils.MustRun(t, "ip", "-n", clientNS, "neigh", "replace", vip.String(), "lladdr", l.v.HostMAC.String(), "dev", "eth"+l.id, "nud", "permanent")
+	file := filepath.Join(t.TempDir(), "backends")
+	writeBackends := func(ns ...string) {
+		var b strings.Builder
+		b.WriteString("# the backends of the test\n")
+		for _, n := range ns {
+			fmt.Fprintf(&b, "%s,%s\n", ips[n], macs[n])
+		}
+		if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeBackends("backend-a", "backend-b")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminAddr := ln.Addr().String()
+	ln.Close()
+	p := start(t, l.v, "xdp-lb", "-vip", fmt.Sprintf("%s:%d", vip, port), "-backends", file, "-admin", adminAddr)
+	adminURL := "http://" + adminAddr + "/backends"
+	admin := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(curl, append([]string{"-sS", "--fail-with-body", "-m", "5"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("curl %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	waitBackends := func(want ...string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			got := admin(adminURL)
+			ok := true
+			for _, n := range want {
+				ok = ok && strings.Contains(got, `"ip":"`+ips[n].String()+`"`)
+			}
+			if ok && strings.Count(got, `"ip"`) == len(want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("backends %s, want %v", got, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitBackends("backend-a", "backend-b")
+
+	// The slow download: read 64 KiB every 15 ms, about 4 MiB/s.
+	client := clientIn(clientNS)
+	client.Timeout = 60 * time.Second
+	resp, err := client.Get(fmt.Sprintf("http://%s:%d/big", vip, port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	head := make([]byte, 64<<10)
+	if _, err := io.ReadFull(resp.Body, head); err != nil {
+		t.Fatal(err)
+	}
+	serving := strings.Fields(string(head[:32]))[0]
+	other := map[string]string{"backend-a": "backend-b", "backend-b": "backend-a"}[serving]
+	t.Logf("the download comes from %s; %s will be removed", serving, other)
+	downloaded := make(chan error, 1)
+	go func() {
+		n := len(head)
+		buf := make([]byte, 64<<10)
+		var last []byte
+		for {
+			k, err := resp.Body.Read(buf)
+			n += k
+			if k > 0 {
+				last = append(last[max(0, len(last)-len(bigTail)):], buf[:k]...)
+			}
+			if err == io.EOF {
+				if n != bigSize || !bytes.HasSuffix(last, bigTail) {
+					downloaded <- fmt.Errorf("download ended after %d of %d bytes", n, bigSize)
+				} else {
+					downloaded <- nil
+				}
+				return
+			}
+			if err != nil {
+				downloaded <- fmt.Errorf("download broke after %d bytes: %w", n, err)
+				return
+			}
+			time.Sleep(15 * time.Millisecond)
+		}
+	}()
+
+	time.Sleep(500 * time.Millisecond)
+	admin("-X", "POST", "-d", fmt.Sprintf(`{"ip":"%s","mac":"%s"}`, ips["backend-c"], macs["backend-c"]), adminURL)
+	admin("-X", "DELETE", adminURL+"/"+ips[other].String())
+	waitBackends(serving, "backend-c")
+	time.Sleep(200 * time.Millisecond) // the workers' next tick
+	select {
+	case err := <-downloaded:
+		t.Fatalf("the download ended while backends changed: %v", err)
+	default:
+	}
+	served := map[string]int{}
+	for i := range 30 {
+		r, err := client.Get(fmt.Sprintf("http://%s:%d/who", vip, port))
+		if err != nil {
+			t.Fatalf("connection %d after the change: %v", i, err)
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		served[string(b)]++
+	}
+	t.Logf("after the change: %v", served)
+	if served[other] != 0 || served[serving] == 0 || served["backend-c"] == 0 {
+		t.Fatalf("after adding backend-c and removing %s: served %v", other, served)
+	}
+	if err := <-downloaded; err != nil {
+		t.Fatal(err)
+	}
+	// Errors: a duplicate, a bad MAC, a missing backend.
+	for _, c := range []struct {
+		args []string
+		code string
+	}{
+		{[]string{"-X", "POST", "-d", fmt.Sprintf(`{"ip":"%s","mac":"%s"}`, ips["backend-c"], macs["backend-c"]), adminURL}, "409"},
+		{[]string{"-X", "POST", "-d", `{"ip":"10.78.9.9","mac":"nope"}`, adminURL}, "400"},
+		{[]string{"-X", "DELETE", adminURL + "/10.78.9.9"}, "404"},
+	} {
+		out, _ := exec.Command(curl, append([]string{"-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "5"}, c.args...)...).Output()
+		if string(out) != c.code {
+			t.Errorf("curl %v: status %s, want %s", c.args, out, c.code)
+		}
+	}
+
+	// SIGHUP: the file again.
+	writeBackends("backend-a", "backend-b")
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitBackends("backend-a", "backend-b")
+	p.stop()
 }

@@ -18,6 +18,13 @@
 // from its own address, which a TCP client of the VIP rejects: use it only
 // where the replies are translated back, or for clients that accept them.
 //
+// A connection table keeps every flow xdp-lb has seen on its backend
+// while backends come and go (except flows whose backend went away), and
+// the backends change without a restart: -backends FILE (one IP,MAC a
+// line) is read again on SIGHUP, and -admin 127.0.0.1:PORT serves them as
+// JSON (curl http://127.0.0.1:PORT/backends; POST {"ip","mac"} to add
+// one, DELETE /backends/IP to remove one).
+//
 // Linux 5.10+, root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF).
 //
 //	sudo xdp-lb -i eth0 -vip 10.0.0.100:80 \
@@ -29,8 +36,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
+	"os"
+	"os/signal"
+	"slices"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/xdpkit/xdpkit/afxdp"
 	"github.com/xdpkit/xdpkit/cli"
@@ -69,6 +82,8 @@ func main() {
 	tool.Flags.Var(&backends, "backend", "backend IP,MAC (repeat the flag for more)")
 	var mode stages.LBMode // dsr
 	tool.Flags.TextVar(&mode, "mode", stages.LBModeDSR, "how frames reach the backends: dsr (direct server return: the MAC only) or nat (the destination address too)")
+	backendsFile := tool.Flags.String("backends", "", "`FILE` of backends, one IP,MAC a line, read at start and again on SIGHUP (with the -backend flags)")
+	admin := tool.Flags.String("admin", "", "serve the backends as JSON on this loopback `ADDR:PORT`: GET /backends, POST /backends {\"ip\",\"mac\"}, DELETE /backends/IP")
 	recompute := tool.Flags.Bool("recompute-csum", false, "recompute UDP/TCP checksums instead of updating them (for senders with checksum offload, e.g. veth)")
 	tool.Main(func(ctx context.Context) error {
 		if *vip == "" {
@@ -78,9 +93,27 @@ func main() {
 		if err != nil {
 			return fmt.Errorf("-vip: %w", err)
 		}
-		if len(backends) == 0 {
-			return errors.New("at least one -backend IP,MAC is required")
+		// The backends: the -backend flags and the -backends file, which
+		// SIGHUP re-reads.
+		initial := func() ([]stages.Backend, error) {
+			bs := slices.Clone([]stages.Backend(backends))
+			if *backendsFile != "" {
+				fromFile, err := readBackends(*backendsFile)
+				if err != nil {
+					return nil, err
+				}
+				bs = append(bs, fromFile...)
+			}
+			return bs, nil
 		}
+		first, err := initial()
+		if err != nil {
+			return err
+		}
+		if len(first) == 0 && *admin == "" {
+			return errors.New("no backends: give -backend IP,MAC, -backends FILE, or -admin to add them later")
+		}
+		live := &backendSet{cur: first}
 		iface, err := net.InterfaceByName(tool.Iface)
 		if err != nil {
 			return fmt.Errorf("interface %q: %w", tool.Iface, err)
@@ -90,7 +123,7 @@ func main() {
 		// dropped. With -queues every worker has its own table: built
 		// alike, they send each flow to the same backend.
 		newPipeline := func() (pipeline.Config, func() map[string]any, error) {
-			lb, err := stages.NewLoadBalancer(vap, backends, &stages.LoadBalancerOptions{
+			lb, err := stages.NewLoadBalancer(vap, first, &stages.LoadBalancerOptions{
 				Mode: mode, SrcMAC: iface.HardwareAddr, RecomputeL4Checksum: *recompute, Other: pipeline.Drop,
 			})
 			if err != nil {
@@ -103,9 +136,46 @@ func main() {
 				}
 				return map[string]any{"vip": vap.String(), "mode": mode.String(), "backends": bs, "connections": connections(lb.ConnStats())}
 			}
-			// Tick gives the connection table its clock once per tick
-			// instead of a clock read per packet.
-			return pipeline.Config{Stages: []pipeline.Stage{lb}, Final: pipeline.Drop, Tick: lb.SetNow}, summary, nil
+			live.lbs = append(live.lbs, lb)
+			// Tick, on the worker's goroutine, applies backend changes
+			// and gives the connection table its clock, once per tick
+			// instead of per packet.
+			return pipeline.Config{Stages: []pipeline.Stage{lb}, Final: pipeline.Drop, Tick: lb.Tick}, summary, nil
+		}
+		if *admin != "" {
+			l, err := listenAdmin(*admin)
+			if err != nil {
+				return err
+			}
+			srv := &http.Server{Handler: adminHandler(live), ReadHeaderTimeout: 5 * time.Second}
+			go func() { _ = srv.Serve(l) }()
+			defer srv.Close()
+			tool.Logf("admin endpoint on http://%s/backends", l.Addr())
+		}
+		if *backendsFile != "" {
+			// SIGHUP: the file (and the flags) again, replacing whatever
+			// the admin endpoint changed.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-hup:
+					}
+					bs, err := initial()
+					if err == nil {
+						err = live.set(bs)
+					}
+					if err != nil {
+						tool.Logf("SIGHUP: backends unchanged: %v", err)
+						continue
+					}
+					tool.Logf("SIGHUP: %d backends from %s and the flags", len(bs), *backendsFile)
+				}
+			}()
 		}
 		return run(ctx, tool, iface, newPipeline)
 	})
