@@ -63,6 +63,9 @@ func (t *Tool) Summary(st pipeline.Stats, sock *afxdp.Socket, extra func() map[s
 		"duration_s": st.Duration.Seconds(),
 		"stages":     st.Stages,
 	}
+	if st.Offloaded != 0 || st.OffloadErrors != 0 {
+		out["offloaded"], out["offload_errors"] = st.Offloaded, st.OffloadErrors
+	}
 	if sock != nil {
 		if ks, err := sock.Stats(); err == nil {
 			out["kernel"] = kernelDrops(ks)

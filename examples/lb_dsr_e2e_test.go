@@ -166,6 +166,12 @@ func clientIn(ns string) *http.Client {
 // downloads (flows of thousands of frames) complete, so every frame of a
 // flow reached the same backend.
 func TestLoadBalancerDSRWithHTTP(t *testing.T) {
+	for _, fast := range []bool{true, false} {
+		t.Run(map[bool]string{true: "fastpath", false: "userspace"}[fast], func(t *testing.T) { testDSRWithHTTP(t, fast) })
+	}
+}
+
+func testDSRWithHTTP(t *testing.T, fast bool) {
 	python := testutils.NeedCommand(t, "python3", "apt-get install python3")
 	l := newLAN(t)
 	vip := l.addr(100)
@@ -183,8 +189,14 @@ func TestLoadBalancerDSRWithHTTP(t *testing.T) {
 	// router or an ARP answer from the LB host would send it.
 	testutils.MustRun(t, "ip", "-n", clientNS, "neigh", "replace", vip.String(), "lladdr", l.v.HostMAC.String(), "dev", "eth"+l.id, "nud", "permanent")
 
-	p := start(t, l.v, "xdp-lb", "-vip", fmt.Sprintf("%s:%d", vip, port),
-		"-backend", fmt.Sprintf("%s,%s", l.addr(11), b1MAC), "-backend", fmt.Sprintf("%s,%s", l.addr(12), b2MAC))
+	args := []string{"-vip", fmt.Sprintf("%s:%d", vip, port),
+		"-backend", fmt.Sprintf("%s,%s", l.addr(11), b1MAC), "-backend", fmt.Sprintf("%s,%s", l.addr(12), b2MAC)}
+	if fast {
+		l.v.PeerNAPI(t) // the frames the XDP program transmits reach the bridge only with NAPI on its port
+	} else {
+		args = append(args, "-fastpath=false")
+	}
+	p := start(t, l.v, "xdp-lb", args...)
 
 	get := func(c *http.Client, what string) string {
 		t.Helper()
@@ -228,8 +240,19 @@ func TestLoadBalancerDSRWithHTTP(t *testing.T) {
 	if ct, _ := out["connections"].(map[string]any); ct == nil || num(ct, "new") < conns+3 || num(ct, "moved") != 0 {
 		t.Errorf("connection table %v: want at least %d new flows recorded, none moved", out["connections"], conns+3)
 	}
-	if num(out, "tx_packets") < conns*3 { // at least SYN, ACK + request, ACK per connection
-		t.Errorf("xdp-lb transmitted %v frames for %d connections", out["tx_packets"], conns)
+	kernel := 0.0
+	if fp, _ := out["fastpath"].(map[string]any); fp != nil {
+		kernel = num(fp, "transmitted")
+	}
+	t.Logf("frames balanced in user space %v, in XDP %v", out["tx_packets"], kernel)
+	if num(out, "tx_packets")+kernel < conns*3 { // at least SYN, ACK + request, ACK per connection
+		t.Errorf("xdp-lb transmitted %v + %v frames for %d connections", out["tx_packets"], kernel, conns)
+	}
+	if fast && (kernel == 0 || num(out, "offloaded") < conns) {
+		t.Errorf("fast path: %v frames transmitted in XDP, %v flows offloaded; want most of the frames and every flow", kernel, out["offloaded"])
+	}
+	if !fast && kernel != 0 {
+		t.Errorf("-fastpath=false: %v frames transmitted in XDP", kernel)
 	}
 	noProgramLeft(t, l.v)
 }
@@ -274,6 +297,7 @@ func TestLoadBalancerLiveBackends(t *testing.T) {
 	}
 	adminAddr := ln.Addr().String()
 	ln.Close()
+	l.v.PeerNAPI(t) // with the fast path (the default) the XDP program transmits
 	p := start(t, l.v, "xdp-lb", "-vip", fmt.Sprintf("%s:%d", vip, port), "-backends", file, "-admin", adminAddr)
 	adminURL := "http://" + adminAddr + "/backends"
 	admin := func(args ...string) string {
@@ -394,5 +418,8 @@ func TestLoadBalancerLiveBackends(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitBackends("backend-a", "backend-b")
-	p.stop()
+	out := p.stop()
+	if fp, _ := out["fastpath"].(map[string]any); fp == nil || num(fp, "transmitted") == 0 {
+		t.Errorf("the fast path transmitted nothing: %v", out["fastpath"])
+	}
 }

@@ -26,6 +26,7 @@ type connSlot struct {
 	backend uint32 // lbBackend.id; 0: the slot is free
 	index   uint32 // where the backend was in lb.backends: checked against id
 	seen    int64  // LoadBalancer clock, ns
+	offered int64  // when the flow was last offloaded to the fast path; 0: never
 }
 
 // ConnStats are a LoadBalancer's connection table counters.
@@ -48,10 +49,10 @@ func (lb *LoadBalancer) connKey(h *packet.Headers) flowKey {
 	return k
 }
 
-// conn returns the index of the recorded backend of the flow k, or -1
-// and the slot to record it in (record) for a flow the table does not
-// hold, or holds with a backend that is gone or after too long idle.
-// Handle computes the hash's choice only then.
+// conn returns the index of the recorded backend of the flow k and its
+// slot, or -1 and the slot to record it in (record) for a flow the table
+// does not hold, or holds with a backend that is gone or after too long
+// idle. Handle computes the hash's choice only then.
 func (lb *LoadBalancer) conn(k *flowKey, now int64) (int, *connSlot) {
 	i := k.hash(&lb.connSeed)
 	var victim *connSlot // a free or idle slot, else the least recently seen
@@ -82,7 +83,7 @@ func (lb *LoadBalancer) conn(k *flowKey, now int64) (int, *connSlot) {
 				lb.connStats.Moved++
 			default:
 				s.seen = now
-				return idx, nil
+				return idx, s
 			}
 			s.backend = 0 // record fills it again; the slot stays counted
 			lb.connUsed--

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/xdpkit/xdpkit/fastpath"
 	"github.com/xdpkit/xdpkit/packet"
 	"github.com/xdpkit/xdpkit/pipeline"
 )
@@ -144,6 +145,16 @@ type LoadBalancerOptions struct {
 	// again. Zero value: DefaultLBConnIdle. The clock is Go's monotonic
 	// one, or the time given to SetNow.
 	ConnIdle time.Duration
+	// FastPath, if set, is the fast path of the XDP program that feeds
+	// the pipeline (also its pipeline.Config.FastPath): the LoadBalancer
+	// installs each new flow's rewrite there, so the flow's next frames
+	// are rewritten and transmitted by the XDP program without reaching
+	// user space; when a backend is removed or changes its MAC address,
+	// the entries of its flows are removed, and those flows come back.
+	// Flows the XDP program cannot match (IPv4 options, VLAN tags) stay
+	// in user space. Not with RecomputeL4Checksum, which the XDP program
+	// cannot do. Zero value: every frame in user space.
+	FastPath *fastpath.FastPath
 	// RecomputeL4Checksum makes the LoadBalancer recompute the UDP and
 	// TCP checksums of the frames it rewrites in full, instead of
 	// updating them incrementally, for senders that leave partial
@@ -252,6 +263,9 @@ type LoadBalancer struct {
 	scratch   addrScratch
 	base      time.Time // the zero of the clock
 
+	fp          *fastpath.FastPath
+	offloadErrs uint64
+
 	mu      sync.Mutex // guards backends and packets for readers on other goroutines, and pending
 	pending []Backend  // from UpdateBackends, for the next Tick; nil: none
 	update  bool
@@ -297,6 +311,10 @@ func NewLoadBalancer(vip netip.AddrPort, backends []Backend, opts *LoadBalancerO
 		return nil, fmt.Errorf("invalid source MAC %v: must be 6 bytes", opts.SrcMAC)
 	case opts.Other > pipeline.Malformed:
 		return nil, fmt.Errorf("invalid verdict for other frames: %v", opts.Other)
+	case opts.FastPath != nil && opts.Connections == -1:
+		return nil, errors.New("FastPath needs the connection table (Connections -1 turns it off): it says which flows were offloaded")
+	case opts.FastPath != nil && opts.RecomputeL4Checksum:
+		return nil, errors.New("RecomputeL4Checksum cannot be offloaded: the XDP program only updates checksums; turn TX checksum offload off on the senders, or leave FastPath unset")
 	case int(opts.Mode) >= len(lbModeNames):
 		return nil, fmt.Errorf("invalid mode %v: must be LBModeDSR or LBModeNAT", opts.Mode)
 	}
@@ -333,6 +351,7 @@ func NewLoadBalancer(vip netip.AddrPort, backends []Backend, opts *LoadBalancerO
 		mask:      uint64(size - 1),
 		connIdle:  int64(idle),
 		base:      time.Now(),
+		fp:        opts.FastPath,
 	}
 	if conns > 0 {
 		lb.conns, lb.connMask = make([]connSlot, conns), uint64(conns-1)
@@ -429,6 +448,7 @@ func (lb *LoadBalancer) setBackends(bs []lbBackend) {
 		}
 		lb.table[slot] = uint16(best)
 	}
+	lb.forget(lb.backends, bs)
 	lb.mu.Lock()
 	lb.backends, lb.packets = bs, packets
 	lb.mu.Unlock()
@@ -582,18 +602,28 @@ func (lb *LoadBalancer) Handle(p *pipeline.Packet) pipeline.Verdict {
 	// An established flow keeps its backend; a new one takes the hash's,
 	// which is recorded.
 	i := -1
+	var conn *connSlot
+	var now int64
 	if lb.conns != nil {
 		k := lb.connKey(h)
-		now := lb.clock()
-		var free *connSlot
-		if i, free = lb.conn(&k, now); i < 0 {
+		now = lb.clock()
+		if i, conn = lb.conn(&k, now); i < 0 {
 			i = int(lb.table[lb.slot(h.IPProto, h.SrcIP, lb.vipHash, h.SrcPort, h.DstPort)])
-			lb.record(free, &k, i, now)
+			lb.record(conn, &k, i, now)
 		}
 	} else {
 		i = int(lb.table[lb.slot(h.IPProto, h.SrcIP, lb.vipHash, h.SrcPort, h.DstPort)])
 	}
 	b := &lb.backends[i]
+	if lb.fp != nil {
+		// The rest of the flow in the XDP program, with the headers as
+		// they arrived (before the rewrite below).
+		src := lb.srcMAC[:]
+		if !lb.hasSrcMAC {
+			src = d[0:6]
+		}
+		lb.offload(p, conn, b, src, now)
+	}
 
 	if lb.hasSrcMAC {
 		copy(d[6:12], lb.srcMAC[:])

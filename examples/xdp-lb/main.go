@@ -47,6 +47,7 @@ import (
 
 	"github.com/xdpkit/xdpkit/afxdp"
 	"github.com/xdpkit/xdpkit/cli"
+	"github.com/xdpkit/xdpkit/fastpath"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/redirect"
 	"github.com/xdpkit/xdpkit/stages"
@@ -84,6 +85,7 @@ func main() {
 	tool.Flags.TextVar(&mode, "mode", stages.LBModeDSR, "how frames reach the backends: dsr (direct server return: the MAC only) or nat (the destination address too)")
 	backendsFile := tool.Flags.String("backends", "", "`FILE` of backends, one IP,MAC a line, read at start and again on SIGHUP (with the -backend flags)")
 	admin := tool.Flags.String("admin", "", "serve the backends as JSON on this loopback `ADDR:PORT`: GET /backends, POST /backends {\"ip\",\"mac\"}, DELETE /backends/IP")
+	useFastPath := tool.Flags.Bool("fastpath", true, "balance each flow's first frame in user space and the rest in the XDP program (package fastpath); false: every frame in user space")
 	recompute := tool.Flags.Bool("recompute-csum", false, "recompute UDP/TCP checksums instead of updating them (for senders with checksum offload, e.g. veth)")
 	tool.Main(func(ctx context.Context) error {
 		if *vip == "" {
@@ -114,6 +116,21 @@ func main() {
 			return errors.New("no backends: give -backend IP,MAC, -backends FILE, or -admin to add them later")
 		}
 		live := &backendSet{cur: first}
+		// The fast path: the XDP program applies each offloaded flow's
+		// rewrite itself. Its entries age out like the connection table's.
+		var fp *fastpath.FastPath
+		if *useFastPath {
+			if *recompute {
+				return errors.New("-recompute-csum needs -fastpath=false: the XDP program only updates checksums")
+			}
+			if tool.Pin != "" {
+				return errors.New("-pin needs -fastpath=false: the fast path's maps are not pinned")
+			}
+			if fp, err = fastpath.New(&fastpath.Config{IdleTimeout: stages.DefaultLBConnIdle}); err != nil {
+				return err
+			}
+			defer fp.Close() // after the program, which run closes first
+		}
 		iface, err := net.InterfaceByName(tool.Iface)
 		if err != nil {
 			return fmt.Errorf("interface %q: %w", tool.Iface, err)
@@ -125,6 +142,7 @@ func main() {
 		newPipeline := func() (pipeline.Config, func() map[string]any, error) {
 			lb, err := stages.NewLoadBalancer(vap, first, &stages.LoadBalancerOptions{
 				Mode: mode, SrcMAC: iface.HardwareAddr, RecomputeL4Checksum: *recompute, Other: pipeline.Drop,
+				FastPath: fp,
 			})
 			if err != nil {
 				return pipeline.Config{}, nil, err
@@ -140,7 +158,7 @@ func main() {
 			// Tick, on the worker's goroutine, applies backend changes
 			// and gives the connection table its clock, once per tick
 			// instead of per packet.
-			return pipeline.Config{Stages: []pipeline.Stage{lb}, Final: pipeline.Drop, Tick: lb.Tick}, summary, nil
+			return pipeline.Config{Stages: []pipeline.Stage{lb}, Final: pipeline.Drop, Tick: lb.Tick, FastPath: fp}, summary, nil
 		}
 		if *admin != "" {
 			l, err := listenAdmin(*admin)
@@ -177,7 +195,7 @@ func main() {
 				}
 			}()
 		}
-		return run(ctx, tool, iface, newPipeline)
+		return run(ctx, tool, iface, fp, newPipeline)
 	})
 }
 
@@ -192,11 +210,12 @@ func connections(c stages.ConnStats) map[string]uint64 {
 
 // run attaches the redirect program and runs a worker, with a pipeline
 // from newPipeline, on each queue: the one of -q, or each of -queues.
-func run(ctx context.Context, tool *cli.Tool, iface *net.Interface, newPipeline func() (pipeline.Config, func() map[string]any, error)) error {
+func run(ctx context.Context, tool *cli.Tool, iface *net.Interface, fp *fastpath.FastPath, newPipeline func() (pipeline.Config, func() map[string]any, error)) error {
 	opts, err := tool.RedirectOptions() // -xdp-mode, and -filter in front of the redirect
 	if err != nil {
 		return err
 	}
+	opts.FastPath = fp // nil with -fastpath=false
 	var prog *redirect.Program
 	if tool.Pin != "" {
 		prog, err = redirect.AttachPinned(iface.Index, tool.Pin, opts) // shared with other processes
@@ -236,6 +255,18 @@ func run(ctx context.Context, tool *cli.Tool, iface *net.Interface, newPipeline 
 	stop()
 	if err != nil {
 		return err
+	}
+	if fp != nil {
+		// The frames the XDP program balanced itself, for the whole set.
+		summaries[cli.SetWide] = func() map[string]any {
+			c, err := fp.Counters()
+			if err != nil {
+				return map[string]any{"fastpath_error": err.Error()}
+			}
+			return map[string]any{"fastpath": map[string]uint64{
+				"transmitted": c.FlowTransmitted, "to_socket": c.Default, "errors": c.FlowErrors, "expired": c.Expired,
+			}}
+		}
 	}
 	return tool.WorkersSummary(st, set, summaries)
 }
