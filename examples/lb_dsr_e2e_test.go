@@ -423,3 +423,163 @@ func TestLoadBalancerLiveBackends(t *testing.T) {
 		t.Errorf("the fast path transmitted nothing: %v", out["fastpath"])
 	}
 }
+
+// udpBackend is a kernel UDP socket on vip:port in namespace ns that
+// answers every datagram with its name, from the VIP (direct server
+// return), until the test ends.
+func udpBackend(t *testing.T, ns, name string, vip netip.Addr, port int) {
+	t.Helper()
+	testutils.MustRun(t, "ip", "-n", ns, "addr", "add", vip.String()+"/32", "dev", "lo")
+	sysctl(t, ns, "net.ipv4.conf.all.arp_ignore", "1")
+	sysctl(t, ns, "net.ipv4.conf.all.arp_announce", "2")
+	var c *net.UDPConn
+	if err := testutils.InNetNS(ns, func() (err error) {
+		c, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(vip, uint16(port))))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			_, from, err := c.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			_, _ = c.WriteToUDPAddrPort([]byte(name), from)
+		}
+	}()
+}
+
+// TestLoadBalancerUDPFlowsStick: UDP flows keep their backend when one is
+// added; when one is removed, only its flows move. With and without the
+// fast path (where a removed backend's entries leave the XDP program).
+func TestLoadBalancerUDPFlowsStick(t *testing.T) {
+	for _, fast := range []bool{true, false} {
+		t.Run(map[bool]string{true: "fastpath", false: "userspace"}[fast], func(t *testing.T) { testUDPFlowsStick(t, fast) })
+	}
+}
+
+func testUDPFlowsStick(t *testing.T, fast bool) {
+	l := newLAN(t)
+	vip := l.addr(100)
+	const port = 5300
+	clientNS, _ := l.host("cl", 1)
+	testutils.NoTXChecksumOffload(t, clientNS, "eth"+l.id)
+	names := []string{"backend-a", "backend-b", "backend-c"}
+	macs, ips := map[string]string{}, map[string]netip.Addr{}
+	for i, name := range names {
+		ns, mac := l.host("b"+name[len(name)-1:], byte(11+i))
+		udpBackend(t, ns, name, vip, port)
+		macs[name], ips[name] = mac.String(), l.addr(byte(11+i))
+	}
+	testutils.MustRun(t, "ip", "-n", clientNS, "neigh", "replace", vip.String(), "lladdr", l.v.HostMAC.String(), "dev", "eth"+l.id, "nud", "permanent")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminURL := "http://" + ln.Addr().String() + "/backends"
+	args := []string{"-vip", fmt.Sprintf("%s:%d", vip, port), "-admin", ln.Addr().String(),
+		"-backend", ips["backend-a"].String() + "," + macs["backend-a"], "-backend", ips["backend-b"].String() + "," + macs["backend-b"]}
+	ln.Close()
+	if fast {
+		l.v.PeerNAPI(t)
+	} else {
+		args = append(args, "-fastpath=false")
+	}
+	p := start(t, l.v, "xdp-lb", args...)
+
+	// flows are client sockets, each a UDP flow of its own.
+	flows := make([]*net.UDPConn, 40)
+	for i := range flows {
+		if err := testutils.InNetNS(clientNS, func() (err error) {
+			flows[i], err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(vip, port)))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		defer flows[i].Close()
+	}
+	ask := func(c *net.UDPConn) string {
+		t.Helper()
+		buf := make([]byte, 64)
+		for try := range 5 {
+			if _, err := c.Write([]byte("who?")); err != nil {
+				t.Fatal(err)
+			}
+			_ = c.SetReadDeadline(time.Now().Add(time.Duration(200*(try+1)) * time.Millisecond))
+			if n, err := c.Read(buf); err == nil {
+				return string(buf[:n])
+			}
+		}
+		t.Fatalf("no answer through the VIP from %v\n%s", c.LocalAddr(), p.stderr)
+		return ""
+	}
+	// Each flow twice: the second datagram takes the fast path, if on.
+	before := make([]string, len(flows))
+	for i, c := range flows {
+		before[i] = ask(c)
+		if again := ask(c); again != before[i] {
+			t.Fatalf("flow %d: %s, then %s", i, before[i], again)
+		}
+	}
+	post := func(method, url, body string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, url, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("%s %s: %s", method, url, resp.Status)
+		}
+	}
+	post("POST", adminURL, fmt.Sprintf(`{"ip":"%s","mac":"%s"}`, ips["backend-c"], macs["backend-c"]))
+	time.Sleep(300 * time.Millisecond) // the workers' next tick
+	for i, c := range flows {
+		if b := ask(c); b != before[i] {
+			t.Fatalf("flow %d moved from %s to %s when backend-c was added", i, before[i], b)
+		}
+	}
+	// New flows take the added backend too.
+	onC := 0
+	for range 30 {
+		var c *net.UDPConn
+		if err := testutils.InNetNS(clientNS, func() (err error) {
+			c, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(vip, port)))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if ask(c) == "backend-c" {
+			onC++
+		}
+		c.Close()
+	}
+	if onC == 0 {
+		t.Fatal("no new flow went to the added backend")
+	}
+	// Remove backend-a: its flows move, the others stay.
+	post("DELETE", adminURL+"/"+ips["backend-a"].String(), "")
+	time.Sleep(300 * time.Millisecond)
+	moved := 0
+	for i, c := range flows {
+		b := ask(c)
+		switch {
+		case b == "backend-a":
+			t.Fatalf("flow %d still reaches the removed backend-a", i)
+		case before[i] == "backend-a":
+			moved++
+		case b != before[i]:
+			t.Fatalf("flow %d moved from %s to %s though its backend stayed", i, before[i], b)
+		}
+	}
+	out := p.stop()
+	t.Logf("%d of %d flows moved off the removed backend; %d of 30 new flows on the added one; summary connections %v fastpath %v",
+		moved, len(flows), onC, out["connections"], out["fastpath"])
+	if moved == 0 {
+		t.Fatal("no flow was on backend-a: the test proves nothing")
+	}
+}

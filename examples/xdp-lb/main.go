@@ -18,6 +18,11 @@
 // from its own address, which a TCP client of the VIP rejects: use it only
 // where the replies are translated back, or for clients that accept them.
 //
+// By default the kernel fast path (package fastpath) carries the flows:
+// the first frame of a flow is balanced in user space, which installs
+// the same rewrite in the XDP program, and the XDP program transmits the
+// rest itself. -fastpath=false keeps every frame in user space.
+//
 // A connection table keeps every flow xdp-lb has seen on its backend
 // while backends come and go (except flows whose backend went away), and
 // the backends change without a restart: -backends FILE (one IP,MAC a
