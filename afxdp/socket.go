@@ -186,6 +186,16 @@ func (s *Socket) Frame(d Desc) []byte {
 	return f[:d.Len]
 }
 
+// FrameHeadroom returns the whole UMEM frame of d and the offset of d's
+// data in it, or nil if d is not inside the UMEM. The bytes before the
+// offset are the frame's headroom, at least XDP_PACKET_HEADROOM (256) in
+// a received frame, plus umem.Options.Headroom: a packet can grow there
+// at the front, to prepend a tunnel header say, and be transmitted from
+// its new start (the descriptor of the new start is in the same frame).
+func (s *Socket) FrameHeadroom(d Desc) (frame []byte, off int) {
+	return s.x.FrameHead(d.Addr)
+}
+
 // TransmitBytes copies each packet of pkts into a frame of the socket's
 // pool and transmits them, and returns how many it sent, always the first
 // n: a generator's or a test's send, when the packets are not built in

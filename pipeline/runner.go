@@ -333,6 +333,7 @@ func (r *Runner) Poll() (int, error) {
 		r.stats.RXBytes += uint64(d.Len)
 		p.Data = sock.Frame(*d)
 		p.Out = 0
+		p.desc, p.prepended, p.frame = *d, 0, nil
 		if p.ParseErr = packet.Parse(p.Data, &p.Headers); p.ParseErr != nil {
 			r.stats.ParseErrors++
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/xdpkit/xdpkit/afxdp"
 	"github.com/xdpkit/xdpkit/fastpath"
 	"github.com/xdpkit/xdpkit/packet"
 )
@@ -68,6 +69,43 @@ type Packet struct {
 	// The Runner's, for Offload: the fast path and the stage running.
 	runner *Runner
 	stage  int
+	// For Prepend: the frame's descriptor (in a Runner) or the frame
+	// SetFrame gave, and how far Data has grown at the front.
+	desc      afxdp.Desc
+	frame     []byte
+	frameOff  int
+	prepended int
+}
+
+// SetFrame makes frame, with the packet's bytes from offset off on, what
+// Prepend grows Data into, for stages run outside a Runner (tests, say):
+// Data becomes frame[off:off+n] for its current length n. In a Runner
+// each packet's frame is its UMEM frame.
+func (p *Packet) SetFrame(frame []byte, off int) {
+	n := len(p.Data)
+	p.frame, p.frameOff, p.prepended = frame, off, 0
+	p.Data = frame[off : off+n : len(frame)]
+}
+
+// Prepend grows Data by n bytes at the front, into the frame's headroom,
+// and reports whether it could: the headroom is too small, or Data no
+// longer starts where the Runner (or SetFrame, or the last Prepend) left
+// it, if not. The new bytes are not cleared. A received frame has at
+// least 256 bytes of headroom (XDP_PACKET_HEADROOM), enough for a tunnel
+// header or two. Headers still describe the packet as it was: call
+// Reparse.
+func (p *Packet) Prepend(n int) bool {
+	frame, off := p.frame, p.frameOff
+	if frame == nil && p.runner != nil {
+		frame, off = p.runner.cfg.Socket.FrameHeadroom(p.desc)
+	}
+	off -= p.prepended
+	if n < 0 || frame == nil || len(p.Data) == 0 || off < n || off+len(p.Data) > len(frame) || &frame[off] != &p.Data[0] {
+		return false
+	}
+	p.Data = frame[off-n : off+len(p.Data) : len(frame)]
+	p.prepended += n
+	return true
 }
 
 // ErrNoFastPath is matched by the error of Packet.Offload when the

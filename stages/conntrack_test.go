@@ -1,11 +1,15 @@
 package stages_test
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
 
 	"github.com/xdpkit/xdpkit/internal/testframes"
 	"github.com/xdpkit/xdpkit/pipeline"
@@ -232,4 +236,62 @@ func TestLoadBalancerUpdateRace(t *testing.T) {
 	}
 	close(stop)
 	<-done
+}
+
+// TestLoadBalancerIPIP: ipip mode wraps the IP packet, untouched, in an
+// outer IPv4 header to the backend and a new Ethernet header, in the
+// frame's headroom; gopacket builds the same frame.
+func TestLoadBalancerIPIP(t *testing.T) {
+	tunSrc := netip.MustParseAddr("198.51.100.1")
+	for _, c := range []struct {
+		name  string
+		vip   string
+		frame []byte
+	}{{"udp4", "198.51.100.2:53", testframes.UDP4}, {"tcp4", "198.51.100.2:80", tcp4}} {
+		t.Run(c.name, func(t *testing.T) {
+			bs := makeBackends(3, false)
+			lb := newLB(t, c.vip, bs, &stages.LoadBalancerOptions{Mode: stages.LBModeIPIP, TunnelSrc: tunSrc, SrcMAC: testframes.ServerMAC})
+			buf := make([]byte, 256+len(c.frame)+64)
+			copy(buf[256:], c.frame)
+			p := &pipeline.Packet{Data: buf[256 : 256+len(c.frame)]}
+			p.SetFrame(buf, 256)
+			p.Reparse()
+			tuple := stages.Tuple{Proto: p.Headers.IPProto, Src: netip.AddrPortFrom(p.Headers.SrcIP, p.Headers.SrcPort), Dst: netip.AddrPortFrom(p.Headers.DstIP, p.Headers.DstPort)}
+			if v := lb.Handle(p); v != pipeline.Transmit {
+				t.Fatalf("Handle = %v, want Transmit", v)
+			}
+			b := bs[lb.Backend(tuple)]
+			want := testframes.Serialize(
+				&layers.Ethernet{DstMAC: b.MAC, SrcMAC: testframes.ServerMAC, EthernetType: layers.EthernetTypeIPv4},
+				&layers.IPv4{Version: 4, IHL: 5, TTL: 64, Flags: layers.IPv4DontFragment, Protocol: layers.IPProtocolIPv4, SrcIP: tunSrc.AsSlice(), DstIP: b.IP.AsSlice()},
+				gopacket.Payload(c.frame[14:]),
+			)
+			if !bytes.Equal(p.Data, want) {
+				t.Fatalf("got\n%x\nwant\n%x", p.Data, want)
+			}
+			if !p.Headers.IPv4 || p.Headers.DstIP != b.IP || p.Headers.IPProto != 4 {
+				t.Errorf("Headers not reparsed: %+v", p.Headers)
+			}
+		})
+	}
+	// No headroom: dropped and counted.
+	lb := newLB(t, "198.51.100.2:53", makeBackends(2, false), &stages.LoadBalancerOptions{Mode: stages.LBModeIPIP, TunnelSrc: tunSrc})
+	p := &pipeline.Packet{Data: bytes.Clone(testframes.UDP4)}
+	p.SetFrame(p.Data, 0)
+	p.Reparse()
+	if v := lb.Handle(p); v != pipeline.Drop || lb.EncapErrors() != 1 {
+		t.Fatalf("without headroom: %v, %d encapsulation errors", v, lb.EncapErrors())
+	}
+	for _, o := range []*stages.LoadBalancerOptions{
+		{Mode: stages.LBModeIPIP},
+		{Mode: stages.LBModeIPIP, TunnelSrc: netip.MustParseAddr("2001:db8::1")},
+		{Mode: stages.LBModeIPIP, TunnelSrc: tunSrc, RecomputeL4Checksum: true},
+	} {
+		if _, err := stages.NewLoadBalancer(netip.MustParseAddrPort("198.51.100.2:53"), makeBackends(1, false), o); err == nil {
+			t.Errorf("%+v: no error", o)
+		}
+	}
+	if _, err := stages.NewLoadBalancer(netip.MustParseAddrPort("[2001:db8::2]:53"), makeBackends(1, true), &stages.LoadBalancerOptions{Mode: stages.LBModeIPIP, TunnelSrc: tunSrc}); err == nil {
+		t.Error("ipip with an IPv6 VIP: no error")
+	}
 }

@@ -68,11 +68,21 @@ const (
 	// something translates the replies back, or for clients that take
 	// answers from any address, as some UDP clients do.
 	LBModeNAT
+	// LBModeIPIP encapsulates the packet in IPIP (LVS "TUN", Katran):
+	// a new Ethernet header to the backend's MAC address (its own, or
+	// the next hop's) and an outer IPv4 header from
+	// LoadBalancerOptions.TunnelSrc to the backend's address; the inner
+	// packet, to the VIP, is untouched. The backend decapsulates with a
+	// tunnel device (ip link add ... type ipip), holds the VIP on a
+	// loopback interface and answers the client directly. IPv4 VIPs and
+	// backends only; the frame must have the 256 bytes of headroom a
+	// received frame has (see pipeline.Packet.Prepend).
+	LBModeIPIP
 )
 
-var lbModeNames = [...]string{LBModeDSR: "dsr", LBModeNAT: "nat"}
+var lbModeNames = [...]string{LBModeDSR: "dsr", LBModeNAT: "nat", LBModeIPIP: "ipip"}
 
-// String returns "dsr" or "nat".
+// String returns "dsr", "nat" or "ipip".
 func (m LBMode) String() string {
 	if int(m) < len(lbModeNames) {
 		return lbModeNames[m]
@@ -88,7 +98,7 @@ func (m LBMode) MarshalText() ([]byte, error) {
 	return []byte(lbModeNames[m]), nil
 }
 
-// UnmarshalText sets the mode from its name (dsr or nat), so an LBMode
+// UnmarshalText sets the mode from its name (dsr, nat or ipip), so an LBMode
 // works with flag.TextVar and encoding/json.
 func (m *LBMode) UnmarshalText(text []byte) error {
 	for i, n := range lbModeNames {
@@ -97,7 +107,7 @@ func (m *LBMode) UnmarshalText(text []byte) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("invalid load balancer mode %q: want dsr or nat", text)
+	return fmt.Errorf("invalid load balancer mode %q: want dsr, nat or ipip", text)
 }
 
 // LoadBalancerOptions configure a LoadBalancer. The zero value is the
@@ -145,6 +155,10 @@ type LoadBalancerOptions struct {
 	// again. Zero value: DefaultLBConnIdle. The clock is Go's monotonic
 	// one, or the time given to SetNow.
 	ConnIdle time.Duration
+	// TunnelSrc is the outer source address of LBModeIPIP's packets: an
+	// IPv4 address of the LoadBalancer's host. Required in that mode,
+	// unused in the others.
+	TunnelSrc netip.Addr
 	// FastPath, if set, is the fast path of the XDP program that feeds
 	// the pipeline (also its pipeline.Config.FastPath): the LoadBalancer
 	// installs each new flow's rewrite there, so the flow's next frames
@@ -265,6 +279,8 @@ type LoadBalancer struct {
 
 	fp          *fastpath.FastPath
 	offloadErrs uint64
+	tunSrc      netip.Addr // LBModeIPIP's outer source
+	encapErrs   uint64     // frames LBModeIPIP could not encapsulate (no headroom)
 
 	mu      sync.Mutex // guards backends and packets for readers on other goroutines, and pending
 	pending []Backend  // from UpdateBackends, for the next Tick; nil: none
@@ -316,7 +332,13 @@ func NewLoadBalancer(vip netip.AddrPort, backends []Backend, opts *LoadBalancerO
 	case opts.FastPath != nil && opts.RecomputeL4Checksum:
 		return nil, errors.New("RecomputeL4Checksum cannot be offloaded: the XDP program only updates checksums; turn TX checksum offload off on the senders, or leave FastPath unset")
 	case int(opts.Mode) >= len(lbModeNames):
-		return nil, fmt.Errorf("invalid mode %v: must be LBModeDSR or LBModeNAT", opts.Mode)
+		return nil, fmt.Errorf("invalid mode %v: must be LBModeDSR, LBModeNAT or LBModeIPIP", opts.Mode)
+	case opts.Mode == LBModeIPIP && !addr.Is4():
+		return nil, fmt.Errorf("invalid VIP %v for ipip mode: IPv4 VIPs only (the outer header is IPv4)", vip)
+	case opts.Mode == LBModeIPIP && !opts.TunnelSrc.Unmap().Is4():
+		return nil, fmt.Errorf("invalid tunnel source %v: ipip mode needs the IPv4 address of this host as TunnelSrc", opts.TunnelSrc)
+	case opts.Mode == LBModeIPIP && opts.RecomputeL4Checksum:
+		return nil, errors.New("RecomputeL4Checksum is not for ipip mode: the inner packet stays as it is")
 	}
 	size := opts.TableSize
 	if size == 0 {
@@ -352,6 +374,7 @@ func NewLoadBalancer(vip netip.AddrPort, backends []Backend, opts *LoadBalancerO
 		connIdle:  int64(idle),
 		base:      time.Now(),
 		fp:        opts.FastPath,
+		tunSrc:    opts.TunnelSrc.Unmap(),
 	}
 	if conns > 0 {
 		lb.conns, lb.connMask = make([]connSlot, conns), uint64(conns-1)
@@ -630,6 +653,9 @@ func (lb *LoadBalancer) Handle(p *pipeline.Packet) pipeline.Verdict {
 	} else {
 		copy(d[6:12], d[0:6])
 	}
+	if lb.mode == LBModeIPIP {
+		return lb.encap(p, b, i)
+	}
 	copy(d[0:6], b.mac[:])
 	if lb.mode == LBModeDSR {
 		// The packet stays as it is, to the VIP; only a partial checksum
@@ -653,6 +679,40 @@ func (lb *LoadBalancer) Handle(p *pipeline.Packet) pipeline.Verdict {
 		packet.UpdateL4ChecksumAddr(d, h, lb.vip, b.IP)
 	}
 	lb.packets[i].Add(1)
+	return pipeline.Transmit
+}
+
+// encap wraps the IP packet of p in an outer IPv4 header to backend b
+// (index i) and a new Ethernet header, in the frame's headroom.
+func (lb *LoadBalancer) encap(p *pipeline.Packet, b *lbBackend, i int) pipeline.Verdict {
+	h := &p.Headers
+	const outer = 14 + 20
+	src := lb.srcMAC
+	if !lb.hasSrcMAC {
+		copy(src[:], p.Data[0:6]) // the frame's destination: this interface
+	}
+	if h.L3Off > outer || h.IPLen == 0 || !p.Prepend(outer-h.L3Off) {
+		lb.encapErrs++
+		return pipeline.Drop
+	}
+	d := p.Data[:outer+h.IPLen] // without Ethernet padding
+	p.Data = d
+	copy(d[0:6], b.mac[:])
+	copy(d[6:12], src[:])
+	binary.BigEndian.PutUint16(d[12:], 0x0800)
+	ip := d[14:outer]
+	ip[0], ip[1] = 0x45, 0
+	binary.BigEndian.PutUint16(ip[2:], uint16(20+h.IPLen))
+	binary.BigEndian.PutUint16(ip[4:], 0)      // identification
+	binary.BigEndian.PutUint16(ip[6:], 0x4000) // don't fragment
+	ip[8], ip[9] = 64, 4                       // TTL, IPIP
+	binary.BigEndian.PutUint16(ip[10:], 0)
+	s4, d4 := lb.tunSrc.As4(), b.IP.As4()
+	copy(ip[12:16], s4[:])
+	copy(ip[16:20], d4[:])
+	binary.BigEndian.PutUint16(ip[10:], packet.IPv4HeaderChecksum(ip))
+	lb.packets[i].Add(1)
+	p.Reparse()
 	return pipeline.Transmit
 }
 

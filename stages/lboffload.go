@@ -25,8 +25,11 @@ const reofferAfter = int64(1e9)
 // does to its frames in user space.
 func (lb *LoadBalancer) entry(b *lbBackend, srcMAC []byte) fastpath.Entry {
 	e := fastpath.Entry{Action: fastpath.Transmit, DstMAC: net.HardwareAddr(b.mac[:]), SrcMAC: net.HardwareAddr(srcMAC)}
-	if lb.mode == LBModeNAT {
+	switch lb.mode {
+	case LBModeNAT:
 		e.NewDst = b.IP
+	case LBModeIPIP:
+		e.Action, e.TunnelSrc, e.TunnelDst = fastpath.Encap, lb.tunSrc, b.IP
 	}
 	return e
 }
@@ -76,7 +79,8 @@ func (lb *LoadBalancer) forget(old, bs []lbBackend) {
 	}
 	for _, fe := range entries {
 		for _, o := range stale {
-			if bytes.Equal(fe.Entry.DstMAC, o.mac[:]) && (lb.mode != LBModeNAT || fe.Entry.NewDst == o.IP) {
+			if bytes.Equal(fe.Entry.DstMAC, o.mac[:]) && (lb.mode != LBModeNAT || fe.Entry.NewDst == o.IP) &&
+				(lb.mode != LBModeIPIP || fe.Entry.TunnelDst == o.IP) {
 				if err := lb.fp.Remove(fe.Flow); err != nil {
 					lb.offloadErrs++
 				}
@@ -89,3 +93,7 @@ func (lb *LoadBalancer) forget(old, bs []lbBackend) {
 // OffloadErrors is the number of fast path operations (installs, removals)
 // that failed; the frames concerned stayed in user space.
 func (lb *LoadBalancer) OffloadErrors() uint64 { return lb.offloadErrs }
+
+// EncapErrors is the number of frames LBModeIPIP dropped because their
+// frame had no room for the outer headers.
+func (lb *LoadBalancer) EncapErrors() uint64 { return lb.encapErrs }

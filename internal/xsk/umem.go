@@ -241,6 +241,18 @@ func (u *UMEM) Frame(addr uint64) []byte {
 	return u.area[a:end:end]
 }
 
+// FrameHead returns the whole frame addr points into and the offset of
+// addr's data in it, or nil if addr is outside the area.
+func (u *UMEM) FrameHead(addr uint64) ([]byte, int) {
+	a := u.DataAddr(addr)
+	if a >= u.size {
+		return nil, 0
+	}
+	start := u.FrameStart(a)
+	end := start + u.frameSize
+	return u.area[start:end:end], int(a - start)
+}
+
 // Within returns the area address of b when b lies inside the frame that
 // addr points into and is not empty; ok is false otherwise (b moved out of
 // its frame, or is not UMEM memory at all).
