@@ -13,6 +13,13 @@
 //	ip addr add VIP/32 dev lo
 //	sysctl -w net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
 //
+// -mode ipip encapsulates each packet in IPIP to the backend's address
+// (LVS-TUN, Katran), from -tunnel-src; the backend decapsulates it with a
+// tunnel device and holds the VIP on loopback:
+//
+//	ip link add tun0 type ipip local BACKEND_IP remote any; ip link set tun0 up
+//	ip addr add VIP/32 dev lo; sysctl -w net.ipv4.conf.tun0.rp_filter=0
+//
 // -mode nat also rewrites the destination address to the backend's (the
 // checksums updated incrementally, RFC 1624). The backend then answers
 // from its own address, which a TCP client of the VIP rejects: use it only
@@ -87,7 +94,8 @@ func main() {
 	var backends backendList
 	tool.Flags.Var(&backends, "backend", "backend IP,MAC (repeat the flag for more)")
 	var mode stages.LBMode // dsr
-	tool.Flags.TextVar(&mode, "mode", stages.LBModeDSR, "how frames reach the backends: dsr (direct server return: the MAC only) or nat (the destination address too)")
+	tool.Flags.TextVar(&mode, "mode", stages.LBModeDSR, "how frames reach the backends: dsr (direct server return: the MAC only), ipip (encapsulated to the backend's address) or nat (the destination address rewritten)")
+	tunnelSrc := tool.Flags.String("tunnel-src", "", "with -mode ipip: the outer source `ADDR`, an IPv4 address of this host")
 	backendsFile := tool.Flags.String("backends", "", "`FILE` of backends, one IP,MAC a line, read at start and again on SIGHUP (with the -backend flags)")
 	admin := tool.Flags.String("admin", "", "serve the backends as JSON on this loopback `ADDR:PORT`: GET /backends, POST /backends {\"ip\",\"mac\"}, DELETE /backends/IP")
 	useFastPath := tool.Flags.Bool("fastpath", true, "balance each flow's first frame in user space and the rest in the XDP program (package fastpath); false: every frame in user space")
@@ -120,6 +128,12 @@ func main() {
 		if len(first) == 0 && *admin == "" {
 			return errors.New("no backends: give -backend IP,MAC, -backends FILE, or -admin to add them later")
 		}
+		var tunSrc netip.Addr
+		if *tunnelSrc != "" {
+			if tunSrc, err = netip.ParseAddr(*tunnelSrc); err != nil {
+				return fmt.Errorf("-tunnel-src: %w", err)
+			}
+		}
 		live := &backendSet{cur: first}
 		// The fast path: the XDP program applies each offloaded flow's
 		// rewrite itself. Its entries age out like the connection table's.
@@ -147,7 +161,7 @@ func main() {
 		newPipeline := func() (pipeline.Config, func() map[string]any, error) {
 			lb, err := stages.NewLoadBalancer(vap, first, &stages.LoadBalancerOptions{
 				Mode: mode, SrcMAC: iface.HardwareAddr, RecomputeL4Checksum: *recompute, Other: pipeline.Drop,
-				FastPath: fp,
+				FastPath: fp, TunnelSrc: tunSrc,
 			})
 			if err != nil {
 				return pipeline.Config{}, nil, err
@@ -157,7 +171,8 @@ func main() {
 				for _, b := range lb.Stats() {
 					bs = append(bs, map[string]any{"ip": b.IP.String(), "mac": b.MAC.String(), "packets": b.Packets})
 				}
-				return map[string]any{"vip": vap.String(), "mode": mode.String(), "backends": bs, "connections": connections(lb.ConnStats())}
+				return map[string]any{"vip": vap.String(), "mode": mode.String(), "backends": bs, "connections": connections(lb.ConnStats()),
+					"encap_errors": lb.EncapErrors(), "lb_offload_errors": lb.OffloadErrors()}
 			}
 			live.lbs = append(live.lbs, lb)
 			// Tick, on the worker's goroutine, applies backend changes
@@ -269,7 +284,7 @@ func run(ctx context.Context, tool *cli.Tool, iface *net.Interface, fp *fastpath
 				return map[string]any{"fastpath_error": err.Error()}
 			}
 			return map[string]any{"fastpath": map[string]uint64{
-				"transmitted": c.FlowTransmitted, "to_socket": c.Default, "errors": c.FlowErrors, "expired": c.Expired,
+				"transmitted": c.FlowTransmitted + c.FlowEncapped, "to_socket": c.Default, "errors": c.FlowErrors, "expired": c.Expired,
 			}}
 		}
 	}
