@@ -2,7 +2,7 @@
 # run.sh - run the xdpkit benchmark harness (needs root).
 #
 #   sudo ./run.sh            # everything, < 10 min; updates README.md's results block
-#   sudo ./run.sh -quick     # peers and the fast path at 64 B, < 2.5 min
+#   sudo ./run.sh -quick     # peers, the fast path and the LB at 64 B, < 3 min
 #   sudo ./run.sh -help      # all flags
 set -eu
 cd "$(dirname "${BASH_SOURCE[0]}")"

@@ -16,7 +16,7 @@ type Cell struct {
 	Key     string   `json:"key"`
 	Impl    string   `json:"impl"`    // kernel-xdp | dpdk | c-libxdp | asavie | xdpkit
 	Variant string   `json:"variant"` // "" = default configuration
-	Mode    string   `json:"mode"`    // drop | reflect | count | l2fwd
+	Mode    string   `json:"mode"`    // drop | reflect | count | l2fwd | lb
 	Size    int      `json:"size"`    // frame length without FCS
 	Group   string   `json:"group"`
 	Args    []string `json:"args,omitempty"` // the variant's DUT flags
@@ -26,8 +26,9 @@ type Cell struct {
 	Bin     string   `json:"bin,omitempty"` // DUT binary, when not the implementation's usual one
 	Note    string   `json:"note,omitempty"`
 
-	// FastPath is the xdpkit DUT's -fastpath (police, flowdrop, reflect):
-	// the frames are decided in XDP by package fastpath, not by the socket.
+	// FastPath is the xdpkit DUT's -fastpath (police, flowdrop, reflect,
+	// lb): the frames are decided in XDP by package fastpath, not by the
+	// socket; with lb, the load balancer installs the entries.
 	FastPath string `json:"fastpath,omitempty"`
 }
 
@@ -48,6 +49,11 @@ func (c Cell) SizeLabel() string {
 }
 
 func (c Cell) probe() bool { return c.Mode == "reflect" }
+
+// toGen reports whether the cell's frames come back to the generator and
+// are counted at its sink: reflect, and lb, whose backends all have the
+// generator's MAC address.
+func (c Cell) toGen() bool { return c.Mode == "reflect" || c.Mode == "lb" }
 
 // xdpDrops reports whether the cell's frames are dropped in XDP, so that
 // veth's xdp_drops counts them: the kernel's XDP_DROP program and the fast
@@ -88,7 +94,7 @@ func cell(impl, variant, mode string, size int, group string, args ...string) Ce
 			}
 		}
 	}
-	if mode == "count" {
+	if mode == "count" || mode == "lb" {
 		c.Flows = 1024
 	}
 	return c
@@ -109,6 +115,7 @@ func plan(quick bool) []Cell {
 		add(cell("xdpkit", "poll", "drop", 60, "poll", "-poll"),
 			cell("c-libxdp", "poll", "drop", 60, "poll", "-p"))
 		add(fastPathCells()...)
+		add(lbCells()...)
 		return cs
 	}
 	// Peers, 64 B: rx-drop and reflect, each implementation's default.
@@ -151,6 +158,7 @@ func plan(quick bool) []Cell {
 		cell("xdpkit", "", "l2fwd", 60, "l2fwd"),
 		cell("dpdk", "", "l2fwd", 60, "l2fwd"))
 	add(fastPathCells()...)
+	add(lbCells()...)
 	return cs
 }
 
@@ -166,6 +174,20 @@ func fastPathCells() []Cell {
 		cell("xdpkit", "fastpath police", "drop", 60, "fastpath", "-poll", "-fastpath", "police", "-fp-rate", "1", "-fp-burst", "1"),
 		cell("xdpkit", "fastpath flow-drop", "drop", 60, "fastpath", "-poll", "-fastpath", "flowdrop"),
 		cell("xdpkit", "fastpath reflect", "reflect", 60, "fastpath", "-poll", "-fastpath", "reflect"),
+	}
+}
+
+// lbCells are stages.LoadBalancer (DSR) over the generator's 1024 flows,
+// with every backend's MAC the generator's, so that each balanced frame
+// goes back to it and is counted there like a reflected one: in user space
+// only (AF_XDP, spinning like the other xdpkit cells), and with the fast
+// path, where the balancer offloads each flow's rewrite when it balances
+// its first frame and the XDP program transmits the rest (the socket then
+// waits, -poll). measure.go gives the DUT the VIP and the MAC (lbArgs).
+func lbCells() []Cell {
+	return []Cell{
+		cell("xdpkit", "lb", "lb", 60, "lb"),
+		cell("xdpkit", "lb fastpath", "lb", 60, "lb", "-poll", "-fastpath", "lb"),
 	}
 }
 

@@ -4,7 +4,9 @@ package main
 
 import (
 	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestPlan(t *testing.T) {
@@ -29,6 +31,7 @@ func TestPlan(t *testing.T) {
 			"xdpkit.fastpath.police/drop/60":     "police",
 			"xdpkit.fastpath.flow-drop/drop/60":  "flowdrop",
 			"xdpkit.fastpath.reflect/reflect/60": "reflect",
+			"xdpkit.lb.fastpath/lb/60":           "lb",
 		}
 		if len(fast) != len(want) {
 			t.Errorf("quick=%v: %d fast-path cells, want %d", quick, len(fast), len(want))
@@ -40,7 +43,10 @@ func TestPlan(t *testing.T) {
 			if got := c.xdpDrops(); got != (c.Mode == "drop") {
 				t.Errorf("%s: xdpDrops %v", c.Key, got)
 			}
-			a := fastPathArgs(c)
+			if c.Mode == "lb" {
+				continue // TestLBCells
+			}
+			a := cellArgs(c)
 			if !slices.Contains(a, genIP) || !slices.Contains(a, dutIP) {
 				t.Errorf("%s: fastPathArgs %v lack the generator's addresses", c.Key, a)
 			}
@@ -59,5 +65,94 @@ func TestPlan(t *testing.T) {
 	c.Flows = 16
 	if a := fastPathArgs(c); !slices.Contains(a, "1024") || !slices.Contains(a, "16") {
 		t.Errorf("fastPathArgs with 16 flows: %v, want source ports from 1024, 16 of them", a)
+	}
+}
+
+func TestLBCells(t *testing.T) {
+	for _, quick := range []bool{false, true} {
+		lbs := map[string]Cell{}
+		for _, c := range plan(quick) {
+			if c.Mode == "lb" {
+				lbs[c.Key] = c
+			} else if a := cellArgs(c); slices.Contains(a, "-lb-vip") {
+				t.Errorf("%s: not an lb cell but has lb arguments %v", c.Key, a)
+			}
+		}
+		if len(lbs) != 2 {
+			t.Fatalf("quick=%v: lb cells %v, want xdpkit.lb/lb/60 and xdpkit.lb.fastpath/lb/60", quick, lbs)
+		}
+		for key, fast := range map[string]bool{"xdpkit.lb/lb/60": false, "xdpkit.lb.fastpath/lb/60": true} {
+			c, ok := lbs[key]
+			if !ok {
+				t.Errorf("quick=%v: no cell %s", quick, key)
+				continue
+			}
+			if c.Impl != "xdpkit" || c.Group != "lb" || c.Size != 60 || c.Flows != 1024 {
+				t.Errorf("%s: %+v, want xdpkit, group lb, 60 B, 1024 flows", key, c)
+			}
+			if !c.toGen() || c.probe() || c.xdpDrops() {
+				t.Errorf("%s: toGen %v probe %v xdpDrops %v, want counted at the generator, no probe", key, c.toGen(), c.probe(), c.xdpDrops())
+			}
+			if (c.FastPath == "lb") != fast || (c.FastPath != "" && !fast) {
+				t.Errorf("%s: FastPath %q", key, c.FastPath)
+			}
+			if slices.Contains(c.Args, "-poll") != fast {
+				t.Errorf("%s: args %v: the fast-path cell waits (-poll), the AF_XDP one spins", key, c.Args)
+			}
+			a := cellArgs(c)
+			want := []string{"-lb-vip", dutIP + ":9", "-lb-backend-mac", genMAC, "-lb-backends", "4"}
+			if !slices.Equal(a, want) {
+				t.Errorf("%s: cellArgs %v, want %v", key, a, want)
+			}
+		}
+	}
+	// Counted at the generator's sink, like reflect.
+	c := cell("xdpkit", "lb", "lb", 60, "lb")
+	t0 := time.Now()
+	a := snap{T: t0, C: map[string]map[string]uint64{genIf: {"rx_queue_0_xdp_packets": 1000}, dutIf: {"rx_queue_0_xdp_redirect": 0}}}
+	b := snap{T: t0.Add(time.Second), C: map[string]map[string]uint64{genIf: {"rx_queue_0_xdp_packets": 3001000}, dutIf: {"rx_queue_0_xdp_redirect": 9e6}}}
+	if f := frames(c, a, b); f != 3e6 {
+		t.Errorf("lb frames %v, want 3e6 from the generator's rx", f)
+	}
+}
+
+func TestLBTargets(t *testing.T) {
+	sum := func(key string, mpps float64) *Summary {
+		for _, c := range plan(true) {
+			if c.Key == key {
+				return &Summary{Cell: c, Runs: 3, Mpps: mpps, MppsMin: mpps, MppsMax: mpps}
+			}
+		}
+		t.Fatalf("no cell %s", key)
+		return nil
+	}
+	ss := []*Summary{sum("kernel-xdp/reflect/60", 8), sum("xdpkit.lb/lb/60", 1), sum("xdpkit.lb.fastpath/lb/60", 6)}
+	ts, _ := targets(ss, extras{})
+	got := map[string]Target{}
+	for _, tt := range ts {
+		got[tt.Name] = tt
+	}
+	for name, met := range map[string]bool{"lb fastpath / lb (AF_XDP), 64B, 1024 flows": true, "lb fastpath / kernel-xdp reflect, 64B": true} {
+		tt, ok := got[name]
+		if !ok || tt.Met == nil || *tt.Met != met {
+			t.Errorf("target %q: %+v, want met=%v", name, tt, met)
+		}
+	}
+	if r := got["lb fastpath / lb (AF_XDP), 64B, 1024 flows"].Result; !strings.Contains(r, "6.00x") {
+		t.Errorf("lb ratio: %q, want 6.00x", r)
+	}
+	if r := got["lb fastpath / kernel-xdp reflect, 64B"].Result; !strings.Contains(r, "0.75x") {
+		t.Errorf("lb vs kernel ratio: %q, want 0.75x", r)
+	}
+	ss[2].Mpps = 2.5 // 2.5x the AF_XDP lb, 0.31x the kernel
+	ts, _ = targets(ss, extras{})
+	for _, tt := range ts {
+		if strings.HasPrefix(tt.Name, "lb fastpath") && (tt.Met == nil || *tt.Met) {
+			t.Errorf("target %q at 2.5 Mpps: %+v, want missed", tt.Name, tt)
+		}
+	}
+	fp := fastPathRatios(ss)
+	if len(fp) != 1 || !strings.Contains(fp[0].Result, "kernel-xdp reflect") {
+		t.Errorf("fastPathRatios %+v: want the lb fast-path cell against kernel-xdp reflect", fp)
 	}
 }

@@ -6,7 +6,7 @@
 // generator, counting frames from the veth's own counters.
 //
 //	cd bench && sudo go run ./cmd/bench          # everything, < 10 min
-//	cd bench && sudo go run ./cmd/bench -quick   # peers and the fast path at 64 B, < 2.5 min
+//	cd bench && sudo go run ./cmd/bench -quick   # peers, the fast path and the LB at 64 B, < 3 min
 //
 // See bench/README.md for the method and the latest results.
 package main
@@ -42,7 +42,7 @@ func logf(format string, args ...any) {
 
 func benchMain() int {
 	var o options
-	flag.BoolVar(&o.quick, "quick", false, "peers and the fast path at 64 B only, 2 rounds, short windows (< 2.5 min)")
+	flag.BoolVar(&o.quick, "quick", false, "peers, the fast path and the LB at 64 B only, 2 rounds, short windows (< 3 min)")
 	flag.IntVar(&o.runs, "runs", 0, "rounds (interleaved); 0 = 3, or 2 with -quick")
 	warm := flag.Float64("warm", 0, "seconds of load before the window; 0 = 0.7 (0.5 with -quick)")
 	win := flag.Float64("win", 0, "window seconds; 0 = 1.5 (1.2 with -quick)")
@@ -174,7 +174,7 @@ func benchMain() int {
 	budget := 9*time.Minute + 20*time.Second
 	reserve := 50 * time.Second // profiles and ring benchmarks
 	if o.quick {
-		// 15 cells x 2 rounds; more rounds (-runs) get more time.
+		// 17 cells x 2 rounds; more rounds (-runs) get more time.
 		budget, reserve = time.Duration(max(2, o.runs))*75*time.Second, 0
 	}
 	var results []*Run

@@ -175,9 +175,7 @@ func (o *options) dutArgv(c Cell, bound time.Duration, profile string) ([]string
 		if c.Mode == "l2fwd" {
 			a = append(a, "-out", outIf, "-out-dmac", sinkMAC)
 		}
-		if c.FastPath != "" {
-			a = append(a, fastPathArgs(c)...)
-		}
+		a = append(a, cellArgs(c)...)
 		if profile != "" {
 			a = append(a, "-cpuprofile", profile)
 		}
@@ -216,6 +214,28 @@ func (o *options) dutArgv(c Cell, bound time.Duration, profile string) ([]string
 		return append(a, c.Args...), "forwards packets on", nil
 	}
 	return nil, "", fmt.Errorf("unknown implementation %s", c.Impl)
+}
+
+// cellArgs are the addresses an xdpkit cell's DUT needs from the topology:
+// the balancer's (lbArgs) or the fast path's flows (fastPathArgs).
+func cellArgs(c Cell) []string {
+	switch {
+	case c.Mode == "lb":
+		return lbArgs()
+	case c.FastPath != "":
+		return fastPathArgs(c)
+	}
+	return nil
+}
+
+// lbBackends is how many backends the lb cells balance over (10.235.0.10
+// and up, the DUT's default).
+const lbBackends = 4
+
+// lbArgs tells a -mode lb DUT its VIP, the generator's destination
+// (dutIP:loadPort), and its backends' MAC address, the generator's.
+func lbArgs() []string {
+	return []string{"-lb-vip", dutIP + ":" + strconv.Itoa(loadPort), "-lb-backend-mac", genMAC, "-lb-backends", strconv.Itoa(lbBackends)}
 }
 
 // fastPathArgs tells a -fastpath DUT the generator's flows, as gen.go
@@ -456,10 +476,10 @@ func rate(a, b snap, ifn, key string) float64 {
 
 // frames is the scenario's frame rate (frames/s) between two snapshots.
 func frames(c Cell, a, b snap) float64 {
-	switch c.Mode {
-	case "reflect":
+	switch {
+	case c.toGen():
 		return rate(a, b, genIf, "rx_queue_0_xdp_packets")
-	case "l2fwd":
+	case c.Mode == "l2fwd":
 		return rate(a, b, sinkIf, "rx_queue_0_xdp_packets")
 	}
 	if c.xdpDrops() {
@@ -545,7 +565,7 @@ func (o *options) selfStats(c Cell, r *Run, dut *proc) {
 			sc := float64(st.B.Syscalls-st.A.Syscalls) / n
 			dr := float64(st.B.Dropped-st.A.Dropped) / dt / 1e6
 			self := n / dt / 1e6
-			if c.Mode == "reflect" || c.Mode == "l2fwd" {
+			if c.toGen() || c.Mode == "l2fwd" {
 				self = float64(st.B.TX-st.A.TX) / dt / 1e6
 			}
 			r.AllocsPerFrame, r.SyscallsPerFrame, r.DUTDroppedMpps, r.SelfMpps = &al, &sc, &dr, &self

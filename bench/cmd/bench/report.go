@@ -287,6 +287,10 @@ func targets(ss []*Summary, ex extras) ([]Target, []Target) {
 	cmp("kernel-policed drop 64B (fastpath policer) vs kernel-xdp drop", ">= 0.9x", fpol, kd, 0.9)
 	cmp("fast-path reflect 64B (XDP_TX entry) vs kernel-xdp reflect", ">= 0.7x", frefl, kr, 0.7)
 	cmp("fast-path reflect 64B vs best AF_XDP reflect", ">= 3x", frefl, bestXSK, 3)
+	// stages.LoadBalancer over 1024 flows, with and without the fast path.
+	lbx, lbf := find(ss, "xdpkit.lb/lb/60"), find(ss, "xdpkit.lb.fastpath/lb/60")
+	cmp("lb fastpath / lb (AF_XDP), 64B, 1024 flows", ">= 3x", lbf, lbx, 3)
+	cmp("lb fastpath / kernel-xdp reflect, 64B", ">= 0.7x", lbf, kr, 0.7)
 	// rx-drop ns/frame in poll mode.
 	{
 		x, c := find(ss, "xdpkit.poll/drop/60"), find(ss, "c-libxdp.poll/drop/60")
@@ -363,8 +367,9 @@ func targets(ss []*Summary, ex extras) ([]Target, []Target) {
 }
 
 // fastPathRatios puts every fast-path cell next to the kernel-xdp cell of
-// its mode, with the fast path's own count of the frames (the DUT's
-// fp.Counters) as a cross-check of the veth counter.
+// its mode (reflect for lb: both send every frame back to the generator),
+// with the fast path's own count of the frames (the DUT's fp.Counters) as
+// a cross-check of the veth counter.
 func fastPathRatios(ss []*Summary) []Target {
 	var out []Target
 	for _, s := range ss {
@@ -373,8 +378,12 @@ func fastPathRatios(ss []*Summary) []Target {
 		}
 		t := Target{Name: s.Cell.Variant + " " + s.Cell.Mode + " " + s.Cell.SizeLabel() + " (" + strings.Join(s.Cell.Args, " ") + ")"}
 		t.Result = fmt.Sprintf("%.3f Mpps (%.3f-%.3f), gen %.3f", s.Mpps, s.MppsMin, s.MppsMax, s.GenMpps)
-		if k := find(ss, "kernel-xdp/"+s.Cell.Mode+"/"+strconv.Itoa(s.Cell.Size)); k != nil {
-			t.Result += fmt.Sprintf(" = %.2fx kernel-xdp %s (%.3f)", s.Mpps/k.Mpps, s.Cell.Mode, k.Mpps)
+		mode := s.Cell.Mode
+		if s.Cell.toGen() {
+			mode = "reflect"
+		}
+		if k := find(ss, "kernel-xdp/"+mode+"/"+strconv.Itoa(s.Cell.Size)); k != nil {
+			t.Result += fmt.Sprintf(" = %.2fx kernel-xdp %s (%.3f)", s.Mpps/k.Mpps, mode, k.Mpps)
 		}
 		t.Result += "; fast path's own count " + fmtp(s.SelfMpps, "%.3f") + " Mpps"
 		out = append(out, t)

@@ -13,6 +13,9 @@ package main
 //	reflect   a flow entry with Action Transmit, SwapMAC for each generator
 //	          flow and for the latency probe's flow: XDP_TX back to the
 //	          generator
+//	lb        no entries of its own: -mode lb's stages.LoadBalancer installs
+//	          each flow's rewrite (Transmit with DstMAC, SrcMAC) when it
+//	          balances the flow's first frame (see lb.go)
 //
 // Misses (the ~1 frame/s the policer lets through, frames of other flows)
 // take Config.Default, Redirect: to the socket, which the DUT's loop
@@ -23,6 +26,7 @@ package main
 import (
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/xdpkit/xdpkit/fastpath"
 )
@@ -59,11 +63,16 @@ func newFastPath(f fpFlags) (*fastpath.FastPath, []fastpath.Flow, fastpath.Entry
 		entry = fastpath.Entry{Action: fastpath.Drop}
 	case "reflect":
 		entry = fastpath.Entry{Action: fastpath.Transmit, SwapMAC: true}
+	case "lb":
+		// As examples/xdp-lb: entries age like the balancer's connection
+		// table (stages.DefaultLBConnIdle).
+		cfg.IdleTimeout = 5 * time.Minute
+		info.Entry = "transmit (per flow, by stages.LoadBalancer)"
 	default:
-		return nil, nil, entry, nil, fmt.Errorf("-fastpath must be police, flowdrop or reflect, not %q", f.mode)
+		return nil, nil, entry, nil, fmt.Errorf("-fastpath must be police, flowdrop, reflect or lb, not %q", f.mode)
 	}
 	var flows []fastpath.Flow
-	if f.mode != "police" {
+	if f.mode != "police" && f.mode != "lb" {
 		src, err := netip.ParseAddr(f.src)
 		if err != nil {
 			return nil, nil, entry, nil, fmt.Errorf("-fp-src: %w", err)

@@ -2,16 +2,18 @@
 
 // Command xdpkit-dut is the xdpkit device under test of the benchmark
 // harness (bench/cmd/bench). It binds an AF_XDP socket with package afxdp
-// and runs one of four modes until SIGTERM (or -T):
+// and runs one of five modes until SIGTERM (or -T):
 //
 //	drop     receive, read the EtherType, recycle (like the C and asavie anchors)
 //	reflect  receive, swap the MAC addresses in place, transmit the same frame
 //	count    parse every frame and count it in a flow table (stages.FlowCounter), drop
 //	l2fwd    receive on -i, rewrite the MACs, forward out of -out (a second
 //	         socket on another interface sharing the UMEM)
+//	lb       balance the flows to -lb-vip over backends (stages.LoadBalancer,
+//	         DSR) and transmit them; see lb.go
 //
 // -loop hand drives afxdp directly (Receive/Transmit/Release); -loop
-// pipeline drives a pipeline.Runner (count and l2fwd always use it). The
+// pipeline drives a pipeline.Runner (count, l2fwd and lb always use it). The
 // harness opens and closes the measurement window with SIGUSR1/SIGUSR2 (see
 // bench/internal/dutwin); at exit the command prints a DUTSTATS line with
 // its frame, allocation and syscall counts for that window.
@@ -19,10 +21,13 @@
 // -fastpath police|flowdrop|reflect puts a fastpath.FastPath into the
 // socket's redirect program (see fastpath.go): the generator's frames are
 // then policed, dropped or reflected in XDP, and the socket only gets the
-// misses; the window counts are the fast path's own counters.
+// misses; the window counts are the fast path's own counters. -mode lb
+// -fastpath lb gives the fast path to the balancer, which offloads each
+// flow it balances.
 //
 //	xdpkit-dut -i xbv0 -mode reflect -batch 64 [-poll] [-huge] [-nowakeup] [-busypoll] [-txbudget 256]
 //	xdpkit-dut -i xbv0 -mode reflect -poll -fastpath reflect -fp-src 10.235.0.2 -fp-dst 10.235.0.1 -fp-probe 7777
+//	xdpkit-dut -i xbv0 -mode lb [-poll -fastpath lb] -lb-vip 10.235.0.1:9 -lb-backend-mac 02:bb:00:00:00:01 -lb-backends 4
 package main
 
 import (
@@ -31,6 +36,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"time"
@@ -68,6 +74,7 @@ type config struct {
 	LockThread  bool   `json:"lock_thread,omitempty"`
 
 	FastPath *fpInfo `json:"fastpath,omitempty"` // -fastpath
+	LB       *lbInfo `json:"lb,omitempty"`       // -mode lb
 }
 
 func main() { os.Exit(run()) }
@@ -76,8 +83,8 @@ func run() int {
 	var c config
 	flag.StringVar(&c.Interface, "i", "xbv0", "interface to receive on")
 	flag.IntVar(&c.Queue, "q", 0, "queue id")
-	flag.StringVar(&c.Mode, "mode", "drop", "drop | reflect | count | l2fwd")
-	flag.StringVar(&c.Loop, "loop", "hand", "hand (afxdp calls) | pipeline (pipeline.Runner); count and l2fwd use pipeline")
+	flag.StringVar(&c.Mode, "mode", "drop", "drop | reflect | count | l2fwd | lb")
+	flag.StringVar(&c.Loop, "loop", "hand", "hand (afxdp calls) | pipeline (pipeline.Runner); count, l2fwd and lb use pipeline")
 	flag.StringVar(&c.Out, "out", "xbv2", "l2fwd: interface to forward out of (queue 0)")
 	outDMAC := flag.String("out-dmac", "02:bb:00:00:00:03", "l2fwd: destination MAC written into forwarded frames")
 	flag.IntVar(&c.Batch, "batch", 64, "frames per Receive (1-4096)")
@@ -93,7 +100,7 @@ func run() int {
 	lockThread := flag.Bool("lock-thread", false, "runtime.LockOSThread the loop (costs thread handoffs in every Socket.Wait)")
 	bound := flag.Duration("T", 60*time.Second, "hard bound on the run time")
 	var fpf fpFlags
-	flag.StringVar(&fpf.mode, "fastpath", "", "police | flowdrop | reflect: a fastpath.FastPath in the redirect program decides the generator's frames in XDP")
+	flag.StringVar(&fpf.mode, "fastpath", "", "police | flowdrop | reflect: a fastpath.FastPath in the redirect program decides the generator's frames in XDP; lb (with -mode lb): the balancer offloads each flow to it")
 	flag.StringVar(&fpf.src, "fp-src", "10.235.0.2", "-fastpath flowdrop/reflect: the generator flows' source address")
 	flag.StringVar(&fpf.dst, "fp-dst", "10.235.0.1", "-fastpath flowdrop/reflect: their destination address")
 	flag.UintVar(&fpf.sport, "fp-sport", 9, "-fastpath flowdrop/reflect: the first flow's UDP source port")
@@ -102,19 +109,37 @@ func run() int {
 	flag.UintVar(&fpf.probe, "fp-probe", 0, "-fastpath flowdrop/reflect: also install the latency probe's flow (this port both ways); 0 = none")
 	flag.Float64Var(&fpf.rate, "fp-rate", 1, "-fastpath police: packets per second per source")
 	flag.IntVar(&fpf.burst, "fp-burst", 1, "-fastpath police: bucket size in packets")
+	var lbf lbFlags
+	flag.StringVar(&lbf.vip, "lb-vip", "10.235.0.1:9", "-mode lb: the VIP, ADDR:PORT (the generator's destination)")
+	flag.StringVar(&lbf.mac, "lb-backend-mac", "02:bb:00:00:00:01", "-mode lb: every backend's MAC address (the generator's, so that balanced frames go back to it)")
+	flag.StringVar(&lbf.firstIP, "lb-backend-ip", "10.235.0.10", "-mode lb: the first backend's address; the others follow it")
+	flag.IntVar(&lbf.backends, "lb-backends", 4, "-mode lb: number of backends")
 	flag.Parse()
 	c.Frames = uint32(*frames)
-	if c.Mode == "count" || c.Mode == "l2fwd" {
+	if c.Mode == "count" || c.Mode == "l2fwd" || c.Mode == "lb" {
 		c.Loop = "pipeline"
 	}
 	if c.Mode == "l2fwd" && c.Frames < 8192 {
 		c.Frames = 8192 // the second socket's fill ring takes 2048 frames it never uses
 	}
 	switch c.Mode {
-	case "drop", "reflect", "count", "l2fwd":
+	case "drop", "reflect", "count", "l2fwd", "lb":
 	default:
-		fmt.Fprintln(os.Stderr, "xdpkit-dut: -mode must be drop, reflect, count or l2fwd")
+		fmt.Fprintln(os.Stderr, "xdpkit-dut: -mode must be drop, reflect, count, l2fwd or lb")
 		return 2
+	}
+	if (c.Mode == "lb") != (fpf.mode == "lb") && fpf.mode != "" {
+		fmt.Fprintln(os.Stderr, "xdpkit-dut: -mode lb takes only -fastpath lb, and -fastpath lb only -mode lb")
+		return 2
+	}
+	var vip netip.AddrPort
+	var backends []lbBackend
+	if c.Mode == "lb" {
+		var err error
+		if vip, backends, err = lbf.parse(); err != nil {
+			fmt.Fprintln(os.Stderr, "xdpkit-dut:", err)
+			return 2
+		}
 	}
 	// The harness pins the whole process to one CPU (taskset). Locking the
 	// loop to its OS thread is not needed for that, and it makes every
@@ -166,6 +191,23 @@ func run() int {
 		}
 	}
 
+	var lb balancer
+	if c.Mode == "lb" {
+		ifc, err := net.InterfaceByName(c.Interface)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "xdpkit-dut:", err)
+			return 1
+		}
+		if lb, err = newLBStage(vip, backends, ifc.HardwareAddr, fp); err != nil {
+			fmt.Fprintln(os.Stderr, "xdpkit-dut: lb:", err)
+			return 1
+		}
+		c.LB = &lbInfo{Impl: lbStageImpl, VIP: vip.String(), SrcMAC: ifc.HardwareAddr.String(), FastPath: fp != nil}
+		for _, b := range backends {
+			c.LB.Backends = append(c.LB.Backends, b.IP.String()+","+b.MAC.String())
+		}
+	}
+
 	var out *afxdp.Socket
 	var outSrc, outDst net.HardwareAddr
 	if c.Mode == "l2fwd" {
@@ -196,7 +238,7 @@ func run() int {
 	c.LockThread = *lockThread
 	w := dutwin.New("xdpkit", c.Mode, *profile, *bound)
 	w.SetConfig(c)
-	d := &dut{c: c, sock: sock, out: out, w: w, fp: fp}
+	d := &dut{c: c, sock: sock, out: out, w: w, fp: fp, lb: lb}
 	switch {
 	case c.Loop == "hand" && c.Mode == "drop":
 		d.loop = d.handDrop
@@ -212,11 +254,11 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "xdpkit-dut: -loop must be hand or pipeline")
 		return 2
 	}
-	dutwin.Ready("impl=xdpkit if=%s q=%d mode=%s loop=%s batch=%d zerocopy=%v xdp=%s hugepages=%v need_wakeup=%v busy_poll=%v poll=%v txbudget=%d fastpath=%s flows=%d",
-		c.Interface, c.Queue, c.Mode, c.Loop, c.Batch, c.ZeroCopy, c.ProgramMode, c.HugeGot, !c.NoWakeup, c.BusyPoll, c.Poll, c.TXBudget, fpf.mode, len(fpFlows))
+	dutwin.Ready("impl=xdpkit if=%s q=%d mode=%s loop=%s batch=%d zerocopy=%v xdp=%s hugepages=%v need_wakeup=%v busy_poll=%v poll=%v txbudget=%d fastpath=%s flows=%d backends=%d",
+		c.Interface, c.Queue, c.Mode, c.Loop, c.Batch, c.ZeroCopy, c.ProgramMode, c.HugeGot, !c.NoWakeup, c.BusyPoll, c.Poll, c.TXBudget, fpf.mode, len(fpFlows), len(backends))
 	err = d.run()
-	if fp != nil {
-		d.reportFastPath()
+	if fp != nil || lb != nil {
+		d.report()
 	}
 	w.Report()
 	if err != nil {
@@ -244,11 +286,17 @@ type dut struct {
 	fpWin [2]fastpath.Counters // at the window's edges
 	fpN   int
 	fpErr error
+
+	lb    balancer // -mode lb
+	polls int      // busy polls since the balancer's last Tick
 }
 
 func (d *dut) run() error {
 	d.descs = make([]unix.XDPDesc, d.c.Batch)
 	fd := d.sock.FD()
+	if d.lb != nil {
+		d.lb.Tick(time.Now())
+	}
 	for !d.w.Stopped() {
 		n, err := d.loop()
 		if err != nil {
@@ -308,28 +356,48 @@ func (d *dut) collect() dutwin.Snap {
 	return s
 }
 
-// reportFastPath puts the fast path's counters at the window's edges and
-// at exit into the DUTSTATS line.
-func (d *dut) reportFastPath() {
+// pipelineReport is the Runner's view of -mode lb at exit: Offloaded is
+// the flows the balancer installed in the fast path.
+type pipelineReport struct {
+	RX            uint64 `json:"rx"`
+	TX            uint64 `json:"tx"`
+	Dropped       uint64 `json:"dropped"`
+	Offloaded     uint64 `json:"offloaded"`
+	OffloadErrors uint64 `json:"offload_errors"`
+}
+
+// report puts the fast path's counters at the window's edges and at exit,
+// and -mode lb's balancer and pipeline counters, into the DUTSTATS line.
+func (d *dut) report() {
 	type report struct {
-		A     *fastpath.Counters `json:"a,omitempty"`
-		B     *fastpath.Counters `json:"b,omitempty"`
-		Final fastpath.Counters  `json:"final"`
-		Err   string             `json:"error,omitempty"`
+		A        *fastpath.Counters `json:"a,omitempty"`
+		B        *fastpath.Counters `json:"b,omitempty"`
+		Final    *fastpath.Counters `json:"final,omitempty"`
+		Err      string             `json:"error,omitempty"`
+		Pipeline *pipelineReport    `json:"pipeline,omitempty"`
+		LB       any                `json:"lb,omitempty"`
 	}
 	var r report
-	if d.fpN > 0 {
-		r.A = &d.fpWin[0]
+	if d.fp != nil {
+		if d.fpN > 0 {
+			r.A = &d.fpWin[0]
+		}
+		if d.fpN > 1 {
+			r.B = &d.fpWin[1]
+		}
+		fc, err := d.fp.Counters()
+		if err != nil && d.fpErr == nil {
+			d.fpErr = err
+		}
+		r.Final = &fc
+		if d.fpErr != nil {
+			r.Err = d.fpErr.Error()
+		}
 	}
-	if d.fpN > 1 {
-		r.B = &d.fpWin[1]
-	}
-	var err error
-	if r.Final, err = d.fp.Counters(); err != nil && d.fpErr == nil {
-		d.fpErr = err
-	}
-	if d.fpErr != nil {
-		r.Err = d.fpErr.Error()
+	if d.lb != nil {
+		st := d.runner.Stats()
+		r.Pipeline = &pipelineReport{RX: st.RXPackets, TX: st.TXPackets, Dropped: st.Dropped, Offloaded: st.Offloaded, OffloadErrors: st.OffloadErrors}
+		r.LB = d.lb.Report()
 	}
 	d.w.SetExtra(r)
 }
@@ -404,6 +472,10 @@ func (d *dut) newRunner(outSrc, outDst net.HardwareAddr) error {
 		}
 		cfg.Stages = []pipeline.Stage{fc}
 		cfg.Final = pipeline.Drop
+	case "lb":
+		cfg.Stages = []pipeline.Stage{d.lb}
+		cfg.Final = pipeline.Drop
+		cfg.FastPath = d.fp // nil without -fastpath lb
 	case "l2fwd":
 		var src, dst [6]byte
 		copy(src[:], outSrc)
@@ -430,5 +502,12 @@ func (d *dut) newRunner(outSrc, outDst net.HardwareAddr) error {
 func (d *dut) pipelinePoll() (int, error) {
 	n, err := d.runner.Poll()
 	d.rx += uint64(n)
+	if d.lb != nil {
+		// The balancer's clock, as Runner.Run gives it.
+		if d.polls++; n == 0 || d.polls >= lbTicks {
+			d.polls = 0
+			d.lb.Tick(time.Now())
+		}
+	}
 	return n, err
 }
