@@ -49,6 +49,12 @@ func (l *lan) addr(last byte) netip.Addr {
 	return netip.AddrFrom4(a)
 }
 
+// addr6 is fd78:N::last, the IPv6 address of the same host.
+func (l *lan) addr6(last byte) netip.Addr {
+	a := l.prefix.Addr().As4()
+	return netip.AddrFrom16([16]byte{0: 0xfd, 1: 0x78, 3: a[2], 15: last})
+}
+
 // host makes a namespace with a veth to the bridge, address addr(last),
 // and returns the namespace's name and the veth's MAC address.
 func (l *lan) host(name string, last byte) (string, net.HardwareAddr) {
@@ -61,6 +67,7 @@ func (l *lan) host(name string, last byte) (string, net.HardwareAddr) {
 	testutils.MustRun(t, "ip", "-n", l.v.NS, "link", "set", port, "master", "br0")
 	testutils.MustRun(t, "ip", "-n", l.v.NS, "link", "set", port, "up")
 	testutils.MustRun(t, "ip", "-n", ns, "addr", "add", l.addr(last).String()+"/24", "dev", dev)
+	testutils.MustRun(t, "ip", "-n", ns, "addr", "add", l.addr6(last).String()+"/64", "dev", dev, "nodad")
 	testutils.MustRun(t, "ip", "-n", ns, "link", "set", dev, "up")
 	testutils.MustRun(t, "ip", "-n", ns, "link", "set", "lo", "up")
 	var mac net.HardwareAddr
@@ -425,16 +432,16 @@ func TestLoadBalancerLiveBackends(t *testing.T) {
 }
 
 // udpBackend is a kernel UDP socket on vip:port in namespace ns that
-// answers every datagram with its name, from the VIP (direct server
-// return), until the test ends.
+// answers every datagram with its name and the datagram, from the VIP
+// (direct server return), until the test ends.
 func udpBackend(t *testing.T, ns, name string, vip netip.Addr, port int) {
 	t.Helper()
-	testutils.MustRun(t, "ip", "-n", ns, "addr", "add", vip.String()+"/32", "dev", "lo")
+	testutils.MustRun(t, "ip", "-n", ns, "addr", "add", netip.PrefixFrom(vip, vip.BitLen()).String(), "dev", "lo", "nodad")
 	sysctl(t, ns, "net.ipv4.conf.all.arp_ignore", "1")
 	sysctl(t, ns, "net.ipv4.conf.all.arp_announce", "2")
 	var c *net.UDPConn
 	if err := testutils.InNetNS(ns, func() (err error) {
-		c, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(vip, uint16(port))))
+		c, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(vip, uint16(port))))
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -443,11 +450,11 @@ func udpBackend(t *testing.T, ns, name string, vip netip.Addr, port int) {
 	go func() {
 		buf := make([]byte, 1500)
 		for {
-			_, from, err := c.ReadFromUDPAddrPort(buf)
+			n, from, err := c.ReadFromUDPAddrPort(buf)
 			if err != nil {
 				return
 			}
-			_, _ = c.WriteToUDPAddrPort([]byte(name), from)
+			_, _ = c.WriteToUDPAddrPort(append([]byte(name+" "), buf[:n]...), from)
 		}
 	}()
 }
@@ -456,14 +463,21 @@ func udpBackend(t *testing.T, ns, name string, vip netip.Addr, port int) {
 // added; when one is removed, only its flows move. With and without the
 // fast path (where a removed backend's entries leave the XDP program).
 func TestLoadBalancerUDPFlowsStick(t *testing.T) {
-	for _, fast := range []bool{true, false} {
-		t.Run(map[bool]string{true: "fastpath", false: "userspace"}[fast], func(t *testing.T) { testUDPFlowsStick(t, fast) })
+	for _, c := range []struct {
+		name       string
+		fast, ipv6 bool
+	}{{"fastpath", true, false}, {"userspace", false, false}, {"ipv6 fastpath", true, true}, {"ipv6 userspace", false, true}} {
+		t.Run(c.name, func(t *testing.T) { testUDPFlowsStick(t, c.fast, c.ipv6) })
 	}
 }
 
-func testUDPFlowsStick(t *testing.T, fast bool) {
+func testUDPFlowsStick(t *testing.T, fast, ipv6 bool) {
 	l := newLAN(t)
-	vip := l.addr(100)
+	addr := l.addr
+	if ipv6 {
+		addr = l.addr6
+	}
+	vip := addr(100)
 	const port = 5300
 	clientNS, _ := l.host("cl", 1)
 	testutils.NoTXChecksumOffload(t, clientNS, "eth"+l.id)
@@ -472,7 +486,7 @@ func testUDPFlowsStick(t *testing.T, fast bool) {
 	for i, name := range names {
 		ns, mac := l.host("b"+name[len(name)-1:], byte(11+i))
 		udpBackend(t, ns, name, vip, port)
-		macs[name], ips[name] = mac.String(), l.addr(byte(11+i))
+		macs[name], ips[name] = mac.String(), addr(byte(11+i))
 	}
 	testutils.MustRun(t, "ip", "-n", clientNS, "neigh", "replace", vip.String(), "lladdr", l.v.HostMAC.String(), "dev", "eth"+l.id, "nud", "permanent")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -480,7 +494,7 @@ func testUDPFlowsStick(t *testing.T, fast bool) {
 		t.Fatal(err)
 	}
 	adminURL := "http://" + ln.Addr().String() + "/backends"
-	args := []string{"-vip", fmt.Sprintf("%s:%d", vip, port), "-admin", ln.Addr().String(),
+	args := []string{"-vip", netip.AddrPortFrom(vip, port).String(), "-admin", ln.Addr().String(),
 		"-backend", ips["backend-a"].String() + "," + macs["backend-a"], "-backend", ips["backend-b"].String() + "," + macs["backend-b"]}
 	ln.Close()
 	if fast {
@@ -494,23 +508,34 @@ func testUDPFlowsStick(t *testing.T, fast bool) {
 	flows := make([]*net.UDPConn, 40)
 	for i := range flows {
 		if err := testutils.InNetNS(clientNS, func() (err error) {
-			flows[i], err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(vip, port)))
+			flows[i], err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(vip, port)))
 			return err
 		}); err != nil {
 			t.Fatal(err)
 		}
 		defer flows[i].Close()
 	}
+	// ask returns the name of the backend that answers c's next datagram,
+	// which carries a nonce: a late answer to an earlier one is skipped.
+	nonce := 0
 	ask := func(c *net.UDPConn) string {
 		t.Helper()
 		buf := make([]byte, 64)
 		for try := range 5 {
-			if _, err := c.Write([]byte("who?")); err != nil {
+			nonce++
+			q := fmt.Sprintf("who? %d", nonce)
+			if _, err := c.Write([]byte(q)); err != nil {
 				t.Fatal(err)
 			}
 			_ = c.SetReadDeadline(time.Now().Add(time.Duration(200*(try+1)) * time.Millisecond))
-			if n, err := c.Read(buf); err == nil {
-				return string(buf[:n])
+			for {
+				n, err := c.Read(buf)
+				if err != nil {
+					break
+				}
+				if name, got, _ := strings.Cut(string(buf[:n]), " "); got == q {
+					return name
+				}
 			}
 		}
 		t.Fatalf("no answer through the VIP from %v\n%s", c.LocalAddr(), p.stderr)
@@ -548,7 +573,7 @@ func testUDPFlowsStick(t *testing.T, fast bool) {
 	for range 30 {
 		var c *net.UDPConn
 		if err := testutils.InNetNS(clientNS, func() (err error) {
-			c, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(vip, port)))
+			c, err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(vip, port)))
 			return err
 		}); err != nil {
 			t.Fatal(err)
