@@ -98,7 +98,7 @@ func sysctl(t *testing.T, ns, key, value string) {
 // loopback and ARP for it left to the LB (the usual DSR set-up).
 func httpBackend(t *testing.T, python, ns, name string, vip netip.Addr, port int) {
 	t.Helper()
-	testutils.MustRun(t, "ip", "-n", ns, "addr", "add", vip.String()+"/32", "dev", "lo")
+	testutils.MustRun(t, "ip", "-n", ns, "addr", "add", netip.PrefixFrom(vip, vip.BitLen()).String(), "dev", "lo", "nodad")
 	sysctl(t, ns, "net.ipv4.conf.all.arp_ignore", "1")
 	sysctl(t, ns, "net.ipv4.conf.all.arp_announce", "2")
 	dir := t.TempDir()
@@ -110,7 +110,11 @@ func httpBackend(t *testing.T, python, ns, name string, vip netip.Addr, port int
 	if err := os.WriteFile(filepath.Join(dir, "big"), big, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("ip", "netns", "exec", ns, python, "-m", "http.server", fmt.Sprint(port), "--bind", "0.0.0.0", "--directory", dir)
+	bind := "0.0.0.0"
+	if vip.Is6() {
+		bind = "::"
+	}
+	cmd := exec.Command("ip", "netns", "exec", ns, python, "-m", "http.server", fmt.Sprint(port), "--bind", bind, "--directory", dir)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -122,7 +126,7 @@ func httpBackend(t *testing.T, python, ns, name string, vip netip.Addr, port int
 		var err error
 		if nerr := testutils.InNetNS(ns, func() error {
 			var c net.Conn
-			c, err = net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
+			c, err = net.DialTimeout("tcp", netip.AddrPortFrom(vip, uint16(port)).String(), 200*time.Millisecond)
 			if err == nil {
 				c.Close()
 			}
@@ -173,15 +177,22 @@ func clientIn(ns string) *http.Client {
 // downloads (flows of thousands of frames) complete, so every frame of a
 // flow reached the same backend.
 func TestLoadBalancerDSRWithHTTP(t *testing.T) {
-	for _, fast := range []bool{true, false} {
-		t.Run(map[bool]string{true: "fastpath", false: "userspace"}[fast], func(t *testing.T) { testDSRWithHTTP(t, fast) })
+	for _, c := range []struct {
+		name       string
+		fast, ipv6 bool
+	}{{"fastpath", true, false}, {"userspace", false, false}, {"ipv6 fastpath", true, true}, {"ipv6 userspace", false, true}} {
+		t.Run(c.name, func(t *testing.T) { testDSRWithHTTP(t, c.fast, c.ipv6) })
 	}
 }
 
-func testDSRWithHTTP(t *testing.T, fast bool) {
+func testDSRWithHTTP(t *testing.T, fast, ipv6 bool) {
 	python := testutils.NeedCommand(t, "python3", "apt-get install python3")
 	l := newLAN(t)
-	vip := l.addr(100)
+	addr := l.addr
+	if ipv6 {
+		addr = l.addr6
+	}
+	vip := addr(100)
 	const port = 8080
 	clientNS, _ := l.host("cl", 1)
 	// Complete checksums from the client, as from a NIC: the LB leaves
@@ -196,8 +207,8 @@ func testDSRWithHTTP(t *testing.T, fast bool) {
 	// router or an ARP answer from the LB host would send it.
 	testutils.MustRun(t, "ip", "-n", clientNS, "neigh", "replace", vip.String(), "lladdr", l.v.HostMAC.String(), "dev", "eth"+l.id, "nud", "permanent")
 
-	args := []string{"-vip", fmt.Sprintf("%s:%d", vip, port),
-		"-backend", fmt.Sprintf("%s,%s", l.addr(11), b1MAC), "-backend", fmt.Sprintf("%s,%s", l.addr(12), b2MAC)}
+	args := []string{"-vip", netip.AddrPortFrom(vip, port).String(),
+		"-backend", fmt.Sprintf("%s,%s", addr(11), b1MAC), "-backend", fmt.Sprintf("%s,%s", addr(12), b2MAC)}
 	if fast {
 		l.v.PeerNAPI(t) // the frames the XDP program transmits reach the bridge only with NAPI on its port
 	} else {
@@ -207,7 +218,7 @@ func testDSRWithHTTP(t *testing.T, fast bool) {
 
 	get := func(c *http.Client, what string) string {
 		t.Helper()
-		resp, err := c.Get(fmt.Sprintf("http://%s:%d/who", vip, port))
+		resp, err := c.Get("http://" + netip.AddrPortFrom(vip, port).String() + "/who")
 		if err != nil {
 			t.Fatalf("%s: %v\nxdp-lb: %s", what, err, p.stderr)
 		}
@@ -229,7 +240,7 @@ func testDSRWithHTTP(t *testing.T, fast bool) {
 	// only if every one reaches the same backend (the other would reset
 	// the connection).
 	for i := range 3 {
-		resp, err := client.Get(fmt.Sprintf("http://%s:%d/big", vip, port))
+		resp, err := client.Get("http://" + netip.AddrPortFrom(vip, port).String() + "/big")
 		if err != nil {
 			t.Fatalf("download %d: %v", i, err)
 		}
