@@ -311,7 +311,8 @@ func (r *Runner) maybeTick() {
 // loop (one goroutine). Its error is the socket's being closed or its
 // device gone (ENXIO), or, with Config.StopOnTXError, a failed transmit;
 // other transmit errors are counted in Stats.TXErrors and their frames
-// dropped.
+// dropped. Poll does not call Config.Tick, which Run calls between
+// polls: a loop of your own calls the stages' tick functions itself.
 func (r *Runner) Poll() (int, error) {
 	sock := r.cfg.Socket
 	n, err := sock.Receive(r.rx)
