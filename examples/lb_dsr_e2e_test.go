@@ -144,6 +144,26 @@ func httpBackend(t *testing.T, python, ns, name string, vip netip.Addr, port int
 	}
 }
 
+// tally makes n requests for url/who, a connection each, and counts the
+// backends that answered.
+func tally(t *testing.T, c *http.Client, url string, n int) map[string]int {
+	t.Helper()
+	served := map[string]int{}
+	for i := range n {
+		resp, err := c.Get(url + "/who")
+		if err != nil {
+			t.Fatalf("connection %d of %d: %v", i+1, n, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("connection %d of %d: status %d, %v", i+1, n, resp.StatusCode, err)
+		}
+		served[string(body)]++
+	}
+	return served
+}
+
 // big is a file every backend serves: bigSize bytes ending in bigTail.
 const bigSize = 16 << 20
 
@@ -216,26 +236,10 @@ func testDSRWithHTTP(t *testing.T, fast, ipv6 bool) {
 	}
 	p := start(t, l.v, "xdp-lb", args...)
 
-	get := func(c *http.Client, what string) string {
-		t.Helper()
-		resp, err := c.Get("http://" + netip.AddrPortFrom(vip, port).String() + "/who")
-		if err != nil {
-			t.Fatalf("%s: %v\nxdp-lb: %s", what, err, p.stderr)
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK {
-			t.Fatalf("%s: status %d, %v", what, resp.StatusCode, err)
-		}
-		return string(body)
-	}
 	// A connection per request: each is a flow of its own.
 	client := clientIn(clientNS)
 	const conns = 40
-	served := map[string]int{}
-	for i := range conns {
-		served[get(client, fmt.Sprintf("connection %d of %d", i+1, conns))]++
-	}
+	served := tally(t, client, "http://"+netip.AddrPortFrom(vip, port).String(), conns)
 	// A long download is one flow of thousands of frames: it completes
 	// only if every one reaches the same backend (the other would reset
 	// the connection).
@@ -398,16 +402,7 @@ func TestLoadBalancerLiveBackends(t *testing.T) {
 		t.Fatalf("the download ended while backends changed: %v", err)
 	default:
 	}
-	served := map[string]int{}
-	for i := range 30 {
-		r, err := client.Get(fmt.Sprintf("http://%s:%d/who", vip, port))
-		if err != nil {
-			t.Fatalf("connection %d after the change: %v", i, err)
-		}
-		b, _ := io.ReadAll(r.Body)
-		r.Body.Close()
-		served[string(b)]++
-	}
+	served := tally(t, client, fmt.Sprintf("http://%s:%d", vip, port), 30)
 	t.Logf("after the change: %v", served)
 	if served[other] != 0 || served[serving] == 0 || served["backend-c"] == 0 {
 		t.Fatalf("after adding backend-c and removing %s: served %v", other, served)

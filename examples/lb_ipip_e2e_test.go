@@ -223,16 +223,7 @@ func TestLoadBalancerIPIPWithHTTP(t *testing.T) {
 	l.v.PeerNAPI(t)
 	p := start(t, l.v, "xdp-lb", args...)
 	client := clientIn(clientNS)
-	served := map[string]int{}
-	for i := range 20 {
-		resp, err := client.Get(fmt.Sprintf("http://%s:%d/who", vip, port))
-		if err != nil {
-			t.Fatalf("connection %d: %v", i, err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		served[string(b)]++
-	}
+	served := tally(t, client, fmt.Sprintf("http://%s:%d", vip, port), 20)
 	p.stop()
 	if len(served) != 2 {
 		t.Fatalf("served %v, want both backends", served)
