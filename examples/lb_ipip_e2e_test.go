@@ -24,12 +24,13 @@ import (
 	"github.com/xdpkit/xdpkit/internal/testutils"
 )
 
-// capture runs tcpdump on dev in namespace ns, writing IPIP packets to a
-// file, until the returned stop, which returns the file's name.
-func capture(t *testing.T, tcpdump, ns, dev string) (stop func() string) {
+// capture runs tcpdump on dev in namespace ns, writing the packets filter
+// matches to a file, until the returned stop, which returns the file's
+// name.
+func capture(t *testing.T, tcpdump, ns, dev, filter string) (stop func() string) {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), ns+".pcap")
-	cmd := exec.Command("ip", "netns", "exec", ns, tcpdump, "-i", dev, "-U", "-n", "-w", file, "ip proto 4")
+	cmd := exec.Command("ip", "netns", "exec", ns, tcpdump, "-i", dev, "-U", "-n", "-w", file, filter)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -59,15 +60,22 @@ func capture(t *testing.T, tcpdump, ns, dev string) (stop func() string) {
 // (CONFIG_NET_IPIP), so nothing decapsulates here: see
 // TestLoadBalancerIPIPWithHTTP.
 func TestLoadBalancerIPIPCapture(t *testing.T) {
-	for _, fast := range []bool{true, false} {
-		t.Run(map[bool]string{true: "fastpath", false: "userspace"}[fast], func(t *testing.T) { testIPIPCapture(t, fast) })
+	for _, c := range []struct {
+		name       string
+		fast, ipv6 bool
+	}{{"fastpath", true, false}, {"userspace", false, false}, {"6in4 fastpath", true, true}, {"6in4 userspace", false, true}} {
+		t.Run(c.name, func(t *testing.T) { testIPIPCapture(t, c.fast, c.ipv6) })
 	}
 }
 
-func testIPIPCapture(t *testing.T, fast bool) {
+func testIPIPCapture(t *testing.T, fast, ipv6 bool) {
 	tcpdump := testutils.NeedCommand(t, "tcpdump", "apt-get install tcpdump")
 	l := newLAN(t)
-	vip, tunSrc := l.addr(100), l.addr(2)
+	addr, proto, filter := l.addr, layers.IPProtocolIPv4, "ip proto 4"
+	if ipv6 {
+		addr, proto, filter = l.addr6, layers.IPProtocolIPv6, "ip proto 41"
+	}
+	vip, tunSrc := addr(100), l.addr(2)
 	const port = 5300
 	testutils.MustRun(t, "ip", "addr", "add", tunSrc.String()+"/24", "dev", l.v.Host)
 	clientNS, _ := l.host("cl", 1)
@@ -79,11 +87,17 @@ func testIPIPCapture(t *testing.T, fast bool) {
 		ip  netip.Addr
 	}
 	var bs []backend
-	args := []string{"-vip", fmt.Sprintf("%s:%d", vip, port), "-mode", "ipip", "-tunnel-src", tunSrc.String()}
+	args := []string{"-vip", netip.AddrPortFrom(vip, port).String(), "-mode", "ipip", "-tunnel-src", tunSrc.String()}
 	for i, name := range []string{"ba", "bb"} {
 		ns, mac := l.host(name, byte(11+i))
+		// The outer header goes to the backend's IPv4 address, its own
+		// for an IPv4 VIP, the tunnel address given for an IPv6 one.
 		bs = append(bs, backend{ns, mac, l.addr(byte(11 + i))})
-		args = append(args, "-backend", fmt.Sprintf("%s,%s", l.addr(byte(11+i)), mac))
+		spec := fmt.Sprintf("%s,%s", addr(byte(11+i)), mac)
+		if ipv6 {
+			spec += "," + l.addr(byte(11+i)).String()
+		}
+		args = append(args, "-backend", spec)
 	}
 	if fast {
 		l.v.PeerNAPI(t)
@@ -92,7 +106,7 @@ func testIPIPCapture(t *testing.T, fast bool) {
 	}
 	stops := make([]func() string, len(bs))
 	for i, b := range bs {
-		stops[i] = capture(t, tcpdump, b.ns, "eth"+l.id)
+		stops[i] = capture(t, tcpdump, b.ns, "eth"+l.id, filter)
 	}
 	p := start(t, l.v, "xdp-lb", args...)
 
@@ -101,7 +115,7 @@ func testIPIPCapture(t *testing.T, fast bool) {
 	for f := range flows {
 		var c *net.UDPConn
 		if err := testutils.InNetNS(clientNS, func() (err error) {
-			c, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(vip, port)))
+			c, err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(vip, port)))
 			return err
 		}); err != nil {
 			t.Fatal(err)
@@ -152,28 +166,29 @@ func testIPIPCapture(t *testing.T, fast bool) {
 			}
 			pkt := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Default)
 			eth, _ := pkt.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
-			ips := pkt.Layers()
-			var outer, inner *layers.IPv4
-			for _, ly := range ips {
-				if ip, ok := ly.(*layers.IPv4); ok {
-					if outer == nil {
-						outer = ip
-					} else {
-						inner = ip
+			outer, _ := pkt.Layer(layers.LayerTypeIPv4).(*layers.IPv4) // the first: the outer header
+			var innerDst net.IP
+			for i, ly := range pkt.Layers() {
+				switch ip := ly.(type) {
+				case *layers.IPv4:
+					if i > 1 {
+						innerDst = ip.DstIP
 					}
+				case *layers.IPv6:
+					innerDst = ip.DstIP
 				}
 			}
 			udp, _ := pkt.Layer(layers.LayerTypeUDP).(*layers.UDP)
-			if eth == nil || outer == nil || inner == nil || udp == nil {
-				t.Fatalf("backend %s: not an IPIP packet: %v", b.ip, pkt)
+			if eth == nil || outer == nil || innerDst == nil || udp == nil {
+				t.Fatalf("backend %s: not an encapsulated packet: %v", b.ip, pkt)
 			}
 			switch {
 			case !bytes.Equal(eth.DstMAC, b.mac) || !bytes.Equal(eth.SrcMAC, l.v.HostMAC):
 				t.Errorf("backend %s: Ethernet %v > %v", b.ip, eth.SrcMAC, eth.DstMAC)
-			case outer.Protocol != layers.IPProtocolIPv4 || !outer.SrcIP.Equal(tunSrc.AsSlice()) || !outer.DstIP.Equal(b.ip.AsSlice()):
+			case outer.Protocol != proto || !outer.SrcIP.Equal(tunSrc.AsSlice()) || !outer.DstIP.Equal(b.ip.AsSlice()):
 				t.Errorf("backend %s: outer header %v > %v proto %v", b.ip, outer.SrcIP, outer.DstIP, outer.Protocol)
-			case !inner.DstIP.Equal(vip.AsSlice()) || int(udp.DstPort) != port:
-				t.Errorf("backend %s: inner packet to %v:%d, want the VIP", b.ip, inner.DstIP, udp.DstPort)
+			case !innerDst.Equal(vip.AsSlice()) || int(udp.DstPort) != port:
+				t.Errorf("backend %s: inner packet to %v:%d, want the VIP", b.ip, innerDst, udp.DstPort)
 			}
 			testframes.CheckChecksums(t, data)
 			got[string(udp.Payload)] = true

@@ -292,6 +292,31 @@ func TestLoadBalancerIPIP(t *testing.T) {
 		}
 	}
 	if _, err := stages.NewLoadBalancer(netip.MustParseAddrPort("[2001:db8::2]:53"), makeBackends(1, true), &stages.LoadBalancerOptions{Mode: stages.LBModeIPIP, TunnelSrc: tunSrc}); err == nil {
-		t.Error("ipip with an IPv6 VIP: no error")
+		t.Error("ipip with an IPv6 VIP and backends without TunnelIP: no error")
+	}
+
+	// An IPv6 VIP: 6in4 to each backend's IPv4 tunnel address.
+	bs6 := makeBackends(2, true)
+	for i := range bs6 {
+		bs6[i].TunnelIP = netip.AddrFrom4([4]byte{10, 0, 6, byte(1 + i)})
+	}
+	lb6 := newLB(t, "[2001:db8::2]:53", bs6, &stages.LoadBalancerOptions{Mode: stages.LBModeIPIP, TunnelSrc: tunSrc, SrcMAC: testframes.ServerMAC})
+	buf := make([]byte, 256+len(testframes.UDP6))
+	copy(buf[256:], testframes.UDP6)
+	p6 := &pipeline.Packet{Data: buf[256:]}
+	p6.SetFrame(buf, 256)
+	p6.Reparse()
+	tuple := stages.Tuple{Proto: 17, Src: netip.AddrPortFrom(p6.Headers.SrcIP, p6.Headers.SrcPort), Dst: netip.AddrPortFrom(p6.Headers.DstIP, p6.Headers.DstPort)}
+	if v := lb6.Handle(p6); v != pipeline.Transmit {
+		t.Fatalf("IPv6 VIP: Handle = %v", v)
+	}
+	b := bs6[lb6.Backend(tuple)]
+	want := testframes.Serialize(
+		&layers.Ethernet{DstMAC: b.MAC, SrcMAC: testframes.ServerMAC, EthernetType: layers.EthernetTypeIPv4},
+		&layers.IPv4{Version: 4, IHL: 5, TTL: 64, Flags: layers.IPv4DontFragment, Protocol: layers.IPProtocolIPv6, SrcIP: tunSrc.AsSlice(), DstIP: b.TunnelIP.AsSlice()},
+		gopacket.Payload(testframes.UDP6[14:]),
+	)
+	if !bytes.Equal(p6.Data, want) {
+		t.Fatalf("6in4: got\n%x\nwant\n%x", p6.Data, want)
 	}
 }

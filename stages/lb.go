@@ -35,6 +35,11 @@ type Backend struct {
 	// MAC is the 6-byte Ethernet address frames to the backend are sent
 	// to: the backend's own on the same link, or the next hop's.
 	MAC net.HardwareAddr
+	// TunnelIP is, in LBModeIPIP, the backend's IPv4 address the outer
+	// header goes to. The zero value means IP, which must then be IPv4:
+	// an IPv6 VIP's backends need one (6in4, IP protocol 41). Unused in
+	// the other modes.
+	TunnelIP netip.Addr
 }
 
 // BackendStats is a backend and how many packets a LoadBalancer sent it.
@@ -71,12 +76,13 @@ const (
 	// LBModeIPIP encapsulates the packet in IPIP (LVS "TUN", Katran):
 	// a new Ethernet header to the backend's MAC address (its own, or
 	// the next hop's) and an outer IPv4 header from
-	// LoadBalancerOptions.TunnelSrc to the backend's address; the inner
-	// packet, to the VIP, is untouched. The backend decapsulates with a
-	// tunnel device (ip link add ... type ipip), holds the VIP on a
-	// loopback interface and answers the client directly. IPv4 VIPs and
-	// backends only; the frame must have the 256 bytes of headroom a
-	// received frame has (see pipeline.Packet.Prepend).
+	// LoadBalancerOptions.TunnelSrc to the backend's IPv4 address
+	// (Backend.TunnelIP, or IP), protocol 4 for an IPv4 VIP and 41 (6in4)
+	// for an IPv6 one; the inner packet, to the VIP, is untouched. The
+	// backend decapsulates with a tunnel device (ipip, or sit for 6in4),
+	// holds the VIP on a loopback interface and answers the client
+	// directly. The frame must have the 256 bytes of headroom a received
+	// frame has (see pipeline.Packet.Prepend).
 	LBModeIPIP
 )
 
@@ -292,7 +298,8 @@ type LoadBalancer struct {
 // lbBackend is a Backend with its fields in the forms Handle writes.
 type lbBackend struct {
 	Backend
-	id   uint32 // never reused: the connection table's name for it
+	id   uint32     // never reused: the connection table's name for it
+	tun  netip.Addr // LBModeIPIP: the outer destination, IPv4
 	mac  [6]byte
 	ip4  uint32
 	ip16 [16]byte
@@ -333,8 +340,6 @@ func NewLoadBalancer(vip netip.AddrPort, backends []Backend, opts *LoadBalancerO
 		return nil, errors.New("RecomputeL4Checksum cannot be offloaded: the XDP program only updates checksums; turn TX checksum offload off on the senders, or leave FastPath unset")
 	case int(opts.Mode) >= len(lbModeNames):
 		return nil, fmt.Errorf("invalid mode %v: must be LBModeDSR, LBModeNAT or LBModeIPIP", opts.Mode)
-	case opts.Mode == LBModeIPIP && !addr.Is4():
-		return nil, fmt.Errorf("invalid VIP %v for ipip mode: IPv4 VIPs only (the outer header is IPv4)", vip)
 	case opts.Mode == LBModeIPIP && !opts.TunnelSrc.Unmap().Is4():
 		return nil, fmt.Errorf("invalid tunnel source %v: ipip mode needs the IPv4 address of this host as TunnelSrc", opts.TunnelSrc)
 	case opts.Mode == LBModeIPIP && opts.RecomputeL4Checksum:
@@ -431,12 +436,23 @@ func (lb *LoadBalancer) checkBackend(b Backend, have []lbBackend) (lbBackend, er
 	case len(have) >= maxLBBackends || len(have) >= len(lb.table):
 		return lbBackend{}, fmt.Errorf("too many backends: at most %d", min(maxLBBackends, len(lb.table)))
 	}
+	tun := b.TunnelIP.Unmap()
+	if lb.mode == LBModeIPIP {
+		if !tun.IsValid() {
+			tun = ip
+		}
+		if !tun.Is4() {
+			return lbBackend{}, fmt.Errorf("invalid backend %v: ipip mode needs an IPv4 address to tunnel to (Backend.TunnelIP)", ip)
+		}
+	} else {
+		tun = netip.Addr{}
+	}
 	for i := range have {
 		if have[i].IP == ip {
 			return lbBackend{}, fmt.Errorf("duplicate backend %v", ip)
 		}
 	}
-	lbb := lbBackend{Backend: Backend{IP: ip, MAC: slices.Clone(b.MAC)}, ip16: ip.As16()}
+	lbb := lbBackend{Backend: Backend{IP: ip, MAC: slices.Clone(b.MAC), TunnelIP: b.TunnelIP.Unmap()}, ip16: ip.As16(), tun: tun}
 	copy(lbb.mac[:], b.MAC)
 	if ip.Is4() {
 		a := ip.As4()
@@ -547,9 +563,12 @@ func (lb *LoadBalancer) Tick(now time.Time) {
 		ip := b.IP.Unmap()
 		if i := slices.IndexFunc(lb.backends, func(o lbBackend) bool { return o.IP == ip }); i >= 0 {
 			kept := lb.backends[i] // same id: its flows stay
-			kept.MAC = slices.Clone(b.MAC)
-			copy(kept.mac[:], b.MAC)
-			next = append(next, kept)
+			lbb, err := lb.checkBackend(b, next)
+			if err != nil {
+				continue // checked by UpdateBackends: cannot happen
+			}
+			lbb.id = kept.id
+			next = append(next, lbb)
 			continue
 		}
 		lbb, err := lb.newBackend(b, next)
@@ -568,7 +587,7 @@ func (lb *LoadBalancer) Backends() []Backend {
 	defer lb.mu.Unlock()
 	bs := make([]Backend, len(lb.backends))
 	for i := range lb.backends {
-		bs[i] = Backend{IP: lb.backends[i].IP, MAC: slices.Clone(lb.backends[i].MAC)}
+		bs[i] = Backend{IP: lb.backends[i].IP, MAC: slices.Clone(lb.backends[i].MAC), TunnelIP: lb.backends[i].TunnelIP}
 	}
 	return bs
 }
@@ -581,7 +600,7 @@ func (lb *LoadBalancer) Stats() []BackendStats {
 	st := make([]BackendStats, len(lb.backends))
 	for i := range lb.backends {
 		st[i] = BackendStats{
-			Backend: Backend{IP: lb.backends[i].IP, MAC: slices.Clone(lb.backends[i].MAC)},
+			Backend: Backend{IP: lb.backends[i].IP, MAC: slices.Clone(lb.backends[i].MAC), TunnelIP: lb.backends[i].TunnelIP},
 			Packets: lb.packets[i].Load(),
 		}
 	}
@@ -706,8 +725,11 @@ func (lb *LoadBalancer) encap(p *pipeline.Packet, b *lbBackend, i int) pipeline.
 	binary.BigEndian.PutUint16(ip[4:], 0)      // identification
 	binary.BigEndian.PutUint16(ip[6:], 0x4000) // don't fragment
 	ip[8], ip[9] = 64, 4                       // TTL, IPIP
+	if h.IPv6 {
+		ip[9] = 41 // 6in4
+	}
 	binary.BigEndian.PutUint16(ip[10:], 0)
-	s4, d4 := lb.tunSrc.As4(), b.IP.As4()
+	s4, d4 := lb.tunSrc.As4(), b.tun.As4()
 	copy(ip[12:16], s4[:])
 	copy(ip[16:20], d4[:])
 	binary.BigEndian.PutUint16(ip[10:], packet.IPv4HeaderChecksum(ip))

@@ -29,7 +29,7 @@ func (lb *LoadBalancer) entry(b *lbBackend, srcMAC []byte) fastpath.Entry {
 	case LBModeNAT:
 		e.NewDst = b.IP
 	case LBModeIPIP:
-		e.Action, e.TunnelSrc, e.TunnelDst = fastpath.Encap, lb.tunSrc, b.IP
+		e.Action, e.TunnelSrc, e.TunnelDst = fastpath.Encap, lb.tunSrc, b.tun
 	}
 	return e
 }
@@ -64,7 +64,7 @@ func (lb *LoadBalancer) forget(old, bs []lbBackend) {
 	for _, o := range old {
 		kept := false
 		for _, n := range bs {
-			kept = kept || (n.id == o.id && n.mac == o.mac)
+			kept = kept || (n.id == o.id && n.mac == o.mac && n.tun == o.tun)
 		}
 		if !kept {
 			stale = append(stale, o)
@@ -80,7 +80,7 @@ func (lb *LoadBalancer) forget(old, bs []lbBackend) {
 	for _, fe := range entries {
 		for _, o := range stale {
 			if bytes.Equal(fe.Entry.DstMAC, o.mac[:]) && (lb.mode != LBModeNAT || fe.Entry.NewDst == o.IP) &&
-				(lb.mode != LBModeIPIP || fe.Entry.TunnelDst == o.IP) {
+				(lb.mode != LBModeIPIP || fe.Entry.TunnelDst == o.tun) {
 				if err := lb.fp.Remove(fe.Flow); err != nil {
 					lb.offloadErrs++
 				}

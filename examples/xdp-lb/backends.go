@@ -73,9 +73,10 @@ var errBackendExists = errors.New("already a backend")
 
 // backendJSON is a backend as the admin endpoint reads and writes it.
 type backendJSON struct {
-	IP      string `json:"ip"`
-	MAC     string `json:"mac"`
-	Packets uint64 `json:"packets"` // frames sent to it by the workers, in user space
+	IP       string `json:"ip"`
+	MAC      string `json:"mac"`
+	TunnelIP string `json:"tunnel_ip,omitempty"` // -mode ipip: the outer destination, if not IP
+	Packets  uint64 `json:"packets"`             // frames sent to it by the workers, in user space
 }
 
 // list returns the backends with their packet counts summed over the
@@ -86,6 +87,9 @@ func (s *backendSet) list() []backendJSON {
 	out := make([]backendJSON, len(s.cur))
 	for i, b := range s.cur {
 		out[i] = backendJSON{IP: b.IP.String(), MAC: b.MAC.String()}
+		if b.TunnelIP.IsValid() {
+			out[i].TunnelIP = b.TunnelIP.String()
+		}
 		for _, lb := range s.lbs {
 			for _, st := range lb.Stats() {
 				if st.IP == b.IP.Unmap() {
@@ -97,8 +101,8 @@ func (s *backendSet) list() []backendJSON {
 	return out
 }
 
-// readBackends reads a -backends file: one backend a line as IP,MAC (the
-// -backend flag's form); blank lines and lines starting with # are
+// readBackends reads a -backends file: one backend a line as IP,MAC or
+// IP,MAC,TUNNEL (the -backend flag's form); blank lines and lines starting with # are
 // skipped.
 func readBackends(name string) ([]stages.Backend, error) {
 	f, err := os.Open(name)
@@ -127,6 +131,7 @@ func readBackends(name string) ([]stages.Backend, error) {
 //
 //	GET    /backends       the backends and their packet counts
 //	POST   /backends       {"ip": "10.0.0.13", "mac": "02:00:00:00:00:13"}: add one
+//	                       ("tunnel_ip" too, for -mode ipip with an IPv6 VIP)
 //	DELETE /backends/{ip}  remove one
 //
 // Each answers with the backends as they are afterwards (the workers
@@ -161,7 +166,11 @@ func adminHandler(s *backendSet) http.Handler {
 			return
 		}
 		var b backendList
-		if err := b.Set(in.IP + "," + in.MAC); err != nil {
+		spec := in.IP + "," + in.MAC
+		if in.TunnelIP != "" {
+			spec += "," + in.TunnelIP
+		}
+		if err := b.Set(spec); err != nil {
 			fail(w, err)
 			return
 		}

@@ -14,8 +14,9 @@
 //	sysctl -w net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
 //
 // -mode ipip encapsulates each packet in IPIP to the backend's address
-// (LVS-TUN, Katran), from -tunnel-src; the backend decapsulates it with a
-// tunnel device and holds the VIP on loopback:
+// (LVS-TUN, Katran), from -tunnel-src; an IPv6 VIP in 6in4 to the IPv4
+// address given as the -backend flag's third field. The backend
+// decapsulates with a tunnel device and holds the VIP on loopback:
 //
 //	ip link add tun0 type ipip local BACKEND_IP remote any; ip link set tun0 up
 //	ip addr add VIP/32 dev lo; sysctl -w net.ipv4.conf.tun0.rp_filter=0
@@ -72,19 +73,25 @@ type backendList []stages.Backend
 func (b *backendList) String() string { return fmt.Sprint(*b) }
 
 func (b *backendList) Set(s string) error {
-	ipStr, macStr, ok := strings.Cut(s, ",")
-	if !ok {
-		return fmt.Errorf("backend %q: want IP,MAC", s)
+	parts := strings.Split(s, ",")
+	if len(parts) != 2 && len(parts) != 3 {
+		return fmt.Errorf("backend %q: want IP,MAC or, for -mode ipip with an IPv6 VIP, IP,MAC,TUNNEL_IPV4", s)
 	}
-	ip, err := netip.ParseAddr(ipStr)
+	ip, err := netip.ParseAddr(parts[0])
 	if err != nil {
 		return fmt.Errorf("backend %q: %w", s, err)
 	}
-	mac, err := net.ParseMAC(macStr)
+	mac, err := net.ParseMAC(parts[1])
 	if err != nil || len(mac) != 6 {
-		return fmt.Errorf("backend %q: bad MAC %q", s, macStr)
+		return fmt.Errorf("backend %q: bad MAC %q", s, parts[1])
 	}
-	*b = append(*b, stages.Backend{IP: ip, MAC: mac})
+	be := stages.Backend{IP: ip, MAC: mac}
+	if len(parts) == 3 {
+		if be.TunnelIP, err = netip.ParseAddr(parts[2]); err != nil {
+			return fmt.Errorf("backend %q: tunnel address: %w", s, err)
+		}
+	}
+	*b = append(*b, be)
 	return nil
 }
 
@@ -92,7 +99,7 @@ func main() {
 	tool := cli.New("xdp-lb", "spread flows to a VIP over backends by consistent hashing", "")
 	vip := tool.Flags.String("vip", "", "virtual IP address and port, ADDR:PORT (required)")
 	var backends backendList
-	tool.Flags.Var(&backends, "backend", "backend IP,MAC (repeat the flag for more)")
+	tool.Flags.Var(&backends, "backend", "backend IP,MAC[,TUNNEL] (repeat the flag for more; TUNNEL: its IPv4 address for -mode ipip with an IPv6 VIP)")
 	var mode stages.LBMode // dsr
 	tool.Flags.TextVar(&mode, "mode", stages.LBModeDSR, "how frames reach the backends: dsr (direct server return: the MAC only), ipip (encapsulated to the backend's address) or nat (the destination address rewritten)")
 	tunnelSrc := tool.Flags.String("tunnel-src", "", "with -mode ipip: the outer source `ADDR`, an IPv4 address of this host")
