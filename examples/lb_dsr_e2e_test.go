@@ -196,12 +196,16 @@ func clientIn(ns string) *http.Client {
 // serve, the backends answer the client directly from the VIP, and 16 MiB
 // downloads (flows of thousands of frames) complete, so every frame of a
 // flow reached the same backend.
-func TestLoadBalancerDSRWithHTTP(t *testing.T) {
+func TestLoadBalancerDSRWithHTTP(t *testing.T) { lbVariants(t, testDSRWithHTTP) }
+
+// lbVariants runs test with and without the fast path, for an IPv4 VIP
+// and an IPv6 one.
+func lbVariants(t *testing.T, test func(t *testing.T, fast, ipv6 bool)) {
 	for _, c := range []struct {
 		name       string
 		fast, ipv6 bool
 	}{{"fastpath", true, false}, {"userspace", false, false}, {"ipv6 fastpath", true, true}, {"ipv6 userspace", false, true}} {
-		t.Run(c.name, func(t *testing.T) { testDSRWithHTTP(t, c.fast, c.ipv6) })
+		t.Run(c.name, func(t *testing.T) { test(t, c.fast, c.ipv6) })
 	}
 }
 
@@ -468,14 +472,7 @@ func udpBackend(t *testing.T, ns, name string, vip netip.Addr, port int) {
 // TestLoadBalancerUDPFlowsStick: UDP flows keep their backend when one is
 // added; when one is removed, only its flows move. With and without the
 // fast path (where a removed backend's entries leave the XDP program).
-func TestLoadBalancerUDPFlowsStick(t *testing.T) {
-	for _, c := range []struct {
-		name       string
-		fast, ipv6 bool
-	}{{"fastpath", true, false}, {"userspace", false, false}, {"ipv6 fastpath", true, true}, {"ipv6 userspace", false, true}} {
-		t.Run(c.name, func(t *testing.T) { testUDPFlowsStick(t, c.fast, c.ipv6) })
-	}
-}
+func TestLoadBalancerUDPFlowsStick(t *testing.T) { lbVariants(t, testUDPFlowsStick) }
 
 func testUDPFlowsStick(t *testing.T, fast, ipv6 bool) {
 	l := newLAN(t)

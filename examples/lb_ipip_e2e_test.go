@@ -59,14 +59,7 @@ func capture(t *testing.T, tcpdump, ns, dev, filter string) (stop func() string)
 // Encap entries then do it in XDP). This kernel has no IPIP device
 // (CONFIG_NET_IPIP), so nothing decapsulates here: see
 // TestLoadBalancerIPIPWithHTTP.
-func TestLoadBalancerIPIPCapture(t *testing.T) {
-	for _, c := range []struct {
-		name       string
-		fast, ipv6 bool
-	}{{"fastpath", true, false}, {"userspace", false, false}, {"6in4 fastpath", true, true}, {"6in4 userspace", false, true}} {
-		t.Run(c.name, func(t *testing.T) { testIPIPCapture(t, c.fast, c.ipv6) })
-	}
-}
+func TestLoadBalancerIPIPCapture(t *testing.T) { lbVariants(t, testIPIPCapture) } // IPv6: 6in4
 
 func testIPIPCapture(t *testing.T, fast, ipv6 bool) {
 	tcpdump := testutils.NeedCommand(t, "tcpdump", "apt-get install tcpdump")
