@@ -1,10 +1,6 @@
 package stages
 
-import (
-	"time"
-
-	"github.com/xdpkit/xdpkit/packet"
-)
+import "time"
 
 // The LoadBalancer's connection table: which backend each flow it has
 // seen went to, so that adding or removing backends moves no established
@@ -37,16 +33,6 @@ type ConnStats struct {
 	Moved       uint64 `json:"moved"`   // recorded flows whose backend went away, given another
 	Expired     uint64 `json:"expired"` // recorded flows idle for longer than ConnIdle, given a backend anew
 	Evicted     uint64 `json:"evicted"` // live flows overwritten because their window of slots was full
-}
-
-// connKey is the flow of p's headers.
-func (lb *LoadBalancer) connKey(h *packet.Headers) flowKey {
-	var k flowKey
-	var family uint64
-	k.srcHi, k.srcLo, family = lb.scratch.words(h.SrcIP)
-	k.dstHi, k.dstLo, _ = lb.scratch.words(h.DstIP)
-	k.meta = family<<40 | uint64(h.IPProto)<<32 | uint64(h.SrcPort)<<16 | uint64(h.DstPort)
-	return k
 }
 
 // conn returns the index of the recorded backend of the flow k and its

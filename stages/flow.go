@@ -255,10 +255,7 @@ func (c *FlowCounter) Handle(p *pipeline.Packet) pipeline.Verdict {
 		return pipeline.Continue
 	}
 	var k flowKey
-	var family uint64
-	k.srcHi, k.srcLo, family = c.scratch.words(h.SrcIP)
-	k.dstHi, k.dstLo, _ = c.scratch.words(h.DstIP)
-	k.meta = family<<40 | uint64(h.IPProto)<<32 | uint64(h.SrcPort)<<16 | uint64(h.DstPort)
+	c.scratch.flowKey(&k, h)
 	c.count(&k, uint64(len(p.Data)))
 	return pipeline.Continue
 }

@@ -647,7 +647,8 @@ func (lb *LoadBalancer) Handle(p *pipeline.Packet) pipeline.Verdict {
 	var conn *connSlot
 	var now int64
 	if lb.conns != nil {
-		k := lb.connKey(h)
+		var k flowKey
+		lb.scratch.flowKey(&k, h)
 		now = lb.clock()
 		if i, conn = lb.conn(&k, now); i < 0 {
 			i = int(lb.table[lb.slot(h.IPProto, h.SrcIP, lb.vipHash, h.SrcPort, h.DstPort)])
@@ -667,13 +668,13 @@ func (lb *LoadBalancer) Handle(p *pipeline.Packet) pipeline.Verdict {
 		lb.offload(p, conn, b, src, now)
 	}
 
+	if lb.mode == LBModeIPIP {
+		return lb.encap(p, b, i) // writes a new Ethernet header of its own
+	}
 	if lb.hasSrcMAC {
 		copy(d[6:12], lb.srcMAC[:])
 	} else {
 		copy(d[6:12], d[0:6])
-	}
-	if lb.mode == LBModeIPIP {
-		return lb.encap(p, b, i)
 	}
 	copy(d[0:6], b.mac[:])
 	if lb.mode == LBModeDSR {

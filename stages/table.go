@@ -6,6 +6,8 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"net/netip"
+
+	"github.com/xdpkit/xdpkit/packet"
 )
 
 // The hash tables of FlowCounter and RateLimiter share the helpers below:
@@ -71,4 +73,14 @@ func (s *addrScratch) words(a netip.Addr) (hi, lo, family uint64) {
 		return 0, 0, 6
 	}
 	return binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:16]), 6
+}
+
+// flowKey sets k to the 5-tuple of h as FlowCounter's and LoadBalancer's
+// tables key it. It writes k in place: returning the 40 bytes by value
+// doubled FlowCounter.Handle's time.
+func (s *addrScratch) flowKey(k *flowKey, h *packet.Headers) {
+	var family uint64
+	k.srcHi, k.srcLo, family = s.words(h.SrcIP)
+	k.dstHi, k.dstLo, _ = s.words(h.DstIP)
+	k.meta = family<<40 | uint64(h.IPProto)<<32 | uint64(h.SrcPort)<<16 | uint64(h.DstPort)
 }
