@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"testing"
 
+	"github.com/cilium/ebpf"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
@@ -427,5 +429,59 @@ func TestInvalidArguments(t *testing.T) {
 	}
 	if err := fp.SetPolicy(netip.MustParsePrefix("10.0.0.0/8"), 7); !errors.Is(err, fastpath.ErrInvalid) {
 		t.Errorf("SetPolicy(policy 7): %v", err)
+	}
+}
+
+// TestEntryCounters counts matched frames run on every CPU at once. With
+// Config.AtomicCounters the entry's counters are exact; without, they are
+// exact for frames run one at a time, and never over-count.
+func TestEntryCounters(t *testing.T) {
+	for _, atomic := range []bool{false, true} {
+		t.Run(fmt.Sprintf("atomic=%v", atomic), func(t *testing.T) {
+			fp, prog := newFastPath(t, &fastpath.Config{AtomicCounters: atomic})
+			c := flowCases()[0]
+			in := frame(c.spec)
+			install(t, fp, c.flow, fastpath.Entry{Action: fastpath.Drop})
+			for range 5 {
+				run(t, prog, in)
+			}
+			_, st, err := fp.Lookup(c.flow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Packets != 5 || st.Bytes != 5*uint64(len(in)) {
+				t.Fatalf("after 5 frames: %+v, want 5 packets, %d bytes", st, 5*len(in))
+			}
+
+			const workers, repeat = 4, 20000
+			var wg sync.WaitGroup
+			errs := make(chan error, workers)
+			for range workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if _, err := prog.Run(&ebpf.RunOptions{Data: in, Repeat: repeat}); err != nil {
+						errs <- err
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+			_, st, err = fp.Lookup(c.flow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := uint64(5 + workers*repeat)
+			if atomic && (st.Packets != want || st.Bytes != want*uint64(len(in))) {
+				t.Errorf("atomic counters after %d frames on %d goroutines: %+v, want %d packets", workers*repeat, workers, st, want)
+			}
+			if !atomic && (st.Packets > want || st.Bytes > want*uint64(len(in)) || st.Packets <= 5) {
+				t.Errorf("plain counters: %+v, want more than 5 and at most %d packets", st, want)
+			}
+			t.Logf("%d of %d frames counted", st.Packets, want)
+		})
 	}
 }

@@ -67,6 +67,13 @@ func BenchmarkProgram(b *testing.B) {
 		}
 		measure(b, prog)
 	})
+	b.Run("flow-swap-tx-atomic", func(b *testing.B) {
+		fp, prog := newFastPath(b, &fastpath.Config{AtomicCounters: true})
+		if err := fp.Install(c.flow, fastpath.Entry{Action: fastpath.Transmit, SwapMAC: true}); err != nil {
+			b.Fatal(err)
+		}
+		measure(b, prog)
+	})
 	b.Run("flow-swap-tx", func(b *testing.B) {
 		fp, prog := newFastPath(b, nil)
 		if err := fp.Install(c.flow, fastpath.Entry{Action: fastpath.Transmit, SwapMAC: true}); err != nil {

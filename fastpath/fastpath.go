@@ -140,7 +140,7 @@ func (fp *FastPath) Instructions(xsk string) (asm.Instructions, error) {
 	if fp.closed {
 		return nil, fmt.Errorf("fastpath: instructions: %w", os.ErrClosed)
 	}
-	insns := instructions(fp.cfg.Default, fp.cfg.PreciseClock, xsk)
+	insns := instructions(fp.cfg.Default, fp.cfg.PreciseClock, fp.cfg.AtomicCounters, xsk)
 	for name, m := range map[string]*ebpf.Map{
 		flows4MapName: fp.flows4, flows6MapName: fp.flows6, sources4MapName: fp.sources4, sources6MapName: fp.sources6, prefixesMapName: fp.lpm,
 		configMapName: fp.conf, countersMapName: fp.counters,

@@ -152,7 +152,7 @@ func le16(v uint16) int32 { return int32(v>>8 | v<<8&0xff00) }
 // instructions builds the fast path. On entry R6 holds the context; a
 // frame that goes to the socket (Redirect, a miss with Default Redirect)
 // jumps to xsk with R6 unchanged, every other one returns.
-func instructions(def Action, precise bool, xsk string) asm.Instructions {
+func instructions(def Action, precise, atomic bool, xsk string) asm.Instructions {
 	b := &asmb{prefix: fmt.Sprintf("xdpkit_fp%d_", programs.Add(1))}
 
 	// The config: which of the policies and the table are in use.
@@ -245,14 +245,28 @@ func instructions(def Action, precise bool, xsk string) asm.Instructions {
 	b.mark("fresh")
 	b.emit(
 		asm.StoreMem(rEntry, valLast, asm.R0, asm.DWord),
-		asm.Mov.Imm(asm.R1, 1),
-		asm.StoreXAdd(rEntry, asm.R1, asm.DWord), // packets
 		// The length from the helper: subtracting data from data_end
 		// needs CAP_PERFMON (pointer arithmetic).
 		asm.Mov.Reg(asm.R1, rCtx),
 		asm.FnXdpGetBuffLen.Call(),
-		storeXAddAt(rEntry, valBytes, asm.R0),
 	)
+	if atomic {
+		b.emit(
+			asm.Mov.Imm(asm.R1, 1),
+			storeXAddAt(rEntry, valPackets, asm.R1),
+			storeXAddAt(rEntry, valBytes, asm.R0),
+		)
+	} else {
+		// Plain adds, a lock prefix cheaper each (see Config.AtomicCounters).
+		b.emit(
+			asm.LoadMem(asm.R1, rEntry, valPackets, asm.DWord),
+			asm.Add.Imm(asm.R1, 1),
+			asm.StoreMem(rEntry, valPackets, asm.R1, asm.DWord),
+			asm.LoadMem(asm.R1, rEntry, valBytes, asm.DWord),
+			asm.Add.Reg(asm.R1, asm.R0),
+			asm.StoreMem(rEntry, valBytes, asm.R1, asm.DWord),
+		)
+	}
 	b.emit(asm.LoadMem(asm.R1, rEntry, valAction, asm.Word))
 	b.jmp(asm.JEq.Imm(asm.R1, int32(Drop), ""), "flowdrop")
 	b.jmp(asm.JEq.Imm(asm.R1, int32(Pass), ""), "flowpass")

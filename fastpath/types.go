@@ -323,6 +323,17 @@ type Config struct {
 	// coarse clock.
 	PreciseClock bool
 
+	// AtomicCounters makes the program count each entry's packets and
+	// bytes (EntryStats) with atomic adds. Without it they are plain
+	// adds, about 10 ns per matched frame cheaper here (two lock-prefixed
+	// instructions): exact while one CPU at a time handles a flow's
+	// frames, which is how XDP runs when a flow arrives on one queue (RSS
+	// hashes it to one; a queue's NAPI runs on one CPU at a time) and on
+	// veth. Set it when one flow's frames can be handled on two CPUs at
+	// the same instant, or they may be under-counted. Counters (the
+	// per-CPU verdict counts) are exact either way.
+	AtomicCounters bool
+
 	// IdleTimeout makes an entry the program has not matched for that
 	// long count as a miss (Counters.Expired), and FastPath.Expire
 	// remove it. Zero: entries live until removed or evicted. At least a
@@ -405,8 +416,8 @@ const (
 
 // Flow entry value, 80 bytes.
 const (
-	valPackets  = 0  // u64, atomic add
-	valBytes    = 8  // u64, atomic add
+	valPackets  = 0  // u64, added to (atomically with Config.AtomicCounters)
+	valBytes    = 8  // u64, added to (atomically with Config.AtomicCounters)
 	valLast     = 16 // u64, bpf_ktime_get_coarse_ns of the last hit
 	valAction   = 24 // u32
 	valFlags    = 28 // u32

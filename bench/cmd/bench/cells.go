@@ -184,10 +184,19 @@ func fastPathCells() []Cell {
 // path, where the balancer offloads each flow's rewrite when it balances
 // its first frame and the XDP program transmits the rest (the socket then
 // waits, -poll). measure.go gives the DUT the VIP and the MAC (lbArgs).
+//
+// kernelFlows is the kernel's XDP_TX ceiling for the same traffic: the
+// kernel-xdp MAC-swap program under the lb cells' generator, which rewrites
+// the source port of every frame over the 1024 flows. XDP runs on the
+// generator's CPU on veth, so the generator's own cost per frame is part of
+// every XDP cell's rate, and the lb target compares like with like.
 func lbCells() []Cell {
+	kernelFlows := cell("kernel-xdp", "1024 flows", "reflect", 60, "lb")
+	kernelFlows.Flows = 1024
 	return []Cell{
 		cell("xdpkit", "lb", "lb", 60, "lb"),
 		cell("xdpkit", "lb fastpath", "lb", 60, "lb", "-poll", "-fastpath", "lb"),
+		kernelFlows,
 	}
 }
 

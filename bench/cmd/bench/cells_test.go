@@ -126,13 +126,16 @@ func TestLBTargets(t *testing.T) {
 		t.Fatalf("no cell %s", key)
 		return nil
 	}
-	ss := []*Summary{sum("kernel-xdp/reflect/60", 8), sum("xdpkit.lb/lb/60", 1), sum("xdpkit.lb.fastpath/lb/60", 6)}
+	ss := []*Summary{sum("kernel-xdp/reflect/60", 8), sum("xdpkit.lb/lb/60", 1), sum("xdpkit.lb.fastpath/lb/60", 6), sum("kernel-xdp.1024.flows/reflect/60", 7.5)}
+	if k := ss[3].Cell; k.Flows != 1024 || k.Group != "lb" || !k.toGen() {
+		t.Errorf("kernel ceiling for the lb cells: %+v, want 1024 flows in group lb, counted at the generator", k)
+	}
 	ts, _ := targets(ss, extras{})
 	got := map[string]Target{}
 	for _, tt := range ts {
 		got[tt.Name] = tt
 	}
-	for name, met := range map[string]bool{"lb fastpath / lb (AF_XDP), 64B, 1024 flows": true, "lb fastpath / kernel-xdp reflect, 64B": true} {
+	for name, met := range map[string]bool{"lb fastpath / lb (AF_XDP), 64B, 1024 flows": true, "lb fastpath / kernel-xdp reflect, 64B, 1 flow": true, "lb fastpath / kernel-xdp reflect, 64B, same 1024 flows": true} {
 		tt, ok := got[name]
 		if !ok || tt.Met == nil || *tt.Met != met {
 			t.Errorf("target %q: %+v, want met=%v", name, tt, met)
@@ -141,8 +144,11 @@ func TestLBTargets(t *testing.T) {
 	if r := got["lb fastpath / lb (AF_XDP), 64B, 1024 flows"].Result; !strings.Contains(r, "6.00x") {
 		t.Errorf("lb ratio: %q, want 6.00x", r)
 	}
-	if r := got["lb fastpath / kernel-xdp reflect, 64B"].Result; !strings.Contains(r, "0.75x") {
+	if r := got["lb fastpath / kernel-xdp reflect, 64B, 1 flow"].Result; !strings.Contains(r, "0.75x") {
 		t.Errorf("lb vs kernel ratio: %q, want 0.75x", r)
+	}
+	if r := got["lb fastpath / kernel-xdp reflect, 64B, same 1024 flows"].Result; !strings.Contains(r, "0.80x") {
+		t.Errorf("lb vs kernel over the same flows: %q, want 0.80x", r)
 	}
 	ss[2].Mpps = 2.5 // 2.5x the AF_XDP lb, 0.31x the kernel
 	ts, _ = targets(ss, extras{})
@@ -152,7 +158,7 @@ func TestLBTargets(t *testing.T) {
 		}
 	}
 	fp := fastPathRatios(ss)
-	if len(fp) != 1 || !strings.Contains(fp[0].Result, "kernel-xdp reflect") {
+	if len(fp) != 1 || !strings.Contains(fp[0].Result, "kernel-xdp reflect") || !strings.Contains(fp[0].Result, "0.33x kernel-xdp reflect over the same 1024 flows (7.500)") {
 		t.Errorf("fastPathRatios %+v: want the lb fast-path cell against kernel-xdp reflect", fp)
 	}
 }
