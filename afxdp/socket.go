@@ -294,6 +294,16 @@ func (s *Socket) Stats() (Stats, error) { return s.readStats() }
 // runtime poller, so it parks the goroutine, not the thread.
 func (s *Socket) Wait(timeout time.Duration) error { return s.waitFor(timeout) }
 
+// WaitPoll is Wait in poll(2) on the calling thread instead of Go's
+// runtime poller: it blocks the thread, not just the goroutine. Use it
+// from a goroutine locked to its thread (runtime.LockOSThread, as
+// package workers and pipeline.Config.LockOSThread do): the runtime
+// poller would wake such a goroutine by handing it from the poller's
+// thread to its own, two thread switches per wake-up, where poll(2)
+// returns on the thread that waits. Close ends it like Wait (ErrClosed).
+// It allocates nothing.
+func (s *Socket) WaitPoll(timeout time.Duration) error { return s.waitPoll(timeout) }
+
 // WaitContext is Wait until ctx is done; then it returns ctx.Err().
 func (s *Socket) WaitContext(ctx context.Context) error { return s.waitContext(ctx) }
 

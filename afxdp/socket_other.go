@@ -26,6 +26,7 @@ func (s *sock) flush(time.Duration) error               { return errUnsupported 
 func (s *sock) readStats() (Stats, error)               { return Stats{}, errUnsupported }
 func (s *sock) waitFor(time.Duration) error             { return errUnsupported }
 func (s *sock) waitContext(context.Context) error       { return errUnsupported }
+func (s *sock) waitPoll(time.Duration) error            { return errUnsupported }
 func (s *sock) waitTX(time.Duration) error              { return errUnsupported }
 func (s *sock) busyPollOnce()                           {}
 func (s *sock) receivePackets([]Desc) (int, error)      { return 0, errUnsupported }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -549,5 +550,69 @@ func TestTXBudget(t *testing.T) {
 	t.Logf("256 frames in %d sendto calls", st.Kicks)
 	if st.Kicks >= 256/32 {
 		t.Errorf("%d kicks for 256 frames with budget 256", st.Kicks)
+	}
+}
+
+// TestWaitPoll: WaitPoll times out, returns when a frame is there, ends
+// with ErrClosed when another goroutine closes the socket while it blocks
+// on a locked thread, and allocates nothing.
+func TestWaitPoll(t *testing.T) {
+	v := testutils.NewVeth(t, testutils.VethOptions{})
+	s, err := afxdp.OpenIndex(v.HostIndex, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	descs := make([]unix.XDPDesc, 64)
+	for n, _ := s.Receive(descs); n > 0; n, _ = s.Receive(descs) {
+		_ = s.Release(descs[:n])
+	}
+	start := time.Now()
+	if err := s.WaitPoll(50 * time.Millisecond); !errors.Is(err, afxdp.ErrTimeout) {
+		t.Fatalf("WaitPoll: %v, want ErrTimeout", err)
+	}
+	if d := time.Since(start); d < 40*time.Millisecond || d > 2*time.Second {
+		t.Errorf("WaitPoll(50ms) took %v", d)
+	}
+	if allocs := testing.AllocsPerRun(20, func() { _ = s.WaitPoll(time.Millisecond) }); allocs != 0 {
+		t.Errorf("WaitPoll allocates %.2f times per call", allocs)
+	}
+	peer := v.OpenPeerPacketSocket(t)
+	if err := peer.Send(testFrame(v, 1, 1, 60)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitPoll(2 * time.Second); err != nil {
+		t.Fatalf("WaitPoll with a frame sent: %v", err)
+	}
+	if n, err := s.Receive(descs); n != 1 || err != nil {
+		t.Fatalf("Receive after WaitPoll: %d, %v; want the frame", n, err)
+	}
+	_ = s.Release(descs[:1])
+
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		errc <- s.WaitPoll(-1)
+	}()
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case err := <-errc:
+		t.Fatalf("WaitPoll returned before Close: %v", err)
+	default:
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if !errors.Is(err, afxdp.ErrClosed) {
+			t.Errorf("WaitPoll returned %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("WaitPoll still blocked 5s after Close")
+	}
+	if err := s.WaitPoll(0); !errors.Is(err, afxdp.ErrClosed) {
+		t.Errorf("WaitPoll after Close: %v, want ErrClosed", err)
 	}
 }

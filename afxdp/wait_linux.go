@@ -31,6 +31,34 @@ func (s *sock) waitFor(timeout time.Duration) error {
 	return s.wait(poller, rawConn, deadline)
 }
 
+// waitPoll implements WaitPoll: poll(2) on the socket and the eventfd
+// Close signals, registered like a WaitAny so that Close waits for it
+// before closing the socket's fd.
+func (s *sock) waitPoll(timeout time.Duration) error {
+	if err := s.joinWaitAny(); err != nil {
+		return err
+	}
+	defer s.waitAnys.Done()
+	if ready, err := s.prepareWait(); ready || err != nil {
+		return err
+	}
+	ms := -1
+	if timeout >= 0 {
+		ms = int((timeout + time.Millisecond - 1) / time.Millisecond)
+	}
+	fds := [2]unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN}, {Fd: int32(s.wakeFD), Events: unix.POLLIN}}
+	got, err := sys.Poll(fds[:], ms)
+	switch {
+	case err != nil:
+		return &OpError{Op: "wait: poll", Interface: s.ifname, Queue: s.queue, Err: err}
+	case fds[1].Revents != 0:
+		return ErrClosed
+	case got == 0:
+		return ErrTimeout
+	}
+	return nil
+}
+
 // waitContext implements WaitContext.
 func (s *sock) waitContext(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -65,6 +66,12 @@ type Config struct {
 	// afxdp.Config.BusyPoll and pin the goroutine's thread. Zero value:
 	// wake-up-driven (Wait when idle).
 	BusyPoll bool
+	// LockOSThread makes Run lock its goroutine to its OS thread
+	// (runtime.LockOSThread) while it runs, e.g. to pin that thread to a
+	// CPU, and wait in poll(2) on it (afxdp.Socket.WaitPoll) when idle: a
+	// locked goroutine woken through Go's runtime poller would cost two
+	// thread switches per wake-up. Package workers sets it.
+	LockOSThread bool
 }
 
 // Stats are a Runner's counters.
@@ -200,6 +207,10 @@ func New(cfg Config) (*Runner, error) {
 // frame the kernel had delivered. Frames the Runner holds are all back in
 // the UMEM when it returns.
 func (r *Runner) Run(ctx context.Context) (Stats, error) {
+	if r.cfg.LockOSThread {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
 	r.start = time.Now()
 	r.nextAt = r.start
 	err := r.loop(ctx)
@@ -242,13 +253,22 @@ func (r *Runner) loop(ctx context.Context) error {
 		r.maybeTick()
 		// Idle: sleep in the poller, at most IdleWait, so cancellation and
 		// the counters are looked at that often.
-		if err := sock.Wait(r.cfg.IdleWait); err != nil && !errors.Is(err, afxdp.ErrTimeout) {
+		if err := r.wait(sock); err != nil && !errors.Is(err, afxdp.ErrTimeout) {
 			if ctx.Err() != nil {
 				return r.drain()
 			}
 			return err
 		}
 	}
+}
+
+// wait sleeps until sock has frames, at most IdleWait: on the thread with
+// LockOSThread, in the runtime poller otherwise.
+func (r *Runner) wait(sock *afxdp.Socket) error {
+	if r.cfg.LockOSThread {
+		return sock.WaitPoll(r.cfg.IdleWait)
+	}
+	return sock.Wait(r.cfg.IdleWait)
 }
 
 // drainPolls bounds the drain at cancellation, so a Runner under a

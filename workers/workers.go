@@ -160,6 +160,7 @@ func New(cfg Config) (_ *Set, err error) {
 			}
 		}
 		pc.Socket = w.sock
+		pc.LockOSThread = true // Run locks the worker's thread: wait on it, not in the runtime poller
 		if w.runner, err = pipeline.New(pc); err != nil {
 			return nil, fmt.Errorf("workers: queue %d: %w", q, err)
 		}

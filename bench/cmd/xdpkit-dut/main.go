@@ -72,6 +72,7 @@ type config struct {
 	ZeroCopy    bool   `json:"zero_copy"`
 	ProgramMode string `json:"xdp_mode"`
 	LockThread  bool   `json:"lock_thread,omitempty"`
+	WaitPoll    bool   `json:"wait_poll,omitempty"` // Socket.WaitPoll instead of Wait
 
 	FastPath *fpInfo `json:"fastpath,omitempty"` // -fastpath
 	LB       *lbInfo `json:"lb,omitempty"`       // -mode lb
@@ -97,7 +98,8 @@ func run() int {
 	flag.IntVar(&c.TXBudget, "txbudget", 0, "afxdp.Config.TXBudget (XDP_MAX_TX_SKB_BUDGET); 0 = kernel default (32)")
 	flag.IntVar(&c.FlowCap, "flows", 4096, "count: flow table capacity")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the measurement window to this file")
-	lockThread := flag.Bool("lock-thread", false, "runtime.LockOSThread the loop (costs thread handoffs in every Socket.Wait)")
+	lockThread := flag.Bool("lock-thread", false, "runtime.LockOSThread the loop (then -wait defaults to poll: Socket.Wait's runtime poller costs thread handoffs)")
+	waitHow := flag.String("wait", "", "with -poll: runtime (Socket.Wait, the runtime poller) | poll (Socket.WaitPoll, poll(2) on the thread); default poll with -lock-thread, runtime without")
 	bound := flag.Duration("T", 60*time.Second, "hard bound on the run time")
 	var fpf fpFlags
 	flag.StringVar(&fpf.mode, "fastpath", "", "police | flowdrop | reflect: a fastpath.FastPath in the redirect program decides the generator's frames in XDP; lb (with -mode lb): the balancer offloads each flow to it")
@@ -147,6 +149,16 @@ func run() int {
 	// measures that).
 	if *lockThread {
 		runtime.LockOSThread()
+	}
+	switch *waitHow {
+	case "":
+		c.WaitPoll = *lockThread
+	case "poll":
+		c.WaitPoll = true
+	case "runtime":
+	default:
+		fmt.Fprintln(os.Stderr, "xdpkit-dut: -wait must be runtime or poll")
+		return 2
 	}
 
 	var fp *fastpath.FastPath
@@ -308,7 +320,13 @@ func (d *dut) run() error {
 		if n == 0 {
 			switch {
 			case d.c.Poll:
-				if err := d.sock.Wait(100 * time.Millisecond); err != nil && !errors.Is(err, afxdp.ErrTimeout) {
+				var err error
+				if d.c.WaitPoll {
+					err = d.sock.WaitPoll(100 * time.Millisecond)
+				} else {
+					err = d.sock.Wait(100 * time.Millisecond)
+				}
+				if err != nil && !errors.Is(err, afxdp.ErrTimeout) {
 					return err
 				}
 			case d.c.BusyPoll:
