@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -358,5 +359,75 @@ func TestBusyPollLoop(t *testing.T) {
 	ss, _ := s.Stats()
 	if st.RXPackets != n || ss.Waits != 0 || ss.RXWakeups == 0 {
 		t.Errorf("runner %+v; socket waits %d, busy polls %d: want %d frames, no waits", st, ss.Waits, ss.RXWakeups, n)
+	}
+}
+
+// rawStage reads only Data; on every other frame (the good ones of the
+// test) it asks for the headers.
+type rawStage struct{ seen, parsed, stale *int }
+
+func (rawStage) Raw() {}
+func (s rawStage) Handle(p *pipeline.Packet) pipeline.Verdict {
+	*s.seen++
+	if p.Headers.IPv4 || p.ParseErr != nil {
+		*s.stale++ // the Runner parsed, or left the last Reparse's headers
+	}
+	if *s.seen%2 == 1 {
+		if p.Reparse() == nil && p.Headers.IPv4 {
+			*s.parsed++
+		}
+	}
+	return pipeline.Continue
+}
+
+// TestRawStages: a Runner whose stages are all pipeline.Raw does not parse
+// (Headers zero, malformed frames not counted as parse errors), clears
+// what a stage's Reparse left before the next frame, and one stage that is
+// not Raw makes it parse every frame again.
+func TestRawStages(t *testing.T) {
+	for _, withParsing := range []bool{false, true} {
+		t.Run(fmt.Sprintf("parsing=%v", withParsing), func(t *testing.T) {
+			v := testutils.NewVeth(t, testutils.VethOptions{})
+			s := open(t, v, 0, nil)
+			var seen, parsed, stale, headers int
+			st := []pipeline.Stage{rawStage{&seen, &parsed, &stale}}
+			if withParsing {
+				st = append(st, pipeline.Func(func(p *pipeline.Packet) pipeline.Verdict {
+					if p.Headers.IPv4 {
+						headers++
+					}
+					return pipeline.Continue
+				}))
+			}
+			r, err := pipeline.New(pipeline.Config{Socket: s, Stages: st})
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop := start(t, r)
+			peer := v.OpenPeerPacketSocket(t)
+			good := frame(v, 1)
+			bad := append([]byte{}, good[:20]...)
+			for range 10 {
+				for _, f := range [][]byte{good, bad} {
+					if err := peer.Send(f); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			waitFor(t, "20 frames", func() bool { return r.Snapshot().RXPackets >= 20 })
+			res := stop()
+			if seen < 20 || res.Dropped != res.RXPackets {
+				t.Fatalf("seen %d, stats %+v", seen, res)
+			}
+			if !withParsing {
+				if stale != 0 || res.ParseErrors != 0 || parsed == 0 {
+					t.Errorf("raw: %d frames with headers the stage did not ask for, %d parse errors, %d reparsed; want 0, 0, >0", stale, res.ParseErrors, parsed)
+				}
+				return
+			}
+			if res.ParseErrors < 10 || headers < 10 || stale < 20 {
+				t.Errorf("parsing: %d parse errors, %d frames with headers, %d seen parsed by the raw stage; want >= 10, 10, 20", res.ParseErrors, headers, stale)
+			}
+		})
 	}
 }

@@ -55,8 +55,10 @@ type Packet struct {
 	// reaches to the end of the frame; the length it has after the last
 	// stage is what is transmitted.
 	Data []byte
-	// Headers were parsed from Data before the first stage. A stage that
-	// moves headers around calls Reparse.
+	// Headers were parsed from Data before the first stage, unless every
+	// stage of the Runner is Raw (then they are zero: a Raw stage that
+	// wants them after all calls Reparse). A stage that moves headers
+	// around calls Reparse.
 	Headers packet.Headers
 	// ParseErr is packet.ErrTruncated or packet.ErrMalformed if the frame
 	// did not parse; Headers then holds what was parsed before.
@@ -75,6 +77,7 @@ type Packet struct {
 	frame     []byte
 	frameOff  int
 	prepended int
+	reparsed  bool // Reparse ran on a Runner that does not parse: clear Headers for the next frame
 }
 
 // SetFrame makes frame, with the packet's bytes from offset off on, what
@@ -198,6 +201,7 @@ func (p *Packet) OffloadFlow(f fastpath.Flow, ok bool, e fastpath.Entry) error {
 // Reparse parses Data again into Headers and ParseErr.
 func (p *Packet) Reparse() error {
 	p.ParseErr = packet.Parse(p.Data, &p.Headers)
+	p.reparsed = true
 	return p.ParseErr
 }
 
@@ -211,6 +215,25 @@ type Func func(p *Packet) Verdict
 
 // Handle calls f.
 func (f Func) Handle(p *Packet) Verdict { return f(p) }
+
+// Raw is implemented by stages that read only Packet.Data, never
+// Packet.Headers or ParseErr. A Runner whose stages are all Raw (or that
+// has none, Final deciding every frame) does not parse frames at all,
+// which is most of its per-frame cost for a stage that only drops,
+// reflects or copies frames; Stats.ParseErrors then stays 0. A Raw stage
+// that needs the headers of some frames calls Packet.Reparse for them.
+type Raw interface {
+	Raw()
+}
+
+// RawFunc adapts a function that reads only Packet.Data to a Raw Stage.
+type RawFunc func(p *Packet) Verdict
+
+// Handle calls f.
+func (f RawFunc) Handle(p *Packet) Verdict { return f(p) }
+
+// Raw marks f as a Raw stage.
+func (f RawFunc) Raw() {}
 
 // Named is implemented by stages that want a name in the statistics.
 type Named interface {

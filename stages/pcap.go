@@ -70,7 +70,12 @@ type PcapWriter struct {
 var _ interface {
 	pipeline.Stage
 	pipeline.Named
+	pipeline.Raw
 } = (*PcapWriter)(nil)
+
+// Raw marks PcapWriter as reading only Packet.Data: a Runner that only
+// captures does not parse frames.
+func (w *PcapWriter) Raw() {}
 
 // NewPcapWriter writes a pcap file header to w and returns a PcapWriter
 // that writes frames after it. snaplen is the most bytes of a frame kept:

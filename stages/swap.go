@@ -12,11 +12,12 @@ import (
 // addresses and sends it back where it came from: an L2 reflector, the
 // simplest thing to measure a link's packet rate with.
 //
-// It reflects any frame whose headers parse, IP or not (ARP, say), and
-// looks at nothing past the Ethernet header; a frame that did not parse
-// (Packet.ParseErr set) is Malformed. It does not check the addresses: a
-// broadcast frame goes back out with a broadcast source address. Use
-// [AddrSwap] to answer senders at the IP level.
+// It reflects any frame with a whole Ethernet header, IP or not (ARP,
+// say), and looks at nothing past that header; a shorter frame is
+// Malformed. It is a [pipeline.Raw] stage: a Runner of MACSwap alone does
+// not parse frames. It does not check the addresses: a broadcast frame
+// goes back out with a broadcast source address. Use [AddrSwap] to
+// answer senders at the IP level.
 type MACSwap struct {
 	// Chain makes Handle return Continue instead of Transmit for the
 	// frames it swaps, so later stages see them (and the pipeline's final
@@ -27,7 +28,11 @@ type MACSwap struct {
 var _ interface {
 	pipeline.Stage
 	pipeline.Named
+	pipeline.Raw
 } = (*MACSwap)(nil)
+
+// Raw marks MACSwap as reading only Packet.Data.
+func (s *MACSwap) Raw() {}
 
 // NewMACSwap returns a MACSwap that transmits every frame it swaps.
 func NewMACSwap() *MACSwap { return &MACSwap{} }
@@ -36,9 +41,9 @@ func NewMACSwap() *MACSwap { return &MACSwap{} }
 func (s *MACSwap) Name() string { return "macswap" }
 
 // Handle swaps p's MAC addresses and returns Transmit (Continue if Chain
-// is set), or Malformed for a frame that did not parse.
+// is set), or Malformed for a frame shorter than an Ethernet header.
 func (s *MACSwap) Handle(p *pipeline.Packet) pipeline.Verdict {
-	if p.ParseErr != nil || len(p.Data) < 14 {
+	if len(p.Data) < 14 {
 		return pipeline.Malformed
 	}
 	swapMACs(p.Data)

@@ -32,6 +32,10 @@ type rewrite struct {
 
 func (r rewrite) Name() string { return "l2rewrite" }
 
+// Raw tells the Runner that rewrite reads only the frame's bytes, so it
+// does not parse frames for it (pipeline.Raw).
+func (r rewrite) Raw() {}
+
 func (r rewrite) Handle(p *pipeline.Packet) pipeline.Verdict {
 	if len(p.Data) < 14 {
 		return pipeline.Malformed

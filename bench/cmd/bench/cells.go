@@ -132,6 +132,7 @@ func plan(quick bool) []Cell {
 		cell("asavie", "poll", "drop", 60, "poll", "-poll"),
 		cell("xdpkit", "poll", "drop", 60, "poll", "-poll"),
 		cell("xdpkit", "pipeline poll", "drop", 60, "poll", "-poll", "-loop", "pipeline"),
+		cell("xdpkit", "pipeline poll runtime-wait", "drop", 60, "poll", "-poll", "-loop", "pipeline", "-wait", "runtime"),
 		cell("xdpkit", "poll+LockOSThread", "drop", 60, "poll", "-poll", "-lock-thread"),
 		cell("xdpkit", "poll+LockOSThread runtime-wait", "drop", 60, "poll", "-poll", "-lock-thread", "-wait", "runtime"),
 		cell("xdpkit", "poll WaitPoll", "drop", 60, "poll", "-poll", "-wait", "poll"))

@@ -99,7 +99,7 @@ func run() int {
 	flag.IntVar(&c.FlowCap, "flows", 4096, "count: flow table capacity")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the measurement window to this file")
 	lockThread := flag.Bool("lock-thread", false, "runtime.LockOSThread the loop (then -wait defaults to poll: Socket.Wait's runtime poller costs thread handoffs)")
-	waitHow := flag.String("wait", "", "with -poll: runtime (Socket.Wait, the runtime poller) | poll (Socket.WaitPoll, poll(2) on the thread); default poll with -lock-thread, runtime without")
+	waitHow := flag.String("wait", "", "with -poll: runtime (Socket.Wait, the runtime poller) | poll (Socket.WaitPoll, poll(2) on the thread); default poll with -lock-thread or -loop pipeline (as Runner.Run), runtime otherwise")
 	bound := flag.Duration("T", 60*time.Second, "hard bound on the run time")
 	var fpf fpFlags
 	flag.StringVar(&fpf.mode, "fastpath", "", "police | flowdrop | reflect: a fastpath.FastPath in the redirect program decides the generator's frames in XDP; lb (with -mode lb): the balancer offloads each flow to it")
@@ -152,7 +152,7 @@ func run() int {
 	}
 	switch *waitHow {
 	case "":
-		c.WaitPoll = *lockThread
+		c.WaitPoll = *lockThread || c.Loop == "pipeline" // as pipeline.Runner.Run waits
 	case "poll":
 		c.WaitPoll = true
 	case "runtime":
@@ -474,12 +474,13 @@ func (d *dut) newRunner(outSrc, outDst net.HardwareAddr) error {
 	cfg := pipeline.Config{Socket: d.sock, BatchSize: d.c.Batch}
 	switch d.c.Mode {
 	case "drop":
-		cfg.Stages = []pipeline.Stage{pipeline.Func(func(p *pipeline.Packet) pipeline.Verdict {
+		// Raw stages (they read only Data): the Runner does not parse.
+		cfg.Stages = []pipeline.Stage{pipeline.RawFunc(func(p *pipeline.Packet) pipeline.Verdict {
 			d.sink ^= p.Data[12]
 			return pipeline.Drop
 		})}
 	case "reflect":
-		cfg.Stages = []pipeline.Stage{pipeline.Func(func(p *pipeline.Packet) pipeline.Verdict {
+		cfg.Stages = []pipeline.Stage{pipeline.RawFunc(func(p *pipeline.Packet) pipeline.Verdict {
 			swapMACs(p.Data)
 			return pipeline.Transmit
 		})}
@@ -499,7 +500,7 @@ func (d *dut) newRunner(outSrc, outDst net.HardwareAddr) error {
 		copy(src[:], outSrc)
 		copy(dst[:], outDst)
 		cfg.Targets = []*afxdp.Socket{d.out}
-		cfg.Stages = []pipeline.Stage{pipeline.Func(func(p *pipeline.Packet) pipeline.Verdict {
+		cfg.Stages = []pipeline.Stage{pipeline.RawFunc(func(p *pipeline.Packet) pipeline.Verdict {
 			if len(p.Data) < 14 {
 				return pipeline.Malformed
 			}
