@@ -244,6 +244,9 @@ func (s *sock) setBusyPoll() error {
 // teardown undoes what open did, also for a socket open left half made.
 func (s *sock) teardown() error {
 	var errs []error
+	if s.mem != nil {
+		s.mem.stop() // the kernel side stops before the frames are reclaimed
+	}
 	s.closeMu.Lock()
 	s.closing = true // no Wait or WaitAny starts from now on
 	poller := s.poller
@@ -269,6 +272,9 @@ func (s *sock) teardown() error {
 	s.waitAnys.Wait() // woken by the eventfd
 	if s.wakeFD >= 0 {
 		errs = append(errs, sys.Close(s.wakeFD))
+	}
+	if s.mem != nil && s.fd >= 0 {
+		errs = append(errs, sys.Close(s.fd)) // a memory socket's eventfd; a socket's own fd is its Member's
 	}
 
 	if s.pool != nil {

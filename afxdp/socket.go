@@ -83,6 +83,8 @@ type sock struct {
 	ownProg    bool
 	registered bool
 
+	mem *memKernel // a memory socket's kernel side (NewMemory); nil for a socket on a device
+
 	zeroCopy   bool
 	needWakeup bool
 	txOptions  uint32 // descriptor Options bits Transmit accepts

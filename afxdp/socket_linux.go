@@ -247,6 +247,12 @@ func (s *sock) readStats() (Stats, error) {
 	if s.closed {
 		return st, ErrClosed
 	}
+	if k := s.mem; k != nil {
+		k.mu.Lock()
+		st.RXDropped, st.RXRingFull, st.RXFillRingEmptyDescs = k.stats.TooLong, k.stats.RXRingFull, k.stats.FillEmpty
+		k.mu.Unlock()
+		return st, nil
+	}
 	k, err := sys.Statistics(s.fd)
 	if err != nil {
 		return st, &OpError{Op: "get statistics", Interface: s.ifname, Queue: s.queue, Err: err}

@@ -21,6 +21,8 @@ func (s *sock) waitFor(timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
+	s.memWaits(1)
+	defer s.memWaits(-1)
 	if ready, err := s.prepareWait(); ready || err != nil {
 		return err
 	}
@@ -39,6 +41,8 @@ func (s *sock) waitPoll(timeout time.Duration) error {
 		return err
 	}
 	defer s.waitAnys.Done()
+	s.memWaits(1)
+	defer s.memWaits(-1)
 	if ready, err := s.prepareWait(); ready || err != nil {
 		return err
 	}
@@ -56,6 +60,9 @@ func (s *sock) waitPoll(timeout time.Duration) error {
 	case got == 0:
 		return ErrTimeout
 	}
+	if s.mem != nil {
+		drainEventfd(s.fd)
+	}
 	return nil
 }
 
@@ -68,6 +75,8 @@ func (s *sock) waitContext(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.memWaits(1)
+	defer s.memWaits(-1)
 	if ready, err := s.prepareWait(); ready || err != nil {
 		return err
 	}
@@ -209,7 +218,7 @@ func (s *sock) pollErr(err error) error {
 func (s *sock) busyPollOnce() {
 	s.pool.Lock()
 	defer s.pool.Unlock()
-	if s.closed {
+	if s.closed || s.mem != nil {
 		return
 	}
 	s.stats.RXWakeups++
@@ -229,6 +238,10 @@ func waitAny(timeout time.Duration, socks ...*Socket) error {
 			return err
 		}
 		n++
+	}
+	for _, s := range socks {
+		s.memWaits(1)
+		defer s.memWaits(-1)
 	}
 	for _, s := range socks {
 		if ready, err := s.prepareWait(); ready || err != nil {
@@ -253,6 +266,11 @@ func waitAny(timeout time.Duration, socks ...*Socket) error {
 	for i := 1; i < len(fds); i += 2 {
 		if fds[i].Revents != 0 {
 			return ErrClosed
+		}
+	}
+	for _, s := range socks {
+		if s.mem != nil {
+			drainEventfd(s.fd)
 		}
 	}
 	return nil

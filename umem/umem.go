@@ -81,6 +81,37 @@ func New(opts *Options) (*UMEM, error) {
 	return u, nil
 }
 
+// NewMemory makes a UMEM over ordinary Go memory, registered with no
+// kernel and needing no privilege: the UMEM of memory sockets
+// (afxdp.NewMemory), whose kernel side a test or a benchmark plays.
+// Options.HugePages and HugePageFallback do not apply. Frames are
+// accounted as in any UMEM. It is Linux-only, like New.
+func NewMemory(opts *Options) (*UMEM, error) {
+	o := opts.withDefaults()
+	o.HugePages, o.HugePageFallback = false, false
+	if err := o.validate(); err != nil {
+		return nil, fmt.Errorf("umem: %w", err)
+	}
+	x, err := xsk.NewMemory(xsk.Config{
+		FrameCount:         o.FrameCount,
+		FrameSize:          o.FrameSize,
+		Headroom:           o.Headroom,
+		FillRingSize:       o.FillRingSize,
+		CompletionRingSize: o.CompletionRingSize,
+		Unaligned:          o.Unaligned,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("umem: %w", err)
+	}
+	u := &UMEM{x: x, opts: o}
+	u.Pool = &Pool{x: x.Main(), u: u}
+	u.pools = []*Pool{u.Pool}
+	return u, nil
+}
+
+// Memory reports whether the UMEM was made by NewMemory.
+func (u *UMEM) Memory() bool { return u.x.Memory() }
+
 // Options returns the options in effect, defaults applied.
 func (u *UMEM) Options() Options { return u.opts }
 

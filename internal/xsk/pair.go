@@ -90,6 +90,9 @@ func (u *UMEM) Join(ifindex, queue int, p *Pool) (_ *Member, err error) {
 		share = pr.bound[0] // same queue: the kernel shares the buffer pool only with a socket of that queue
 	}
 
+	if u.memory {
+		return nil, fmt.Errorf("a memory UMEM has no kernel registration: only memory sockets use it: %w", ErrInvalidConfig)
+	}
 	m := &Member{u: u, Pool: p, FD: -1, SharedFD: -1}
 	defer func() {
 		if err != nil && m.FD >= 0 {
@@ -227,7 +230,9 @@ func (m *Member) Leave() error {
 	if i := indexOf(pr.bound, m); i >= 0 {
 		pr.bound = append(pr.bound[:i], pr.bound[i+1:]...)
 	}
-	errs = append(errs, sys.Close(m.FD))
+	if m.FD >= 0 { // a memory socket has none
+		errs = append(errs, sys.Close(m.FD))
+	}
 	m.FD = -1
 	u.members--
 	if pr.refs--; pr.refs == 0 {

@@ -37,7 +37,8 @@ type UMEM struct {
 	shift     uint    // aligned mode: log2(FrameSize)
 	unaligned bool    // unaligned chunk mode: addresses need not be frame starts
 	start     uintptr // address of area[0], for AddrOf
-	borrowed  bool    // area is Go memory lent by a test: release does not unmap it
+	borrowed  bool    // area is Go memory (a test's, or NewMemory's): release does not unmap it
+	memory    bool    // made by NewMemory: no kernel, memory sockets only
 
 	meta []frameMeta // per frame; an entry changes only under its pool's mutex
 

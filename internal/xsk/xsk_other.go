@@ -24,6 +24,11 @@ var errUnsupported = fmt.Errorf("AF_XDP on %s/%s: %w", runtime.GOOS, runtime.GOA
 // New fails with ErrNotSupported.
 func New(Config) (*UMEM, error) { return nil, errUnsupported }
 
+// NewMemory fails with ErrNotSupported.
+func NewMemory(Config) (*UMEM, error) { return nil, errUnsupported }
+
+func (u *UMEM) Memory() bool { return false }
+
 func (u *UMEM) Main() *Pool                          { return &Pool{} }
 func (u *UMEM) HugePages() bool                      { return false }
 func (u *UMEM) FrameStart(addr uint64) uint64        { return addr }

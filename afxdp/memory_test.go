@@ -1,0 +1,263 @@
+//go:build linux
+
+package afxdp_test
+
+import (
+	"bytes"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/xdpkit/xdpkit/afxdp"
+	"github.com/xdpkit/xdpkit/internal/testframes"
+	"github.com/xdpkit/xdpkit/umem"
+)
+
+func newMemory(t testing.TB, cfg *afxdp.Config) (*afxdp.Socket, *afxdp.MemoryKernel) {
+	t.Helper()
+	s, k, err := afxdp.NewMemory(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, k
+}
+
+// TestMemoryRoundTrip: frames delivered by the memory kernel are received
+// byte for byte, transmitted back, seen by the kernel's Transmitted,
+// completed, and every frame is free again at the end; the socket's
+// Stats carry the kernel's drops.
+func TestMemoryRoundTrip(t *testing.T) {
+	s, k := newMemory(t, &afxdp.Config{UMEMOptions: &umem.Options{FrameCount: 256, FillRingSize: 128, CompletionRingSize: 128}, RXRingSize: 64, TXRingSize: 64})
+	if s.Interface() != "memory" || s.ZeroCopy() || s.Program() != nil || !s.UMEM().Memory() {
+		t.Errorf("memory socket: interface %q, zero-copy %v, program %v, memory UMEM %v", s.Interface(), s.ZeroCopy(), s.Program(), s.UMEM().Memory())
+	}
+	frames := make([][]byte, 40)
+	for i := range frames {
+		frames[i] = append(bytes.Clone(testframes.UDP4), byte(i))
+	}
+	if n := k.Deliver(frames...); n != len(frames) {
+		t.Fatalf("Deliver: %d of %d", n, len(frames))
+	}
+	descs := make([]afxdp.Desc, 64)
+	n, err := s.Receive(descs)
+	if err != nil || n != len(frames) {
+		t.Fatalf("Receive: %d, %v; want %d", n, err, len(frames))
+	}
+	for i, d := range descs[:n] {
+		if got := s.Frame(d); !bytes.Equal(got, frames[i]) {
+			t.Fatalf("frame %d: %x, want %x", i, got, frames[i])
+		}
+		if frame, off := s.FrameHeadroom(d); frame == nil || off < 256 {
+			t.Errorf("frame %d: headroom %d, want at least XDP_PACKET_HEADROOM", i, off)
+		}
+	}
+	if sent, err := s.Transmit(descs[:n]); sent != n || err != nil {
+		t.Fatalf("Transmit: %d, %v", sent, err)
+	}
+	var seen int
+	if got := k.Transmitted(func(f []byte) {
+		if !bytes.Equal(f, frames[seen]) {
+			t.Errorf("transmitted frame %d: %x", seen, f)
+		}
+		seen++
+	}); got != n || seen != n {
+		t.Fatalf("Transmitted: %d (%d seen), want %d", got, seen, n)
+	}
+	if c := s.Complete(); c != n {
+		t.Errorf("Complete: %d, want %d", c, n)
+	}
+	// Too long, and more than the fill ring holds.
+	big := make([]byte, 4096)
+	if n := k.Deliver(big); n != 0 {
+		t.Errorf("Deliver of a %d-byte frame: %d", len(big), n)
+	}
+	many := make([][]byte, 200)
+	for i := range many {
+		many[i] = testframes.UDP4
+	}
+	if n := k.Deliver(many...); n != 64 {
+		t.Errorf("Deliver of 200 frames onto a 64-entry RX ring: %d", n)
+	}
+	ks := k.Stats()
+	st, err := s.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ks.Delivered != 104 || ks.Transmitted != 40 || ks.TooLong != 1 || ks.RXRingFull+ks.FillEmpty != 136 ||
+		st.RXDropped != 1 || st.RXRingFull != ks.RXRingFull || st.RXFillRingEmptyDescs != ks.FillEmpty {
+		t.Errorf("kernel stats %+v, socket stats %+v", ks, st)
+	}
+	for {
+		n, _ := s.Receive(descs)
+		if n == 0 {
+			break
+		}
+		if err := s.Release(descs[:n]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if c := s.UMEM().Counts(); c.Free != c.Total {
+		t.Errorf("after Close: %+v, want every frame free", c)
+	}
+	if n := k.Deliver(testframes.UDP4); n != 0 || k.DeliverN(8, 60) != 0 || k.Transmitted(nil) != 0 {
+		t.Errorf("the kernel side works after Close")
+	}
+}
+
+// TestMemoryWaits: Wait and WaitPoll time out on an empty ring, return
+// when another goroutine delivers, and end with ErrClosed on Close.
+func TestMemoryWaits(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		wait func(*afxdp.Socket, time.Duration) error
+	}{
+		{"Wait", (*afxdp.Socket).Wait},
+		{"WaitPoll", (*afxdp.Socket).WaitPoll},
+		{"WaitAny", func(s *afxdp.Socket, d time.Duration) error { return afxdp.WaitAny(d, s) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, k := newMemory(t, nil)
+			if err := tc.wait(s, 20*time.Millisecond); !errors.Is(err, afxdp.ErrTimeout) {
+				t.Fatalf("on an empty ring: %v, want ErrTimeout", err)
+			}
+			descs := make([]afxdp.Desc, 8)
+			for round := range 3 {
+				go func() {
+					time.Sleep(20 * time.Millisecond)
+					k.Deliver(testframes.UDP4)
+				}()
+				start := time.Now()
+				if err := tc.wait(s, 5*time.Second); err != nil {
+					t.Fatalf("round %d: %v", round, err)
+				}
+				if d := time.Since(start); d > 2*time.Second {
+					t.Errorf("round %d: woken after %v", round, d)
+				}
+				if n, _ := s.Receive(descs); n != 1 {
+					t.Fatalf("round %d: received %d, want 1", round, n)
+				}
+				_ = s.Release(descs[:1])
+			}
+			// The eventfd was emptied: with the ring empty it waits again.
+			if err := tc.wait(s, 20*time.Millisecond); !errors.Is(err, afxdp.ErrTimeout) {
+				t.Fatalf("after the deliveries: %v, want ErrTimeout", err)
+			}
+			errc := make(chan error, 1)
+			go func() { errc <- tc.wait(s, -1) }()
+			time.Sleep(50 * time.Millisecond)
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-errc:
+				if !errors.Is(err, afxdp.ErrClosed) {
+					t.Errorf("after Close: %v, want ErrClosed", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("still waiting 5s after Close")
+			}
+		})
+	}
+}
+
+// TestMemoryConfig: what needs a kernel is refused with ErrInvalidConfig;
+// two memory sockets share a memory UMEM, and one sends the other's frame.
+func TestMemoryConfig(t *testing.T) {
+	for name, cfg := range map[string]*afxdp.Config{
+		"multi-buffer": {MultiBuffer: true},
+		"zero-copy":    {Bind: afxdp.BindZeroCopy},
+		"busy-poll":    {BusyPoll: afxdp.BusyPoll{Prefer: true}},
+		"tx-budget":    {TXBudget: 64},
+	} {
+		if _, _, err := afxdp.NewMemory(cfg); !errors.Is(err, afxdp.ErrInvalidConfig) {
+			t.Errorf("%s: %v, want ErrInvalidConfig", name, err)
+		}
+	}
+	u, err := umem.NewMemory(&umem.Options{FrameCount: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	a, ka := newMemory(t, &afxdp.Config{UMEM: u})
+	b, kb := newMemory(t, &afxdp.Config{UMEM: u})
+	if ka.Deliver(testframes.UDP4) != 1 || kb.Deliver(testframes.UDP4) != 1 {
+		t.Fatal("Deliver on two sockets of one UMEM")
+	}
+	descs := make([]afxdp.Desc, 4)
+	if n, _ := a.Receive(descs); n != 1 {
+		t.Fatalf("socket a: %d frames", n)
+	}
+	// A frame of a, sent from b: one pool, so allowed.
+	if sent, err := b.Transmit(descs[:1]); sent != 1 || err != nil {
+		t.Fatalf("b.Transmit(a's frame): %d, %v", sent, err)
+	}
+	if kb.Transmitted(nil) != 1 || b.Complete() != 1 {
+		t.Fatal("b did not complete a's frame")
+	}
+}
+
+// TestMemoryAllocs: the benchmark cycle — DeliverN, Receive, Release —
+// allocates nothing.
+func TestMemoryAllocs(t *testing.T) {
+	s, k := newMemory(t, nil)
+	k.Fill(testframes.UDP4)
+	descs := make([]afxdp.Desc, 64)
+	allocs := testing.AllocsPerRun(100, func() {
+		k.DeliverN(64, len(testframes.UDP4))
+		n, _ := s.Receive(descs)
+		_ = s.Release(descs[:n])
+	})
+	if allocs != 0 {
+		t.Errorf("%.1f allocations per cycle", allocs)
+	}
+	if n := k.DeliverN(1, 1<<20); n != 0 {
+		t.Errorf("DeliverN of frames longer than a frame: %d", n)
+	}
+}
+
+// TestMemoryConcurrent: a kernel goroutine delivers while the socket's
+// goroutine receives, waits and releases; every frame arrives (run with
+// -race).
+func TestMemoryConcurrent(t *testing.T) {
+	s, k := newMemory(t, nil)
+	const total = 20000
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		sent := 0
+		for deadline := time.Now().Add(10 * time.Second); sent < total && time.Now().Before(deadline); {
+			sent += k.Deliver(testframes.UDP4)
+		}
+	}()
+	descs := make([]afxdp.Desc, 64)
+	got := 0
+	for deadline := time.Now().Add(10 * time.Second); got < total && time.Now().Before(deadline); {
+		n, err := s.Receive(descs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			_ = s.WaitPoll(10 * time.Millisecond)
+			continue
+		}
+		for _, d := range descs[:n] {
+			if !bytes.Equal(s.Frame(d), testframes.UDP4) {
+				t.Fatalf("frame %x", s.Frame(d))
+			}
+		}
+		got += n
+		if err := s.Release(descs[:n]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	if got != total {
+		t.Errorf("received %d of %d", got, total)
+	}
+}
