@@ -353,12 +353,22 @@ func (r *Runner) Poll() (int, error) {
 		return 0, nil
 	}
 	r.stats.RXPackets += uint64(n)
+	if len(r.cfg.Stages) == 0 && r.cfg.Final == Drop {
+		// Nothing looks at the frames: count and recycle them.
+		for _, d := range r.rx[:n] {
+			r.stats.RXBytes += uint64(d.Len)
+		}
+		r.stats.Dropped += uint64(n)
+		r.drop = append(r.drop, r.rx[:n]...)
+		return n, r.flushed(r.flush())
+	}
 	p := &r.pkt
 	u := sock.UMEM()
 	for i := range r.rx[:n] {
 		d := &r.rx[i]
 		r.stats.RXBytes += uint64(d.Len)
-		p.Data = sock.Frame(*d)
+		data := sock.Frame(*d)
+		p.Data = data
 		p.Out = 0
 		p.desc, p.prepended, p.frame = *d, 0, nil
 		if r.parse {
@@ -390,7 +400,7 @@ func (r *Runner) Poll() (int, error) {
 			v = sv
 			break
 		}
-		if v == Transmit || v == Forward {
+		if (v == Transmit || v == Forward) && (len(p.Data) != len(data) || len(data) == 0 || &p.Data[0] != &data[0]) {
 			// Send what Data is now: a stage may have moved its start or
 			// end within the frame. Anything else cannot be sent.
 			if addr, ok := u.Within(d.Addr, p.Data); ok {
@@ -419,17 +429,22 @@ func (r *Runner) Poll() (int, error) {
 			r.drop = append(r.drop, *d)
 		}
 	}
-	err = r.flush()
+	return n, r.flushed(r.flush())
+}
+
+// flushed sorts out flush's error for Poll: the ones that end the Runner
+// are returned, the others counted.
+func (r *Runner) flushed(err error) error {
 	switch {
 	case err == nil:
 		r.txErrStreak = 0
 	case r.cfg.StopOnTXError || permanent(err):
-		return n, err
+		return err
 	default:
 		r.stats.TXErrors++
 		r.txErrStreak++
 	}
-	return n, nil
+	return nil
 }
 
 // flush transmits, forwards and recycles the batch's frames.

@@ -56,10 +56,13 @@ func (s *MACSwap) Handle(p *pipeline.Packet) pipeline.Verdict {
 // swapMACs swaps the destination and source MAC addresses of frame, which
 // is at least 12 bytes long.
 func swapMACs(frame []byte) {
-	var dst [6]byte
-	copy(dst[:], frame[0:6])
-	copy(frame[0:6], frame[6:12])
-	copy(frame[6:12], dst[:])
+	_ = frame[11]
+	d0, d1 := binary.LittleEndian.Uint32(frame[0:]), binary.LittleEndian.Uint16(frame[4:])
+	s0, s1 := binary.LittleEndian.Uint32(frame[6:]), binary.LittleEndian.Uint16(frame[10:])
+	binary.LittleEndian.PutUint32(frame[0:], s0)
+	binary.LittleEndian.PutUint16(frame[4:], s1)
+	binary.LittleEndian.PutUint32(frame[6:], d0)
+	binary.LittleEndian.PutUint16(frame[10:], d1)
 }
 
 // AddrSwapOptions configure an AddrSwap. The zero value is the default.

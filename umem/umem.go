@@ -81,14 +81,13 @@ func New(opts *Options) (*UMEM, error) {
 	return u, nil
 }
 
-// NewMemory makes a UMEM over ordinary Go memory, registered with no
-// kernel and needing no privilege: the UMEM of memory sockets
+// NewMemory maps a UMEM, on hugepages if the options ask, and registers
+// it with no kernel, so it needs no privilege: the UMEM of memory sockets
 // (afxdp.NewMemory), whose kernel side a test or a benchmark plays.
-// Options.HugePages and HugePageFallback do not apply. Frames are
-// accounted as in any UMEM. It is Linux-only, like New.
+// Frames are accounted as in any UMEM. Close unmaps it once no socket
+// uses it and no frame is held. It is Linux-only, like New.
 func NewMemory(opts *Options) (*UMEM, error) {
 	o := opts.withDefaults()
-	o.HugePages, o.HugePageFallback = false, false
 	if err := o.validate(); err != nil {
 		return nil, fmt.Errorf("umem: %w", err)
 	}
@@ -98,6 +97,8 @@ func NewMemory(opts *Options) (*UMEM, error) {
 		Headroom:           o.Headroom,
 		FillRingSize:       o.FillRingSize,
 		CompletionRingSize: o.CompletionRingSize,
+		HugePages:          o.HugePages,
+		HugePageFallback:   o.HugePageFallback,
 		Unaligned:          o.Unaligned,
 	})
 	if err != nil {
@@ -106,6 +107,7 @@ func NewMemory(opts *Options) (*UMEM, error) {
 	u := &UMEM{x: x, opts: o}
 	u.Pool = &Pool{x: x.Main(), u: u}
 	u.pools = []*Pool{u.Pool}
+	runtime.AddCleanup(u, func(x *xsk.UMEM) { _ = x.Close() }, x)
 	return u, nil
 }
 

@@ -25,18 +25,18 @@ func AlignedBytes(n int) []byte {
 	return b[off : off+n : off+n]
 }
 
-// NewMemory builds a UMEM of geometry c over Go memory, registered with no
-// kernel: its sockets are memory sockets (JoinMemory), whose kernel side
-// the caller plays. Hugepages do not apply.
+// NewMemory maps a UMEM of geometry c (on hugepages if c asks) and
+// registers it with no kernel: its sockets are memory sockets
+// (JoinMemory), whose kernel side the caller plays.
 func NewMemory(c Config) (*UMEM, error) {
 	if c.FrameCount == 0 || c.FrameSize == 0 {
 		return nil, fmt.Errorf("memory UMEM of %d x %d bytes: %w", c.FrameCount, c.FrameSize, ErrInvalidConfig)
 	}
 	u := newUMEM(c)
-	u.area = AlignedBytes(int(u.size))
-	u.borrowed = true // Go memory: the garbage collector frees it
 	u.memory = true
-	u.start = uintptr(unsafe.Pointer(&u.area[0])) // only compared with slice addresses in AddrOf
+	if err := u.mapArea(); err != nil {
+		return nil, err
+	}
 	u.initFrames()
 	return u, nil
 }

@@ -82,23 +82,9 @@ func New(c Config) (_ *UMEM, err error) {
 		}
 	}()
 
-	size := int(u.size)
-	if c.HugePages {
-		hp := hugePageSize()
-		length := (size + hp - 1) / hp * hp
-		u.area, err = sys.MmapArea(length, true)
-		if err != nil && !c.HugePageFallback {
-			return nil, fmt.Errorf("map %d bytes on %d KiB hugepages (%d free): %w: %w; reserve them with "+
-				"'echo %d > /proc/sys/vm/nr_hugepages' or set HugePageFallback", length, hp>>10, hugePagesFree(), ErrNoHugePages, err, length/hp)
-		}
-		u.huge = err == nil
+	if err := u.mapArea(); err != nil {
+		return nil, err
 	}
-	if u.area == nil {
-		if u.area, err = sys.MmapArea(size, false); err != nil {
-			return nil, fmt.Errorf("map %d bytes: %w", size, err)
-		}
-	}
-	u.start = uintptr(unsafe.Pointer(&u.area[0])) // only compared with slice addresses in AddrOf
 	if u.spareFD, err = u.register(); err != nil {
 		return nil, err
 	}
@@ -106,6 +92,29 @@ func New(c Config) (_ *UMEM, err error) {
 
 	u.initFrames()
 	return u, nil
+}
+
+// mapArea maps the frames, on hugepages if the Config asks.
+func (u *UMEM) mapArea() (err error) {
+	c := u.cfg
+	size := int(u.size)
+	if c.HugePages {
+		hp := hugePageSize()
+		length := (size + hp - 1) / hp * hp
+		u.area, err = sys.MmapArea(length, true)
+		if err != nil && !c.HugePageFallback {
+			return fmt.Errorf("map %d bytes on %d KiB hugepages (%d free): %w: %w; reserve them with "+
+				"'echo %d > /proc/sys/vm/nr_hugepages' or set HugePageFallback", length, hp>>10, hugePagesFree(), ErrNoHugePages, err, length/hp)
+		}
+		u.huge = err == nil
+	}
+	if u.area == nil {
+		if u.area, err = sys.MmapArea(size, false); err != nil {
+			return fmt.Errorf("map %d bytes: %w", size, err)
+		}
+	}
+	u.start = uintptr(unsafe.Pointer(&u.area[0])) // only compared with slice addresses in AddrOf
+	return nil
 }
 
 // newUMEM returns a UMEM with c's geometry, without memory or frames.
