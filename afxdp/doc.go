@@ -32,7 +32,18 @@
 //
 // [Socket.Wait] blocks in Go's runtime poller until frames arrive, a
 // timeout passes or the socket is closed; it makes no syscall when frames
-// are already waiting.
+// are already waiting. [Socket.WaitPoll] does the same in poll(2) on the
+// calling thread: cheaper per wake-up, and the one for a goroutine locked
+// to its thread.
+//
+// # Memory sockets
+//
+// [NewMemory] opens a socket whose rings are in ordinary memory, with a
+// [MemoryKernel] that plays the kernel's side: it delivers frames onto the
+// RX ring and takes transmitted ones off the TX ring. Everything above the
+// rings is the same Socket, so code written against a Socket (a pipeline,
+// a stage, a protocol) can be tested without a NIC, an XDP program or
+// privileges, and benchmarked without the kernel in the way.
 //
 //	sock, err := afxdp.Open("eth0", 0, nil)
 //	if err != nil {

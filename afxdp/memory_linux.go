@@ -88,6 +88,7 @@ func newMemory(cfg *Config) (_ *Socket, _ *MemoryKernel, err error) {
 		s.upool = c.Pool
 	}
 	s.pool = xsk.PoolOf(s.upool)
+	s.area, s.areaShift, s.areaMapped = s.x.AlignedArea()
 	k := &memKernel{x: s.x, unaligned: s.x.Config().Unaligned, fd: -1}
 	k.dataOff = xdpPacketHeadroom + uint64(s.x.Config().Headroom)
 	var kr xsk.KernelRings

@@ -103,6 +103,7 @@ func openLink(link netlink.Link, queue int, cfg *Config) (_ *Socket, err error) 
 		s.upool = c.Pool
 	}
 	s.pool = xsk.PoolOf(s.upool)
+	s.area, s.areaShift, s.areaMapped = s.x.AlignedArea()
 
 	if s.m, err = s.x.Join(link.Index, queue, s.pool); err != nil {
 		return nil, opErr("open", err)

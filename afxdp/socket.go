@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -84,6 +85,12 @@ type sock struct {
 	registered bool
 
 	mem *memKernel // a memory socket's kernel side (NewMemory); nil for a socket on a device
+
+	// The UMEM's area in aligned mode, for Frame without calls (see
+	// xsk.UMEM.AlignedArea); areaShift 0 otherwise.
+	area       []byte
+	areaShift  uint
+	areaMapped *atomic.Bool
 
 	zeroCopy   bool
 	needWakeup bool
@@ -181,6 +188,42 @@ func (s *Socket) MultiBuffer() bool { return s.cfg.MultiBuffer }
 // may be modified. They are valid while the application holds the frame:
 // until it is released or transmitted.
 func (s *Socket) Frame(d Desc) []byte {
+	// Aligned frames: a shift and a slice, inlined into the caller's loop.
+	if s.areaShift == 0 || !s.areaMapped.Load() {
+		return s.frameSlow(d)
+	}
+	a := d.Addr
+	end := (a>>s.areaShift + 1) << s.areaShift // of a's frame; 0 if a is past 2^64 - frame size
+	if a+uint64(d.Len) > end || end > uint64(len(s.area)) {
+		return nil
+	}
+	return s.area[a : a+uint64(d.Len) : end]
+}
+
+// Frames sets out[i] to Frame(descs[i]) for each descriptor (out must be
+// at least as long): the batch form of Frame, a few ns cheaper per frame
+// in aligned mode, where it is a shift and a slice.
+func (s *Socket) Frames(descs []Desc, out [][]byte) {
+	out = out[:len(descs)]
+	if s.areaShift == 0 || !s.areaMapped.Load() {
+		for i, d := range descs {
+			out[i] = s.frameSlow(d)
+		}
+		return
+	}
+	area, shift := s.area, s.areaShift
+	for i, d := range descs {
+		a := d.Addr
+		end := (a>>shift + 1) << shift
+		if a+uint64(d.Len) > end || end > uint64(len(area)) {
+			out[i] = nil
+			continue
+		}
+		out[i] = area[a : a+uint64(d.Len) : end]
+	}
+}
+
+func (s *Socket) frameSlow(d Desc) []byte {
 	f := s.x.Frame(d.Addr)
 	if uint32(len(f)) < d.Len {
 		return nil

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -39,6 +40,7 @@ type UMEM struct {
 	start     uintptr // address of area[0], for AddrOf
 	borrowed  bool    // area is Go memory (a test's, or NewMemory's): release does not unmap it
 	memory    bool    // made by NewMemory: no kernel, memory sockets only
+	mapped    atomic.Bool // area is mapped: AlignedArea's users look before they slice it
 
 	meta []frameMeta // per frame; an entry changes only under its pool's mutex
 
@@ -114,7 +116,19 @@ func (u *UMEM) mapArea() (err error) {
 		}
 	}
 	u.start = uintptr(unsafe.Pointer(&u.area[0])) // only compared with slice addresses in AddrOf
+	u.mapped.Store(true)
 	return nil
+}
+
+// AlignedArea returns, in aligned mode with a power-of-two frame size,
+// the whole area, log2 of the frame size, and the flag that stays true
+// while the area is mapped: for a frame lookup without calls. In any
+// other mode it returns nil, 0, nil.
+func (u *UMEM) AlignedArea() (area []byte, shift uint, mapped *atomic.Bool) {
+	if !u.fastIndex() || u.area == nil {
+		return nil, 0, nil
+	}
+	return u.area[:u.size:u.size], u.shift, &u.mapped
 }
 
 // newUMEM returns a UMEM with c's geometry, without memory or frames.
@@ -445,6 +459,7 @@ func (u *UMEM) release() error {
 		errs = append(errs, sys.Close(u.spareFD))
 		u.spareFD = -1
 	}
+	u.mapped.Store(false)
 	if u.area != nil && !u.borrowed {
 		// The kernel keeps its own pin on the pages while a registration
 		// lives, so unmapping our view is safe.
