@@ -261,3 +261,69 @@ func TestMemoryConcurrent(t *testing.T) {
 		t.Errorf("received %d of %d", got, total)
 	}
 }
+
+// TestRecycle: Recycle puts frames straight back on the fill ring (the
+// kernel can fill them again at once), Release on the free list (Alloc
+// finds them); both refuse frames not held; after Close, Recycle is
+// Release.
+func TestRecycle(t *testing.T) {
+	s, k := newMemory(t, &afxdp.Config{UMEMOptions: &umem.Options{FrameCount: 64, FillRingSize: 32, CompletionRingSize: 32}, RXRingSize: 32, TXRingSize: 32})
+	descs := make([]afxdp.Desc, 32)
+	receive := func(n int) []afxdp.Desc {
+		t.Helper()
+		frames := make([][]byte, n)
+		for i := range frames {
+			frames[i] = testframes.UDP4
+		}
+		if got := k.Deliver(frames...); got != n {
+			t.Fatalf("Deliver: %d of %d", got, n)
+		}
+		got, err := s.Receive(descs)
+		if err != nil || got != n {
+			t.Fatalf("Receive: %d, %v", got, err)
+		}
+		return descs[:got]
+	}
+	c0 := s.UMEM().Counts()
+	d := append([]afxdp.Desc(nil), receive(16)...)
+	// Receive refilled the fill ring; the kernel takes 16 of those frames
+	// again, which makes room there.
+	for range 16 {
+		k.Deliver(testframes.UDP4)
+	}
+	c1 := s.UMEM().Counts()
+	if err := s.Recycle(d); err != nil {
+		t.Fatal(err)
+	}
+	c2 := s.UMEM().Counts()
+	if c2.Fill != c1.Fill+16 || c2.Free != c1.Free || c2.App != 0 {
+		t.Errorf("Recycle: counts %+v -> %+v, want the 16 frames on the fill ring", c1, c2)
+	}
+	if err := s.Recycle(d[:1]); !errors.Is(err, umem.ErrFrameState) {
+		t.Errorf("Recycle of a frame not held: %v, want ErrFrameState", err)
+	}
+	n, err := s.Receive(descs) // the 16 delivered above
+	if err != nil || n != 16 {
+		t.Fatalf("Receive: %d, %v; want 16", n, err)
+	}
+	d = descs[:n]
+	c3 := s.UMEM().Counts()
+	if err := s.Release(d); err != nil {
+		t.Fatal(err)
+	}
+	if c := s.UMEM().Counts(); c.Free != c3.Free+16 || c.Fill != c3.Fill || c.App != 0 || c.Total != c0.Total {
+		t.Errorf("Release: counts %+v -> %+v, want the 16 frames free", c3, c)
+	}
+	k.Deliver(testframes.UDP4, testframes.UDP4, testframes.UDP4, testframes.UDP4)
+	n, _ = s.Receive(descs)
+	held := append([]afxdp.Desc(nil), descs[:n]...)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Recycle(held); err != nil {
+		t.Errorf("Recycle after Close: %v", err)
+	}
+	if c := s.UMEM().Counts(); c.Free != c.Total {
+		t.Errorf("after Close and Recycle: %+v, want every frame free", c)
+	}
+}

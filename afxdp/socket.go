@@ -264,7 +264,7 @@ func (s *Socket) TransmitBytes(pkts [][]byte) (int, error) {
 				for j := range n {
 					descs[j] = Desc{Addr: addrs[j]}
 				}
-				_ = s.release(descs[:n])
+				_ = s.release(descs[:n], false)
 				if len(batch[i]) == 0 {
 					return sent, errEmptyPacket
 				}
@@ -275,7 +275,7 @@ func (s *Socket) TransmitBytes(pkts [][]byte) (int, error) {
 		k, err := s.Transmit(descs[:n])
 		sent += k
 		if k < n {
-			_ = s.release(descs[k:n])
+			_ = s.release(descs[k:n], false)
 			return sent, err
 		}
 		if err != nil {
@@ -297,7 +297,16 @@ func (s *Socket) Receive(descs []Desc) (int, error) { return s.receive(descs) }
 // so a caller still holding frames can give them back. Descriptors of
 // frames the application does not hold in this pool are skipped, and
 // the error (wrapping umem.ErrFrameState) says so.
-func (s *Socket) Release(descs []Desc) error { return s.release(descs) }
+func (s *Socket) Release(descs []Desc) error { return s.release(descs, false) }
+
+// Recycle is Release for a receive loop: the frames go straight back onto
+// the socket's fill ring while it has room, for the kernel to fill again,
+// and only the rest onto the free list, where Pool().Alloc finds them.
+// It does in one pass what Release and the next Receive's refill do in
+// two, as C programs hand received frames back to the fill ring. Use
+// Release for frames you want to allocate again (to transmit, say).
+// After Close it is Release.
+func (s *Socket) Recycle(descs []Desc) error { return s.release(descs, true) }
 
 // Transmit puts up to len(descs) frames on the TX ring, makes the kernel
 // send them, and returns how many it took, always the first n. The

@@ -46,10 +46,15 @@ func (s *sock) receiveLocked(descs []unix.XDPDesc) int {
 	return k
 }
 
-// release implements Release.
-func (s *sock) release(descs []unix.XDPDesc) error {
+// release implements Release, and Recycle with toFill.
+func (s *sock) release(descs []unix.XDPDesc, toFill bool) error {
 	s.pool.Lock()
-	bad := s.pool.ReleaseLocked(descs)
+	var bad int
+	if toFill && !s.closed { // once closed, the rings are gone
+		bad = s.pool.RecycleLocked(s.pair, descs)
+	} else {
+		bad = s.pool.ReleaseLocked(descs)
+	}
 	s.pool.Unlock()
 	if bad > 0 {
 		return errReleaseNotHeld

@@ -18,7 +18,7 @@ func openName(string, int, *Config) (*Socket, error)    { return nil, errUnsuppo
 func openIndex(int, int, *Config) (*Socket, error)      { return nil, errUnsupported }
 func waitAny(time.Duration, ...*Socket) error           { return errUnsupported }
 func (s *sock) receive([]Desc) (int, error)             { return 0, errUnsupported }
-func (s *sock) release([]Desc) error                    { return errUnsupported }
+func (s *sock) release([]Desc, bool) error              { return errUnsupported }
 func (s *sock) transmit([]Desc) (int, error)            { return 0, errUnsupported }
 func (s *sock) complete() int                           { return 0 }
 func (s *sock) pendingTX() int                          { return 0 }

@@ -35,7 +35,7 @@ func memFlows() [][]byte {
 // was sent — so that nothing but the user-space side is measured, per
 // core, in batches of 64 over 1024 flows: drop (no stage), MAC-swap
 // reflect, FlowCounter count, LoadBalancer (DSR, 4 backends, connection
-// table), and the hand loop (Receive/Release) under drop for reference.
+// table), and the hand loop (Receive/Recycle) under drop for reference.
 func BenchmarkRunnerMemory(b *testing.B) {
 	const batch = 64
 	flows := memFlows()
@@ -93,7 +93,7 @@ func BenchmarkRunnerMemory(b *testing.B) {
 			for _, d := range descs[:n] {
 				sink ^= s.Frame(d)[12]
 			}
-			_ = s.Release(descs[:n])
+			_ = s.Recycle(descs[:n])
 			frames += n
 		}
 		_ = sink

@@ -483,7 +483,7 @@ func (r *Runner) flush() error {
 		r.fwd[i] = batch[:0]
 	}
 	if len(r.drop) > 0 {
-		_ = r.cfg.Socket.Release(r.drop)
+		_ = r.cfg.Socket.Recycle(r.drop) // straight back to the fill ring
 		r.drop = r.drop[:0]
 	}
 	return firstErr

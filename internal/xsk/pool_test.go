@@ -724,3 +724,61 @@ func TestCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestRecycleLocked: received frames go straight back onto the fill ring
+// while it has room, the rest to the free list; frames not held are
+// refused and recorded, the counts stay whole.
+func TestRecycleLocked(t *testing.T) {
+	t.Parallel()
+	u := newTestUMEM(t, cfg16)
+	p := u.Main()
+	tp := addTestPair(t, p, 4, 4)
+	if got := p.refill(tp, 4); got != 4 {
+		t.Fatalf("refill: %d", got)
+	}
+	// The kernel takes the 4 frames and delivers them.
+	taken := tp.take(4)
+	descs := make([]unix.XDPDesc, len(taken))
+	for i, a := range taken {
+		descs[i] = desc(a+256, 60)
+	}
+	if n := p.received(descs); n != 4 {
+		t.Fatalf("received %d", n)
+	}
+	// Two more held frames, allocated: six to recycle, room for four.
+	a1, _ := p.Alloc()
+	a2, _ := p.Alloc()
+	all := append(descs, desc(a1, 60), desc(a2, 60))
+	wantCounts(t, "before", p, Counts{Total: 16, Free: 10, App: 6})
+	p.Lock()
+	bad := p.RecycleLocked(tp.Pair, all)
+	p.Unlock()
+	if bad != 0 {
+		t.Fatalf("RecycleLocked refused %d", bad)
+	}
+	wantCounts(t, "after", p, Counts{Total: 16, Free: 12, Fill: 4})
+	onFill := tp.onFill()
+	if len(onFill) != 4 {
+		t.Fatalf("fill ring holds %v, want 4 frames", onFill)
+	}
+	for i, a := range onFill {
+		if a != taken[i] || u.state(a) != StateFill {
+			t.Errorf("fill entry %d: %#x (%s), want %#x, a frame start, fill", i, a, u.state(a), taken[i])
+		}
+	}
+	for _, a := range []uint64{a1, a2} {
+		if u.state(a) != StateFree {
+			t.Errorf("frame %#x past the ring's room is %s, want free", a, u.state(a))
+		}
+	}
+	wantClean(t, u)
+	// Twice: the frames are not held any more.
+	p.Lock()
+	bad = p.RecycleLocked(tp.Pair, all[:2])
+	p.Unlock()
+	if bad != 2 {
+		t.Errorf("recycling frames not held: %d refused, want 2", bad)
+	}
+	wantCounts(t, "after the misuse", p, Counts{Total: 16, Free: 12, Fill: 4})
+	wantViolation(t, u)
+}
