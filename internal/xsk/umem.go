@@ -33,13 +33,13 @@ type UMEM struct {
 	cfg       Config
 	area      []byte
 	huge      bool
-	size      uint64  // bytes of frames: FrameCount * FrameSize
-	frameSize uint64  // FrameSize
-	shift     uint    // aligned mode: log2(FrameSize)
-	unaligned bool    // unaligned chunk mode: addresses need not be frame starts
-	start     uintptr // address of area[0], for AddrOf
-	borrowed  bool    // area is Go memory (a test's, or NewMemory's): release does not unmap it
-	memory    bool    // made by NewMemory: no kernel, memory sockets only
+	size      uint64      // bytes of frames: FrameCount * FrameSize
+	frameSize uint64      // FrameSize
+	shift     uint        // aligned mode: log2(FrameSize)
+	unaligned bool        // unaligned chunk mode: addresses need not be frame starts
+	start     uintptr     // address of area[0], for AddrOf
+	borrowed  bool        // area is Go memory (a test's, or NewMemory's): release does not unmap it
+	memory    bool        // made by NewMemory: no kernel, memory sockets only
 	mapped    atomic.Bool // area is mapped: AlignedArea's users look before they slice it
 
 	meta []frameMeta // per frame; an entry changes only under its pool's mutex
