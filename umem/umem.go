@@ -53,12 +53,22 @@ func init() {
 // New maps a UMEM and registers it with the kernel. It needs CAP_NET_RAW
 // (an AF_XDP socket) and locked memory for the area (CAP_IPC_LOCK or a
 // large enough RLIMIT_MEMLOCK; ErrMemlock otherwise).
-func New(opts *Options) (*UMEM, error) {
+func New(opts *Options) (*UMEM, error) { return newUMEM(opts, xsk.New) }
+
+// NewMemory maps a UMEM, on hugepages if the options ask, and registers
+// it with no kernel, so it needs no privilege: the UMEM of memory sockets
+// (afxdp.NewMemory), whose kernel side a test or a benchmark plays.
+// Frames are accounted as in any UMEM. Close unmaps it once no socket
+// uses it and no frame is held. It is Linux-only, like New.
+func NewMemory(opts *Options) (*UMEM, error) { return newUMEM(opts, xsk.NewMemory) }
+
+// newUMEM makes a UMEM of opts with create (xsk.New or xsk.NewMemory).
+func newUMEM(opts *Options, create func(xsk.Config) (*xsk.UMEM, error)) (*UMEM, error) {
 	o := opts.withDefaults()
 	if err := o.validate(); err != nil {
 		return nil, fmt.Errorf("umem: %w", err)
 	}
-	x, err := xsk.New(xsk.Config{
+	x, err := create(xsk.Config{
 		FrameCount:         o.FrameCount,
 		FrameSize:          o.FrameSize,
 		Headroom:           o.Headroom,
@@ -77,36 +87,6 @@ func New(opts *Options) (*UMEM, error) {
 	// A UMEM dropped without Close still goes, with its registration and
 	// pinned memory, once nothing refers to it: sockets refer to it while
 	// open, and the area stays mapped while frames are held.
-	runtime.AddCleanup(u, func(x *xsk.UMEM) { _ = x.Close() }, x)
-	return u, nil
-}
-
-// NewMemory maps a UMEM, on hugepages if the options ask, and registers
-// it with no kernel, so it needs no privilege: the UMEM of memory sockets
-// (afxdp.NewMemory), whose kernel side a test or a benchmark plays.
-// Frames are accounted as in any UMEM. Close unmaps it once no socket
-// uses it and no frame is held. It is Linux-only, like New.
-func NewMemory(opts *Options) (*UMEM, error) {
-	o := opts.withDefaults()
-	if err := o.validate(); err != nil {
-		return nil, fmt.Errorf("umem: %w", err)
-	}
-	x, err := xsk.NewMemory(xsk.Config{
-		FrameCount:         o.FrameCount,
-		FrameSize:          o.FrameSize,
-		Headroom:           o.Headroom,
-		FillRingSize:       o.FillRingSize,
-		CompletionRingSize: o.CompletionRingSize,
-		HugePages:          o.HugePages,
-		HugePageFallback:   o.HugePageFallback,
-		Unaligned:          o.Unaligned,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("umem: %w", err)
-	}
-	u := &UMEM{x: x, opts: o}
-	u.Pool = &Pool{x: x.Main(), u: u}
-	u.pools = []*Pool{u.Pool}
 	runtime.AddCleanup(u, func(x *xsk.UMEM) { _ = x.Close() }, x)
 	return u, nil
 }

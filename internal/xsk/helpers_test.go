@@ -12,17 +12,12 @@ import (
 	"github.com/xdpkit/xdpkit/ring"
 )
 
-// testOff lays a ring out as ring/helpers_test.go does: each index word on
-// its own cache line, the entries after them.
-var testOff = ring.Offsets{Producer: 0, Consumer: 64, Flags: 128, Desc: 192}
+// testOff lays a ring out as memory sockets do: each index word on its
+// own cache line, the entries after them.
+var testOff = MemOffsets
 
-// alignedBytes returns n zeroed bytes of Go memory starting on an 8-byte
-// boundary, as ring indices (atomics) and entries (uint64) need. The
-// []byte points into the []uint64 allocation, which keeps it alive.
-func alignedBytes(n int) []byte {
-	w := make([]uint64, (n+7)/8)
-	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(w))), n)
-}
+// alignedBytes returns n zeroed bytes of Go memory, aligned for rings.
+func alignedBytes(n int) []byte { return AlignedBytes(n) }
 
 // newTestUMEM builds a UMEM of geometry c over Go memory, as New does but
 // without mapping or registering anything: no kernel, no privileges. Its

@@ -212,28 +212,7 @@ func (p *Pool) ReleaseLocked(descs []ring.Desc) (bad int) {
 		p.appDone(len(descs) - bad)
 		return bad
 	}
-	// Aligned frames: freeLocked's work in one loop without calls.
-	meta, free, id, size, shift := u.meta, p.free, p.id, u.size, u.shift
-	for i := range descs {
-		a := descs[i].Addr
-		if a >= size {
-			_ = p.refused(a, StateApp, OutsideUMEM)
-			bad++
-			continue
-		}
-		j := a >> shift
-		m := &meta[j]
-		if m.state != StateApp || m.pool != id {
-			_ = p.refused(a, StateApp, NotHeld)
-			bad++
-			continue
-		}
-		m.state = StateFree
-		free = append(free, j<<shift) // never grows: capacity is total
-	}
-	p.free = free
-	p.appDone(len(descs) - bad)
-	return bad
+	return p.releaseAligned(nil, descs)
 }
 
 // RecycleLocked is ReleaseLocked for a socket that receives on pr: the
@@ -248,8 +227,21 @@ func (p *Pool) RecycleLocked(pr *Pair, descs []ring.Desc) (bad int) {
 	if !u.fastIndex() || p.umemClosed || pr == nil {
 		return p.ReleaseLocked(descs)
 	}
-	idx, room := pr.Fill.Reserve(uint32(len(descs)))
-	meta, free, id, size, shift, l := u.meta, p.free, p.id, u.size, u.shift, pr.local
+	return p.releaseAligned(pr, descs)
+}
+
+// releaseAligned is ReleaseLocked's and RecycleLocked's work for aligned
+// frames, in one loop without calls: onto pr's fill ring while it has
+// room (none without pr), the rest onto the free list.
+func (p *Pool) releaseAligned(pr *Pair, descs []ring.Desc) (bad int) {
+	u := p.u
+	var idx, room uint32
+	var l uint16
+	if pr != nil {
+		idx, room = pr.Fill.Reserve(uint32(len(descs)))
+		l = pr.local
+	}
+	meta, free, id, size, shift := u.meta, p.free, p.id, u.size, u.shift
 	k := uint32(0)
 	for i := range descs {
 		a := descs[i].Addr
@@ -275,10 +267,12 @@ func (p *Pool) RecycleLocked(pr *Pair, descs []ring.Desc) (bad int) {
 		free = append(free, j<<shift) // never grows: capacity is total
 	}
 	p.free = free
-	pr.Fill.Cancel(room - k)
-	if k > 0 {
-		pr.Fill.Submit(k)
-		p.fill += int(k)
+	if pr != nil {
+		pr.Fill.Cancel(room - k)
+		if k > 0 {
+			pr.Fill.Submit(k)
+			p.fill += int(k)
+		}
 	}
 	p.appDone(len(descs) - bad)
 	return bad
