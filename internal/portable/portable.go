@@ -58,13 +58,31 @@ func Use(ctx context.Context) error {
 	}
 	defer sock.Close()
 	descs := make([]ring.Desc, 64)
+	frames := make([][]byte, 64)
 	for sock.Wait(time.Second) == nil {
 		n, _ := sock.Receive(descs)
 		for _, d := range descs[:n] {
 			var h packet.Headers
 			_ = packet.Parse(sock.Frame(d), &h)
 		}
+		sock.Frames(descs[:n], frames)
 		_ = sock.Release(descs[:n])
+		if sock.WaitPoll(time.Millisecond) == nil {
+			n, _ = sock.Receive(descs)
+			_ = sock.Recycle(descs[:n])
+		}
+	}
+	mu, err := umem.NewMemory(nil)
+	if err == nil && mu.Memory() {
+		msock, kernel, err := afxdp.NewMemory(&afxdp.Config{UMEM: mu})
+		if err == nil {
+			kernel.Fill(make([]byte, 60))
+			kernel.Deliver(make([]byte, 60))
+			kernel.DeliverN(1, 60)
+			kernel.Transmitted(func(frame []byte) {})
+			_ = kernel.Stats().Delivered
+			_ = msock.Close()
+		}
 	}
 	a, ok := sock.Pool().Alloc()
 	if ok {
@@ -73,7 +91,9 @@ func Use(ctx context.Context) error {
 	st, _ := sock.Stats()
 	_ = st.RXPackets
 	flows, _ := stages.NewFlowCounter(1024)
-	r, err := pipeline.New(pipeline.Config{Socket: sock, FastPath: fp, Stages: []pipeline.Stage{flows, stages.NewMACSwap()}})
+	drop := pipeline.RawFunc(func(p *pipeline.Packet) pipeline.Verdict { return pipeline.Drop })
+	var _ pipeline.Raw = drop
+	r, err := pipeline.New(pipeline.Config{Socket: sock, FastPath: fp, LockOSThread: true, Stages: []pipeline.Stage{flows, stages.NewMACSwap(), drop}})
 	if err != nil {
 		return err
 	}
