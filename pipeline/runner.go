@@ -271,11 +271,12 @@ func (r *Runner) loop(ctx context.Context) error {
 }
 
 // wait sleeps until sock has frames, at most IdleWait, in poll(2) on the
-// Runner's thread (afxdp.Socket.WaitPoll): cheaper per wake-up than the
-// runtime poller (bench: 103-105 ns of DUT CPU per frame against 112-124
-// in rx-drop), and a socket never registered with the runtime's epoll
-// set does not wake it for every frame it transmits. A Runner holds a
-// thread while it sleeps; a few per process are nothing.
+// Runner's thread (afxdp.Socket.WaitPoll): a locked Runner pays no thread
+// hand-off per wake-up (bench rx-drop: 103-109 ns of DUT CPU per frame
+// against 162-175 through the runtime poller; unlocked the two are within
+// the bench's noise), and a socket never registered with the runtime's
+// epoll set does not wake it for every frame it transmits. A Runner holds
+// a thread while it sleeps; a few per process are nothing.
 func (r *Runner) wait(sock *afxdp.Socket) error {
 	return sock.WaitPoll(r.cfg.IdleWait)
 }

@@ -1,6 +1,8 @@
 // Package workers runs one AF_XDP worker per NIC queue, each on its own
 // goroutine locked to an OS thread pinned to a CPU: the shape real
-// deployments take on a multi-queue NIC.
+// deployments take on a multi-queue NIC. An idle worker sleeps in poll(2)
+// on its own thread (pipeline.Config.LockOSThread), so being locked costs
+// it no thread hand-off when frames arrive.
 //
 // A Set opens the redirect program once for the interface, a socket per
 // queue — each with a UMEM of its own, or all sharing one UMEM
