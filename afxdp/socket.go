@@ -343,7 +343,10 @@ func (s *Socket) Stats() (Stats, error) { return s.readStats() }
 
 // Wait blocks until the RX ring has frames, the timeout passes
 // (ErrTimeout, which is os.ErrDeadlineExceeded), or the socket is closed
-// (ErrClosed). A negative timeout waits without limit. It returns at once,
+// (ErrClosed). A negative timeout waits without limit. A wait that times
+// out on a socket whose interface was deleted returns an error wrapping
+// ENXIO instead: such a socket never receives again, and nothing else
+// would tell a loop that only receives. It returns at once,
 // without a syscall, when frames are already there. It waits in Go's
 // runtime poller, so it parks the goroutine, not the thread.
 func (s *Socket) Wait(timeout time.Duration) error { return s.waitFor(timeout) }

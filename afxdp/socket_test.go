@@ -616,3 +616,32 @@ func TestWaitPoll(t *testing.T) {
 		t.Errorf("WaitPoll after Close: %v, want ErrClosed", err)
 	}
 }
+
+// TestWaitDeviceGone: a wait that times out on a socket whose interface
+// was deleted says so (ENXIO), for each kind of wait; with the link only
+// down it times out as usual.
+func TestWaitDeviceGone(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		wait func(*afxdp.Socket, time.Duration) error
+	}{
+		{"Wait", (*afxdp.Socket).Wait},
+		{"WaitPoll", (*afxdp.Socket).WaitPoll},
+		{"WaitAny", func(s *afxdp.Socket, d time.Duration) error { return afxdp.WaitAny(d, s) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := testutils.NewVeth(t, testutils.VethOptions{})
+			s := openHost(t, v, 0, nil)
+			testutils.MustRun(t, "ip", "link", "set", v.Host, "down")
+			if err := tc.wait(s, 20*time.Millisecond); !errors.Is(err, afxdp.ErrTimeout) {
+				t.Fatalf("link down: %v, want ErrTimeout", err)
+			}
+			testutils.MustRun(t, "ip", "link", "del", v.Host)
+			err := tc.wait(s, 20*time.Millisecond)
+			if !errors.Is(err, unix.ENXIO) {
+				t.Fatalf("interface deleted: %v, want ENXIO", err)
+			}
+			t.Log(err)
+		})
+	}
+}

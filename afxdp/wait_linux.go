@@ -30,7 +30,7 @@ func (s *sock) waitFor(timeout time.Duration) error {
 	if timeout >= 0 {
 		deadline = time.Now().Add(timeout)
 	}
-	return s.wait(poller, rawConn, deadline)
+	return s.timedOut(s.wait(poller, rawConn, deadline))
 }
 
 // waitPoll implements WaitPoll: poll(2) on the socket and the eventfd
@@ -58,7 +58,7 @@ func (s *sock) waitPoll(timeout time.Duration) error {
 	case fds[1].Revents != 0:
 		return ErrClosed
 	case got == 0:
-		return ErrTimeout
+		return s.timedOut(ErrTimeout)
 	}
 	if s.mem != nil {
 		drainEventfd(s.fd)
@@ -85,6 +85,29 @@ func (s *sock) waitContext(ctx context.Context) error {
 	err = s.wait(poller, rawConn, deadline)
 	if !stop() && ctx.Err() != nil {
 		return ctx.Err()
+	}
+	return s.timedOut(err)
+}
+
+// timedOut passes err on, unless it is a timeout and the socket's device
+// is gone: a socket whose interface was unregistered is unbound by the
+// kernel and never has frames again, but nothing wakes its waits (poll
+// reports nothing), so a loop that only receives would wait for ever.
+// recvfrom tells: ENXIO when unbound, at once and harmlessly when bound.
+// One syscall per idle timeout; ENETDOWN (the link is only down) is not
+// an error here.
+func (s *sock) timedOut(err error) error {
+	if !errors.Is(err, ErrTimeout) || s.mem != nil {
+		return err
+	}
+	s.pool.Lock()
+	defer s.pool.Unlock()
+	if s.closed { // Close has taken or will take the fd
+		return err
+	}
+	s.stats.RXWakeups++
+	if e := sys.WakeupRX(s.fd); errors.Is(e, unix.ENXIO) {
+		return &OpError{Op: "wait", Interface: s.ifname, Queue: s.queue, Err: fmt.Errorf("the interface is gone: %w", e)}
 	}
 	return err
 }
@@ -261,6 +284,11 @@ func waitAny(timeout time.Duration, socks ...*Socket) error {
 	case err != nil:
 		return err
 	case got == 0:
+		for _, s := range socks {
+			if err := s.timedOut(ErrTimeout); !errors.Is(err, ErrTimeout) {
+				return err
+			}
+		}
 		return ErrTimeout
 	}
 	for i := 1; i < len(fds); i += 2 {

@@ -5,6 +5,7 @@ package pipeline_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -273,5 +274,55 @@ func TestRunDrainsOnCancel(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkFree(t, u)
+	}
+}
+
+// TestDeviceGone: the interface is deleted under a running Runner that
+// only drops (so it never transmits, where a send would say ENXIO): Run
+// ends with an error within a few idle waits, and every frame is back.
+// The link going down before that ends nothing.
+func TestDeviceGone(t *testing.T) {
+	for _, st := range [][]pipeline.Stage{nil, {macSwap{}}} {
+		t.Run(fmt.Sprintf("stages=%d", len(st)), func(t *testing.T) {
+			v := testutils.NewVeth(t, testutils.VethOptions{})
+			u, err := umem.New(&umem.Options{FrameCount: 2048, FillRingSize: 1024})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer u.Close()
+			s, err := afxdp.OpenIndex(v.HostIndex, 0, &afxdp.Config{UMEM: u})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			r, err := pipeline.New(pipeline.Config{Socket: s, Stages: st, IdleWait: 20 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			errc := make(chan error, 1)
+			go func() { _, err := r.Run(context.Background()); errc <- err }()
+			time.Sleep(50 * time.Millisecond)
+			// A link that is only down ends nothing.
+			testutils.MustRun(t, "ip", "link", "set", v.Host, "down")
+			select {
+			case err := <-errc:
+				t.Fatalf("Run ended with the link down: %v", err)
+			case <-time.After(100 * time.Millisecond): // five idle waits
+			}
+			testutils.MustRun(t, "ip", "link", "set", v.Host, "up")
+			testutils.MustRun(t, "ip", "link", "del", v.Host)
+			select {
+			case err := <-errc:
+				if !errors.Is(err, unix.ENXIO) {
+					t.Errorf("Run = %v, want the device's ENXIO", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Run still going 5s after the interface was deleted")
+			}
+			if err := s.Close(); err != nil {
+				t.Logf("Close after the device went: %v", err)
+			}
+			checkFree(t, u)
+		})
 	}
 }
