@@ -247,7 +247,7 @@ func (k *MemoryKernel) DeliverN(n, length int) int {
 func (k *MemoryKernel) Fill(frames ...[]byte) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if len(frames) == 0 {
+	if k.closed || len(frames) == 0 { // once closed, the area may be unmapped
 		return
 	}
 	c := k.x.Config()

@@ -107,6 +107,7 @@ func TestMemoryRoundTrip(t *testing.T) {
 	if n := k.Deliver(testframes.UDP4); n != 0 || k.DeliverN(8, 60) != 0 || k.Transmitted(nil) != 0 {
 		t.Errorf("the kernel side works after Close")
 	}
+	k.Fill(testframes.UDP4) // nothing to write into any more: a no-op, not a fault
 }
 
 // TestMemoryWaits: Wait and WaitPoll time out on an empty ring, return
