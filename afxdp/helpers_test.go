@@ -142,3 +142,14 @@ func checkAccounting(t testing.TB, s *afxdp.Socket) {
 		t.Errorf("counts do not add up: %+v", c)
 	}
 }
+
+// waitKinds are the socket's ways to wait for frames, for tests that hold
+// for each: Wait, WaitPoll and WaitAny on the one socket.
+var waitKinds = []struct {
+	name string
+	wait func(*afxdp.Socket, time.Duration) error
+}{
+	{"Wait", (*afxdp.Socket).Wait},
+	{"WaitPoll", (*afxdp.Socket).WaitPoll},
+	{"WaitAny", func(s *afxdp.Socket, d time.Duration) error { return afxdp.WaitAny(d, s) }},
+}

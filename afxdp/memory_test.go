@@ -113,14 +113,7 @@ func TestMemoryRoundTrip(t *testing.T) {
 // TestMemoryWaits: Wait and WaitPoll time out on an empty ring, return
 // when another goroutine delivers, and end with ErrClosed on Close.
 func TestMemoryWaits(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		wait func(*afxdp.Socket, time.Duration) error
-	}{
-		{"Wait", (*afxdp.Socket).Wait},
-		{"WaitPoll", (*afxdp.Socket).WaitPoll},
-		{"WaitAny", func(s *afxdp.Socket, d time.Duration) error { return afxdp.WaitAny(d, s) }},
-	} {
+	for _, tc := range waitKinds {
 		t.Run(tc.name, func(t *testing.T) {
 			s, k := newMemory(t, nil)
 			if err := tc.wait(s, 20*time.Millisecond); !errors.Is(err, afxdp.ErrTimeout) {

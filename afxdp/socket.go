@@ -188,16 +188,10 @@ func (s *Socket) MultiBuffer() bool { return s.cfg.MultiBuffer }
 // may be modified. They are valid while the application holds the frame:
 // until it is released or transmitted.
 func (s *Socket) Frame(d Desc) []byte {
-	// Aligned frames: a shift and a slice, inlined into the caller's loop.
 	if s.areaShift == 0 || !s.areaMapped.Load() {
 		return s.frameSlow(d)
 	}
-	a := d.Addr
-	end := (a>>s.areaShift + 1) << s.areaShift // of a's frame; 0 if a is past 2^64 - frame size
-	if a+uint64(d.Len) > end || end > uint64(len(s.area)) {
-		return nil
-	}
-	return s.area[a : a+uint64(d.Len) : end]
+	return alignedFrame(s.area, s.areaShift, d)
 }
 
 // Frames sets out[i] to Frame(descs[i]) for each descriptor (out must be
@@ -213,14 +207,20 @@ func (s *Socket) Frames(descs []Desc, out [][]byte) {
 	}
 	area, shift := s.area, s.areaShift
 	for i, d := range descs {
-		a := d.Addr
-		end := (a>>shift + 1) << shift
-		if a+uint64(d.Len) > end || end > uint64(len(area)) {
-			out[i] = nil
-			continue
-		}
-		out[i] = area[a : a+uint64(d.Len) : end]
+		out[i] = alignedFrame(area, shift, d)
 	}
+}
+
+// alignedFrame is d's bytes in an aligned area of frames of 1<<shift
+// bytes, capped at the frame's end, or nil if d runs past its frame or the
+// area: a shift and a slice, inlined into Frame and Frames.
+func alignedFrame(area []byte, shift uint, d Desc) []byte {
+	a := d.Addr
+	end := (a>>shift + 1) << shift // of a's frame; 0 if a is past 2^64 - frame size
+	if a+uint64(d.Len) > end || end > uint64(len(area)) {
+		return nil
+	}
+	return area[a : a+uint64(d.Len) : end]
 }
 
 func (s *Socket) frameSlow(d Desc) []byte {

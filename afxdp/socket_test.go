@@ -621,14 +621,7 @@ func TestWaitPoll(t *testing.T) {
 // was deleted says so (ENXIO), for each kind of wait; with the link only
 // down it times out as usual.
 func TestWaitDeviceGone(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		wait func(*afxdp.Socket, time.Duration) error
-	}{
-		{"Wait", (*afxdp.Socket).Wait},
-		{"WaitPoll", (*afxdp.Socket).WaitPoll},
-		{"WaitAny", func(s *afxdp.Socket, d time.Duration) error { return afxdp.WaitAny(d, s) }},
-	} {
+	for _, tc := range waitKinds {
 		t.Run(tc.name, func(t *testing.T) {
 			v := testutils.NewVeth(t, testutils.VethOptions{})
 			s := openHost(t, v, 0, nil)
