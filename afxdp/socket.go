@@ -205,7 +205,7 @@ func (s *Socket) Frames(descs []Desc, out [][]byte) {
 		}
 		return
 	}
-	area, shift := s.area, s.areaShift
+	area, shift := s.area, s.areaShift&63
 	for i, d := range descs {
 		out[i] = alignedFrame(area, shift, d)
 	}

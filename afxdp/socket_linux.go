@@ -22,7 +22,9 @@ func (s *sock) receive(descs []unix.XDPDesc) (int, error) {
 }
 
 func (s *sock) receiveLocked(descs []unix.XDPDesc) int {
-	s.pool.RefillLocked(s.pair, s.fill.Size())
+	if s.pair.RefillDueLocked() {
+		s.pool.RefillLocked(s.pair, s.fill.Size())
+	}
 	idx, n := s.rx.Peek(uint32(len(descs)))
 	if n == 0 {
 		if s.needWakeup && s.fill.NeedWakeup() {
@@ -32,11 +34,10 @@ func (s *sock) receiveLocked(descs []unix.XDPDesc) int {
 		}
 		return 0
 	}
-	for i := uint32(0); i < n; i++ {
-		descs[i] = *s.rx.Desc(idx + i)
-	}
+	a, b := s.rx.Descs(idx, n)
+	copy(descs[copy(descs, a):], b)
 	s.rx.Release(n)
-	k := s.pool.ReceivedLocked(descs[:n])
+	k := s.pool.ReceivedLocked(s.pair, descs[:n])
 	var bytes uint64
 	for i := range descs[:k] {
 		bytes += uint64(descs[i].Len)
@@ -120,11 +121,21 @@ func (s *sock) transmitLocked(descs []unix.XDPDesc) (int, error) {
 	}
 	s.stallSince = time.Time{}
 	var bytes uint64
+	a, b := s.tx.Slots(idx, uint32(m))
+	if s.x.Unaligned() {
+		for i := range a {
+			a[i] = descs[i]
+			a[i].Addr = s.x.TXAddr(descs[i].Addr)
+		}
+		for i, d := range descs[len(a):m] {
+			b[i] = d
+			b[i].Addr = s.x.TXAddr(d.Addr)
+		}
+	} else { // the descriptors go on the ring as they are
+		copy(b, descs[copy(a, descs[:m]):m])
+	}
 	for i := range descs[:m] {
-		d := descs[i]
-		d.Addr = s.x.TXAddr(d.Addr)
-		s.tx.Set(idx+uint32(i), d)
-		bytes += uint64(d.Len)
+		bytes += uint64(descs[i].Len)
 	}
 	if m > 0 {
 		s.tx.Submit(uint32(m))

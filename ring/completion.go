@@ -38,6 +38,14 @@ func (c *Completion) Peek(n uint32) (idx, got uint32) { return c.peek(n) }
 // Addr reads the address at peeked index idx.
 func (c *Completion) Addr(idx uint32) uint64 { return c.addrs[idx&c.mask] }
 
+// Addrs returns the n peeked addresses from idx as at most two contiguous
+// runs of the ring (the second is empty unless the run wraps). They point
+// into the ring and are valid until Release.
+func (c *Completion) Addrs(idx, n uint32) (first, second []uint64) {
+	a0, a1, b1 := span(idx, n, c.mask)
+	return c.addrs[a0:a1:a1], c.addrs[:b1:b1]
+}
+
 // Release hands the next n peeked slots back to the kernel.
 func (c *Completion) Release(n uint32) { c.release(n) }
 

@@ -38,6 +38,15 @@ func (f *Fill) Reserve(n uint32) (idx, got uint32) { return f.reserve(n) }
 // Set writes a frame address into reserved slot idx.
 func (f *Fill) Set(idx uint32, addr uint64) { f.addrs[idx&f.mask] = addr }
 
+// Slots returns the n reserved slots from idx as at most two contiguous
+// runs of the ring's entries (the second is empty unless the run wraps):
+// batch code writes frame addresses through them without an index mask
+// per entry. They are valid until Submit or Cancel.
+func (f *Fill) Slots(idx, n uint32) (first, second []uint64) {
+	a0, a1, b1 := span(idx, n, f.mask)
+	return f.addrs[a0:a1:a1], f.addrs[:b1:b1]
+}
+
 // Submit makes the next n reserved slots visible to the kernel.
 func (f *Fill) Submit(n uint32) { f.submit(n) }
 

@@ -62,7 +62,7 @@ func (p *producer) reserve(n uint32) (idx, got uint32) {
 // submit publishes the next n reserved slots to the kernel.
 func (p *producer) submit(n uint32) {
 	p.published += n
-	p.prod.Store(p.published)
+	storeRelease(p.prod, p.published)
 }
 
 // cancel gives back the last n slots reserved and not submitted.
@@ -115,7 +115,7 @@ func (c *consumer) peek(n uint32) (idx, got uint32) {
 // release hands the next n peeked entries back to the kernel.
 func (c *consumer) release(n uint32) {
 	c.released += n
-	c.cons.Store(c.released)
+	storeRelease(c.cons, c.released)
 }
 
 // unpeek returns the last n peeked, unreleased entries to the ring.
@@ -148,4 +148,14 @@ func check(mem []byte, off Offsets, size uint32, entry uint64) error {
 		return errors.New("ring memory is not 8-byte aligned")
 	}
 	return nil
+}
+
+// span returns the ring slots idx..idx+n (masked) as at most two
+// contiguous index ranges of the entry array: [a0,a1) and [0,b1).
+func span(idx, n, mask uint32) (a0, a1, b1 uint32) {
+	a0 = idx & mask
+	if a0+n <= mask+1 {
+		return a0, a0 + n, 0
+	}
+	return a0, mask + 1, a0 + n - (mask + 1)
 }

@@ -38,6 +38,14 @@ func (r *RX) Peek(n uint32) (idx, got uint32) { return r.peek(n) }
 // and is valid until Release.
 func (r *RX) Desc(idx uint32) *Desc { return &r.descs[idx&r.mask] }
 
+// Descs returns the n peeked descriptors from idx as at most two
+// contiguous runs of the ring (the second is empty unless the run wraps),
+// for a batch copy. They point into the ring and are valid until Release.
+func (r *RX) Descs(idx, n uint32) (first, second []Desc) {
+	a0, a1, b1 := span(idx, n, r.mask)
+	return r.descs[a0:a1:a1], r.descs[:b1:b1]
+}
+
 // Release hands the next n peeked slots back to the kernel.
 func (r *RX) Release(n uint32) { r.release(n) }
 

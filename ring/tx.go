@@ -40,6 +40,14 @@ func (t *TX) Desc(idx uint32) *Desc { return &t.descs[idx&t.mask] }
 // Set writes a descriptor into reserved slot idx.
 func (t *TX) Set(idx uint32, d Desc) { t.descs[idx&t.mask] = d }
 
+// Slots returns the n reserved slots from idx as at most two contiguous
+// runs of the ring (the second is empty unless the run wraps), for a batch
+// copy. They are valid until Submit or Cancel.
+func (t *TX) Slots(idx, n uint32) (first, second []Desc) {
+	a0, a1, b1 := span(idx, n, t.mask)
+	return t.descs[a0:a1:a1], t.descs[:b1:b1]
+}
+
 // Submit makes the next n reserved slots visible to the kernel.
 func (t *TX) Submit(n uint32) { t.submit(n) }
 

@@ -27,7 +27,7 @@ func BenchmarkRXCycle(b *testing.B) {
 		}
 		tp.kFill.Release(got)
 		p.Lock()
-		n := p.ReceivedLocked(descs[:got])
+		n := p.ReceivedLocked(tp.Pair, descs[:got])
 		p.Unlock()
 		p.Lock()
 		p.ReleaseLocked(descs[:n])

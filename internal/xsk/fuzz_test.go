@@ -33,12 +33,13 @@ const (
 	opNewPool
 	opTakeFrame
 	opClose
+	opRecycle
 	numOps
 )
 
 var opNames = [numOps]string{"Alloc", "AllocInto", "Free(held)", "Free(any)", "ReleaseLocked", "RefillLocked",
 	"kernel takes fill", "kernel receives", "kernel drains", "StageTX", "kernel completes", "ReapLocked",
-	"drop pair", "add pair", "NewPool", "TakeFrame", "Close"}
+	"drop pair", "add pair", "NewPool", "TakeFrame", "Close", "RecycleLocked"}
 
 // mFrame is the model of one frame.
 type mFrame struct {
@@ -308,6 +309,52 @@ func (f *poolFuzzer) do(op int) {
 		}
 		if bad := p.release(descs...); bad != wantBad {
 			f.fatalf("ReleaseLocked(%+v) = %d bad, want %d", descs, bad, wantBad)
+		}
+
+	case opRecycle:
+		// Frames handed straight back to a pair's fill ring: the valid
+		// ones in order while it has room, the rest to the free list;
+		// unaligned frames and a closed UMEM take ReleaseLocked's path.
+		pr := f.pickPair()
+		if pr == nil {
+			return
+		}
+		pi, p = pr.pool, pr.tp.pool
+		descs := make([]unix.XDPDesc, f.intn(int(f.fillSz)+4))
+		for k := range descs {
+			switch i := f.pick(pi, StateApp); {
+			case i >= 0 && f.byte()&7 != 0:
+				descs[k].Addr = f.inFrame(i, uint64(f.intn(int(f.fs))), true)
+			case k > 0 && f.byte()&1 != 0: // the same frame twice
+				descs[k] = descs[f.intn(k)]
+			default:
+				descs[k].Addr = f.anyAddr()
+			}
+		}
+		room := int(f.fillSz) - len(pr.ring)
+		if f.unal || f.closed {
+			room = 0
+		}
+		wantBad, onRing := 0, len(pr.ring)
+		for _, d := range descs {
+			i, in := f.frameOf(d.Addr)
+			switch {
+			case !in || !f.held(pi, i):
+				wantBad++
+				f.misuse(pi)
+			case room > 0:
+				f.frames[i] = mFrame{state: StateFill, pool: pi, pair: pr}
+				pr.ring = append(pr.ring, f.start(i))
+				room--
+			default:
+				f.frames[i] = mFrame{state: StateFree, pool: pi}
+			}
+		}
+		if bad := p.recycle(pr.tp, descs...); bad != wantBad {
+			f.fatalf("RecycleLocked(%+v) = %d bad, want %d", descs, bad, wantBad)
+		}
+		if on := pr.tp.onFill(); !slices.Equal(on, pr.ring) {
+			f.fatalf("fill ring holds %#x, want %#x (%d before)", on, pr.ring, onRing)
 		}
 
 	case opRefill:
@@ -681,7 +728,7 @@ func (f *poolFuzzer) verify() {
 var weightedOps = []int{opAlloc, opAllocInto, opFreeHeld, opFreeHeld, opFreeHeld, opFreeAny, opRelease,
 	opRefill, opRefill, opRefill, opKernelTake, opKernelTake, opKernelTake, opKernelReceive, opKernelReceive,
 	opKernelReceive, opKernelDrain, opStageTX, opStageTX, opStageTX, opKernelComplete, opKernelComplete,
-	opKernelComplete, opReap, opReap, opReap, opDropPair, opAddPair, opNewPool, opTakeFrame}
+	opKernelComplete, opReap, opReap, opReap, opDropPair, opAddPair, opNewPool, opTakeFrame, opRecycle, opRecycle}
 
 // seedOps encodes operations as FuzzPool reads them, with argument seeds
 // from rng (zero if nil).

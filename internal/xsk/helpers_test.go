@@ -128,13 +128,19 @@ func (p *Pool) refill(pr *testPair, n uint32) uint32 {
 func (p *Pool) received(descs []unix.XDPDesc) int {
 	p.Lock()
 	defer p.Unlock()
-	return p.ReceivedLocked(descs)
+	return p.ReceivedLocked(nil, descs)
 }
 
 func (p *Pool) release(descs ...unix.XDPDesc) int {
 	p.Lock()
 	defer p.Unlock()
 	return p.ReleaseLocked(descs)
+}
+
+func (p *Pool) recycle(pr *testPair, descs ...unix.XDPDesc) int {
+	p.Lock()
+	defer p.Unlock()
+	return p.RecycleLocked(pr.Pair, descs)
 }
 
 func (p *Pool) reap(pr *testPair, n uint32) uint32 {

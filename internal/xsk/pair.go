@@ -27,11 +27,23 @@ type Pair struct {
 	refs     int       // sockets using the pair (under UMEM.mu)
 	bound    []*Member // of those, the ones bound, which later sockets may name in XDP_SHARED_UMEM
 	txFrames int       // frames in transmission through this pair (under pool.mu)
+	onFill   int       // frames put on the fill ring and not yet received (under pool.mu)
 }
 
 // TXFramesLocked returns how many frames sent through the pair have not
 // completed yet. Sockets bound to the same queue share the pair.
 func (pr *Pair) TXFramesLocked() int { return pr.txFrames }
+
+// RefillDueLocked reports whether a receive should restock the fill ring
+// from the free list: there are free frames, and by the pool's own count
+// at least a quarter of the ring has been consumed since it was last
+// full. Below that the ring still holds plenty for the kernel, and
+// frames handed straight back (Recycle) keep it stocked; skipping the
+// refill then saves a read of the kernel's consumer index, which another
+// CPU keeps writing, and a pass through the free list on every receive.
+func (pr *Pair) RefillDueLocked() bool {
+	return len(pr.pool.free) > 0 && pr.onFill <= int(pr.Fill.Size()-pr.Fill.Size()/4)
+}
 
 // Member is one socket's place in a UMEM: its file descriptor and ring
 // pair, and what its bind must say.

@@ -231,51 +231,103 @@ func (p *Pool) RecycleLocked(pr *Pair, descs []ring.Desc) (bad int) {
 }
 
 // releaseAligned is ReleaseLocked's and RecycleLocked's work for aligned
-// frames, in one loop without calls: onto pr's fill ring while it has
-// room (none without pr), the rest onto the free list.
+// frames: onto pr's fill ring while it has room (none without pr), the
+// rest onto the free list. It runs in two tight passes, the bookkeeping
+// (markReleased) and then the addresses into the ring's contiguous runs
+// and the free list, up to the first descriptor it must refuse; from
+// there on, releaseChecked takes the rest one at a time.
 func (p *Pool) releaseAligned(pr *Pair, descs []ring.Desc) (bad int) {
-	u := p.u
 	var idx, room uint32
 	var l uint16
 	if pr != nil {
 		idx, room = pr.Fill.Reserve(uint32(len(descs)))
 		l = pr.local
 	}
-	meta, free, id, size, shift := u.meta, p.free, p.id, u.size, u.shift
-	k := uint32(0)
-	for i := range descs {
-		a := descs[i].Addr
-		if a >= size {
-			_ = p.refused(a, StateApp, OutsideUMEM)
-			bad++
-			continue
+	n := p.markReleased(descs, int(room), l)
+	toFill := min(n, int(room))
+	mask := ^(p.u.frameSize - 1)
+	if toFill > 0 {
+		a, b := pr.Fill.Slots(idx, uint32(toFill))
+		for i := range a {
+			a[i] = descs[i].Addr & mask
 		}
-		j := a >> shift
-		m := &meta[j]
-		if m.state != StateApp || m.pool != id {
-			_ = p.refused(a, StateApp, NotHeld)
-			bad++
-			continue
+		rest := descs[len(a):toFill]
+		for i := range b {
+			b[i] = rest[i].Addr & mask
 		}
-		if k < room {
-			m.state, m.pair = StateFill, l
-			pr.Fill.Set(idx+k, j<<shift)
-			k++
-			continue
-		}
-		m.state = StateFree
-		free = append(free, j<<shift) // never grows: capacity is total
+	}
+	free := p.free
+	for i := range descs[toFill:n] {
+		free = append(free, descs[toFill+i].Addr&mask) // never grows: capacity is total
 	}
 	p.free = free
+	k := uint32(toFill)
+	if n < len(descs) {
+		var more uint32
+		more, bad = p.releaseChecked(pr, descs[n:], idx+k, room-k, l)
+		k += more
+	}
 	if pr != nil {
 		pr.Fill.Cancel(room - k)
 		if k > 0 {
 			pr.Fill.Submit(k)
 			p.fill += int(k)
+			pr.onFill += int(k)
 		}
 	}
 	p.appDone(len(descs) - bad)
 	return bad
+}
+
+// markReleased moves the frames of descs from App to Fill on ring pair l,
+// the first room of them, and the rest to Free, until the first one the
+// application does not hold; it returns how many it took.
+func (p *Pool) markReleased(descs []ring.Desc, room int, l uint16) int {
+	meta, id, shift := p.u.meta, p.id, p.u.shift&63
+	for i := range descs {
+		j := descs[i].Addr >> shift
+		if j >= uint64(len(meta)) || meta[j].state != StateApp || meta[j].pool != id {
+			return i
+		}
+		if i < room {
+			meta[j].state, meta[j].pair = StateFill, l
+		} else {
+			meta[j].state = StateFree
+		}
+	}
+	return len(descs)
+}
+
+// releaseChecked is releaseAligned's slow path, from the first descriptor
+// it refuses: one at a time, onto the fill ring's room reserved from idx
+// and then the free list, refusing (and recording) what the application
+// does not hold. It returns how many went onto the ring and how many it
+// refused.
+func (p *Pool) releaseChecked(pr *Pair, descs []ring.Desc, idx, room uint32, l uint16) (k uint32, bad int) {
+	u := p.u
+	for _, d := range descs {
+		i, ok := u.index(d.Addr)
+		if !ok {
+			_ = p.refused(d.Addr, StateApp, OutsideUMEM)
+			bad++
+			continue
+		}
+		m := &u.meta[i]
+		if m.state != StateApp || m.pool != p.id {
+			_ = p.refused(d.Addr, StateApp, NotHeld)
+			bad++
+			continue
+		}
+		if k < room {
+			m.state, m.pair = StateFill, l
+			pr.Fill.Set(idx+k, u.frameAddr(i))
+			k++
+			continue
+		}
+		m.state = StateFree
+		p.free = append(p.free, u.frameAddr(i))
+	}
+	return k, bad
 }
 
 // RefillLocked moves up to max free frames onto pr's fill ring
@@ -310,32 +362,41 @@ func (p *Pool) RefillLocked(pr *Pair, max uint32) uint32 {
 	}
 	p.free = p.free[:top-int(got)]
 	p.fill += int(got)
+	pr.onFill += int(got)
 	pr.Fill.Submit(got)
 	return got
 }
 
-// ReceivedLocked records that the frames of descs, read off an RX ring,
-// are the application's (Fill → App). Descriptors of frames that were
-// not on a fill ring of this pool (which the kernel never produces) are
-// removed from descs and recorded; it returns how many remain, in order.
-func (p *Pool) ReceivedLocked(descs []ring.Desc) int {
+// ReceivedLocked records that the frames of descs, read off the RX ring
+// of a socket on pr, are the application's (Fill → App). Descriptors of
+// frames that were not on a fill ring of this pool (which the kernel never
+// produces) are removed from descs and recorded; it returns how many
+// remain, in order.
+func (p *Pool) ReceivedLocked(pr *Pair, descs []ring.Desc) int {
 	u := p.u
 	k := 0
 	if u.fastIndex() {
-		meta, id, size, shift := u.meta, p.id, u.size, u.shift
+		meta, id, shift := u.meta, p.id, u.shift&63
+		var badAddr uint64 // the first refused descriptor's, recorded after the loop: no call in it
+		bad := 0
 		for i := range descs {
 			a := descs[i].Addr
-			if a < size {
-				if m := &meta[a>>shift]; m.state == StateFill && m.pool == id {
-					m.state = StateApp
-					if k != i {
-						descs[k] = descs[i]
-					}
-					k++
-					continue
+			j := a >> shift
+			if j < uint64(len(meta)) && meta[j].state == StateFill && meta[j].pool == id {
+				meta[j].state = StateApp
+				if k != i {
+					descs[k] = descs[i]
 				}
+				k++
+				continue
 			}
-			_ = p.refused(a, StateFill, NotHeld)
+			if bad == 0 {
+				badAddr = a
+			}
+			bad++
+		}
+		if bad > 0 {
+			p.refusedN(badAddr, StateFill, NotHeld, bad)
 		}
 	} else {
 		for _, d := range descs {
@@ -351,6 +412,9 @@ func (p *Pool) ReceivedLocked(descs []ring.Desc) int {
 	}
 	p.fill -= k
 	p.app += k
+	if pr != nil { // the kernel takes a socket's frames from its own pair's fill ring
+		pr.onFill = max(pr.onFill-k, 0)
+	}
 	return k
 }
 
@@ -477,49 +541,83 @@ func (p *Pool) ReapLocked(pr *Pair, max uint32) uint32 {
 	if got == 0 {
 		return 0
 	}
-	u := p.u
-	meta, free, id := u.meta, p.free, p.id
-	freed := 0
-	for k := uint32(0); k < got; k++ {
-		addr := pr.Comp.Addr(idx + k)
-		var i uint64
-		if u.fastIndex() {
-			if addr >= u.size {
-				_ = p.refused(addr, StateTX, NotHeld)
-				continue
+	a, b := pr.Comp.Addrs(idx, got)
+	if p.u.fastIndex() {
+		p.reapAligned(pr, a)
+		p.reapAligned(pr, b)
+	} else {
+		p.reapChecked(pr, a)
+		p.reapChecked(pr, b)
+	}
+	pr.Comp.Release(got)
+	return got
+}
+
+// reapAligned is ReapLocked's work on a run of completed addresses of
+// aligned frames, in a loop without calls: a refused address is recorded
+// after it.
+func (p *Pool) reapAligned(pr *Pair, addrs []uint64) {
+	meta, free, id, shift, l := p.u.meta, p.free, p.id, p.u.shift&63, pr.local
+	freed, mine, bad := 0, 0, 0
+	var badAddr uint64
+	for _, addr := range addrs {
+		j := addr >> shift
+		if j >= uint64(len(meta)) || meta[j].state != StateTX || meta[j].pool != id {
+			if bad == 0 {
+				badAddr = addr
 			}
-			i = addr >> u.shift
-		} else {
-			var ok bool
-			if i, ok = u.index(addr); !ok {
-				_ = p.refused(addr, StateTX, NotHeld)
-				continue
-			}
+			bad++
+			continue
 		}
-		m := &meta[i]
-		if m.state != StateTX || m.pool != id {
+		if pr := meta[j].pair; pr == l {
+			mine++
+		} else if int(pr) < len(p.pairs) && p.pairs[pr] != nil {
+			p.pairs[pr].txFrames-- // sent through another queue of the pool: not expected
+		}
+		meta[j].state = StateFree
+		free = append(free, j<<shift) // never grows: capacity is total
+		freed++
+	}
+	p.free = free
+	p.tx -= freed
+	pr.txFrames -= mine
+	if bad > 0 {
+		p.refusedN(badAddr, StateTX, NotHeld, bad)
+	}
+}
+
+// reapChecked is ReapLocked's work for unaligned frames.
+func (p *Pool) reapChecked(pr *Pair, addrs []uint64) {
+	u := p.u
+	for _, addr := range addrs {
+		i, ok := u.index(addr)
+		if !ok {
+			_ = p.refused(addr, StateTX, NotHeld)
+			continue
+		}
+		m := &u.meta[i]
+		if m.state != StateTX || m.pool != p.id {
 			_ = p.refused(addr, StateTX, NotHeld)
 			continue
 		}
 		m.state = StateFree
-		free = append(free, u.frameAddr(i))
-		freed++
+		p.free = append(p.free, u.frameAddr(i))
+		p.tx--
 		if m.pair == pr.local {
 			pr.txFrames--
 		} else if int(m.pair) < len(p.pairs) && p.pairs[m.pair] != nil {
-			p.pairs[m.pair].txFrames-- // sent through another queue of the pool: not expected
+			p.pairs[m.pair].txFrames--
 		}
 	}
-	p.free = free
-	p.tx -= freed
-	pr.Comp.Release(got)
-	return got
 }
 
 // reclaimPairLocked returns every frame the ring pair at local index l
 // still had (on its fill ring or in transmission) to the free list: the
 // pair is gone, so the kernel will never hand them back.
 func (p *Pool) reclaimPairLocked(l uint16) {
+	if int(l) < len(p.pairs) && p.pairs[l] != nil {
+		p.pairs[l].onFill = 0
+	}
 	for i := range p.u.meta {
 		m := &p.u.meta[i]
 		if m.pool != p.id || m.pair != l || m.state != StateFill && m.state != StateTX {
@@ -589,6 +687,12 @@ func (p *Pool) refused(addr uint64, want State, r Reason) error {
 		return errOutside
 	}
 	return errNotHeld
+}
+
+// refusedN records n refused descriptors of which addr was the first.
+func (p *Pool) refusedN(addr uint64, want State, r Reason, n int) {
+	_ = p.refused(addr, want, r)
+	p.nViol += n - 1
 }
 
 // Preallocated, so a refused frame on the per-packet path does not allocate.

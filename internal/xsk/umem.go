@@ -205,6 +205,9 @@ func (u *UMEM) DataAddr(addr uint64) uint64 {
 	return addr
 }
 
+// Unaligned reports whether the UMEM is in unaligned chunk mode.
+func (u *UMEM) Unaligned() bool { return u.unaligned }
+
 // TXAddr returns the address to put in a TX descriptor for addr. In
 // unaligned mode an odd data address is written as the even one below it
 // plus an offset of 1 (same bytes): Linux 6.18 tags the address it keeps
