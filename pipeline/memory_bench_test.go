@@ -34,8 +34,9 @@ func memFlows() [][]byte {
 // is — DeliverN puts 64 frames on the RX ring, Transmitted completes what
 // was sent — so that nothing but the user-space side is measured, per
 // core, in batches of 64 over 1024 flows: drop (no stage), MAC-swap
-// reflect, FlowCounter count, LoadBalancer (DSR, 4 backends, connection
-// table), and the hand loop (Receive/Recycle) under drop for reference.
+// reflect, FlowCounter count, LoadBalancer (DSR, 4 backends, connection table),
+// and the hand loop (Receive, Frames, touch, Recycle) under drop for
+// reference.
 func BenchmarkRunnerMemory(b *testing.B) {
 	const batch = 64
 	flows := memFlows()
@@ -85,13 +86,15 @@ func BenchmarkRunnerMemory(b *testing.B) {
 	b.Run("hand-drop", func(b *testing.B) {
 		s, k := newSock(b)
 		descs := make([]afxdp.Desc, batch)
+		bufs := make([][]byte, batch)
 		frames := 0
 		var sink byte
 		for b.Loop() {
 			k.DeliverN(batch, len(flows[0]))
 			n, _ := s.Receive(descs)
-			for _, d := range descs[:n] {
-				sink ^= s.Frame(d)[12]
+			s.Frames(descs[:n], bufs)
+			for _, f := range bufs[:n] {
+				sink ^= f[12]
 			}
 			_ = s.Recycle(descs[:n])
 			frames += n

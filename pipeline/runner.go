@@ -494,9 +494,11 @@ func (r *Runner) flush() error {
 // did not take.
 func (r *Runner) account(batch []afxdp.Desc, sent int, packets, bytes *uint64) {
 	*packets += uint64(sent)
+	var n uint64
 	for _, d := range batch[:sent] {
-		*bytes += uint64(d.Len)
+		n += uint64(d.Len)
 	}
+	*bytes += n
 	if rest := batch[sent:]; len(rest) > 0 {
 		r.stats.TXRingFull += uint64(len(rest))
 		r.stats.Dropped += uint64(len(rest))
