@@ -41,3 +41,38 @@ func ExampleRunner_Poll_memory() {
 	// sent to 020000000002 from 020000000001
 	// received 2 transmitted 2
 }
+
+// A stage that takes a whole batch of frames per call: it reads only the
+// frames' bytes, so the Runner neither parses them nor fills a Packet for
+// each, and calls it once per batch.
+func ExampleFramesFunc() {
+	sock, kernel, err := afxdp.NewMemory(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sock.Close()
+	keepIPv4 := pipeline.FramesFunc(func(b *pipeline.FrameBatch) {
+		for i, f := range b.Frames {
+			if len(f) < 14 || f[12] != 0x08 || f[13] != 0x00 {
+				b.Verdicts[i] = pipeline.Drop // not IPv4
+			} // else Continue: the Runner's Final verdict decides
+		}
+	})
+	r, err := pipeline.New(pipeline.Config{Socket: sock, Stages: []pipeline.Stage{keepIPv4}, Final: pipeline.Transmit})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	ipv4, arp := make([]byte, 60), make([]byte, 60)
+	ipv4[12], arp[12], arp[13] = 0x08, 0x08, 0x06
+	kernel.Deliver(ipv4, arp, ipv4)
+
+	n, err := r.Poll()
+	if err != nil {
+		log.Fatal(err)
+	}
+	st := r.Stats()
+	fmt.Println("received", n, "transmitted", st.TXPackets, "dropped", st.Dropped, "seen by the stage", st.Stages[0].Seen)
+	// Output:
+	// received 3 transmitted 2 dropped 1 seen by the stage 3
+}

@@ -33,8 +33,10 @@ func memFlows() [][]byte {
 // memory socket (afxdp.NewMemory) whose kernel side is the cheapest there
 // is — DeliverN puts 64 frames on the RX ring, Transmitted completes what
 // was sent — so that nothing but the user-space side is measured, per
-// core, in batches of 64 over 1024 flows: drop (no stage), MAC-swap
-// reflect, FlowCounter count, LoadBalancer (DSR, 4 backends, connection table),
+// core, in batches of 64 over 1024 flows: drop (no stage), drop-stage
+// (a Raw stage that reads a byte and drops; drop-frames, the same as a
+// FrameStage), MAC-swap reflect (a FrameStage; reflect-per-packet calls it
+// once per frame), FlowCounter count, LoadBalancer (DSR, 4 backends, connection table),
 // and the hand loop (Receive, Frames, touch, Recycle) under drop for
 // reference.
 func BenchmarkRunnerMemory(b *testing.B) {
@@ -103,7 +105,36 @@ func BenchmarkRunnerMemory(b *testing.B) {
 		report(b, frames)
 	})
 	b.Run("drop", func(b *testing.B) { run(b, nil, pipeline.Drop, nil) })
+	b.Run("drop-stage", func(b *testing.B) {
+		// What the bench's pipeline drop cell runs: a Raw stage that reads
+		// the EtherType and drops.
+		var sink byte
+		st := pipeline.RawFunc(func(p *pipeline.Packet) pipeline.Verdict {
+			sink ^= p.Data[12]
+			return pipeline.Drop
+		})
+		run(b, []pipeline.Stage{st}, pipeline.Drop, nil)
+		_ = sink
+	})
+	b.Run("drop-frames", func(b *testing.B) {
+		// The same as a FrameStage: one call per batch.
+		var sink byte
+		st := pipeline.FramesFunc(func(fb *pipeline.FrameBatch) {
+			var t byte
+			for i, f := range fb.Frames {
+				t ^= f[12]
+				fb.Verdicts[i] = pipeline.Drop
+			}
+			sink ^= t
+		})
+		run(b, []pipeline.Stage{st}, pipeline.Drop, nil)
+		_ = sink
+	})
 	b.Run("reflect", func(b *testing.B) { run(b, []pipeline.Stage{stages.NewMACSwap()}, pipeline.Drop, nil) })
+	b.Run("reflect-per-packet", func(b *testing.B) {
+		// The same stage called once per frame (a RawFunc hides that it is a FrameStage).
+		run(b, []pipeline.Stage{pipeline.RawFunc(stages.NewMACSwap().Handle)}, pipeline.Drop, nil)
+	})
 	b.Run("count", func(b *testing.B) {
 		fc, err := stages.NewFlowCounter(4096)
 		if err != nil {

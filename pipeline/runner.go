@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -142,9 +143,19 @@ type Runner struct {
 	start  time.Time
 	nextAt time.Time
 
-	parse          bool // some stage is not Raw: parse every frame
-	pollsSinceTick int  // busy polls since the clock was last read
-	txErrStreak    int  // consecutive polls whose transmit failed
+	parse          bool                    // some stage is not Raw: parse every frame
+	fns            []func(*Packet) Verdict // per stage: a Func's or RawFunc's function, called without the interface
+	verdicts       []Verdict               // the batch's, by frame
+	outs           []int                   // the batch's Packet.Out, by frame, for Forward
+	frameStages    []FrameStage            // per stage: the stage as a FrameStage, or nil
+	allFrames      bool                    // every stage is a FrameStage: handleFrames runs the batch
+	orig           [][]byte                // handleFrames: the frames as received
+	full           FrameBatch              // handleFrames: the batch the first stage gets
+	sub            FrameBatch              // handleFrames: the frames a stage after the first gets
+	subIdx         []int                   // their indices in the batch
+	one            FrameBatch              // a batch of one, for a FrameStage among other stages
+	pollsSinceTick int                     // busy polls since the clock was last read
+	txErrStreak    int                     // consecutive polls whose transmit failed
 
 	mu       sync.Mutex // guards snapshot
 	snapshot Stats
@@ -195,12 +206,32 @@ func New(cfg Config) (*Runner, error) {
 		r.fwd[i] = make([]afxdp.Desc, 0, cfg.BatchSize)
 	}
 	r.stats.Stages = make([]StageStats, len(cfg.Stages))
+	r.fns = make([]func(*Packet) Verdict, len(cfg.Stages))
+	r.frameStages = make([]FrameStage, len(cfg.Stages))
+	r.verdicts = make([]Verdict, cfg.BatchSize)
+	r.outs = make([]int, cfg.BatchSize)
 	for i, s := range cfg.Stages {
 		r.stats.Stages[i].Name = stageName(s, i)
 		if _, raw := s.(Raw); !raw {
 			r.parse = true
 		}
+		switch f := s.(type) {
+		case Func:
+			r.fns[i] = f
+		case RawFunc:
+			r.fns[i] = f
+		}
+		if fs, ok := s.(FrameStage); ok {
+			r.frameStages[i] = fs
+		}
 	}
+	r.allFrames = len(cfg.Stages) > 0 && !slices.Contains(r.frameStages, nil)
+	if r.allFrames {
+		r.orig = make([][]byte, cfg.BatchSize)
+		r.sub = FrameBatch{Frames: make([][]byte, cfg.BatchSize), Verdicts: make([]Verdict, cfg.BatchSize), Out: make([]int, cfg.BatchSize)}
+		r.subIdx = make([]int, cfg.BatchSize)
+	}
+	r.one = FrameBatch{Frames: make([][]byte, 1), Verdicts: make([]Verdict, 1), Out: make([]int, 1)}
 	r.snapshot = r.copyStats()
 	r.pkt.Queue = cfg.Socket.Queue()
 	r.pkt.runner = r
@@ -363,8 +394,8 @@ func (r *Runner) Poll() (int, error) {
 			r.stats.RXBytes += uint64(d.Len)
 		}
 		r.stats.Dropped += uint64(n)
-		r.drop = append(r.drop, r.rx[:n]...)
-		return n, r.flushed(r.flush())
+		_ = sock.Recycle(r.rx[:n]) // straight back to the fill ring
+		return n, nil
 	}
 	sock.Frames(r.rx[:n], r.frames)
 	// Every stage reads the headers: read each frame's first byte first,
@@ -378,11 +409,20 @@ func (r *Runner) Poll() (int, error) {
 		}
 	}
 	r.sink = t
+	var bytes uint64
+	for i := range r.rx[:n] {
+		bytes += uint64(r.rx[i].Len)
+	}
+	r.stats.RXBytes += bytes
+	if r.allFrames {
+		r.handleFrames(n)
+		return n, r.flushed(r.dispatch(n))
+	}
 	p := &r.pkt
 	u := sock.UMEM()
+	verdicts := r.verdicts[:n]
 	for i := range r.rx[:n] {
 		d := &r.rx[i]
-		r.stats.RXBytes += uint64(d.Len)
 		data := r.frames[i]
 		p.Data = data
 		p.Out = 0
@@ -399,20 +439,22 @@ func (r *Runner) Poll() (int, error) {
 			ss := &r.stats.Stages[j]
 			ss.Seen++
 			p.stage = j
-			sv := st.Handle(p)
+			var sv Verdict
+			switch {
+			case r.fns[j] != nil:
+				sv = r.fns[j](p)
+			case r.frameStages[j] != nil:
+				b := &r.one
+				b.Frames[0], b.Verdicts[0], b.Out[0] = p.Data, Continue, p.Out
+				r.frameStages[j].HandleFrames(b)
+				p.Data, p.Out, sv = b.Frames[0], b.Out[0], b.Verdicts[0]
+			default:
+				sv = st.Handle(p)
+			}
 			if sv == Continue {
 				continue
 			}
-			switch sv {
-			case Drop:
-				ss.Dropped++
-			case Transmit:
-				ss.Transmitted++
-			case Forward:
-				ss.Forwarded++
-			case Malformed:
-				ss.Malformed++
-			}
+			ss.count(sv)
 			v = sv
 			break
 		}
@@ -426,26 +468,159 @@ func (r *Runner) Poll() (int, error) {
 				v = Drop
 			}
 		}
-		switch v {
-		case Transmit:
-			r.tx = append(r.tx, *d)
-		case Forward:
-			if p.Out >= 0 && p.Out < len(r.fwd) {
-				r.fwd[p.Out] = append(r.fwd[p.Out], *d)
-			} else {
-				r.drop = append(r.drop, *d)
-				r.stats.Dropped++
+		verdicts[i] = v
+		r.outs[i] = p.Out
+	}
+	return n, r.flushed(r.dispatch(n))
+}
+
+// handleFrames runs the n frames received (in r.rx and r.frames) through
+// stages that are all FrameStages, one call per stage, and leaves their
+// verdicts in r.verdicts and their targets in r.outs.
+func (r *Runner) handleFrames(n int) {
+	frames, verdicts, outs := r.frames[:n], r.verdicts[:n], r.outs[:n]
+	copy(r.orig, frames)
+	clear(verdicts)
+	clear(outs)
+	for j, fs := range r.frameStages {
+		b := &r.sub
+		if j == 0 {
+			b = &r.full
+			b.Frames, b.Verdicts, b.Out = frames, verdicts, outs
+		} else {
+			k := 0
+			for i, v := range verdicts {
+				if v == Continue {
+					r.subIdx[k], r.sub.Frames[k] = i, frames[i]
+					k++
+				}
 			}
-		case Malformed:
-			r.stats.Malformed++
-			r.stats.Dropped++
-			r.drop = append(r.drop, *d)
-		default:
-			r.stats.Dropped++
-			r.drop = append(r.drop, *d)
+			if k == 0 {
+				break
+			}
+			b.Frames, b.Verdicts, b.Out = r.sub.Frames[:k], r.sub.Verdicts[:k], r.sub.Out[:k]
+			clear(b.Verdicts)
+			clear(b.Out)
+		}
+		fs.HandleFrames(b)
+		var dropped, sent, forwarded, malformed uint64 // in registers, not a store per frame
+		for _, v := range b.Verdicts {
+			switch v {
+			case Drop:
+				dropped++
+			case Transmit:
+				sent++
+			case Forward:
+				forwarded++
+			case Malformed:
+				malformed++
+			}
+		}
+		ss := &r.stats.Stages[j]
+		ss.Seen += uint64(len(b.Frames))
+		ss.Dropped += dropped
+		ss.Transmitted += sent
+		ss.Forwarded += forwarded
+		ss.Malformed += malformed
+		if j > 0 {
+			for k, i := range r.subIdx[:len(b.Frames)] {
+				frames[i], verdicts[i], outs[i] = b.Frames[k], b.Verdicts[k], b.Out[k]
+			}
 		}
 	}
-	return n, r.flushed(r.flush())
+	final := r.cfg.Final
+	for i, v := range verdicts {
+		if v == Continue {
+			v = final
+			verdicts[i] = v
+		}
+		if v == Transmit || v == Forward {
+			r.moved(i)
+		}
+	}
+}
+
+// moved checks frame i of a batch handleFrames ran, which is to be sent:
+// if a stage moved its start or end, what is sent is the frame as it is
+// now, if that is inside its UMEM frame; else it is dropped.
+func (r *Runner) moved(i int) {
+	f, o := r.frames[i], r.orig[i]
+	if len(f) == len(o) && len(o) > 0 && &f[0] == &o[0] {
+		return
+	}
+	if addr, ok := r.cfg.Socket.UMEM().Within(r.rx[i].Addr, f); ok {
+		r.rx[i].Addr, r.rx[i].Len = addr, uint32(len(f))
+	} else {
+		r.stats.BadData++
+		r.verdicts[i] = Drop
+	}
+}
+
+// count counts a stage's verdict v (not Continue).
+func (ss *StageStats) count(v Verdict) {
+	switch v {
+	case Drop:
+		ss.Dropped++
+	case Transmit:
+		ss.Transmitted++
+	case Forward:
+		ss.Forwarded++
+	case Malformed:
+		ss.Malformed++
+	}
+}
+
+// dispatch sends, forwards and recycles the n frames of r.rx by their
+// verdicts in r.verdicts, in one pass without calls. A batch whose frames
+// all go the same way goes as it is, without copying its descriptors.
+func (r *Runner) dispatch(n int) error {
+	rx, verdicts := r.rx[:n], r.verdicts[:n]
+	v0, same := verdicts[0], true
+	for _, v := range verdicts[1:] {
+		if v != v0 {
+			same = false
+			break
+		}
+	}
+	if same && v0 == Transmit {
+		sent, err := r.cfg.Socket.Transmit(rx) // nothing else is queued: no flush
+		r.account(rx, sent, &r.stats.TXPackets, &r.stats.TXBytes)
+		return err
+	}
+	if same && v0 != Forward {
+		r.stats.Dropped += uint64(n)
+		if v0 == Malformed {
+			r.stats.Malformed += uint64(n)
+		}
+		_ = r.cfg.Socket.Recycle(rx) // straight back to the fill ring; nothing else is queued
+		return nil
+	}
+	tx, drop := r.tx, r.drop
+	var dropped, malformed uint64
+	for i, v := range verdicts {
+		switch v {
+		case Transmit:
+			tx = append(tx, rx[i])
+		case Forward:
+			if out := r.outs[i]; out >= 0 && out < len(r.fwd) {
+				r.fwd[out] = append(r.fwd[out], rx[i])
+			} else {
+				drop = append(drop, rx[i])
+				dropped++
+			}
+		case Malformed:
+			malformed++
+			dropped++
+			drop = append(drop, rx[i])
+		default:
+			dropped++
+			drop = append(drop, rx[i])
+		}
+	}
+	r.tx, r.drop = tx, drop
+	r.stats.Dropped += dropped
+	r.stats.Malformed += malformed
+	return r.flush()
 }
 
 // flushed sorts out flush's error for Poll: the ones that end the Runner

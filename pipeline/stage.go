@@ -235,6 +235,54 @@ func (f RawFunc) Handle(p *Packet) Verdict { return f(p) }
 // Raw marks f as a Raw stage.
 func (f RawFunc) Raw() {}
 
+// FrameBatch is a batch of received frames for a [FrameStage]: the
+// frames, and a verdict and a Forward target for each.
+type FrameBatch struct {
+	// Frames are the frames' bytes in the UMEM, each as Packet.Data: a
+	// stage may change them in place and reslice them within their
+	// capacity; the length a frame has after the last stage is what is
+	// transmitted.
+	Frames [][]byte
+	// Verdicts[i] is the verdict for Frames[i]: Continue on entry.
+	Verdicts []Verdict
+	// Out[i] is Packet.Out for Frames[i]: with Forward, an index into
+	// Config.Targets. 0 on entry.
+	Out []int
+}
+
+// FrameStage is implemented by Raw stages that take a whole batch of
+// frames in one call. When every stage of a Runner is a FrameStage, the
+// Runner calls HandleFrames once per stage and batch, with the frames no
+// stage before decided, instead of Handle once per packet and stage: the
+// call per packet, and the Packet it fills, are then gone, and the
+// stage's loop over the batch keeps its state in registers (see the
+// bench's results). Among other stages it gets batches of one. A
+// FrameStage sees no Packet, so it has no headers, Prepend or Offload;
+// it must not keep the batch or its frames after HandleFrames returns.
+type FrameStage interface {
+	Stage
+	Raw
+	HandleFrames(b *FrameBatch)
+}
+
+// FramesFunc adapts a function to a FrameStage.
+type FramesFunc func(b *FrameBatch)
+
+// HandleFrames calls f.
+func (f FramesFunc) HandleFrames(b *FrameBatch) { f(b) }
+
+// Raw marks f as a Raw stage.
+func (f FramesFunc) Raw() {}
+
+// Handle calls f with a batch of p alone, for callers other than a
+// Runner (which calls HandleFrames); it allocates the batch.
+func (f FramesFunc) Handle(p *Packet) Verdict {
+	b := FrameBatch{Frames: [][]byte{p.Data}, Verdicts: []Verdict{Continue}, Out: []int{p.Out}}
+	f(&b)
+	p.Data, p.Out = b.Frames[0], b.Out[0]
+	return b.Verdicts[0]
+}
+
 // Named is implemented by stages that want a name in the statistics.
 type Named interface {
 	Name() string

@@ -26,9 +26,8 @@ type MACSwap struct {
 }
 
 var _ interface {
-	pipeline.Stage
+	pipeline.FrameStage
 	pipeline.Named
-	pipeline.Raw
 } = (*MACSwap)(nil)
 
 // Raw marks MACSwap as reading only Packet.Data.
@@ -51,6 +50,23 @@ func (s *MACSwap) Handle(p *pipeline.Packet) pipeline.Verdict {
 		return pipeline.Continue
 	}
 	return pipeline.Transmit
+}
+
+// HandleFrames is Handle for a batch of frames, in one loop.
+func (s *MACSwap) HandleFrames(b *pipeline.FrameBatch) {
+	swapped := pipeline.Transmit
+	if s.Chain {
+		swapped = pipeline.Continue
+	}
+	vs := b.Verdicts[:len(b.Frames)]
+	for i, f := range b.Frames {
+		if len(f) < 14 {
+			vs[i] = pipeline.Malformed
+			continue
+		}
+		swapMACs(f)
+		vs[i] = swapped
+	}
 }
 
 // swapMACs swaps the destination and source MAC addresses of frame, which

@@ -26,7 +26,7 @@ func TestMACSwap(t *testing.T) {
 		ff ff ff ff ff ff 02 00 00 00 00 01 08 06 # ethernet
 		00 01 08 00 06 04 00 01 02 00 00 00 00 01 c0 00 02 01 00 00 00 00 00 00 c6 33 64 02 # arp request
 	`)
-	for _, c := range []struct {
+	cases := []struct {
 		name  string
 		s     *stages.MACSwap
 		frame []byte
@@ -49,7 +49,8 @@ func TestMACSwap(t *testing.T) {
 		{"truncated", stages.NewMACSwap(), testframes.UDP4[:40], pipeline.Transmit, swapped(testframes.UDP4[:40])},
 		{"runt", stages.NewMACSwap(), testframes.UDP4[:12], pipeline.Malformed, testframes.UDP4[:12]},
 		{"empty", stages.NewMACSwap(), nil, pipeline.Malformed, nil},
-	} {
+	}
+	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			v, got := handle(t, c.s, c.frame)
@@ -60,6 +61,26 @@ func TestMACSwap(t *testing.T) {
 	}
 	if n := stages.NewMACSwap().Name(); n != "macswap" {
 		t.Errorf("Name() = %q", n)
+	}
+
+	// HandleFrames decides each frame of a batch as Handle does.
+	for _, chain := range []bool{false, true} {
+		var b pipeline.FrameBatch
+		var want [][]byte
+		var wantV []pipeline.Verdict
+		for _, c := range cases {
+			if c.s.Chain == chain {
+				b.Frames = append(b.Frames, bytes.Clone(c.frame))
+				want, wantV = append(want, c.want), append(wantV, c.v)
+			}
+		}
+		b.Verdicts, b.Out = make([]pipeline.Verdict, len(b.Frames)), make([]int, len(b.Frames))
+		(&stages.MACSwap{Chain: chain}).HandleFrames(&b)
+		for i, f := range b.Frames {
+			if b.Verdicts[i] != wantV[i] || !bytes.Equal(f, want[i]) {
+				t.Errorf("HandleFrames (chain %v), frame %d = %v\n%x, want %v\n%x", chain, i, b.Verdicts[i], f, wantV[i], want[i])
+			}
+		}
 	}
 }
 

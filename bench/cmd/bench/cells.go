@@ -133,6 +133,7 @@ func plan(quick bool) []Cell {
 		cell("xdpkit", "poll", "drop", 60, "poll", "-poll"),
 		cell("xdpkit", "pipeline poll", "drop", 60, "poll", "-poll", "-loop", "pipeline"),
 		cell("xdpkit", "pipeline poll runtime-wait", "drop", 60, "poll", "-poll", "-loop", "pipeline", "-wait", "runtime"),
+		cell("xdpkit", "pipeline poll frame-stage", "drop", 60, "poll", "-poll", "-loop", "pipeline", "-frame-stage"),
 		cell("xdpkit", "poll+LockOSThread", "drop", 60, "poll", "-poll", "-lock-thread"),
 		cell("xdpkit", "poll+LockOSThread runtime-wait", "drop", 60, "poll", "-poll", "-lock-thread", "-wait", "runtime"),
 		cell("xdpkit", "poll WaitPoll", "drop", 60, "poll", "-poll", "-wait", "poll"))
@@ -151,7 +152,8 @@ func plan(quick bool) []Cell {
 		cell("xdpkit", "poll", "reflect", 60, "levers", "-poll"),
 		cell("xdpkit", "txbudget256", "reflect", 60, "levers", "-txbudget", "256"),
 		cell("xdpkit", "b256+txb256", "reflect", 60, "levers", "-batch", "256", "-txbudget", "256"),
-		cell("xdpkit", "pipeline", "reflect", 60, "levers", "-loop", "pipeline"))
+		cell("xdpkit", "pipeline", "reflect", 60, "levers", "-loop", "pipeline"),
+		cell("xdpkit", "pipeline frame-stage", "reflect", 60, "levers", "-loop", "pipeline", "-frame-stage"))
 	// Busy polling in rx-drop, against the C anchor's busy-poll mode.
 	add(cell("xdpkit", "busy-poll", "drop", 60, "busy", "-busypoll"),
 		cell("c-libxdp", "busy-poll", "drop", 60, "busy", "-B"))

@@ -72,7 +72,8 @@ type config struct {
 	ZeroCopy    bool   `json:"zero_copy"`
 	ProgramMode string `json:"xdp_mode"`
 	LockThread  bool   `json:"lock_thread,omitempty"`
-	WaitPoll    bool   `json:"wait_poll,omitempty"` // Socket.WaitPoll instead of Wait
+	WaitPoll    bool   `json:"wait_poll,omitempty"`   // Socket.WaitPoll instead of Wait
+	FrameStage  bool   `json:"frame_stage,omitempty"` // drop/reflect pipeline stages are pipeline.FramesFuncs
 
 	FastPath *fpInfo `json:"fastpath,omitempty"` // -fastpath
 	LB       *lbInfo `json:"lb,omitempty"`       // -mode lb
@@ -97,6 +98,7 @@ func run() int {
 	flag.BoolVar(&c.Poll, "poll", false, "wait in Socket.Wait when idle instead of spinning")
 	flag.IntVar(&c.TXBudget, "txbudget", 0, "afxdp.Config.TXBudget (XDP_MAX_TX_SKB_BUDGET); 0 = kernel default (32)")
 	flag.IntVar(&c.FlowCap, "flows", 4096, "count: flow table capacity")
+	flag.BoolVar(&c.FrameStage, "frame-stage", false, "-loop pipeline, drop and reflect: the stage is a pipeline.FramesFunc (one call per batch) instead of a RawFunc (one per frame)")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the measurement window to this file")
 	lockThread := flag.Bool("lock-thread", false, "runtime.LockOSThread the loop (then -wait defaults to poll: Socket.Wait's runtime poller costs thread handoffs)")
 	waitHow := flag.String("wait", "", "with -poll: runtime (Socket.Wait, the runtime poller) | poll (Socket.WaitPoll, poll(2) on the thread); default poll with -lock-thread or -loop pipeline (as Runner.Run), runtime otherwise")
@@ -490,11 +492,29 @@ func (d *dut) newRunner(outSrc, outDst net.HardwareAddr) error {
 			d.sink ^= p.Data[12]
 			return pipeline.Drop
 		})}
+		if d.c.FrameStage {
+			cfg.Stages = []pipeline.Stage{pipeline.FramesFunc(func(b *pipeline.FrameBatch) {
+				var sink byte
+				for i, f := range b.Frames {
+					sink ^= f[12]
+					b.Verdicts[i] = pipeline.Drop
+				}
+				d.sink ^= sink
+			})}
+		}
 	case "reflect":
 		cfg.Stages = []pipeline.Stage{pipeline.RawFunc(func(p *pipeline.Packet) pipeline.Verdict {
 			swapMACs(p.Data)
 			return pipeline.Transmit
 		})}
+		if d.c.FrameStage {
+			cfg.Stages = []pipeline.Stage{pipeline.FramesFunc(func(b *pipeline.FrameBatch) {
+				for i, f := range b.Frames {
+					swapMACs(f)
+					b.Verdicts[i] = pipeline.Transmit
+				}
+			})}
+		}
 	case "count":
 		fc, err := newFlowStage(d.c.FlowCap)
 		if err != nil {

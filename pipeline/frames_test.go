@@ -1,0 +1,242 @@
+//go:build linux
+
+package pipeline_test
+
+import (
+	"encoding/binary"
+	"slices"
+	"testing"
+
+	"github.com/xdpkit/xdpkit/afxdp"
+	"github.com/xdpkit/xdpkit/internal/testframes"
+	"github.com/xdpkit/xdpkit/pipeline"
+)
+
+// The frame-stage tests decide a frame by its last byte (its kind); its
+// sequence number is the first two bytes of its UDP payload.
+func kindOf(f []byte) byte { return f[len(f)-1] }
+
+func kindFrame(seq uint16, kind byte) []byte {
+	f := slices.Clone(testframes.UDP4) // 47 bytes: 42 of headers, 5 of payload
+	binary.BigEndian.PutUint16(f[42:], seq)
+	f[len(f)-1] = kind
+	return f
+}
+
+// The kinds: what stage a (which decides first) and stage b do.
+const (
+	kindPass      = iota // neither decides: Final (Transmit)
+	kindDrop             // a: Drop
+	kindMalformed        // a: Malformed
+	kindShorten          // b: cuts the frame to 45 bytes (the sequence number stays) and transmits
+	kindBadOut           // b: Forward to a target that does not exist: dropped
+	kindBogus            // a: a verdict that is not one: dropped
+	kindOutside          // b: points the frame at bytes outside its UMEM frame and transmits: dropped (BadData)
+	numKinds
+)
+
+var outside = make([]byte, 64)
+
+func decideA(f []byte) pipeline.Verdict {
+	switch kindOf(f) {
+	case kindDrop:
+		return pipeline.Drop
+	case kindMalformed:
+		return pipeline.Malformed
+	case kindBogus:
+		return pipeline.Verdict(42)
+	}
+	return pipeline.Continue
+}
+
+func decideB(f []byte) ([]byte, int, pipeline.Verdict) {
+	switch kindOf(f) {
+	case kindShorten:
+		return f[:45], 0, pipeline.Transmit
+	case kindBadOut:
+		return f, 7, pipeline.Forward
+	case kindOutside:
+		return outside, 0, pipeline.Transmit
+	}
+	return f, 0, pipeline.Continue
+}
+
+// framesOf makes a FrameStage of a per-frame decision, counting its calls
+// and the largest batch it got.
+func framesOf(decide func([]byte) ([]byte, int, pipeline.Verdict), calls, largest *int) pipeline.FramesFunc {
+	return func(b *pipeline.FrameBatch) {
+		*calls++
+		*largest = max(*largest, len(b.Frames))
+		for i, f := range b.Frames {
+			if b.Verdicts[i] != pipeline.Continue || b.Out[i] != 0 {
+				panic("a verdict or target was set on entry")
+			}
+			b.Frames[i], b.Out[i], b.Verdicts[i] = decide(f)
+		}
+	}
+}
+
+// packetOf makes a per-packet stage of the same decision.
+func packetOf(decide func([]byte) ([]byte, int, pipeline.Verdict)) pipeline.Func {
+	return func(p *pipeline.Packet) pipeline.Verdict {
+		var v pipeline.Verdict
+		p.Data, p.Out, v = decide(p.Data)
+		return v
+	}
+}
+
+func onlyA(f []byte) ([]byte, int, pipeline.Verdict) { return f, 0, decideA(f) }
+
+// TestFrameStages runs the same frames through the same two stages as
+// FrameStages, as per-packet stages, and mixed: every frame must get the
+// same verdict, the counters must agree, frames must go out in order, and
+// a Runner of FrameStages must call each stage once per batch with the
+// frames the stages before it left.
+func TestFrameStages(t *testing.T) {
+	t.Parallel()
+	const n = 63
+	var frames [][]byte
+	want := map[byte]int{}
+	for i := range n {
+		k := byte(i*5) % numKinds
+		frames = append(frames, kindFrame(uint16(i), k))
+		want[k]++
+	}
+	type outcome struct {
+		st   pipeline.Stats
+		sent []uint16 // sequence numbers transmitted, in order
+		lens []int
+	}
+	run := func(t *testing.T, a, b pipeline.Stage) outcome {
+		sock, kernel, err := afxdp.NewMemory(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sock.Close()
+		r, err := pipeline.New(pipeline.Config{Socket: sock, Stages: []pipeline.Stage{a, b}, Final: pipeline.Transmit, BatchSize: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kernel.Deliver(frames...)
+		if got, err := r.Poll(); got != n || err != nil {
+			t.Fatalf("Poll = %d, %v; want %d", got, err, n)
+		}
+		var o outcome
+		kernel.Transmitted(func(f []byte) {
+			o.sent = append(o.sent, binary.BigEndian.Uint16(f[42:]))
+			o.lens = append(o.lens, len(f))
+		})
+		o.st = r.Stats()
+		o.st.Duration = 0
+		if err := sock.Pool().Check(); err != nil {
+			t.Errorf("frame accounting: %v", err)
+		}
+		return o
+	}
+
+	var aCalls, aMax, bCalls, bMax int
+	batched := run(t, framesOf(onlyA, &aCalls, &aMax), framesOf(decideB, &bCalls, &bMax))
+	passedA := n - want[kindDrop] - want[kindMalformed] - want[kindBogus]
+	if aCalls != 1 || aMax != n {
+		t.Errorf("stage a called %d times, largest batch %d; want once with %d", aCalls, aMax, n)
+	}
+	if bCalls != 1 || bMax != passedA {
+		t.Errorf("stage b called %d times, largest batch %d; want once with the %d that a passed", bCalls, bMax, passedA)
+	}
+	st := batched.st
+	a, b := st.Stages[0], st.Stages[1]
+	if a.Seen != n || a.Dropped != uint64(want[kindDrop]) || a.Malformed != uint64(want[kindMalformed]) || a.Transmitted != 0 {
+		t.Errorf("stage a counters %+v", a)
+	}
+	if b.Seen != uint64(passedA) || b.Transmitted != uint64(want[kindShorten]+want[kindOutside]) || b.Forwarded != uint64(want[kindBadOut]) {
+		t.Errorf("stage b counters %+v", b)
+	}
+	tx := want[kindPass] + want[kindShorten]
+	if st.RXPackets != n || st.TXPackets != uint64(tx) || st.Dropped != uint64(n-tx) || st.Malformed != uint64(want[kindMalformed]) || st.BadData != uint64(want[kindOutside]) {
+		t.Errorf("counters %+v, want %d received, %d sent, %d dropped", st, n, tx, n-tx)
+	}
+	var wantSent []uint16
+	var wantLens []int
+	for i, f := range frames {
+		switch kindOf(f) {
+		case kindPass:
+			wantSent, wantLens = append(wantSent, uint16(i)), append(wantLens, len(f))
+		case kindShorten:
+			wantSent, wantLens = append(wantSent, uint16(i)), append(wantLens, 45)
+		}
+	}
+	if !slices.Equal(batched.sent, wantSent) || !slices.Equal(batched.lens, wantLens) {
+		t.Errorf("sent %v (lengths %v), want %v (%v)", batched.sent, batched.lens, wantSent, wantLens)
+	}
+
+	perPacket := run(t, packetOf(onlyA), packetOf(decideB))
+	aCalls, aMax = 0, 0
+	mixed := run(t, framesOf(onlyA, &aCalls, &aMax), packetOf(decideB))
+	if aCalls != n || aMax != 1 {
+		t.Errorf("mixed: the frame stage was called %d times, largest batch %d; want %d batches of one", aCalls, aMax, n)
+	}
+	for name, o := range map[string]outcome{"per-packet": perPacket, "mixed": mixed} {
+		if !slices.Equal(o.sent, batched.sent) || !slices.Equal(o.lens, batched.lens) {
+			t.Errorf("%s: sent %v (%v), frame stages sent %v (%v)", name, o.sent, o.lens, batched.sent, batched.lens)
+		}
+		if !slices.Equal(o.st.Stages, st.Stages) || o.st.TXPackets != st.TXPackets || o.st.Dropped != st.Dropped || o.st.Malformed != st.Malformed || o.st.BadData != st.BadData {
+			t.Errorf("%s: counters %+v, frame stages %+v", name, o.st, st)
+		}
+	}
+}
+
+// A FramesFunc is a Stage too: Handle decides one packet.
+func TestFramesFuncHandle(t *testing.T) {
+	t.Parallel()
+	var calls, largest int
+	f := framesOf(decideB, &calls, &largest)
+	p := &pipeline.Packet{Data: kindFrame(1, kindShorten)}
+	if v := f.Handle(p); v != pipeline.Transmit || len(p.Data) != 45 {
+		t.Errorf("Handle = %v with %d bytes, want transmit with 45", v, len(p.Data))
+	}
+	p = &pipeline.Packet{Data: kindFrame(2, kindBadOut)}
+	if v := f.Handle(p); v != pipeline.Forward || p.Out != 7 {
+		t.Errorf("Handle = %v to %d, want forward to 7", v, p.Out)
+	}
+	var s pipeline.Stage = f
+	if _, ok := s.(pipeline.Raw); !ok {
+		t.Error("FramesFunc is not Raw")
+	}
+}
+
+// A Runner of FrameStages allocates nothing per batch, and sends whole
+// batches of one verdict as they are.
+func TestFrameStagesAllocs(t *testing.T) {
+	for _, v := range []pipeline.Verdict{pipeline.Transmit, pipeline.Drop} {
+		sock, kernel, err := afxdp.NewMemory(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stage := pipeline.FramesFunc(func(b *pipeline.FrameBatch) {
+			for i, f := range b.Frames {
+				f[0], f[6] = f[6], f[0]
+				b.Verdicts[i] = v
+			}
+		})
+		r, err := pipeline.New(pipeline.Config{Socket: sock, Stages: []pipeline.Stage{stage}, BatchSize: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kernel.Fill(testframes.UDP4)
+		allocs := testing.AllocsPerRun(100, func() {
+			kernel.DeliverN(64, len(testframes.UDP4))
+			if n, err := r.Poll(); n != 64 || err != nil {
+				t.Fatalf("Poll = %d, %v", n, err)
+			}
+			kernel.Transmitted(nil)
+		})
+		if allocs != 0 {
+			t.Errorf("%v: Poll allocates %.1f times per batch, want 0", v, allocs)
+		}
+		st := r.Stats()
+		if got := st.TXPackets + st.Dropped; got != st.RXPackets || st.Stages[0].Seen != st.RXPackets {
+			t.Errorf("%v: counters %+v", v, st)
+		}
+		sock.Close()
+	}
+}
