@@ -535,19 +535,18 @@ func (r *Runner) handleFrames(n int) {
 			verdicts[i] = v
 		}
 		if v == Transmit || v == Forward {
-			r.moved(i)
+			if f, o := frames[i], r.orig[i]; len(f) != len(o) || len(o) == 0 || &f[0] != &o[0] {
+				r.moved(i)
+			}
 		}
 	}
 }
 
-// moved checks frame i of a batch handleFrames ran, which is to be sent:
-// if a stage moved its start or end, what is sent is the frame as it is
-// now, if that is inside its UMEM frame; else it is dropped.
+// moved handles frame i of a batch handleFrames ran, which is to be sent
+// and whose start or end a stage moved: what is sent is the frame as it
+// is now, if that is inside its UMEM frame; else it is dropped.
 func (r *Runner) moved(i int) {
-	f, o := r.frames[i], r.orig[i]
-	if len(f) == len(o) && len(o) > 0 && &f[0] == &o[0] {
-		return
-	}
+	f := r.frames[i]
 	if addr, ok := r.cfg.Socket.UMEM().Within(r.rx[i].Addr, f); ok {
 		r.rx[i].Addr, r.rx[i].Len = addr, uint32(len(f))
 	} else {
