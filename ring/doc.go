@@ -8,8 +8,15 @@
 // kernel's producer index only when its cached view is short, and publishes
 // its consumer index once per batch in Release. So the cache lines shared
 // with the kernel are touched about once per batch, not once per descriptor.
-// The index loads and stores are atomic (sequentially consistent in Go,
-// which is at least the load-acquire/store-release the kernel pairs with).
+// The index loads are atomic loads (acquire, at least); the index stores
+// are release stores, what the kernel pairs with: on x86 a plain store,
+// since every x86 store is a release and Go keeps a function's stores, and
+// the loads before a store, in program order (an atomic.Store would add a
+// full fence that waits for the entries' cache lines on every batch);
+// atomic.Store on other CPUs and under the race detector. Batch code
+// reaches the entries of a reservation or a peek as at most two
+// contiguous runs ([Fill.Slots], [TX.Slots], [RX.Descs],
+// [Completion.Addrs]).
 //
 // A batch goes like this:
 //
