@@ -1,9 +1,10 @@
 // Package cli is the command-line frame of an xdpkit tool: the flags every
 // AF_XDP tool needs (interface, queue or queues, CPUs, XDP and bind modes,
-// a tcpdump filter, a pinned program, a duration), a context cancelled by
-// SIGINT, SIGTERM or the end of -duration, one-line errors with exit
-// codes, a live rate line on stderr and a JSON summary on stdout. The
-// examples in examples/ are built on it.
+// a tcpdump filter, a pinned program, a duration, a metrics address), a
+// context cancelled by SIGINT, SIGTERM or the end of -duration, one-line
+// errors with exit codes, a live rate line on stderr, a JSON summary on
+// stdout and Prometheus metrics over HTTP (ServeMetrics). The examples in
+// examples/ are built on it.
 //
 // It opens no socket and attaches no program: a tool's main does that with
 // afxdp, redirect, pipeline and workers, and uses cli to read flags and to
@@ -60,6 +61,7 @@ type Tool struct {
 	CPUs       string         // -cpus: the CPU of each worker
 	SharedUMEM bool           // -shared-umem: one UMEM for all workers
 	Pin        string         // -pin: the bpffs name of a redirect program shared with other processes
+	Metrics    string         // -metrics: the address to serve Prometheus metrics on
 
 	Stdout, Stderr io.Writer
 
@@ -85,6 +87,7 @@ func New(name, summary, defaultFilter string) *Tool {
 	f.StringVar(&t.CPUs, "cpus", "", "pin the workers to these CPUs, one per queue (default: spread over the allowed CPUs)")
 	f.BoolVar(&t.SharedUMEM, "shared-umem", false, "with -queues: one UMEM shared by all workers")
 	f.StringVar(&t.Pin, "pin", "", "attach or join the redirect program pinned in bpffs under this name, to run one process per queue")
+	f.StringVar(&t.Metrics, "metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics (e.g. 127.0.0.1:9464; empty: none)")
 	f.Usage = func() {
 		fmt.Fprintf(f.Output(), "%s: %s\n\nUsage: %s -i IFACE [flags]\n\n", name, summary, name)
 		f.PrintDefaults()

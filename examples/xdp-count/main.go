@@ -20,6 +20,7 @@ import (
 
 	"github.com/xdpkit/xdpkit/afxdp"
 	"github.com/xdpkit/xdpkit/cli"
+	"github.com/xdpkit/xdpkit/metrics"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/redirect"
 	"github.com/xdpkit/xdpkit/stages"
@@ -139,6 +140,14 @@ func run(ctx context.Context, tool *cli.Tool, c *counting) error {
 	}
 	defer set.Close()
 	tool.Logf("workers on %s queues %v, CPUs %v", tool.Iface, set.Queues(), set.CPUs())
+	m := metrics.New() // what -metrics ADDR serves at /metrics
+	m.AddWorkers(tool.Iface, set)
+	m.AddProgram(tool.Iface, prog)
+	stopMetrics, err := tool.ServeMetrics(m)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	stop := tool.LiveRate(func() pipeline.Stats { return set.Snapshot().Total }, c.live)
 	st, err := set.Run(ctx) // until Ctrl-C or -duration
 	stop()

@@ -24,6 +24,7 @@ import (
 	"github.com/xdpkit/xdpkit/afxdp"
 	"github.com/xdpkit/xdpkit/cli"
 	"github.com/xdpkit/xdpkit/filter"
+	"github.com/xdpkit/xdpkit/metrics"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/redirect"
 	"github.com/xdpkit/xdpkit/workers"
@@ -79,6 +80,14 @@ func run(ctx context.Context, tool *cli.Tool) error {
 	if err != nil {
 		return err
 	}
+	m := metrics.New() // what -metrics ADDR serves at /metrics
+	m.AddRunner(tool.Iface, tool.Queue, r, sock)
+	m.AddProgram(tool.Iface, prog)
+	stopMetrics, err := tool.ServeMetrics(m)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	stop := tool.LiveRate(r.Snapshot, nil)
 	st, err := r.Run(ctx) // until Ctrl-C or -duration
 	stop()
@@ -118,6 +127,14 @@ func runWorkers(ctx context.Context, tool *cli.Tool, prog *redirect.Program) err
 	defer set.Close()
 	tool.Logf("%d workers on %s queues %v, CPUs %v", len(queues), tool.Iface, set.Queues(), set.CPUs())
 
+	m := metrics.New() // what -metrics ADDR serves at /metrics
+	m.AddWorkers(tool.Iface, set)
+	m.AddProgram(tool.Iface, prog)
+	stopMetrics, err := tool.ServeMetrics(m)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	stop := tool.LiveRate(func() pipeline.Stats { return set.Snapshot().Total }, nil)
 	st, err := set.Run(ctx)
 	stop()

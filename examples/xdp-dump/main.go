@@ -27,6 +27,7 @@ import (
 
 	"github.com/xdpkit/xdpkit/afxdp"
 	"github.com/xdpkit/xdpkit/cli"
+	"github.com/xdpkit/xdpkit/metrics"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/redirect"
 	"github.com/xdpkit/xdpkit/stages"
@@ -111,6 +112,14 @@ func run(ctx context.Context, tool *cli.Tool, w *stages.PcapWriter, summary func
 	if err != nil {
 		return err
 	}
+	m := metrics.New() // what -metrics ADDR serves at /metrics
+	m.AddRunner(tool.Iface, tool.Queue, r, sock)
+	m.AddProgram(tool.Iface, prog)
+	stopMetrics, err := tool.ServeMetrics(m)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	stop := tool.LiveRate(r.Snapshot, nil)
 	st, err := r.Run(ctx)
 	stop()

@@ -25,6 +25,7 @@ import (
 	"github.com/xdpkit/xdpkit/afxdp"
 	"github.com/xdpkit/xdpkit/cli"
 	"github.com/xdpkit/xdpkit/filter"
+	"github.com/xdpkit/xdpkit/metrics"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/redirect"
 )
@@ -81,6 +82,14 @@ func main() {
 		if err != nil {
 			return err
 		}
+		m := metrics.New() // what -metrics ADDR serves at /metrics
+		m.AddRunner(tool.Iface, tool.Queue, r, sock)
+		m.AddProgram(tool.Iface, prog)
+		stopMetrics, err := tool.ServeMetrics(m)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
 		stop := tool.LiveRate(r.Snapshot, nil)
 		st, err := r.Run(ctx)
 		stop()
@@ -104,6 +113,13 @@ func counters(prog *redirect.Program) any {
 // watchKernel prints the program's verdict counts each second until ctx
 // is done, then the summary: no socket, nothing reaches user space.
 func watchKernel(ctx context.Context, tool *cli.Tool, prog *redirect.Program, expr string) error {
+	m := metrics.New() // what -metrics ADDR serves at /metrics
+	m.AddProgram(tool.Iface, prog)
+	stopMetrics, err := tool.ServeMetrics(m)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	start := time.Now()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()

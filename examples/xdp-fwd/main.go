@@ -20,6 +20,7 @@ import (
 
 	"github.com/xdpkit/xdpkit/afxdp"
 	"github.com/xdpkit/xdpkit/cli"
+	"github.com/xdpkit/xdpkit/metrics"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/redirect"
 	"github.com/xdpkit/xdpkit/umem"
@@ -142,6 +143,17 @@ func run(ctx context.Context, tool *cli.Tool, out string, toOut, toIn net.Hardwa
 		runners = append(runners, back)
 	}
 
+	m := metrics.New() // what -metrics ADDR serves at /metrics
+	m.AddRunner(tool.Iface, tool.Queue, fwd, inSock)
+	if len(runners) > 1 {
+		m.AddRunner(out, tool.Queue, runners[1], outSock)
+	}
+	m.AddProgram(tool.Iface, inProg)
+	stopMetrics, err := tool.ServeMetrics(m)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	// The sockets share a UMEM, so one goroutine drives both Runners.
 	stop := tool.LiveRate(func() pipeline.Stats {
 		var st pipeline.Stats

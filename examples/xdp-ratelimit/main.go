@@ -47,6 +47,7 @@ import (
 	"github.com/xdpkit/xdpkit/afxdp"
 	"github.com/xdpkit/xdpkit/cli"
 	"github.com/xdpkit/xdpkit/fastpath"
+	"github.com/xdpkit/xdpkit/metrics"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/redirect"
 	"github.com/xdpkit/xdpkit/stages"
@@ -205,6 +206,13 @@ func policeInKernel(ctx context.Context, tool *cli.Tool, lim limits) error {
 	tool.Logf("policing in XDP (%s) on %s: %s, %g pps per source, burst %d; -block prefixes: %d",
 		prog.Mode(), tool.Iface, what, lim.rate, lim.burst, len(lim.blocks))
 
+	m := metrics.New() // what -metrics ADDR serves at /metrics
+	m.AddProgram(tool.Iface, prog)
+	stopMetrics, err := tool.ServeMetrics(m)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	start := time.Now()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -370,6 +378,14 @@ func policeInUserSpace(ctx context.Context, tool *cli.Tool, lim limits) error {
 	if fp != nil {
 		extra = func() string { return fmt.Sprintf("blocked %d", blocked()) }
 	}
+	m := metrics.New() // what -metrics ADDR serves at /metrics
+	m.AddWorkers(tool.Iface, set)
+	m.AddProgram(tool.Iface, prog)
+	stopMetrics, err := tool.ServeMetrics(m)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	stop := tool.LiveRate(func() pipeline.Stats { return set.Snapshot().Total }, extra)
 	st, err := set.Run(ctx) // until Ctrl-C or -duration
 	stop()
