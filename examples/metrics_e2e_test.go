@@ -182,3 +182,77 @@ func TestMetricsAddressInUse(t *testing.T) {
 	}
 	noProgramLeft(t, v)
 }
+
+// scrapeUntil GETs the tool's /metrics until it has every line of want,
+// within 10 s, and returns the last body.
+func scrapeUntil(t *testing.T, addr string, want ...string) string {
+	t.Helper()
+	var body string
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		_, body = httpGet(t, "http://"+addr+"/metrics")
+		missing := ""
+		for _, w := range want {
+			if !strings.Contains(body, w+"\n") {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			return body
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics lacks %q after 10 s:\n%s", missing, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestMetricsWorkersAndProgram: a worker set's series are per queue, with
+// their stages' (xdp-count), and the redirect program's verdicts are
+// exported when the program counts them (xdp-filter in the kernel); both
+// agree with the tools' JSON summaries.
+func TestMetricsWorkersAndProgram(t *testing.T) {
+	t.Run("workers", func(t *testing.T) {
+		v := testutils.NewVeth(t, testutils.VethOptions{})
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		p := start(t, v, "xdp-count", "-top", "3", "-metrics", addr)
+		peer := v.OpenPeerPacketSocket(t)
+		const n = 120
+		var frames [][]byte
+		for i := range n {
+			frames = append(frames, udp(v, uint16(3000+i%4), 7000, "flows"))
+		}
+		sendFrames(t, peer, frames)
+		waitRedirected(t, v, n)
+		q := fmt.Sprintf(`interface=%q,queue="0"`, v.Host)
+		scrapeUntil(t, addr,
+			fmt.Sprintf("xdpkit_rx_packets_total{%s} %d", q, n),
+			fmt.Sprintf(`xdpkit_stage_packets_total{%s,stage="flows"} %d`, q, n),
+			fmt.Sprintf("xdpkit_dropped_packets_total{%s} %d", q, n),
+			fmt.Sprintf("xdpkit_kernel_rx_ring_full_total{%s} 0", q))
+		out := p.stop()
+		perQueue, _ := out["per_queue"].(map[string]any)
+		q0, _ := perQueue["0"].(map[string]any)
+		if num(out, "rx_packets") != n || num(q0, "rx_packets") != n {
+			t.Errorf("summary %v, want %d frames received on queue 0", out, n)
+		}
+	})
+	t.Run("program", func(t *testing.T) {
+		v := testutils.NewVeth(t, testutils.VethOptions{})
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		p := start(t, v, "xdp-filter", "-drop", "udp port 8080", "-keep-mgmt=false", "-metrics", addr)
+		peer := v.OpenPeerPacketSocket(t)
+		const n = 40
+		var frames [][]byte
+		for range n {
+			frames = append(frames, udp(v, 1234, 8080, "drop"), udp(v, 1234, 8081, "pass"))
+		}
+		sendFrames(t, peer, frames)
+		scrapeUntil(t, addr,
+			fmt.Sprintf(`xdpkit_xdp_verdicts_total{interface=%q,verdict="drop"} %d`, v.Host, n))
+		out := p.stop()
+		if num(out, "dropped") != n {
+			t.Errorf("summary %v, want %d dropped", out, n)
+		}
+	})
+}
