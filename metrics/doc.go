@@ -1,7 +1,8 @@
 // Package metrics exports xdpkit's counters to Prometheus: a
 // [prometheus.Collector] for pipelines (per stage and verdict too), their
 // sockets (xdpkit's own counters and the kernel's XDP_STATISTICS), worker
-// sets (per queue) and the redirect program's verdict counters.
+// sets (per queue), the redirect program's verdict counters and the
+// kernel fast path's.
 //
 // A [Collector] reads the counters when it is scraped, from
 // Runner.Snapshot, workers.Set.Snapshot, Socket.Stats and
@@ -51,6 +52,10 @@
 //	xdpkit_kernel_rx_fill_ring_empty_total{interface,queue}
 //	xdpkit_kernel_tx_ring_empty_total{interface,queue}
 //	xdpkit_xdp_verdicts_total{interface,verdict}      the redirect program's: aborted, drop, pass, tx, redirect
+//	xdpkit_fastpath_packets_total{interface,outcome}  the kernel fast path's (fastpath.Counters): blocked, allowed,
+//	                                                  rate_dropped, rate_passed, flow_dropped, flow_passed,
+//	                                                  flow_redirected, flow_transmitted, flow_encapped,
+//	                                                  flow_errors, expired, default, unparsed
 //
 // # Concurrency
 //

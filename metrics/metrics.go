@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/xdpkit/xdpkit/afxdp"
+	"github.com/xdpkit/xdpkit/fastpath"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/redirect"
 	"github.com/xdpkit/xdpkit/workers"
@@ -66,6 +67,10 @@ var socketMetrics = []struct {
 	{counter("kernel_tx_ring_empty_total", "Times the TX ring was empty when the kernel looked (XDP_STATISTICS)."), func(s *afxdp.Stats) uint64 { return s.TXRingEmptyDescs }},
 }
 
+var fastPathVerdicts = prometheus.NewDesc("xdpkit_fastpath_packets_total",
+	"Frames the kernel fast path decided, by outcome: blocked, allowed, rate_dropped, rate_passed, flow_dropped, flow_passed, flow_redirected, flow_transmitted, flow_encapped, flow_errors, expired, default, unparsed (a frame is counted once in each stage it reaches).",
+	[]string{"interface", "outcome"}, nil)
+
 var xdpVerdicts = prometheus.NewDesc("xdpkit_xdp_verdicts_total", "Verdicts of the redirect XDP program: aborted, drop, pass, tx, redirect.", []string{"interface", "verdict"}, nil)
 
 type runnerSource struct {
@@ -85,6 +90,11 @@ type programSource struct {
 	prog  *redirect.Program
 }
 
+type fastPathSource struct {
+	iface string
+	fp    *fastpath.FastPath
+}
+
 // Collector is a prometheus.Collector of the runners, worker sets and
 // programs added to it.
 type Collector struct {
@@ -92,6 +102,7 @@ type Collector struct {
 	runners []runnerSource
 	sets    []setSource
 	progs   []programSource
+	fps     []fastPathSource
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -127,6 +138,14 @@ func (c *Collector) AddProgram(iface string, p *redirect.Program) {
 	c.progs = append(c.progs, programSource{iface, p})
 }
 
+// AddFastPath exports the verdict counters of the kernel fast path fp,
+// run by the redirect program on iface.
+func (c *Collector) AddFastPath(iface string, fp *fastpath.FastPath) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.fps = append(c.fps, fastPathSource{iface, fp})
+}
+
 // Describe sends the descriptions of every metric the Collector can
 // export.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
@@ -139,12 +158,13 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- m.desc
 	}
 	ch <- xdpVerdicts
+	ch <- fastPathVerdicts
 }
 
 // Collect reads the counters of every source and sends them.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
-	runners, sets, progs := c.runners, c.sets, c.progs
+	runners, sets, progs, fps := c.runners, c.sets, c.progs, c.fps
 	c.mu.Unlock()
 	for _, src := range runners {
 		st := src.r.Snapshot()
@@ -176,6 +196,29 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			n    uint64
 		}{{"aborted", pc.Aborted}, {"drop", pc.Dropped}, {"pass", pc.Passed}, {"tx", pc.TX}, {"redirect", pc.Redirected}} {
 			ch <- prometheus.MustNewConstMetric(xdpVerdicts, prometheus.CounterValue, float64(v.n), src.iface, v.name)
+		}
+	}
+	collectFastPaths(ch, fps)
+}
+
+// collectFastPaths is Collect's part for the fast paths.
+func collectFastPaths(ch chan<- prometheus.Metric, fps []fastPathSource) {
+	for _, src := range fps {
+		fc, err := src.fp.Counters()
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(fastPathVerdicts, err)
+			continue
+		}
+		for _, v := range []struct {
+			name string
+			n    uint64
+		}{
+			{"blocked", fc.Blocked}, {"allowed", fc.Allowed}, {"rate_dropped", fc.RateDropped}, {"rate_passed", fc.RatePassed},
+			{"flow_dropped", fc.FlowDropped}, {"flow_passed", fc.FlowPassed}, {"flow_redirected", fc.FlowRedirected},
+			{"flow_transmitted", fc.FlowTransmitted}, {"flow_encapped", fc.FlowEncapped}, {"flow_errors", fc.FlowErrors},
+			{"expired", fc.Expired}, {"default", fc.Default}, {"unparsed", fc.Unparsed},
+		} {
+			ch <- prometheus.MustNewConstMetric(fastPathVerdicts, prometheus.CounterValue, float64(v.n), src.iface, v.name)
 		}
 	}
 }

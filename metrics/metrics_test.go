@@ -15,7 +15,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/xdpkit/xdpkit/afxdp"
+	"github.com/xdpkit/xdpkit/fastpath"
 	"github.com/xdpkit/xdpkit/internal/testframes"
+	"github.com/xdpkit/xdpkit/internal/testutils"
 	"github.com/xdpkit/xdpkit/metrics"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/stages"
@@ -160,5 +162,28 @@ func TestHandler(t *testing.T) {
 	sock.Close()
 	if body = get(); !strings.Contains(body, "xdpkit_rx_packets_total") || strings.Contains(body, "xdpkit_socket_waits_total") {
 		t.Errorf("after Close: want the runner's counters and no socket's:\n%s", body)
+	}
+}
+
+// A fast path's counters are exported by outcome, and a redirect program
+// attached without counters exports none.
+func TestFastPathMetrics(t *testing.T) {
+	testutils.RequirePrivileged(t)
+	fp, err := fastpath.New(&fastpath.Config{Default: fastpath.Pass})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fp.Close()
+	c := metrics.New()
+	c.AddFastPath("eth9", fp)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	for _, outcome := range []string{"blocked", "allowed", "rate_dropped", "rate_passed", "flow_dropped", "flow_transmitted", "default", "unparsed"} {
+		if got, ok := value(t, reg, "xdpkit_fastpath_packets_total", map[string]string{"interface": "eth9", "outcome": outcome}); !ok || got != 0 {
+			t.Errorf("outcome %s = %v (found %v), want 0", outcome, got, ok)
+		}
+	}
+	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", err, problems)
 	}
 }

@@ -281,6 +281,9 @@ func run(ctx context.Context, tool *cli.Tool, iface *net.Interface, fp *fastpath
 	m := metrics.New() // what -metrics ADDR serves at /metrics
 	m.AddWorkers(tool.Iface, set)
 	m.AddProgram(tool.Iface, prog)
+	if fp != nil {
+		m.AddFastPath(tool.Iface, fp)
+	}
 	stopMetrics, err := tool.ServeMetrics(m)
 	if err != nil {
 		return err

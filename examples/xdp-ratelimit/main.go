@@ -208,6 +208,7 @@ func policeInKernel(ctx context.Context, tool *cli.Tool, lim limits) error {
 
 	m := metrics.New() // what -metrics ADDR serves at /metrics
 	m.AddProgram(tool.Iface, prog)
+	m.AddFastPath(tool.Iface, fp)
 	stopMetrics, err := tool.ServeMetrics(m)
 	if err != nil {
 		return err
@@ -381,6 +382,9 @@ func policeInUserSpace(ctx context.Context, tool *cli.Tool, lim limits) error {
 	m := metrics.New() // what -metrics ADDR serves at /metrics
 	m.AddWorkers(tool.Iface, set)
 	m.AddProgram(tool.Iface, prog)
+	if fp != nil {
+		m.AddFastPath(tool.Iface, fp)
+	}
 	stopMetrics, err := tool.ServeMetrics(m)
 	if err != nil {
 		return err
