@@ -1,0 +1,264 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+
+	"github.com/xdpkit/xdpkit/internal/doctor"
+	"github.com/xdpkit/xdpkit/internal/testutils"
+	"github.com/xdpkit/xdpkit/redirect"
+)
+
+func TestMain(m *testing.M) { testutils.LeakCheckMain(m) }
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// binaries builds xdpkit and xdp-drop (the kernel's witness) once.
+func binaries(t *testing.T) (xdpkit, xdpDrop string) {
+	t.Helper()
+	buildOnce.Do(func() {
+		if binDir, buildErr = os.MkdirTemp("", "xdpkit-doctor-"); buildErr != nil {
+			return
+		}
+		for _, pkg := range []string{".", "../../examples/xdp-drop"} {
+			if out, err := exec.Command("go", "build", "-o", binDir+"/", pkg).CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(binDir, "xdpkit"), filepath.Join(binDir, "xdp-drop")
+}
+
+// doctorRun runs `xdpkit doctor args -json` in-process and returns the
+// results by check, and the exit code.
+func doctorRun(t *testing.T, args ...string) (map[string]doctor.Result, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(append([]string{"doctor", "-json"}, args...), &out, &errb)
+	return decode(t, out.Bytes(), errb.String()), code
+}
+
+func decode(t *testing.T, b []byte, stderr string) map[string]doctor.Result {
+	t.Helper()
+	var rs []doctor.Result
+	if err := json.Unmarshal(b, &rs); err != nil {
+		t.Fatalf("doctor output is not JSON: %v\n%s\n%s", err, b, stderr)
+	}
+	m := map[string]doctor.Result{}
+	for _, r := range rs {
+		m[r.Check] = r
+	}
+	return m
+}
+
+func want(t *testing.T, rs map[string]doctor.Result, check string, v doctor.Verdict, fix string) {
+	t.Helper()
+	r, ok := rs[check]
+	if !ok {
+		t.Errorf("no %s check", check)
+		return
+	}
+	if r.Verdict != v || !strings.Contains(r.Fix, fix) {
+		t.Errorf("%s: %s (%s; fix %q), want %s with a fix saying %q", check, r.Verdict, r.Evidence, r.Fix, v, fix)
+	}
+}
+
+func TestDoctorVeth(t *testing.T) {
+	testutils.RequirePrivileged(t)
+	v := testutils.NewVeth(t, testutils.VethOptions{})
+	rs, code := doctorRun(t, "-i", v.Host, "-q", "0")
+	want(t, rs, "link", doctor.OK, "")
+	want(t, rs, "native-xdp", doctor.OK, "")
+	want(t, rs, "zero-copy", doctor.Info, "") // veth has no zero-copy
+	want(t, rs, "xdp-program", doctor.OK, "")
+	want(t, rs, "queues", doctor.OK, "")
+	want(t, rs, "mtu", doctor.OK, "")
+	if code != 0 {
+		t.Errorf("exit %d on a healthy veth: %v", code, rs)
+	}
+	if rs, code := doctorRun(t, "-i", "xdpkit-no-such0"); code != 1 || rs["link"].Verdict != doctor.Fail {
+		t.Errorf("a missing interface: exit %d, %v", code, rs["link"])
+	}
+}
+
+// Each broken set-up: doctor's verdict, and what the kernel does when
+// xdpkit tries anyway.
+func TestDoctorMTUTooBig(t *testing.T) {
+	testutils.RequirePrivileged(t)
+	v := testutils.NewVeth(t, testutils.VethOptions{MTU: 9000})
+	rs, code := doctorRun(t, "-i", v.Host)
+	want(t, rs, "mtu", doctor.Fail, "3506 or less")
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	attach := func() error {
+		p, err := redirect.Attach(v.HostIndex, &redirect.Options{Mode: redirect.ModeDriver})
+		if err == nil {
+			p.Close()
+		}
+		return err
+	}
+	if attach() == nil {
+		t.Error("the kernel attached a single-buffer program in driver mode at MTU 9000; doctor said it would not")
+	}
+	// veth checks its peer's MTU: set both ends, at the limit and one past it.
+	for mtu, verdict := range map[int]doctor.Verdict{3507: doctor.Fail, 3506: doctor.OK} {
+		testutils.MustRun(t, "ip", "link", "set", "dev", v.Host, "mtu", fmt.Sprint(mtu))
+		testutils.MustRun(t, "ip", "-n", v.NS, "link", "set", "dev", v.Peer, "mtu", fmt.Sprint(mtu))
+		rs, _ = doctorRun(t, "-i", v.Host)
+		want(t, rs, "mtu", verdict, "")
+		if err := attach(); (err == nil) != (verdict == doctor.OK) {
+			t.Errorf("MTU %d: doctor says %s, the kernel's attach: %v", mtu, verdict, err)
+		}
+	}
+}
+
+func TestDoctorForeignProgram(t *testing.T) {
+	testutils.RequirePrivileged(t)
+	v := testutils.NewVeth(t, testutils.VethOptions{})
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "someone_elses", Type: ebpf.XDP, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prog.Close()
+	l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: v.HostIndex, Flags: link.XDPDriverMode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	info, _ := prog.Info()
+	id, _ := info.ID()
+	rs, _ := doctorRun(t, "-i", v.Host)
+	want(t, rs, "xdp-program", doctor.Warn, "xdp off")
+	if r := rs["xdp-program"]; !strings.Contains(r.Evidence, "someone_elses") || !strings.Contains(r.Evidence, fmt.Sprint(id)) {
+		t.Errorf("evidence %q names neither the program nor its id %d", r.Evidence, id)
+	}
+	if p, err := redirect.Attach(v.HostIndex, &redirect.Options{Mode: redirect.ModeDriver}); err == nil {
+		p.Close()
+		t.Error("xdpkit attached over someone else's program; doctor said it would not")
+	}
+}
+
+func TestDoctorMacvlan(t *testing.T) {
+	testutils.RequirePrivileged(t)
+	v := testutils.NewVeth(t, testutils.VethOptions{})
+	mv := fmt.Sprintf("xkmv%d", os.Getpid()%100000)
+	testutils.MustRun(t, "ip", "link", "add", mv, "link", v.Host, "type", "macvlan", "mode", "bridge")
+	t.Cleanup(func() { _, _ = testutils.Run("ip", "link", "del", mv) })
+	testutils.MustRun(t, "ip", "link", "set", "dev", mv, "up")
+	rs, _ := doctorRun(t, "-i", mv)
+	want(t, rs, "native-xdp", doctor.Warn, "generic")
+	idx, err := unixIfindex(mv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := redirect.Attach(idx, &redirect.Options{Mode: redirect.ModeDriver}); err == nil {
+		p.Close()
+		t.Error("the kernel attached in driver mode on a macvlan; doctor said it has no native XDP")
+	}
+}
+
+func TestDoctorQueues(t *testing.T) {
+	testutils.RequirePrivileged(t)
+	v := testutils.NewVeth(t, testutils.VethOptions{Queues: 4})
+	rs, _ := doctorRun(t, "-i", v.Host, "-q", "0")
+	want(t, rs, "queues", doctor.Warn, "-queues all")
+	rs, code := doctorRun(t, "-i", v.Host, "-q", "4")
+	want(t, rs, "queues", doctor.Fail, "-q 3")
+	if code != 1 {
+		t.Errorf("queue 4 of 4: exit %d, want 1", code)
+	}
+}
+
+// bpffs not mounted: a private mount namespace without it.
+func TestDoctorNoBPFFS(t *testing.T) {
+	testutils.RequirePrivileged(t)
+	unshare := testutils.NeedCommand(t, "unshare", "apt-get install util-linux")
+	xdpkit, _ := binaries(t)
+	out, err := exec.Command(unshare, "-m", "--propagation", "private", "sh", "-c", "umount /sys/fs/bpf 2>/dev/null; exec "+xdpkit+" doctor -json").Output()
+	if err != nil && !errors.As(err, new(*exec.ExitError)) {
+		t.Fatal(err)
+	}
+	want(t, decode(t, out, ""), "bpffs", doctor.Warn, "mount -t bpf")
+}
+
+// A low RLIMIT_MEMLOCK without CAP_IPC_LOCK: doctor fails it, and a
+// socket cannot register its UMEM.
+func TestDoctorLowMemlock(t *testing.T) {
+	testutils.RequirePrivileged(t)
+	setpriv := testutils.NeedCommand(t, "setpriv", "apt-get install util-linux")
+	prlimit := testutils.NeedCommand(t, "prlimit", "apt-get install util-linux")
+	xdpkit, xdpDrop := binaries(t)
+	v := testutils.NewVeth(t, testutils.VethOptions{})
+	wrap := func(args ...string) *exec.Cmd {
+		return exec.Command(setpriv, append([]string{"--bounding-set", "-ipc_lock", "--inh-caps", "-ipc_lock", "--", prlimit, "--memlock=65536:65536"}, args...)...)
+	}
+	out, _ := wrap(xdpkit, "doctor", "-json").Output()
+	want(t, decode(t, out, ""), "memlock", doctor.Fail, "ulimit -l")
+	drop := wrap(xdpDrop, "-i", v.Host, "-duration", "1s")
+	msg, err := drop.CombinedOutput()
+	if err == nil || !strings.Contains(strings.ToLower(string(msg)), "memlock") {
+		t.Errorf("xdp-drop under the same limit: %v: %s; want a failure that names RLIMIT_MEMLOCK", err, msg)
+	}
+}
+
+// Hugepages: doctor's verdict agrees with whether the kernel maps a
+// default UMEM's worth of them.
+func TestDoctorHugepages(t *testing.T) {
+	testutils.RequirePrivileged(t)
+	rs, _ := doctorRun(t)
+	mem, err := unix.Mmap(-1, 0, 16<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_HUGETLB|unix.MAP_POPULATE)
+	if err == nil {
+		unix.Munmap(mem)
+		want(t, rs, "hugepages", doctor.OK, "")
+	} else {
+		want(t, rs, "hugepages", doctor.Warn, "nr_hugepages")
+	}
+}
+
+func TestUsage(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run(nil, &out, &errb); code != 2 || !strings.Contains(errb.String(), "usage") {
+		t.Errorf("no command: exit %d, %q", code, errb.String())
+	}
+	if code := run([]string{"frobnicate"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "unknown command") {
+		t.Errorf("unknown command: exit %d", code)
+	}
+	if code := run([]string{"doctor", "-q", "1"}, &out, &errb); code != 2 {
+		t.Errorf("-q without -i: exit %d, want 2", code)
+	}
+}
+
+func unixIfindex(name string) (int, error) {
+	b, err := os.ReadFile("/sys/class/net/" + name + "/ifindex")
+	if err != nil {
+		return 0, err
+	}
+	var i int
+	_, err = fmt.Sscan(string(b), &i)
+	return i, err
+}

@@ -1,0 +1,86 @@
+// Command xdpkit answers the questions of a silent AF_XDP socket.
+//
+//	xdpkit doctor [-i IFACE] [-q QUEUE] [-json]
+//
+// doctor checks the host (kernel features, BPF JIT, BTF, bpffs,
+// capabilities, locked memory, hugepages, CPUs) and, with -i, the
+// interface (link, driver, MTU, native XDP and zero-copy from the netdev
+// netlink family, RX/TX metadata, the attached XDP program and whose it
+// is, queues): one line per check with its verdict (ok, info, warn, fail),
+// what it saw and, when known, the fix. It exits 1 when a check fails.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/xdpkit/xdpkit/internal/doctor"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: xdpkit doctor [-i IFACE] [-q QUEUE] [-json]")
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "doctor":
+		return runDoctor(args[1:], stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		usage(stdout)
+		return 0
+	}
+	fmt.Fprintf(stderr, "xdpkit: unknown command %q\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func runDoctor(args []string, stdout, stderr io.Writer) int {
+	f := flag.NewFlagSet("xdpkit doctor", flag.ContinueOnError)
+	f.SetOutput(stderr)
+	iface := f.String("i", "", "interface to check")
+	queue := f.Int("q", -1, "queue a socket is to bind (with -i)")
+	asJSON := f.Bool("json", false, "print the results as JSON")
+	if err := f.Parse(args); err != nil {
+		return 2
+	}
+	if *queue >= 0 && *iface == "" {
+		fmt.Fprintln(stderr, "xdpkit doctor: -q needs -i")
+		return 2
+	}
+	h, err := doctor.ThisHost()
+	if err != nil {
+		fmt.Fprintf(stderr, "xdpkit doctor: %v\n", err)
+		return 1
+	}
+	results := h.Checks()
+	if *iface != "" {
+		i, err := doctor.ReadIface(*iface)
+		if err != nil {
+			results = append(results, doctor.Result{Check: "link", Verdict: doctor.Fail, Evidence: err.Error(), Fix: "ip link show lists the interfaces (in this network namespace)"})
+		} else {
+			results = append(results, i.Checks(*queue)...)
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(results)
+	} else {
+		for _, r := range results {
+			fmt.Fprintln(stdout, r)
+		}
+	}
+	if doctor.Failed(results) {
+		return 1
+	}
+	return 0
+}
