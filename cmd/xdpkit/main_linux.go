@@ -8,6 +8,15 @@
 // netlink family, RX/TX metadata, the attached XDP program and whose it
 // is, queues): one line per check with its verdict (ok, info, warn, fail),
 // what it saw and, when known, the fix. It exits 1 when a check fails.
+//
+//	xdpkit status [-json] [-watch D]
+//
+// status lists the AF_XDP sockets of the xdpkit processes on the host
+// (each announces itself in /run/xdpkit: see metrics.Announce; entries of
+// processes that died are removed), with their counters and, with -watch,
+// their rates; the XDP programs attached per interface; and xdpkit's pins
+// in bpffs. Sockets of other programs are visible only through the
+// kernel's xsk_diag (ss --xdp), which this tool does not read yet.
 package main
 
 import (
@@ -24,6 +33,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: xdpkit doctor [-i IFACE] [-q QUEUE] [-json]")
+	fmt.Fprintln(w, "       xdpkit status [-json] [-watch D]")
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -34,6 +44,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "doctor":
 		return runDoctor(args[1:], stdout, stderr)
+	case "status":
+		return runStatus(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		usage(stdout)
 		return 0

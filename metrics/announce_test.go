@@ -1,0 +1,54 @@
+//go:build linux
+
+package metrics_test
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/xdpkit/xdpkit/metrics"
+)
+
+func TestAnnounce(t *testing.T) {
+	t.Parallel()
+	r, sock := running(t, 2)
+	c := metrics.New()
+	c.AddRunner("memory", 0, r, sock)
+	dir := t.TempDir()
+	a, err := metrics.Announce(dir, "test-tool", c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A stale entry: a socket file nobody listens on, of a pid that
+	// cannot exist.
+	ln, err := net.Listen("unix", filepath.Join(dir, "2147483647.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.Close()
+	procs, stale, err := metrics.Peers(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(procs) != 1 || procs[0].PID != os.Getpid() || procs[0].Name != "test-tool" || stale != 1 {
+		t.Fatalf("peers %+v, %d stale; want this process and 1 stale", procs, stale)
+	}
+	found := false
+	for _, s := range procs[0].Series {
+		if s.Name == "xdpkit_rx_packets_total" && s.Labels["interface"] == "memory" && s.Value == 3 {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no xdpkit_rx_packets_total{interface=memory} 3 in %+v", procs[0].Series)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if procs, stale, err := metrics.Peers(dir); err != nil || len(procs) != 0 || stale != 0 {
+		t.Errorf("after Close: %+v, %d stale, %v; want nothing", procs, stale, err)
+	}
+}
