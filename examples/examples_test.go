@@ -18,6 +18,7 @@ import (
 
 	"github.com/xdpkit/xdpkit/internal/netlink"
 	"github.com/xdpkit/xdpkit/internal/testutils"
+	"github.com/xdpkit/xdpkit/metrics"
 )
 
 var (
@@ -51,6 +52,9 @@ func TestMain(m *testing.M) {
 	if binDir != "" && buildErr == nil {
 		os.RemoveAll(binDir)
 	}
+	// The tools announce themselves in metrics.RunDir; the entries of
+	// those a test killed are stale: Peers removes them.
+	_, _, _ = metrics.Peers(metrics.RunDir)
 	os.Exit(code)
 }
 

@@ -24,7 +24,13 @@ import (
 	"github.com/xdpkit/xdpkit/redirect"
 )
 
-func TestMain(m *testing.M) { testutils.LeakCheckMain(m) }
+func TestMain(m *testing.M) {
+	testutils.LeakCheckMain(m, func() {
+		if binDir != "" {
+			os.RemoveAll(binDir)
+		}
+	})
+}
 
 var (
 	buildOnce sync.Once

@@ -12,12 +12,17 @@ import (
 
 // LeakCheckMain runs the tests and then fails the run if they left file
 // descriptors open (sockets, BPF objects, files) that were not open before.
-// The Go runtime's own poller descriptors are ignored. Use it as
+// The Go runtime's own poller descriptors are ignored. The after
+// functions run once the tests are done, before the check (to remove what
+// the whole package shared, such as built binaries). Use it as
 //
 //	func TestMain(m *testing.M) { testutils.LeakCheckMain(m) }
-func LeakCheckMain(m *testing.M) {
+func LeakCheckMain(m *testing.M, after ...func()) {
 	before := openFDs()
 	code := m.Run()
+	for _, f := range after {
+		f()
+	}
 	if code == 0 {
 		var leaked []string
 		for fd, target := range openFDs() {
