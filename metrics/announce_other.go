@@ -2,29 +2,7 @@
 
 package metrics
 
-import (
-	"errors"
-	"time"
-)
-
-// RunDir is where xdpkit processes announce themselves.
-const RunDir = "/run/xdpkit"
-
-// Series is one exported counter.
-type Series struct {
-	Name   string            `json:"name"`
-	Labels map[string]string `json:"labels"`
-	Value  float64           `json:"value"`
-}
-
-// Process is what an announced process says about itself.
-type Process struct {
-	PID     int       `json:"pid"`
-	Name    string    `json:"name"`
-	Args    []string  `json:"args"`
-	Started time.Time `json:"started"`
-	Series  []Series  `json:"series"`
-}
+import "errors"
 
 // Announcement is a process's entry in the run directory.
 type Announcement struct{}
