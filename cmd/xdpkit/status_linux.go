@@ -13,8 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cilium/ebpf"
-
+	"github.com/xdpkit/xdpkit/internal/doctor"
 	xnl "github.com/xdpkit/xdpkit/internal/netlink"
 	"github.com/xdpkit/xdpkit/metrics"
 	"github.com/xdpkit/xdpkit/redirect"
@@ -86,14 +85,8 @@ func programs() []programRow {
 		if err != nil || !l.XDP.IsAttached() {
 			continue
 		}
-		row := programRow{Interface: ifc.Name, ID: l.XDP.AnyProgID(), Mode: l.XDP.Mode()}
-		if p, err := ebpf.NewProgramFromID(ebpf.ProgramID(row.ID)); err == nil {
-			if info, err := p.Info(); err == nil {
-				row.Name = info.Name
-			}
-			p.Close()
-		}
-		out = append(out, row)
+		id := l.XDP.AnyProgID()
+		out = append(out, programRow{Interface: ifc.Name, ID: id, Name: doctor.ProgramName(id), Mode: l.XDP.Mode()})
 	}
 	return out
 }

@@ -113,14 +113,24 @@ func ReadIface(name string) (*Iface, error) {
 	}
 	i.Features, i.FeatureErr = DeviceFeatures(l.Index)
 	if id := l.XDP.AnyProgID(); id != 0 {
-		if p, err := ebpf.NewProgramFromID(ebpf.ProgramID(id)); err == nil {
-			if info, err := p.Info(); err == nil {
-				i.Program = info.Name
-			}
-			p.Close()
-		}
+		i.Program = ProgramName(id)
 	}
 	return i, nil
+}
+
+// ProgramName returns the name of the BPF program with id, or "" if it
+// cannot be read (gone, or no privileges).
+func ProgramName(id uint32) string {
+	p, err := ebpf.NewProgramFromID(ebpf.ProgramID(id))
+	if err != nil {
+		return ""
+	}
+	defer p.Close()
+	info, err := p.Info()
+	if err != nil {
+		return ""
+	}
+	return info.Name
 }
 
 // Checks runs every interface check; queue is -q, or -1.
