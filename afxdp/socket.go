@@ -142,6 +142,30 @@ type Stats struct {
 // XSKMAP of your own. It stays owned by the Socket and is closed by Close.
 func (s *Socket) FD() int { return s.fd }
 
+// RingSizes are the slot counts of a socket's rings; 0 for a ring it does
+// not have.
+type RingSizes struct {
+	RX, TX, Fill, Completion uint32
+}
+
+// RingSizes returns the sizes of the socket's four rings.
+func (s *Socket) RingSizes() RingSizes {
+	var r RingSizes
+	if s.rx != nil {
+		r.RX = s.rx.Size()
+	}
+	if s.tx != nil {
+		r.TX = s.tx.Size()
+	}
+	if s.fill != nil {
+		r.Fill = s.fill.Size()
+	}
+	if s.comp != nil {
+		r.Completion = s.comp.Size()
+	}
+	return r
+}
+
 // Interface returns the interface name the socket is bound to.
 func (s *Socket) Interface() string { return s.ifname }
 

@@ -45,6 +45,20 @@ func TestAnnounce(t *testing.T) {
 	if !found {
 		t.Errorf("no xdpkit_rx_packets_total{interface=memory} 3 in %+v", procs[0].Series)
 	}
+	// The socket's set-up, as the socket itself reports it.
+	rs, u := sock.RingSizes(), sock.UMEM()
+	want := metrics.Socket{Interface: sock.Interface(), Queue: sock.Queue(), ZeroCopy: sock.ZeroCopy(),
+		RX: rs.RX, TX: rs.TX, Fill: rs.Fill, Completion: rs.Completion, Frames: u.FrameCount(), FrameSize: u.FrameSize()}
+	if len(procs[0].Sockets) != 1 {
+		t.Fatalf("sockets %+v, want one", procs[0].Sockets)
+	}
+	got := procs[0].Sockets[0]
+	if got.FreeFrames <= 0 || got.FreeFrames > int(want.Frames) || rs.RX == 0 || rs.Fill == 0 {
+		t.Errorf("socket %+v (rings %+v): sizes or free frames out of range", got, rs)
+	}
+	if got.FreeFrames = 0; got != want {
+		t.Errorf("socket %+v, want %+v", got, want)
+	}
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -50,7 +50,7 @@ func Announce(dir, name string, c *Collector) (*Announcement, error) {
 	started := time.Now()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/status", func(w http.ResponseWriter, _ *http.Request) {
-		p := Process{PID: os.Getpid(), Name: name, Args: os.Args, Started: started}
+		p := Process{PID: os.Getpid(), Name: name, Args: os.Args, Started: started, Sockets: c.Sockets()}
 		mfs, err := reg.Gather()
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)

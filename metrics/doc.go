@@ -57,6 +57,13 @@
 //	                                                  flow_redirected, flow_transmitted, flow_encapped,
 //	                                                  flow_errors, expired, default, unparsed
 //
+// # Announcements
+//
+// [Announce] makes a process visible to `xdpkit status`: a unix socket in
+// [RunDir] answers with a [Process], the Collector's counters plus each
+// socket's set-up ([Collector.Sockets]: rings, UMEM, free frames). [Peers]
+// asks every announced process and removes the entries of dead ones.
+//
 // # Concurrency
 //
 // A Collector's Add methods and its collection may run on any goroutines

@@ -250,6 +250,35 @@ func collectSocket(ch chan<- prometheus.Metric, iface string, sock *afxdp.Socket
 	}
 }
 
+// Sockets describes the sockets of the runners and worker sets added to
+// c, for announcements.
+func (c *Collector) Sockets() []Socket {
+	c.mu.Lock()
+	runners, sets := c.runners, c.sets
+	c.mu.Unlock()
+	var socks []*afxdp.Socket
+	for _, src := range runners {
+		if src.sock != nil {
+			socks = append(socks, src.sock)
+		}
+	}
+	for _, src := range sets {
+		socks = append(socks, src.set.Sockets()...)
+	}
+	out := make([]Socket, 0, len(socks))
+	for _, s := range socks {
+		rs := s.RingSizes()
+		u := s.UMEM()
+		out = append(out, Socket{
+			Interface: s.Interface(), Queue: s.Queue(), ZeroCopy: s.ZeroCopy(),
+			RX: rs.RX, TX: rs.TX, Fill: rs.Fill, Completion: rs.Completion,
+			Frames: u.FrameCount(), FrameSize: u.FrameSize(), HugePages: u.HugePages(),
+			FreeFrames: s.Pool().FreeFrames(),
+		})
+	}
+	return out
+}
+
 // Handler returns an HTTP handler serving c's metrics, and the Go
 // runtime's and the process's (go_*, process_*), in Prometheus's
 // exposition format: what to serve at /metrics.

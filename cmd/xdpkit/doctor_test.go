@@ -19,6 +19,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
+	"github.com/xdpkit/xdpkit/afxdp"
 	"github.com/xdpkit/xdpkit/internal/doctor"
 	"github.com/xdpkit/xdpkit/internal/testutils"
 	"github.com/xdpkit/xdpkit/redirect"
@@ -116,7 +117,7 @@ func TestDoctorMTUTooBig(t *testing.T) {
 	testutils.RequirePrivileged(t)
 	v := testutils.NewVeth(t, testutils.VethOptions{MTU: 9000})
 	rs, code := doctorRun(t, "-i", v.Host)
-	want(t, rs, "mtu", doctor.Fail, "3506 or less")
+	want(t, rs, "mtu", doctor.Fail, v.Peer+" to 3506 or less")
 	if code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
@@ -130,16 +131,31 @@ func TestDoctorMTUTooBig(t *testing.T) {
 	if attach() == nil {
 		t.Error("the kernel attached a single-buffer program in driver mode at MTU 9000; doctor said it would not")
 	}
-	// veth checks its peer's MTU: set both ends, at the limit and one past it.
-	for mtu, verdict := range map[int]doctor.Verdict{3507: doctor.Fail, 3506: doctor.OK} {
-		testutils.MustRun(t, "ip", "link", "set", "dev", v.Host, "mtu", fmt.Sprint(mtu))
+	// veth checks its peer's MTU, not its own: doctor reads the peer in
+	// its namespace. This end stays at 9000; the peer goes to the limit
+	// and one past it.
+	for _, mtu := range []int{3507, 3506} {
+		verdict := map[int]doctor.Verdict{3507: doctor.Fail, 3506: doctor.OK}[mtu]
 		testutils.MustRun(t, "ip", "-n", v.NS, "link", "set", "dev", v.Peer, "mtu", fmt.Sprint(mtu))
 		rs, _ = doctorRun(t, "-i", v.Host)
 		want(t, rs, "mtu", verdict, "")
 		if err := attach(); (err == nil) != (verdict == doctor.OK) {
-			t.Errorf("MTU %d: doctor says %s, the kernel's attach: %v", mtu, verdict, err)
+			t.Errorf("peer MTU %d: doctor says %s (%s), the kernel's attach: %v", mtu, verdict, rs["mtu"].Evidence, err)
 		}
 	}
+}
+
+// TestDoctorVethPeer: the peer, in its namespace, is named with its MTU;
+// without an XDP program the check says what that means for XDP_TX.
+func TestDoctorVethPeer(t *testing.T) {
+	testutils.RequirePrivileged(t)
+	v := testutils.NewVeth(t, testutils.VethOptions{})
+	rs, _ := doctorRun(t, "-i", v.Host)
+	want(t, rs, "veth-peer", doctor.Info, "ethtool -K "+v.Peer+" gro on")
+	if e := rs["veth-peer"].Evidence; !strings.Contains(e, v.Peer) || !strings.Contains(e, "netns id") || !strings.Contains(e, "MTU 1500") {
+		t.Errorf("veth-peer evidence %q: want the peer's name, namespace and MTU", e)
+	}
+	want(t, rs, "napi", doctor.Info, "")
 }
 
 func TestDoctorForeignProgram(t *testing.T) {
@@ -188,8 +204,12 @@ func TestDoctorMacvlan(t *testing.T) {
 	}
 }
 
+// TestDoctorQueues: the queue count against -q and against the queues
+// sockets are bound to, and who holds a queue: a socket of this process
+// (which does not announce itself), then xdp-drop's (which does).
 func TestDoctorQueues(t *testing.T) {
 	testutils.RequirePrivileged(t)
+	_, xdpDrop := binaries(t)
 	v := testutils.NewVeth(t, testutils.VethOptions{Queues: 4})
 	rs, _ := doctorRun(t, "-i", v.Host, "-q", "0")
 	want(t, rs, "queues", doctor.Warn, "-queues all")
@@ -197,6 +217,40 @@ func TestDoctorQueues(t *testing.T) {
 	want(t, rs, "queues", doctor.Fail, "-q 3")
 	if code != 1 {
 		t.Errorf("queue 4 of 4: exit %d, want 1", code)
+	}
+	// This kernel (6.18) marks bound queues; an older one would make
+	// these verdicts Info, which the unit tests cover.
+	own, err := afxdp.Open(v.Host, 2, &afxdp.Config{Steering: afxdp.NoSteering})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, _ = doctorRun(t, "-i", v.Host, "-q", "2")
+	want(t, rs, "queues", doctor.Warn, "ethtool -N")
+	if e := rs["queues"].Evidence; !strings.Contains(e, "only queue 2 of 4") {
+		t.Errorf("queues: %q, want it to name queue 2 as the only bound one", e)
+	}
+	want(t, rs, "queue-holder", doctor.Warn, "EBUSY")
+	// The kernel agrees: a second socket on that queue is refused.
+	if s, err := afxdp.Open(v.Host, 2, &afxdp.Config{Steering: afxdp.NoSteering, BindRetryTimeout: 1}); err == nil {
+		s.Close()
+		t.Error("a second socket bound queue 2; doctor said it is held")
+	} else if !errors.Is(err, unix.EBUSY) {
+		t.Logf("second socket on queue 2: %v", err)
+	}
+	rs, _ = doctorRun(t, "-i", v.Host, "-q", "1")
+	want(t, rs, "queue-holder", doctor.OK, "")
+	own.Close()
+
+	c := startTool(t, xdpDrop, "-i", v.Host, "-q", "3")
+	rs, _ = doctorRun(t, "-i", v.Host, "-q", "3")
+	want(t, rs, "queue-holder", doctor.Warn, "shares that socket's UMEM")
+	if e := rs["queue-holder"].Evidence; !strings.Contains(e, fmt.Sprintf("pid %d (xdp-drop)", c.pid)) {
+		t.Errorf("queue-holder: %q, want it to name pid %d (xdp-drop)", e, c.pid)
+	}
+	want(t, rs, "queues", doctor.Warn, "ethtool -N")
+	want(t, rs, "napi", doctor.Info, "") // an XDP program gives the veth NAPI
+	if e := rs["napi"].Evidence; !strings.Contains(e, "napi ") {
+		t.Errorf("napi: %q, want the NAPI instances listed once xdp-drop's program is attached", e)
 	}
 }
 

@@ -6,17 +6,21 @@
 // capabilities, locked memory, hugepages, CPUs) and, with -i, the
 // interface (link, driver, MTU, native XDP and zero-copy from the netdev
 // netlink family, RX/TX metadata, the attached XDP program and whose it
-// is, queues): one line per check with its verdict (ok, info, warn, fail),
-// what it saw and, when known, the fix. It exits 1 when a check fails.
+// is, which queues have sockets, a veth's peer, NAPI settings) and, with
+// -q, who holds that queue: one line per check with its verdict (ok,
+// info, warn, fail), what it saw and, when known, the fix. It exits 1
+// when a check fails.
 //
 //	xdpkit status [-json] [-watch D]
 //
-// status lists the AF_XDP sockets of the xdpkit processes on the host
+// status lists the AF_XDP sockets on the host: those of xdpkit processes
 // (each announces itself in /run/xdpkit: see metrics.Announce; entries of
-// processes that died are removed), with their counters and, with -watch,
-// their rates; the XDP programs attached per interface; and xdpkit's pins
-// in bpffs. Sockets of other programs are visible only through the
-// kernel's xsk_diag (ss --xdp), which this tool does not read yet.
+// processes that died are removed) with their rings, UMEM, counters and,
+// with -watch, rates; every socket of any process through the kernel's
+// xsk_diag (what ss --xdp reads) where the kernel has it; and, where it
+// does not, the queues the kernel marks as bound that no announced process
+// accounts for. Then the XDP programs attached per interface, and
+// xdpkit's pins in bpffs.
 package main
 
 import (
@@ -27,6 +31,7 @@ import (
 	"os"
 
 	"github.com/xdpkit/xdpkit/internal/doctor"
+	"github.com/xdpkit/xdpkit/metrics"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -61,6 +66,7 @@ func runDoctor(args []string, stdout, stderr io.Writer) int {
 	iface := f.String("i", "", "interface to check")
 	queue := f.Int("q", -1, "queue a socket is to bind (with -i)")
 	asJSON := f.Bool("json", false, "print the results as JSON")
+	dir := f.String("run-dir", metrics.RunDir, "where xdpkit processes announce themselves (to name a queue's holder)")
 	if err := f.Parse(args); err != nil {
 		return 2
 	}
@@ -75,7 +81,7 @@ func runDoctor(args []string, stdout, stderr io.Writer) int {
 	}
 	results := h.Checks()
 	if *iface != "" {
-		i, err := doctor.ReadIface(*iface)
+		i, err := doctor.ReadIface(*iface, *dir)
 		if err != nil {
 			results = append(results, doctor.Result{Check: "link", Verdict: doctor.Fail, Evidence: err.Error(), Fix: "ip link show lists the interfaces (in this network namespace)"})
 		} else {

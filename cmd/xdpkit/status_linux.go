@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,8 +27,18 @@ type socketRow struct {
 	Process   string             `json:"process"`
 	Interface string             `json:"interface"`
 	Queue     string             `json:"queue"`
-	Counters  map[string]float64 `json:"counters"` // metric name without xdpkit_ and _total
+	Setup     *metrics.Socket    `json:"setup,omitempty"` // rings and UMEM, from the announcement
+	Counters  map[string]float64 `json:"counters"`        // metric name without xdpkit_ and _total
 	Rates     map[string]float64 `json:"rates,omitempty"`
+}
+
+// kernelRow is a socket the kernel reports: through xsk_diag with its
+// owners and rings, or, without xsk_diag, only as a queue marked bound.
+type kernelRow struct {
+	Interface string         `json:"interface"`
+	Queue     int            `json:"queue"`
+	Socket    *doctor.XSK    `json:"xsk_diag,omitempty"`
+	Owners    []doctor.Owner `json:"owners,omitempty"`
 }
 
 type programRow struct {
@@ -37,7 +49,11 @@ type programRow struct {
 }
 
 type statusReport struct {
-	Sockets  []socketRow  `json:"sockets"`
+	Sockets []socketRow `json:"sockets"`
+	// Kernel lists the sockets of other processes than announced xdpkit
+	// ones; XSKDiag says why they come without owners when they do.
+	Kernel   []kernelRow  `json:"kernel_sockets"`
+	XSKDiag  string       `json:"xsk_diag"`
 	Stale    int          `json:"stale_removed"`
 	Programs []programRow `json:"xdp_programs"`
 	Pins     []string     `json:"pins"`
@@ -58,6 +74,11 @@ func rows(procs []metrics.Process) []socketRow {
 			r := byKey[k]
 			if r == nil {
 				r = &socketRow{PID: p.PID, Process: p.Name, Interface: iface, Queue: q, Counters: map[string]float64{}}
+				for k := range p.Sockets {
+					if so := &p.Sockets[k]; so.Interface == iface && strconv.Itoa(so.Queue) == q {
+						r.Setup = so
+					}
+				}
 				byKey[k] = r
 				keys = append(keys, k)
 			}
@@ -72,6 +93,55 @@ func rows(procs []metrics.Process) []socketRow {
 		}
 	}
 	return out
+}
+
+// kernelSockets lists what the kernel knows of sockets that no row of
+// announced accounts for: every AF_XDP socket through xsk_diag, or else
+// the queues netdev queue-get marks as bound.
+func kernelSockets(announced []socketRow) ([]kernelRow, string) {
+	known := map[string]bool{}
+	pids := map[int]bool{}
+	for _, r := range announced {
+		known[r.Interface+"/"+r.Queue] = true
+		pids[r.PID] = true
+	}
+	names := map[int]string{}
+	ifs, _ := net.Interfaces()
+	for _, ifc := range ifs {
+		names[ifc.Index] = ifc.Name
+	}
+	var out []kernelRow
+	xsks, err := doctor.XDPSockets()
+	if err == nil {
+		for k := range xsks {
+			x := &xsks[k]
+			mine := false
+			for _, o := range x.Owners {
+				mine = mine || pids[o.PID]
+			}
+			if mine {
+				continue
+			}
+			out = append(out, kernelRow{Interface: names[int(x.Ifindex)], Queue: int(x.Queue), Socket: x, Owners: x.Owners})
+		}
+		return out, "ok"
+	}
+	diag := err.Error()
+	if errors.Is(err, doctor.ErrNoXSKDiag) {
+		diag = "this kernel has no xsk_diag (CONFIG_XDP_SOCKETS_DIAG) to name the owner"
+	}
+	for _, ifc := range ifs {
+		qs, err := doctor.DeviceQueues(ifc.Index)
+		if err != nil {
+			continue
+		}
+		for _, q := range qs {
+			if !q.TX && q.XSK && !known[ifc.Name+"/"+strconv.Itoa(q.ID)] {
+				out = append(out, kernelRow{Interface: ifc.Name, Queue: q.ID})
+			}
+		}
+	}
+	return out, diag
 }
 
 func programs() []programRow {
@@ -121,6 +191,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 			return statusReport{}, err
 		}
 		r := statusReport{Sockets: rows(procs), Stale: stale, Programs: programs(), Pins: pins()}
+		r.Kernel, r.XSKDiag = kernelSockets(r.Sockets)
 		for i, s := range r.Sockets {
 			if p, ok := prev[rowKey(s)]; ok && dt > 0 {
 				r.Sockets[i].Rates = map[string]float64{}
@@ -166,21 +237,58 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 func rowKey(s socketRow) string { return fmt.Sprint(s.PID, "/", s.Interface, "/", s.Queue) }
 
 func printStatus(w io.Writer, r statusReport) {
-	fmt.Fprintf(w, "%-7s %-14s %-12s %-5s %12s %12s %12s %10s %10s\n", "PID", "PROCESS", "INTERFACE", "QUEUE", "RX", "TX", "DROPPED", "RING-FULL", "FILL-EMPTY")
+	fmt.Fprintf(w, "%-7s %-14s %-12s %-5s %-22s %12s %12s %12s %10s %10s\n", "PID", "PROCESS", "INTERFACE", "QUEUE", "RINGS RX/TX/FILL/COMP", "RX", "TX", "DROPPED", "RING-FULL", "FILL-EMPTY")
 	for _, s := range r.Sockets {
 		c := s.Counters
-		fmt.Fprintf(w, "%-7d %-14s %-12s %-5s %12.0f %12.0f %12.0f %10.0f %10.0f", s.PID, s.Process, s.Interface, s.Queue,
+		rings := "-"
+		if s.Setup != nil {
+			rings = fmt.Sprintf("%d/%d/%d/%d", s.Setup.RX, s.Setup.TX, s.Setup.Fill, s.Setup.Completion)
+		}
+		fmt.Fprintf(w, "%-7d %-14s %-12s %-5s %-22s %12.0f %12.0f %12.0f %10.0f %10.0f", s.PID, s.Process, s.Interface, s.Queue, rings,
 			c["rx_packets"], c["tx_packets"], c["dropped_packets"], c["kernel_rx_ring_full"], c["kernel_rx_fill_ring_empty"])
 		if s.Rates != nil {
 			fmt.Fprintf(w, "  rx %.0f/s tx %.0f/s drop %.0f/s", s.Rates["rx_packets"], s.Rates["tx_packets"], s.Rates["dropped_packets"])
 		}
 		fmt.Fprintln(w)
+		if u := s.Setup; u != nil {
+			mode := "copy"
+			if u.ZeroCopy {
+				mode = "zero-copy"
+			}
+			huge := ""
+			if u.HugePages {
+				huge = ", huge pages"
+			}
+			fmt.Fprintf(w, "        %s, UMEM %d x %d B%s, %d frames free\n", mode, u.Frames, u.FrameSize, huge, u.FreeFrames)
+		}
 	}
 	if len(r.Sockets) == 0 {
 		fmt.Fprintln(w, "(no xdpkit process announced itself)")
 	}
 	if r.Stale > 0 {
 		fmt.Fprintf(w, "removed %d stale entries of processes that are gone\n", r.Stale)
+	}
+	for _, k := range r.Kernel {
+		if x := k.Socket; x != nil {
+			var owners []string
+			for _, o := range k.Owners {
+				owners = append(owners, fmt.Sprintf("pid %d (%s)", o.PID, o.Name))
+			}
+			if len(owners) == 0 {
+				owners = []string{"owner unknown"}
+			}
+			where := "unbound"
+			if x.Bound {
+				where = fmt.Sprintf("%s queue %d", k.Interface, k.Queue)
+			}
+			fmt.Fprintf(w, "xsk: inode %d %s, %s, rings %d/%d/%d/%d", x.Inode, where, strings.Join(owners, ", "), x.RX, x.TX, x.Fill, x.Completion)
+			if x.Stats != nil {
+				fmt.Fprintf(w, ", rx-dropped %d rx-full %d fill-empty %d", x.Stats.RXDropped, x.Stats.RXFull, x.Stats.FillRingEmpty)
+			}
+			fmt.Fprintln(w)
+			continue
+		}
+		fmt.Fprintf(w, "xsk: %s queue %d is bound to a socket of a process that did not announce itself; %s\n", k.Interface, k.Queue, r.XSKDiag)
 	}
 	for _, p := range r.Programs {
 		fmt.Fprintf(w, "xdp: %s: program %d %s (%s mode)\n", p.Interface, p.ID, p.Name, p.Mode)

@@ -4,6 +4,7 @@ package doctor
 
 import (
 	"io/fs"
+	"slices"
 	"strings"
 	"testing"
 
@@ -87,8 +88,20 @@ func TestHostChecks(t *testing.T) {
 
 func TestIfaceChecks(t *testing.T) {
 	veth := func() *Iface {
-		return &Iface{Link: xnl.Link{Index: 7, Name: "v0", MTU: 1500, NumRXQueues: 1}, Operstate: "up", Driver: "veth",
-			Features: Features{XDP: xdpBasic | xdpRedirect | xdpRXSG}}
+		return &Iface{Link: xnl.Link{Index: 7, Name: "v0", MTU: 1500, NumRXQueues: 1, PeerIndex: 8, PeerNetNSID: 1}, Operstate: "up", Driver: "veth",
+			Features: Features{XDP: xdpBasic | xdpRedirect | xdpRXSG}, Release: "6.18.0",
+			Peer: &xnl.Link{Index: 8, Name: "v1", MTU: 1500, PeerIndex: 7}, PeerNS: "netns id 1",
+			Queues: []Queue{{ID: 0}, {ID: 0, TX: true}}, Holders: map[int][]string{},
+			NAPIs: []NAPI{{ID: 9, IRQ: -1}}}
+	}
+	four := func(bound ...int) func(*Iface) {
+		return func(i *Iface) {
+			i.Link.NumRXQueues = 4
+			i.Queues = nil
+			for q := range 4 {
+				i.Queues = append(i.Queues, Queue{ID: q, XSK: slices.Contains(bound, q)}, Queue{ID: q, TX: true})
+			}
+		}
 	}
 	for _, r := range veth().Checks(0) {
 		if r.Verdict == Fail || r.Verdict == Warn {
@@ -103,8 +116,14 @@ func TestIfaceChecks(t *testing.T) {
 		fix     string
 	}{
 		{"down", func(i *Iface) { i.Operstate = "down" }, (*Iface).LinkState, Fail, "up"},
-		{"veth MTU 3506", func(i *Iface) { i.Link.MTU = 3506 }, (*Iface).MTU, OK, ""},
-		{"veth MTU 3507", func(i *Iface) { i.Link.MTU = 3507 }, (*Iface).MTU, Fail, "3506 or less"},
+		{"veth peer MTU 3506", func(i *Iface) { i.Peer.MTU = 3506 }, (*Iface).MTU, OK, ""},
+		{"veth peer MTU 3507", func(i *Iface) { i.Peer.MTU = 3507 }, (*Iface).MTU, Fail, "v1 to 3506 or less"},
+		{"veth own MTU 9000, peer 1500", func(i *Iface) { i.Link.MTU = 9000 }, (*Iface).MTU, OK, ""},
+		{"veth MTU 3507, peer unknown", func(i *Iface) { i.Link.MTU, i.Peer = 3507, nil }, (*Iface).MTU, Warn, "3506 or less"},
+		{"veth peer without XDP", func(i *Iface) {}, (*Iface).VethPeer, Info, "ethtool -K v1 gro on"},
+		{"veth peer with XDP", func(i *Iface) { i.Peer.XDP = xnl.XDPInfo{Attached: 1, ProgID: 3} }, (*Iface).VethPeer, OK, ""},
+		{"napi not deferred", func(i *Iface) {}, (*Iface).NAPI, Info, "napi_defer_hard_irqs 2"},
+		{"napi deferred", func(i *Iface) { i.NAPIs[0].DeferHardIRQs, i.NAPIs[0].GROFlushTimeout = 2, 200000 }, (*Iface).NAPI, Info, ""},
 		{"macvlan", func(i *Iface) { i.Driver, i.Features.XDP = "macvlan", 0 }, (*Iface).XDP, Warn, "generic"},
 		{"zero-copy", func(i *Iface) { i.Features.XDP |= xdpZeroCopy; i.Features.ZCMaxSegs = 1 }, (*Iface).ZeroCopy, OK, ""},
 		{"foreign program", func(i *Iface) {
@@ -115,8 +134,17 @@ func TestIfaceChecks(t *testing.T) {
 			i.Link.XDP = xnl.XDPInfo{Attached: 1, ProgID: 42, DrvProgID: 42}
 			i.Program = "xdpkit_redirect"
 		}, (*Iface).Attached, OK, ""},
-		{"queue 0 of 4", func(i *Iface) { i.Link.NumRXQueues = 4 }, func(i *Iface) Result { return i.Queues(0) }, Warn, "-queues all"},
-		{"queue 4 of 4", func(i *Iface) { i.Link.NumRXQueues = 4 }, func(i *Iface) Result { return i.Queues(4) }, Fail, "-q 3"},
+		{"queue 0 of 4", four(), func(i *Iface) Result { return i.QueueCheck(0) }, Warn, "-queues all"},
+		{"queue 4 of 4", four(), func(i *Iface) Result { return i.QueueCheck(4) }, Fail, "-q 3"},
+		{"socket on 0 of 4", four(0), func(i *Iface) Result { return i.QueueCheck(-1) }, Warn, "ethtool -N"},
+		{"sockets on 4 of 4", four(0, 1, 2, 3), func(i *Iface) Result { return i.QueueCheck(-1) }, OK, ""},
+		{"announced on 0 of 4, old kernel", func(i *Iface) { four()(i); i.Release = "6.6.0"; i.Holders[0] = []string{"pid 9 (x)"} },
+			func(i *Iface) Result { return i.QueueCheck(-1) }, Warn, "-queues all"},
+		{"queue 1 free", four(0), func(i *Iface) Result { return i.Holder(1) }, OK, ""},
+		{"queue 0 held, owner unknown", four(0), func(i *Iface) Result { return i.Holder(0) }, Warn, "EBUSY"},
+		{"queue 0 held by announced", func(i *Iface) { four(0)(i); i.Holders[0] = []string{"pid 9 (xdp-drop)"} },
+			func(i *Iface) Result { return i.Holder(0) }, Warn, "shares that socket's UMEM"},
+		{"queue 0, old kernel", func(i *Iface) { four()(i); i.Release = "6.6.0" }, func(i *Iface) Result { return i.Holder(0) }, Info, ""},
 	} {
 		i := veth()
 		c.change(i)

@@ -1,11 +1,13 @@
 // Package netlink is xdpkit's minimal rtnetlink client: it asks the kernel
-// about one network interface (name, MTU, RX/TX queue counts and the XDP
-// programs attached to it) with a single RTM_GETLINK request.
+// about one network interface (name, MTU, RX/TX queue counts, the device
+// it is tied to and the XDP programs attached to it) with a single
+// RTM_GETLINK request, sent through github.com/mdlayher/netlink.
 //
 // It exists so the public packages can size an XSKMAP from the RX queue
 // count and say which program is in the way when an XDP attach is refused,
-// without depending on a full netlink library. It only reads: attaching
-// programs is done through BPF links by package redirect.
+// and so `xdpkit doctor` can read a veth's peer, also in another network
+// namespace ([LinkByIndexIn]). It only reads: attaching programs is done
+// through BPF links by package redirect.
 //
 // # Namespaces
 //

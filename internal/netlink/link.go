@@ -101,4 +101,12 @@ type Link struct {
 	NumRXQueues int     // IFLA_NUM_RX_QUEUES; 0 if not reported (kernels before 3.x)
 	NumTXQueues int     // IFLA_NUM_TX_QUEUES; 0 if not reported
 	XDP         XDPInfo // IFLA_XDP; zero if nothing is attached or not reported
+	// PeerIndex is IFLA_LINK: the ifindex of the device this one is
+	// tied to (a veth's peer, a macvlan's lower device), 0 if none. It
+	// is an index in PeerNetNSID's namespace when that is not negative.
+	PeerIndex int
+	// PeerNetNSID is IFLA_LINK_NETNSID: the id, in the caller's
+	// namespace, of the namespace PeerIndex lives in; -1 when it is the
+	// caller's own (or the kernel did not say).
+	PeerNetNSID int32
 }

@@ -17,3 +17,8 @@ func LinkByIndex(ifindex int) (Link, error) {
 func LinkByName(name string) (Link, error) {
 	return Link{}, fmt.Errorf("netlink: not supported on %s/%s: %w", runtime.GOOS, runtime.GOARCH, errors.ErrUnsupported)
 }
+
+// LinkByIndexIn is only implemented on Linux.
+func LinkByIndexIn(nsid int32, ifindex int) (Link, error) {
+	return Link{}, fmt.Errorf("netlink: not supported on %s/%s: %w", runtime.GOOS, runtime.GOARCH, errors.ErrUnsupported)
+}

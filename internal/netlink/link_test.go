@@ -76,7 +76,10 @@ func TestVeth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := netlink.Link{Index: v.HostIndex, Name: v.Host, MTU: 1400, NumRXQueues: 4, NumTXQueues: 4}
+	if l.PeerIndex != v.PeerIndex || l.PeerNetNSID < 0 {
+		t.Errorf("LinkByIndex(%d): peer index %d in netns id %d, want %d in the peer's namespace", v.HostIndex, l.PeerIndex, l.PeerNetNSID, v.PeerIndex)
+	}
+	want := netlink.Link{Index: v.HostIndex, Name: v.Host, MTU: 1400, NumRXQueues: 4, NumTXQueues: 4, PeerIndex: l.PeerIndex, PeerNetNSID: l.PeerNetNSID}
 	if l != want {
 		t.Errorf("LinkByIndex(%d) = %+v, want %+v", v.HostIndex, l, want)
 	}
@@ -86,6 +89,18 @@ func TestVeth(t *testing.T) {
 	}
 	if byName != l {
 		t.Errorf("LinkByName(%s) = %+v, want %+v", v.Host, byName, l)
+	}
+
+	// The peer, read from here through its namespace's id.
+	peer, err := netlink.LinkByIndexIn(l.PeerNetNSID, l.PeerIndex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if peer.Name != v.Peer || peer.MTU != 1400 || peer.PeerIndex != v.HostIndex {
+		t.Errorf("LinkByIndexIn(%d, %d) = %+v, want %s with MTU 1400 and peer %d", l.PeerNetNSID, l.PeerIndex, peer, v.Peer, v.HostIndex)
+	}
+	if _, err := netlink.LinkByIndexIn(l.PeerNetNSID, 1<<30); !errors.Is(err, netlink.ErrNotFound) {
+		t.Errorf("LinkByIndexIn of a missing index: err = %v, want ErrNotFound", err)
 	}
 
 	// The peer only exists in its namespace: the socket follows the thread.

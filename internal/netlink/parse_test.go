@@ -4,104 +4,108 @@ package netlink
 
 import (
 	"encoding/binary"
-	"errors"
 	"testing"
 
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
-// message builds one netlink message with the given header fields.
-func message(typ, flags uint16, seq, pid uint32, body []byte) []byte {
-	b := make([]byte, unix.SizeofNlMsghdr, unix.SizeofNlMsghdr+len(body)+4)
-	binary.NativeEndian.PutUint32(b[0:], uint32(unix.SizeofNlMsghdr+len(body)))
-	binary.NativeEndian.PutUint16(b[4:], typ)
-	binary.NativeEndian.PutUint16(b[6:], flags)
-	binary.NativeEndian.PutUint32(b[8:], seq)
-	binary.NativeEndian.PutUint32(b[12:], pid)
-	b = append(b, body...)
+func le32(v uint32) []byte { return binary.NativeEndian.AppendUint32(nil, v) }
+
+// attr encodes one attribute by hand, independently of the code under test.
+func attr(typ uint16, data []byte) []byte {
+	b := binary.NativeEndian.AppendUint16(nil, uint16(4+len(data)))
+	b = binary.NativeEndian.AppendUint16(b, typ)
+	b = append(b, data...)
 	for len(b)%4 != 0 {
 		b = append(b, 0)
 	}
 	return b
 }
 
-func le32(v uint32) []byte { return binary.NativeEndian.AppendUint32(nil, v) }
-
-// errCode encodes nlmsgerr.error: the negated errno.
-func errCode(e unix.Errno) []byte { return le32(-uint32(e)) }
-
 func newLinkBody() []byte {
-	ifi := make([]byte, unix.SizeofIfInfomsg)
-	binary.NativeEndian.PutUint32(ifi[4:], 7)
-	b := appendAttr(ifi, unix.IFLA_IFNAME, []byte("veth0\x00"))
-	b = appendAttr(b, unix.IFLA_MTU, le32(1500))
-	b = appendAttr(b, unix.IFLA_NUM_RX_QUEUES, le32(4))
-	b = appendAttr(b, unix.IFLA_NUM_TX_QUEUES, le32(3))
-	xdp := appendAttr(nil, unix.IFLA_XDP_ATTACHED, []byte{XDPAttachedMulti})
-	xdp = appendAttr(xdp, unix.IFLA_XDP_DRV_PROG_ID, le32(42))
-	xdp = appendAttr(xdp, unix.IFLA_XDP_HW_PROG_ID, le32(43))
-	return appendAttr(b, unix.IFLA_XDP|unix.NLA_F_NESTED, xdp)
+	b := make([]byte, unix.SizeofIfInfomsg)
+	binary.NativeEndian.PutUint32(b[4:], 7)
+	b = append(b, attr(unix.IFLA_IFNAME, []byte("veth0\x00"))...)
+	b = append(b, attr(unix.IFLA_MTU, le32(1500))...)
+	b = append(b, attr(unix.IFLA_NUM_RX_QUEUES, le32(4))...)
+	b = append(b, attr(unix.IFLA_NUM_TX_QUEUES, le32(3))...)
+	b = append(b, attr(unix.IFLA_LINK, le32(12))...)
+	b = append(b, attr(unix.IFLA_LINK_NETNSID, le32(2))...)
+	xdp := attr(unix.IFLA_XDP_ATTACHED, []byte{XDPAttachedMulti})
+	xdp = append(xdp, attr(unix.IFLA_XDP_DRV_PROG_ID, le32(42))...)
+	xdp = append(xdp, attr(unix.IFLA_XDP_HW_PROG_ID, le32(43))...)
+	return append(b, attr(unix.IFLA_XDP|unix.NLA_F_NESTED, xdp)...)
 }
 
-func TestParseAnswer(t *testing.T) {
+func TestParseLink(t *testing.T) {
 	t.Parallel()
-	// A stale answer to another request comes first and must be skipped.
-	stale := message(unix.RTM_NEWLINK, 0, 9, 100, []byte("garbage that is never parsed"))
-	b := append(stale, message(unix.RTM_NEWLINK, 0, 5, 100, newLinkBody())...)
-	got, done, err := parseAnswer(b, 5, 100)
-	if err != nil || !done {
-		t.Fatalf("parseAnswer: done %v, err %v", done, err)
+	got, err := parseLink(newLinkBody())
+	if err != nil {
+		t.Fatal(err)
 	}
-	want := Link{Index: 7, Name: "veth0", MTU: 1500, NumRXQueues: 4, NumTXQueues: 3,
+	want := Link{Index: 7, Name: "veth0", MTU: 1500, NumRXQueues: 4, NumTXQueues: 3, PeerIndex: 12, PeerNetNSID: 2,
 		XDP: XDPInfo{Attached: XDPAttachedMulti, DrvProgID: 42, HWProgID: 43}}
 	if got != want {
-		t.Errorf("parseAnswer = %+v, want %+v", got, want)
+		t.Errorf("parseLink = %+v, want %+v", got, want)
 	}
-	if s := got.XDP.String(); s != "multi (driver prog 42, offload prog 43)" {
-		t.Errorf("String() = %q", s)
-	}
-
-	if _, done, err := parseAnswer(b[:len(stale)], 5, 100); done || err != nil {
-		t.Errorf("no matching message: done %v err %v, want not done", done, err)
-	}
-}
-
-func TestParseError(t *testing.T) {
-	t.Parallel()
-	req := buildGetLink(3, 99, "")
-	body := append(errCode(unix.ENODEV), req...)
-	body = appendAttr(body, unix.NLMSGERR_ATTR_MSG, []byte("no such thing\x00"))
-	_, done, err := parseAnswer(message(unix.NLMSG_ERROR, unix.NLM_F_ACK_TLVS, 3, 1, body), 3, 1)
-	if !done || !errors.Is(err, unix.ENODEV) {
-		t.Fatalf("done %v, err %v, want ENODEV", done, err)
-	}
-	if want := "no such device (kernel: no such thing)"; err.Error() != want {
-		t.Errorf("err = %q, want %q", err, want)
-	}
-
-	capped := append(errCode(unix.EPERM), req[:unix.SizeofNlMsghdr]...)
-	_, _, err = parseAnswer(message(unix.NLMSG_ERROR, unix.NLM_F_CAPPED, 3, 1, capped), 3, 1)
-	if !errors.Is(err, unix.EPERM) {
-		t.Errorf("capped error: %v, want EPERM", err)
+	// Without IFLA_LINK_NETNSID the peer is in the caller's namespace.
+	b := make([]byte, unix.SizeofIfInfomsg)
+	b = append(b, attr(unix.IFLA_IFNAME, []byte("lo\x00"))...)
+	if got, err := parseLink(b); err != nil || got.PeerNetNSID != -1 || got.Name != "lo" {
+		t.Errorf("parseLink(lo) = %+v, %v; want PeerNetNSID -1", got, err)
 	}
 }
 
 func TestParseMalformed(t *testing.T) {
 	t.Parallel()
-	good := message(unix.RTM_NEWLINK, 0, 1, 1, newLinkBody())
-	bad := append([]byte(nil), good...)
-	binary.NativeEndian.PutUint32(bad[0:], uint32(len(bad)+8))
-	if _, _, err := parseAnswer(bad, 1, 1); err == nil {
-		t.Error("message longer than the datagram: no error")
-	}
-	bad = append([]byte(nil), good...)
-	// First attribute after ifinfomsg claims more bytes than remain.
-	binary.NativeEndian.PutUint16(bad[unix.SizeofNlMsghdr+unix.SizeofIfInfomsg:], 0xfff0)
-	if _, _, err := parseAnswer(bad, 1, 1); err == nil {
-		t.Error("oversized attribute: no error")
-	}
-	if _, _, err := parseAnswer(message(unix.RTM_NEWLINK, 0, 1, 1, []byte{1, 2}), 1, 1); err == nil {
+	if _, err := parseLink([]byte{1, 2}); err == nil {
 		t.Error("truncated ifinfomsg: no error")
+	}
+	b := make([]byte, unix.SizeofIfInfomsg)
+	b = append(b, 200, 0, byte(unix.IFLA_MTU), 0, 1, 2, 3, 4) // length past the end
+	if _, err := parseLink(b); err == nil {
+		t.Error("attribute longer than the message: no error")
+	}
+}
+
+func TestBuildGetLink(t *testing.T) {
+	t.Parallel()
+	b, err := buildGetLink(9, "eth0", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idx := int32(binary.NativeEndian.Uint32(b[4:])); idx != 9 {
+		t.Errorf("ifi_index %d, want 9", idx)
+	}
+	ad, err := netlink.NewAttributeDecoder(b[unix.SizeofIfInfomsg:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[uint16]bool{}
+	for ad.Next() {
+		seen[ad.Type()] = true
+		switch ad.Type() {
+		case unix.IFLA_IFNAME:
+			if s := ad.String(); s != "eth0" {
+				t.Errorf("IFLA_IFNAME %q", s)
+			}
+		case iflaTargetNetnsid:
+			if v := ad.Int32(); v != 3 {
+				t.Errorf("IFLA_TARGET_NETNSID %d", v)
+			}
+		case unix.IFLA_EXT_MASK:
+			if v := ad.Uint32(); v != rtextFilterSkipStats {
+				t.Errorf("IFLA_EXT_MASK %#x", v)
+			}
+		}
+	}
+	if !seen[unix.IFLA_IFNAME] || !seen[iflaTargetNetnsid] || !seen[unix.IFLA_EXT_MASK] {
+		t.Errorf("attributes %v", seen)
+	}
+	b, _ = buildGetLink(9, "", -1)
+	if len(b) != unix.SizeofIfInfomsg+8 {
+		t.Errorf("a request by index in the caller's namespace has %d bytes, want ifinfomsg and IFLA_EXT_MASK only", len(b))
 	}
 }
 
@@ -126,10 +130,10 @@ func TestXDPInfoHelpers(t *testing.T) {
 	}
 }
 
-func FuzzParseAnswer(f *testing.F) {
-	f.Add(message(unix.RTM_NEWLINK, 0, 1, 1, newLinkBody()))
-	f.Add(message(unix.NLMSG_ERROR, unix.NLM_F_ACK_TLVS, 1, 1, append(errCode(unix.ENODEV), buildGetLink(1, 1, "x")...)))
+func FuzzParseLink(f *testing.F) {
+	f.Add(newLinkBody())
+	f.Add(make([]byte, unix.SizeofIfInfomsg))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _, _ = parseAnswer(b, 1, 1)
+		_, _ = parseLink(b)
 	})
 }

@@ -90,6 +90,7 @@ func Use(ctx context.Context) error {
 	}
 	st, _ := sock.Stats()
 	_ = st.RXPackets
+	_ = sock.RingSizes().Fill
 	flows, _ := stages.NewFlowCounter(1024)
 	drop := pipeline.RawFunc(func(p *pipeline.Packet) pipeline.Verdict { return pipeline.Drop })
 	var _ pipeline.Raw = drop
