@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -22,6 +24,7 @@ import (
 	"github.com/xdpkit/xdpkit/afxdp"
 	"github.com/xdpkit/xdpkit/internal/doctor"
 	"github.com/xdpkit/xdpkit/internal/testutils"
+	"github.com/xdpkit/xdpkit/metrics"
 	"github.com/xdpkit/xdpkit/redirect"
 )
 
@@ -248,6 +251,42 @@ func TestDoctorQueues(t *testing.T) {
 		t.Errorf("queue-holder: %q, want it to name pid %d (xdp-drop)", e, c.pid)
 	}
 	want(t, rs, "queues", doctor.Warn, "ethtool -N")
+
+	// What the kernel does: datagrams of 32 flows from the peer's stack
+	// spread over the 4 queues, and xdp-drop on queue 3 gets only its share.
+	const flows, each = 32, 4
+	v.InPeer(t, func() error {
+		for f := range flows {
+			// Unconnected: the host's port-unreachable answers to the
+			// datagrams its stack gets must not fail the next write.
+			c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: v.PeerIP.AsSlice()})
+			if err != nil {
+				return err
+			}
+			for range each {
+				if _, err := c.WriteTo([]byte("queues"), &net.UDPAddr{IP: v.HostIP.AsSlice(), Port: 7000 + f}); err != nil {
+					c.Close()
+					return err
+				}
+			}
+			c.Close()
+		}
+		return nil
+	})
+	time.Sleep(500 * time.Millisecond) // let xdp-drop publish its counters
+	got := -1.0
+	procs, _, _ := metrics.Peers(metrics.RunDir)
+	for _, p := range procs {
+		for _, se := range p.Series {
+			if p.PID == c.pid && se.Name == "xdpkit_rx_packets_total" {
+				got = se.Value
+			}
+		}
+	}
+	if got < 0 || got >= flows*each {
+		t.Errorf("xdp-drop on queue 3 of 4 received %.0f of %d datagrams of %d flows; doctor warned that it sees only its queue's share", got, flows*each, flows)
+	}
+	t.Logf("queue 3 of 4 received %.0f of %d datagrams", got, flows*each)
 	want(t, rs, "napi", doctor.Info, "") // an XDP program gives the veth NAPI
 	if e := rs["napi"].Evidence; !strings.Contains(e, "napi ") {
 		t.Errorf("napi: %q, want the NAPI instances listed once xdp-drop's program is attached", e)

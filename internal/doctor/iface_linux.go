@@ -193,6 +193,13 @@ func (i *Iface) MTU() Result {
 			r.Evidence += fmt.Sprintf(" (veth checks its peer's MTU, which could not be read: keep it at most %d too)", vethMaxMTU)
 		}
 	}
+	if r.Fix != "" && i.FeatureErr == nil {
+		if i.Features.XDP&xdpRXSG != 0 {
+			r.Fix += " (the driver has multi-buffer XDP: rx-sg)"
+		} else {
+			r.Fix += " (but the driver has no multi-buffer XDP, rx-sg: lower the MTU)"
+		}
+	}
 	return r
 }
 
