@@ -43,6 +43,17 @@ var runnerMetrics = []struct {
 	{counter("offload_errors_total", "Offloads to the kernel fast path that failed."), func(s *pipeline.Stats) uint64 { return s.OffloadErrors }},
 }
 
+// The counters a socket without a runner exports in the runner's names.
+var socketOwnMetrics = []struct {
+	desc *prometheus.Desc
+	get  func(*afxdp.Stats) uint64
+}{
+	{runnerMetrics[0].desc, func(s *afxdp.Stats) uint64 { return s.RXPackets }},
+	{runnerMetrics[1].desc, func(s *afxdp.Stats) uint64 { return s.RXBytes }},
+	{runnerMetrics[2].desc, func(s *afxdp.Stats) uint64 { return s.TXPackets }},
+	{runnerMetrics[3].desc, func(s *afxdp.Stats) uint64 { return s.TXBytes }},
+}
+
 var (
 	stagePackets  = counter("stage_packets_total", "Frames a pipeline stage saw.", "stage")
 	stageVerdicts = counter("stage_verdicts_total", "Verdicts a pipeline stage gave, other than continue.", "stage", "verdict")
@@ -80,6 +91,11 @@ type runnerSource struct {
 	sock  *afxdp.Socket
 }
 
+type socketSource struct {
+	iface string
+	sock  *afxdp.Socket
+}
+
 type setSource struct {
 	iface string
 	set   *workers.Set
@@ -100,6 +116,7 @@ type fastPathSource struct {
 type Collector struct {
 	mu      sync.Mutex
 	runners []runnerSource
+	socks   []socketSource
 	sets    []setSource
 	progs   []programSource
 	fps     []fastPathSource
@@ -119,6 +136,17 @@ func (c *Collector) AddRunner(iface string, queue int, r *pipeline.Runner, sock 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.runners = append(c.runners, runnerSource{iface, queue, r, sock})
+}
+
+// AddSocket exports the counters of a socket no Runner drives (a
+// traffic generator's, say): its own frame and byte counts as
+// xdpkit_rx_packets_total and the rest of the rx/tx series, and the
+// socket and kernel counters AddRunner exports for a runner's socket.
+// Do not add a socket both ways: the series would be duplicates.
+func (c *Collector) AddSocket(iface string, sock *afxdp.Socket) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.socks = append(c.socks, socketSource{iface, sock})
 }
 
 // AddWorkers exports the counters of each worker of s, and of its
@@ -164,8 +192,19 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect reads the counters of every source and sends them.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
-	runners, sets, progs, fps := c.runners, c.sets, c.progs, c.fps
+	runners, socks, sets, progs, fps := c.runners, c.socks, c.sets, c.progs, c.fps
 	c.mu.Unlock()
+	for _, src := range socks {
+		st, err := src.sock.Stats()
+		if err != nil {
+			continue // closed: the program is ending
+		}
+		q := strconv.Itoa(src.sock.Queue())
+		for _, m := range socketOwnMetrics {
+			ch <- prometheus.MustNewConstMetric(m.desc, prometheus.CounterValue, float64(m.get(&st)), src.iface, q)
+		}
+		collectSocket(ch, src.iface, src.sock)
+	}
 	for _, src := range runners {
 		st := src.r.Snapshot()
 		collectRunner(ch, src.iface, src.queue, &st)
@@ -254,9 +293,12 @@ func collectSocket(ch chan<- prometheus.Metric, iface string, sock *afxdp.Socket
 // c, for announcements.
 func (c *Collector) Sockets() []Socket {
 	c.mu.Lock()
-	runners, sets := c.runners, c.sets
+	runners, own, sets := c.runners, c.socks, c.sets
 	c.mu.Unlock()
 	var socks []*afxdp.Socket
+	for _, src := range own {
+		socks = append(socks, src.sock)
+	}
 	for _, src := range runners {
 		if src.sock != nil {
 			socks = append(socks, src.sock)

@@ -187,3 +187,40 @@ func TestFastPathMetrics(t *testing.T) {
 		t.Errorf("lint: %v %v", err, problems)
 	}
 }
+
+// A socket without a runner (a generator's): its own frame counts in the
+// runner's names, and the socket series.
+func TestSocketMetrics(t *testing.T) {
+	sock, kernel, err := afxdp.NewMemory(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	var descs []afxdp.Desc
+	for range 5 {
+		a, ok := sock.Pool().Alloc()
+		if !ok {
+			t.Fatal("no free frame")
+		}
+		descs = append(descs, afxdp.Desc{Addr: a, Len: 60})
+	}
+	if n, err := sock.Transmit(descs); n != 5 || err != nil {
+		t.Fatalf("Transmit: %d, %v", n, err)
+	}
+	kernel.Transmitted(nil)
+	c := metrics.New()
+	c.AddSocket("memory", sock)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	for name, want := range map[string]float64{"xdpkit_tx_packets_total": 5, "xdpkit_tx_bytes_total": 300, "xdpkit_rx_packets_total": 0} {
+		if v, ok := value(t, reg, name, map[string]string{"interface": "memory", "queue": "0"}); !ok || v != want {
+			t.Errorf("%s = %v (%v), want %v", name, v, ok, want)
+		}
+	}
+	if _, ok := value(t, reg, "xdpkit_socket_kicks_total", map[string]string{"interface": "memory"}); !ok {
+		t.Error("no socket series")
+	}
+	if n := len(c.Sockets()); n != 1 {
+		t.Errorf("Sockets() lists %d, want 1", n)
+	}
+}

@@ -5,6 +5,7 @@ package netlink_test
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -196,4 +197,18 @@ func passProgram(tb testing.TB) (*ebpf.Program, uint32) {
 		tb.Fatal("kernel does not report program IDs")
 	}
 	return prog, uint32(id)
+}
+
+func TestNeighbor(t *testing.T) {
+	v := testutils.NewVeth(t, testutils.VethOptions{})
+	mac, err := netlink.Neighbor(v.HostIndex, v.PeerIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mac.String() != v.PeerMAC.String() {
+		t.Errorf("Neighbor(%s) = %s, want %s", v.PeerIP, mac, v.PeerMAC)
+	}
+	if _, err := netlink.Neighbor(v.HostIndex, netip.MustParseAddr("192.0.2.77")); !errors.Is(err, netlink.ErrNotFound) {
+		t.Errorf("a missing entry: %v, want ErrNotFound", err)
+	}
 }
