@@ -238,12 +238,12 @@ func TestGenPcapReplay(t *testing.T) {
 		}
 	}
 	// Two loops of 40 frames 5 ms apart: about 400 ms at the recorded pace.
-	if el := num(out, "elapsed_s"); el < 0.38 || took < 380*time.Millisecond {
+	if el := num(out, "duration_s"); el < 0.38 || took < 380*time.Millisecond {
 		t.Errorf("replay took %.3f s (%v with start-up), want about 0.4 s at the recorded pace", el, took)
 	}
 	// -speed 4: a quarter of the time.
 	out = runGen(t, v, "-pcap", path, "-speed", "4")
-	if el := num(out, "elapsed_s"); el < 0.045 || el > 0.2 {
+	if el := num(out, "duration_s"); el < 0.045 || el > 0.2 {
 		t.Errorf("-speed 4: %.3f s, want about 0.05 s", el)
 	}
 }

@@ -67,6 +67,7 @@ type SenderStats struct {
 	Sent, Bytes uint64 // frames (and their bytes) the TX ring took
 	RingFull    uint64 // times the TX ring or the pool had no room for a batch
 	Received    uint64 // frames received (with Replies)
+	RXBytes     uint64 // their bytes
 	Replies     uint64 // of those, stamped replies matched to a tracker
 	Elapsed     time.Duration
 }
@@ -75,9 +76,9 @@ type SenderStats struct {
 // paced, counted. Run drives it from one goroutine; Snapshot may be
 // called from any.
 type Sender struct {
-	cfg  SenderConfig
-	sent, bytes, full, recv, replies atomic.Uint64
-	started, ended                   atomic.Int64
+	cfg                                       SenderConfig
+	sent, bytes, full, recv, rxBytes, replies atomic.Uint64
+	started, ended                            atomic.Int64
 }
 
 // NewSender checks cfg.
@@ -111,7 +112,7 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 
 // Snapshot returns the counts so far.
 func (s *Sender) Snapshot() SenderStats {
-	st := SenderStats{Sent: s.sent.Load(), Bytes: s.bytes.Load(), RingFull: s.full.Load(), Received: s.recv.Load(), Replies: s.replies.Load()}
+	st := SenderStats{Sent: s.sent.Load(), Bytes: s.bytes.Load(), RingFull: s.full.Load(), Received: s.recv.Load(), RXBytes: s.rxBytes.Load(), Replies: s.replies.Load()}
 	if t0 := s.started.Load(); t0 != 0 {
 		end := s.ended.Load()
 		if end == 0 {
@@ -342,8 +343,9 @@ func (s *Sender) receive(rx []afxdp.Desc, h *packet.Headers, tags []uint64, fram
 		return
 	}
 	now := Now()
-	var matched uint64
+	var matched, bytes uint64
 	for _, d := range rx[:n] {
+		bytes += uint64(d.Len)
 		if tags != nil {
 			tags[sock.UMEM().FrameStart(d.Addr)/frameSize] = 0 // the kernel wrote into it
 		}
@@ -359,6 +361,7 @@ func (s *Sender) receive(rx []afxdp.Desc, h *packet.Headers, tags []uint64, fram
 	}
 	_ = sock.Recycle(rx[:n])
 	s.recv.Add(uint64(n))
+	s.rxBytes.Add(bytes)
 	s.replies.Add(matched)
 }
 

@@ -100,17 +100,17 @@ func main() {
 }
 
 type config struct {
-	tool     *cli.Tool
-	builder  *gen.Builder
-	capture  *gen.Capture
-	loops    int
-	speed    float64
-	rate     float64 // frames a second over all queues; 0: no limit
-	count    uint64
-	batch    int
-	latency  bool
-	wait     time.Duration
-	budget   int
+	tool    *cli.Tool
+	builder *gen.Builder
+	capture *gen.Capture
+	loops   int
+	speed   float64
+	rate    float64 // frames a second over all queues; 0: no limit
+	count   uint64
+	batch   int
+	latency bool
+	wait    time.Duration
+	budget  int
 }
 
 // builder turns the packet flags into a frame builder, resolving what
@@ -470,12 +470,15 @@ func summary(tool *cli.Tool, queues []int, results []gen.SenderStats, replies []
 		t.RingFull += r.RingFull
 		t.Replies += r.Replies
 		t.Received += r.Received
+		t.RXBytes += r.RXBytes
 		t.Elapsed = max(t.Elapsed, r.Elapsed)
-		perQueue[strconv.Itoa(queues[k])] = map[string]any{"tx_packets": r.Sent, "tx_bytes": r.Bytes, "elapsed_s": r.Elapsed.Seconds()}
+		perQueue[strconv.Itoa(queues[k])] = map[string]any{"tx_packets": r.Sent, "tx_bytes": r.Bytes, "duration_s": r.Elapsed.Seconds()}
 	}
 	secs := t.Elapsed.Seconds()
+	// The common fields (rx_*, tx_*, dropped, duration_s), and the sender's.
 	out := map[string]any{
-		"tx_packets": t.Sent, "tx_bytes": t.Bytes, "tx_ring_full": t.RingFull, "elapsed_s": secs, "queues": perQueue,
+		"rx_packets": t.Received, "rx_bytes": t.RXBytes, "tx_packets": t.Sent, "tx_bytes": t.Bytes, "dropped": uint64(0),
+		"duration_s": secs, "tx_ring_full": t.RingFull, "per_queue": perQueue,
 	}
 	if secs > 0 {
 		out["tx_pps"], out["tx_bps"] = float64(t.Sent)/secs, float64(t.Bytes)*8/secs
@@ -483,7 +486,6 @@ func summary(tool *cli.Tool, queues []int, results []gen.SenderStats, replies []
 	line := fmt.Sprintf("sent %d frames (%d bytes) in %.3f s", t.Sent, t.Bytes, secs)
 	if replies != nil {
 		ls := latencyStats(replies)
-		out["rx_packets"] = t.Received
 		out["latency"] = map[string]any{
 			"sent": ls.st.Sent, "replied": ls.st.Replied, "lost": ls.st.Lost, "duplicates": ls.st.Duplicates,
 			"reordered": ls.st.Reordered, "late": ls.st.Late,
