@@ -275,9 +275,9 @@ func TestGenPacing(t *testing.T) {
 }
 
 // startReflector runs xdp-reflect on v's peer side, in its namespace.
-func startReflector(t *testing.T, v *testutils.Veth) {
+func startReflector(t *testing.T, v *testutils.Veth, args ...string) {
 	t.Helper()
-	cmd := exec.Command("ip", "netns", "exec", v.NS, binary(t, "xdp-reflect"), "-i", v.Peer, "-filter", "udp")
+	cmd := exec.Command("ip", append([]string{"netns", "exec", v.NS, binary(t, "xdp-reflect"), "-i", v.Peer, "-filter", "udp"}, args...)...)
 	var stderr lockedBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -396,5 +396,33 @@ func TestGenBadFlags(t *testing.T) {
 		if err == nil || len(ls) != 1 || !strings.Contains(ls[0], tc.want) {
 			t.Errorf("%q: %v, want one line with %q:\n%s", tc.args, err, tc.want, out)
 		}
+	}
+}
+
+// TestGenQueues: -queues splits -count and -rate over one socket per
+// queue; the total is exact, each queue sends its share.
+func TestGenQueues(t *testing.T) {
+	v := testutils.NewVeth(t, testutils.VethOptions{Queues: 2})
+	before := peerRXPackets(t, v)
+	out := runGen(t, v, "-dst", v.PeerIP.String(), "-queues", "all", "-count", "10001", "-rate", "20k")
+	if got := peerRXPackets(t, v) - before; got != 10001 || num(out, "tx_packets") != 10001 {
+		t.Errorf("the peer received %d frames, the summary says %v; want 10001", got, out["tx_packets"])
+	}
+	pq, _ := out["per_queue"].(map[string]any)
+	q0, _ := pq["0"].(map[string]any)
+	q1, _ := pq["1"].(map[string]any)
+	if num(q0, "tx_packets") != 5001 || num(q1, "tx_packets") != 5000 {
+		t.Errorf("per queue %v, want 5001 and 5000", pq)
+	}
+	// 10001 frames at 20k/s in all: about half a second.
+	if d := num(out, "duration_s"); d < 0.45 || d > 0.7 {
+		t.Errorf("took %.3f s, want about 0.5 s at 20k frames/s over two queues", d)
+	}
+	// Replies may come back on either queue: each is matched to its sender.
+	// The reflector needs a socket on both of its queues too.
+	startReflector(t, v, "-queues", "all")
+	out = runGen(t, v, "-dst", v.PeerIP.String()+":7", "-queues", "all", "-latency", "-rate", "10k", "-count", "10000")
+	if l := latencyOf(t, out); num(l, "replied") != 10000 || num(l, "lost") != 0 {
+		t.Errorf("two queues against xdp-reflect: %v", l)
 	}
 }
