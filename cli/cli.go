@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/xdpkit/xdpkit/afxdp"
+	"github.com/xdpkit/xdpkit/deviceplugin"
 	"github.com/xdpkit/xdpkit/redirect"
 )
 
@@ -62,6 +63,9 @@ type Tool struct {
 	SharedUMEM bool           // -shared-umem: one UMEM for all workers
 	Pin        string         // -pin: the bpffs name of a redirect program shared with other processes
 	Metrics    string         // -metrics: the address to serve Prometheus metrics on
+	XSKMap     string         // -xskmap: the pin of an XSKMAP another process attached (xdpkit attach)
+	DP         string         // -dp: get the XSKMAP from the AF_XDP device plugin: uds or pinned
+	DPPath     string         // -dp-path: the device plugin's directory
 
 	Stdout, Stderr io.Writer
 
@@ -88,6 +92,9 @@ func New(name, summary, defaultFilter string) *Tool {
 	f.BoolVar(&t.SharedUMEM, "shared-umem", false, "with -queues: one UMEM shared by all workers")
 	f.StringVar(&t.Pin, "pin", "", "attach or join the redirect program pinned in bpffs under this name, to run one process per queue")
 	f.StringVar(&t.Metrics, "metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics (e.g. 127.0.0.1:9464; empty: none)")
+	f.StringVar(&t.XSKMap, "xskmap", "", "register the sockets in the XSKMAP pinned at `PATH` (xdpkit attach -pin NAME makes /sys/fs/bpf/xdpkit/NAME/xsks) instead of attaching a program: needs no CAP_BPF or CAP_NET_ADMIN")
+	f.StringVar(&t.DP, "dp", "", "get the XSKMAP from the AF_XDP device plugin for Kubernetes: `uds` (its socket) or pinned (its pinned map), instead of attaching a program")
+	f.StringVar(&t.DPPath, "dp-path", deviceplugin.DefaultDir, "the device plugin's `DIR`: DIR/IFACE/afxdp.sock, DIR/IFACE/xsks_map")
 	f.Usage = func() {
 		fmt.Fprintf(f.Output(), "%s: %s\n\nUsage: %s -i IFACE [flags]\n\n", name, summary, name)
 		f.PrintDefaults()
@@ -147,6 +154,17 @@ func (t *Tool) Parse(args []string) error {
 		return errors.New("-cpus needs -queues")
 	case t.Duration < 0:
 		return errors.New("-duration must not be negative")
+	case t.DP != "" && t.DP != "uds" && t.DP != "pinned":
+		return fmt.Errorf("-dp %q: want uds or pinned", t.DP)
+	case t.DP != "" && t.XSKMap != "":
+		return errors.New("-dp and -xskmap both name an XSKMAP: give one")
+	}
+	if t.DP != "" || t.XSKMap != "" {
+		for _, name := range []string{"filter", "xdp-mode", "pin", "keep-mgmt"} {
+			if t.IsSet(name) {
+				return fmt.Errorf("-%s does not apply with -xskmap or -dp: the XDP program is the one another process attached, with its own filter and mode (xdpkit attach -filter ...)", name)
+			}
+		}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 
+	"github.com/xdpkit/xdpkit/deviceplugin"
 	"github.com/xdpkit/xdpkit/filter"
 	"github.com/xdpkit/xdpkit/redirect"
 	"github.com/xdpkit/xdpkit/workers"
@@ -47,4 +48,21 @@ func (t *Tool) WorkerQueues(numQueues int) (queues, cpus []int, err error) {
 		}
 	}
 	return queues, cpus, nil
+}
+
+// ExistingXSKMap returns the XSKMAP -xskmap or -dp name, for a tool to
+// register its sockets in (afxdp.Config.Steering, workers.Config.Steering)
+// instead of attaching a program; nil when neither is set. With -dp uds
+// it asks the AF_XDP device plugin's socket for -i's map; with -dp pinned
+// it opens the plugin's pinned map. The caller closes it.
+func (t *Tool) ExistingXSKMap() (*redirect.XSKMap, error) {
+	switch {
+	case t.XSKMap != "":
+		return redirect.OpenXSKMap(t.XSKMap)
+	case t.DP == "uds":
+		return deviceplugin.XSKMap(t.DPPath, t.Iface, 0)
+	case t.DP == "pinned":
+		return deviceplugin.PinnedXSKMap(t.DPPath, t.Iface)
+	}
+	return nil, nil
 }

@@ -40,8 +40,14 @@ type Config struct {
 	// the Set.
 	Socket afxdp.Config
 	// Program is the redirect program to register the sockets in. Nil
-	// means the Set attaches one with Redirect and detaches it on Close.
+	// means the Set attaches one with Redirect and detaches it on Close,
+	// unless Steering is set.
 	Program *redirect.Program
+	// Steering, with Program nil, is where to register the sockets
+	// instead: an XSKMAP another process attached (redirect.XSKMap, from
+	// `xdpkit attach` or the AF_XDP device plugin). The Set attaches
+	// nothing then, and needs no BPF privileges.
+	Steering afxdp.Registrar
 	// Redirect are the options of the program the Set attaches. Nil means
 	// defaults (auto mode, no filter).
 	Redirect *redirect.Options
@@ -72,6 +78,7 @@ type Stats struct {
 type Set struct {
 	cfg     Config
 	prog    *redirect.Program
+	steer   afxdp.Registrar // prog, or Config.Steering
 	ownProg bool
 	shared  *umem.UMEM
 	workers []*worker
@@ -108,17 +115,19 @@ func New(cfg Config) (_ *Set, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Set{cfg: cfg, prog: cfg.Program}
+	s := &Set{cfg: cfg, prog: cfg.Program, steer: cfg.Steering}
 	defer func() {
 		if err != nil {
 			_ = s.Close()
 		}
 	}()
-	if s.prog == nil {
+	if s.prog != nil {
+		s.steer = s.prog
+	} else if s.steer == nil {
 		if s.prog, err = redirect.Attach(link.Index, cfg.Redirect); err != nil {
 			return nil, fmt.Errorf("workers: %w", err)
 		}
-		s.ownProg = true
+		s.steer, s.ownProg = s.prog, true
 	}
 	if cfg.SharedUMEM {
 		o := umem.Options{}
@@ -135,7 +144,7 @@ func New(cfg Config) (_ *Set, err error) {
 	for i, q := range queues {
 		w := &worker{queue: q, cpu: cpus[i]}
 		sc := cfg.Socket
-		sc.Steering, sc.Redirect = s.prog, nil
+		sc.Steering, sc.Redirect = s.steer, nil
 		sc.UMEM, sc.Pool, sc.UMEMOptions = nil, nil, cfg.UMEMOptions
 		if s.shared != nil {
 			sc.UMEM, sc.UMEMOptions = s.shared, nil
@@ -222,7 +231,8 @@ func (s *Set) Sockets() []*afxdp.Socket {
 	return out
 }
 
-// Program returns the redirect program the sockets are registered in.
+// Program returns the redirect program the sockets are registered in;
+// nil when they are registered in Config.Steering.
 func (s *Set) Program() *redirect.Program { return s.prog }
 
 // UMEM returns the shared UMEM, or nil without Config.SharedUMEM.

@@ -21,6 +21,18 @@
 // does not, the queues the kernel marks as bound that no announced process
 // accounts for. Then the XDP programs attached per interface, and
 // xdpkit's pins in bpffs.
+//
+//	xdpkit attach -i IFACE -pin NAME [-filter EXPR] [-xdp-mode M] [-gid GID]
+//	xdpkit detach -pin NAME
+//
+// attach is the privileged half of split privileges: it attaches the
+// redirect program (with its filter) to IFACE and pins it, its link and
+// its XSKMAP under /sys/fs/bpf/xdpkit/NAME, so that workers started
+// without CAP_BPF or CAP_NET_ADMIN — with CAP_NET_RAW and locked memory
+// only — open their sockets and register them in the map (-xskmap
+// /sys/fs/bpf/xdpkit/NAME/xsks on the example tools). -gid lets a group's
+// processes open the map. detach removes the pins; the program goes when
+// the last worker has closed.
 package main
 
 import (
@@ -39,6 +51,8 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: xdpkit doctor [-i IFACE] [-q QUEUE] [-json]")
 	fmt.Fprintln(w, "       xdpkit status [-json] [-watch D]")
+	fmt.Fprintln(w, "       xdpkit attach -i IFACE -pin NAME [-filter EXPR] [-xdp-mode M] [-gid GID]")
+	fmt.Fprintln(w, "       xdpkit detach -pin NAME")
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -51,6 +65,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runDoctor(args[1:], stdout, stderr)
 	case "status":
 		return runStatus(args[1:], stdout, stderr)
+	case "attach":
+		return runAttach(args[1:], stdout, stderr)
+	case "detach":
+		return runDetach(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		usage(stdout)
 		return 0

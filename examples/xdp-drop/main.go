@@ -8,11 +8,15 @@
 // frames (package redirect), open a socket on the queue (package afxdp),
 // run a pipeline over it until Ctrl-C (package pipeline), and close it all.
 // With -queues it runs one worker per queue (package workers); with -pin,
-// processes of their own per queue share one program pinned in bpffs.
+// processes of their own per queue share one program pinned in bpffs;
+// with -xskmap or -dp it attaches nothing and registers its sockets in an
+// XSKMAP another process attached (xdpkit attach, the AF_XDP device
+// plugin for Kubernetes), which needs only CAP_NET_RAW.
 //
 // Linux 5.10+, root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF).
 //
 //	sudo xdp-drop -i eth0 -q 0 -filter 'udp port 9000' -duration 10s -json
+//	sudo xdpkit attach -i eth0 -pin drop && xdp-drop -i eth0 -xskmap /sys/fs/bpf/xdpkit/drop/xsks
 package main
 
 import (
@@ -41,35 +45,50 @@ func run(ctx context.Context, tool *cli.Tool) error {
 		return fmt.Errorf("interface %q: %w", tool.Iface, err)
 	}
 
-	// The XDP program redirects each queue's frames to the socket
-	// registered for that queue. The filter runs first, in the kernel:
-	// frames it does not match go on to the kernel stack, and so do ARP,
-	// ND, SSH and DNS with -keep-mgmt.
-	opts := &redirect.Options{Mode: tool.XDPMode}
-	if tool.Filter != "" || tool.KeepMgmt {
-		opts.Filter, err = filter.CompileWithOptions(tool.Filter, filter.Redirect, filter.Pass,
-			&filter.CompileOptions{KeepManagement: tool.KeepMgmt})
-		if err != nil {
-			return err
-		}
-	}
-	var prog *redirect.Program
-	if tool.Pin != "" {
-		prog, err = redirect.AttachPinned(iface.Index, tool.Pin, opts) // shared with other processes
-	} else {
-		prog, err = redirect.Attach(iface.Index, opts)
-	}
+	// With -xskmap or -dp another process attached the program
+	// (xdpkit attach, the AF_XDP device plugin): the sockets go into its
+	// XSKMAP, which needs no BPF privileges, only CAP_NET_RAW.
+	xsks, err := tool.ExistingXSKMap()
 	if err != nil {
 		return err
 	}
-	defer prog.Close()
-
-	if tool.Queues != "" {
-		return runWorkers(ctx, tool, prog)
+	var steer afxdp.Registrar // where each socket is registered for its queue
+	var numQueues int
+	var prog *redirect.Program
+	if xsks != nil {
+		defer xsks.Close()
+		steer, numQueues = xsks, xsks.Queues()
+	} else {
+		// The XDP program redirects each queue's frames to the socket
+		// registered for that queue. The filter runs first, in the
+		// kernel: frames it does not match go on to the kernel stack, and
+		// so do ARP, ND, SSH and DNS with -keep-mgmt.
+		opts := &redirect.Options{Mode: tool.XDPMode}
+		if tool.Filter != "" || tool.KeepMgmt {
+			opts.Filter, err = filter.CompileWithOptions(tool.Filter, filter.Redirect, filter.Pass,
+				&filter.CompileOptions{KeepManagement: tool.KeepMgmt})
+			if err != nil {
+				return err
+			}
+		}
+		if tool.Pin != "" {
+			prog, err = redirect.AttachPinned(iface.Index, tool.Pin, opts) // shared with other processes
+		} else {
+			prog, err = redirect.Attach(iface.Index, opts)
+		}
+		if err != nil {
+			return err
+		}
+		defer prog.Close()
+		steer, numQueues = prog, prog.Queues()
 	}
 
-	// One socket on one queue, registered in the program's XSKMAP.
-	sock, err := afxdp.Open(tool.Iface, tool.Queue, &afxdp.Config{Bind: tool.Bind, Steering: prog})
+	if tool.Queues != "" {
+		return runWorkers(ctx, tool, steer, numQueues, prog)
+	}
+
+	// One socket on one queue, registered for that queue.
+	sock, err := afxdp.Open(tool.Iface, tool.Queue, &afxdp.Config{Bind: tool.Bind, Steering: steer})
 	if err != nil {
 		return err
 	}
@@ -82,7 +101,9 @@ func run(ctx context.Context, tool *cli.Tool) error {
 	}
 	m := metrics.New() // what -metrics ADDR serves at /metrics
 	m.AddRunner(tool.Iface, tool.Queue, r, sock)
-	m.AddProgram(tool.Iface, prog)
+	if prog != nil {
+		m.AddProgram(tool.Iface, prog)
+	}
 	stopMetrics, err := tool.ServeMetrics(m)
 	if err != nil {
 		return err
@@ -98,9 +119,10 @@ func run(ctx context.Context, tool *cli.Tool) error {
 }
 
 // runWorkers runs a socket and a pipeline per queue, each on its own
-// thread pinned to a CPU, all registered in prog.
-func runWorkers(ctx context.Context, tool *cli.Tool, prog *redirect.Program) error {
-	queues, err := workers.ParseList(tool.Queues, prog.Queues()) // "all": every XSKMAP entry, one per RX queue
+// thread pinned to a CPU, all registered in steer (prog, if this process
+// attached it).
+func runWorkers(ctx context.Context, tool *cli.Tool, steer afxdp.Registrar, numQueues int, prog *redirect.Program) error {
+	queues, err := workers.ParseList(tool.Queues, numQueues) // "all": every XSKMAP entry, one per RX queue
 	if err != nil {
 		return fmt.Errorf("-queues: %w", err)
 	}
@@ -116,7 +138,7 @@ func runWorkers(ctx context.Context, tool *cli.Tool, prog *redirect.Program) err
 		CPUs:       cpus,
 		SharedUMEM: tool.SharedUMEM,
 		Socket:     afxdp.Config{Bind: tool.Bind},
-		Program:    prog,
+		Steering:   steer,
 		Pipeline: func(queue int) (pipeline.Config, error) {
 			return pipeline.Config{Final: pipeline.Drop}, nil
 		},
@@ -129,7 +151,9 @@ func runWorkers(ctx context.Context, tool *cli.Tool, prog *redirect.Program) err
 
 	m := metrics.New() // what -metrics ADDR serves at /metrics
 	m.AddWorkers(tool.Iface, set)
-	m.AddProgram(tool.Iface, prog)
+	if prog != nil {
+		m.AddProgram(tool.Iface, prog)
+	}
 	stopMetrics, err := tool.ServeMetrics(m)
 	if err != nil {
 		return err

@@ -91,18 +91,32 @@ func run(ctx context.Context, tool *cli.Tool, w *stages.PcapWriter, summary func
 	if err != nil {
 		return err
 	}
-	var prog *redirect.Program
-	if tool.Pin != "" {
-		prog, err = redirect.AttachPinned(iface.Index, tool.Pin, opts) // one process per queue
-	} else {
-		prog, err = redirect.Attach(iface.Index, opts)
-	}
+	// With -xskmap or -dp another process attached the program (xdpkit
+	// attach, the AF_XDP device plugin): the sockets go into its XSKMAP,
+	// which needs no BPF privileges.
+	xsks, err := tool.ExistingXSKMap()
 	if err != nil {
 		return err
 	}
-	defer prog.Close()
+	var prog *redirect.Program
+	var steer afxdp.Registrar // where the socket is registered for its queue
+	if xsks != nil {
+		defer xsks.Close()
+		steer = xsks
+	} else {
+		if tool.Pin != "" {
+			prog, err = redirect.AttachPinned(iface.Index, tool.Pin, opts) // one process per queue
+		} else {
+			prog, err = redirect.Attach(iface.Index, opts)
+		}
+		if err != nil {
+			return err
+		}
+		defer prog.Close()
+		steer = prog
+	}
 
-	sock, err := afxdp.Open(tool.Iface, tool.Queue, &afxdp.Config{Bind: tool.Bind, Steering: prog})
+	sock, err := afxdp.Open(tool.Iface, tool.Queue, &afxdp.Config{Bind: tool.Bind, Steering: steer})
 	if err != nil {
 		return err
 	}
@@ -114,7 +128,9 @@ func run(ctx context.Context, tool *cli.Tool, w *stages.PcapWriter, summary func
 	}
 	m := metrics.New() // what -metrics ADDR serves at /metrics
 	m.AddRunner(tool.Iface, tool.Queue, r, sock)
-	m.AddProgram(tool.Iface, prog)
+	if prog != nil {
+		m.AddProgram(tool.Iface, prog)
+	}
 	stopMetrics, err := tool.ServeMetrics(m)
 	if err != nil {
 		return err

@@ -36,6 +36,7 @@ func main() {
 	userspace := tool.Flags.Bool("userspace", false, "drop in user space (AF_XDP) instead of in the kernel")
 	tool.Refuse("say what to drop with -drop", "filter")
 	tool.Refuse("it drops on every queue in the kernel, or on one (-q) with -userspace", "queues", "cpus", "shared-umem", "pin")
+	tool.Refuse("its filter runs in the program it attaches", "xskmap", "dp")
 	tool.Main(func(ctx context.Context) error {
 		if !*userspace && (tool.IsSet("q") || tool.IsSet("bind")) {
 			return errors.New("-q and -bind need -userspace: in the kernel the filter runs on every queue, without a socket")

@@ -54,6 +54,7 @@ func main() {
 	bidir := tool.Flags.Bool("bidir", false, "also forward frames from -o to -i")
 	inDstMAC := tool.Flags.String("i-dst-mac", "", "destination MAC of frames sent out of -i (with -bidir)")
 	tool.Refuse("it forwards one queue (-q) of each interface, in one process", "queues", "cpus", "shared-umem", "pin")
+	tool.Refuse("it attaches a program to each of two interfaces itself", "xskmap", "dp")
 	tool.Main(func(ctx context.Context) error {
 		if *out == "" || *dstMAC == "" {
 			return errors.New("-o IFACE and -dst-mac MAC are required")

@@ -213,20 +213,29 @@ func run(ctx context.Context, cfg config) error {
 	var prog *redirect.Program
 	if cfg.latency {
 		// The replies come back through a redirect program: only what
-		// matches the filter (the reflector's replies) reaches the sockets.
-		if !tool.IsSet("filter") {
-			tool.Filter = replyFilter(cfg.builder.Template())
-		}
-		opts, err := tool.RedirectOptions()
+		// matches the filter (the reflector's replies) reaches the
+		// sockets. With -xskmap or -dp, through another process's.
+		xsks, err := tool.ExistingXSKMap()
 		if err != nil {
 			return err
 		}
-		if prog, err = redirect.Attach(iface.Index, opts); err != nil {
-			return err
+		if xsks != nil {
+			defer xsks.Close()
+			sockCfg.Steering, numQueues = xsks, xsks.Queues()
+		} else {
+			if !tool.IsSet("filter") {
+				tool.Filter = replyFilter(cfg.builder.Template())
+			}
+			opts, err := tool.RedirectOptions()
+			if err != nil {
+				return err
+			}
+			if prog, err = redirect.Attach(iface.Index, opts); err != nil {
+				return err
+			}
+			defer prog.Close()
+			sockCfg.Steering, numQueues = prog, prog.Queues()
 		}
-		defer prog.Close()
-		sockCfg.Steering = prog
-		numQueues = prog.Queues()
 	} else if n, err := queueCount(tool.Iface); err == nil {
 		numQueues = n
 	}

@@ -244,18 +244,36 @@ func run(ctx context.Context, tool *cli.Tool, iface *net.Interface, fp *fastpath
 		return err
 	}
 	opts.FastPath = fp // nil with -fastpath=false
-	var prog *redirect.Program
-	if tool.Pin != "" {
-		prog, err = redirect.AttachPinned(iface.Index, tool.Pin, opts) // shared with other processes
-	} else {
-		prog, err = redirect.Attach(iface.Index, opts)
-	}
+	// With -xskmap or -dp another process attached the program (xdpkit
+	// attach, the AF_XDP device plugin): the sockets go into its XSKMAP,
+	// which needs no BPF privileges.
+	xsks, err := tool.ExistingXSKMap()
 	if err != nil {
 		return err
 	}
-	defer prog.Close()
+	var prog *redirect.Program
+	var steer afxdp.Registrar // where each socket is registered for its queue
+	numQueues := 0
+	if xsks != nil {
+		defer xsks.Close()
+		if fp != nil {
+			return errors.New("the fast path runs in the program xdp-lb attaches: with -xskmap or -dp, add -fastpath=false")
+		}
+		steer, numQueues = xsks, xsks.Queues()
+	} else {
+		if tool.Pin != "" {
+			prog, err = redirect.AttachPinned(iface.Index, tool.Pin, opts) // shared with other processes
+		} else {
+			prog, err = redirect.Attach(iface.Index, opts)
+		}
+		if err != nil {
+			return err
+		}
+		defer prog.Close()
+		steer, numQueues = prog, prog.Queues()
+	}
 
-	queues, cpus, err := tool.WorkerQueues(prog.Queues())
+	queues, cpus, err := tool.WorkerQueues(numQueues)
 	if err != nil {
 		return err
 	}
@@ -266,7 +284,7 @@ func run(ctx context.Context, tool *cli.Tool, iface *net.Interface, fp *fastpath
 		CPUs:       cpus,
 		SharedUMEM: tool.SharedUMEM,
 		Socket:     afxdp.Config{Bind: tool.Bind},
-		Program:    prog, // each worker's socket is registered for its queue
+		Steering:   steer, // each worker's socket is registered for its queue
 		Pipeline: func(queue int) (pipeline.Config, error) {
 			cfg, summary, err := newPipeline()
 			summaries[queue] = summary
@@ -280,7 +298,9 @@ func run(ctx context.Context, tool *cli.Tool, iface *net.Interface, fp *fastpath
 	tool.Logf("workers on %s queues %v, CPUs %v", tool.Iface, set.Queues(), set.CPUs())
 	m := metrics.New() // what -metrics ADDR serves at /metrics
 	m.AddWorkers(tool.Iface, set)
-	m.AddProgram(tool.Iface, prog)
+	if prog != nil {
+		m.AddProgram(tool.Iface, prog)
+	}
 	if fp != nil {
 		m.AddFastPath(tool.Iface, fp)
 	}

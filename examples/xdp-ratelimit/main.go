@@ -64,7 +64,7 @@ type limits struct {
 
 // userspaceFlags are the common flags about sockets and workers, which
 // the kernel mode has none of.
-var userspaceFlags = []string{"q", "queues", "cpus", "shared-umem", "bind", "pin"}
+var userspaceFlags = []string{"q", "queues", "cpus", "shared-umem", "bind", "pin", "xskmap", "dp"}
 
 func main() {
 	tool := cli.New("xdp-ratelimit", "police each source address to a packet rate, in the kernel or in user space", "")
@@ -106,6 +106,9 @@ func main() {
 			if tool.Pin != "" && len(blocks) > 0 {
 				return errors.New("-block and -pin cannot be combined: the fast path that blocks is not pinned, " +
 					"so the processes sharing the pins could not control it")
+			}
+			if (tool.XSKMap != "" || tool.DP != "") && len(blocks) > 0 {
+				return errors.New("-block runs in the program xdp-ratelimit attaches: it cannot be combined with -xskmap or -dp")
 			}
 			return policeInUserSpace(ctx, tool, lim)
 		}
@@ -332,18 +335,33 @@ func policeInUserSpace(ctx context.Context, tool *cli.Tool, lim limits) error {
 		defer fp.Close() // after the program's Close
 		opts.FastPath = fp
 	}
-	var prog *redirect.Program
-	if tool.Pin != "" {
-		prog, err = redirect.AttachPinned(iface.Index, tool.Pin, opts) // shared with other processes
-	} else {
-		prog, err = redirect.Attach(iface.Index, opts)
-	}
+	// With -xskmap or -dp another process attached the program (xdpkit
+	// attach, the AF_XDP device plugin): the sockets go into its XSKMAP,
+	// which needs no BPF privileges.
+	xsks, err := tool.ExistingXSKMap()
 	if err != nil {
 		return err
 	}
-	defer prog.Close()
+	var prog *redirect.Program
+	var steer afxdp.Registrar // where each socket is registered for its queue
+	numQueues := 0
+	if xsks != nil {
+		defer xsks.Close()
+		steer, numQueues = xsks, xsks.Queues()
+	} else {
+		if tool.Pin != "" {
+			prog, err = redirect.AttachPinned(iface.Index, tool.Pin, opts) // shared with other processes
+		} else {
+			prog, err = redirect.Attach(iface.Index, opts)
+		}
+		if err != nil {
+			return err
+		}
+		defer prog.Close()
+		steer, numQueues = prog, prog.Queues()
+	}
 
-	queues, cpus, err := tool.WorkerQueues(prog.Queues())
+	queues, cpus, err := tool.WorkerQueues(numQueues)
 	if err != nil {
 		return err
 	}
@@ -354,7 +372,7 @@ func policeInUserSpace(ctx context.Context, tool *cli.Tool, lim limits) error {
 		CPUs:       cpus,
 		SharedUMEM: tool.SharedUMEM,
 		Socket:     afxdp.Config{Bind: tool.Bind},
-		Program:    prog, // each worker's socket is registered for its queue
+		Steering:   steer, // each worker's socket is registered for its queue
 		Pipeline: func(queue int) (pipeline.Config, error) {
 			cfg, summary, err := newPipeline()
 			summaries[queue] = summary
@@ -381,7 +399,9 @@ func policeInUserSpace(ctx context.Context, tool *cli.Tool, lim limits) error {
 	}
 	m := metrics.New() // what -metrics ADDR serves at /metrics
 	m.AddWorkers(tool.Iface, set)
-	m.AddProgram(tool.Iface, prog)
+	if prog != nil {
+		m.AddProgram(tool.Iface, prog)
+	}
 	if fp != nil {
 		m.AddFastPath(tool.Iface, fp)
 	}
