@@ -172,4 +172,69 @@
 //     MultiBuffer drops it (Stats.RXDropped).
 //   - Sockets that share a UMEM inherit the first socket's XDP_USE_SG:
 //     give them all the same MultiBuffer setting.
+//
+// # TX metadata
+//
+// A packet can ask the kernel or the device for work when it is sent:
+// its L4 checksum, a TX timestamp, a launch time. The request is a struct
+// xsk_tx_metadata in the UMEM frame right in front of the packet, and the
+// XDP_TX_METADATA bit (ring.TXMetadata) in the descriptor's Options
+// (Documentation/networking/xsk-tx-metadata.rst). It takes a UMEM made
+// with umem.Options.TXMetadata (Linux 6.8+), which reserves
+// umem.TXMetadataLen bytes in front of every transmitted packet: every TX
+// descriptor's data must then start at least that far into its frame, or
+// the kernel drops it, so Transmit refuses it ([ErrInvalidDescriptor]).
+// Received frames qualify as they are; [Socket.TransmitBytes] and
+// [Socket.WritePacket] place packets there; a packet built in a frame
+// from Pool().Alloc() goes at Alloc's address plus
+// UMEM().TXMetadataLen().
+//
+//	u, err := umem.New(&umem.Options{TXMetadata: true})
+//	...
+//	addr, _ := sock.Pool().Alloc()
+//	d := afxdp.Desc{Addr: addr + uint64(u.TXMetadataLen())}
+//	d.Len = uint32(copy(u.Frame(d.Addr), frame))
+//	if err := sock.RequestL4Checksum(&d); err != nil { ... }
+//	if err := sock.RequestTXTimestamp(&d); err != nil { ... }
+//	sock.Transmit([]afxdp.Desc{d})
+//	...
+//	n := sock.TXTimestamps(ts) // ts[:n], once the frames completed
+//
+// [Socket.RequestTXChecksum] asks for the checksum of the bytes from an
+// offset to the packet's end, stored at another offset, as for any
+// CHECKSUM_PARTIAL packet of the kernel's: the checksum field must hold
+// the pseudo-header sum first, which [PrepareL4Checksum] writes for UDP
+// and TCP over IPv4 and IPv6 ([Socket.RequestL4Checksum] does both).
+// [Socket.RequestTXTimestamp] asks for a timestamp at completion:
+// [Socket.TXTimestamps] returns it, copied out of the frame's metadata
+// when the frame completes, before it can be reused.
+// [Socket.RequestLaunchTime] (Linux 6.15+) asks the device to send the
+// packet at a time of its clock. The requests allocate nothing and make
+// no syscall. Transmit checks a descriptor's metadata as the kernel will
+// (known flags, a checksum field inside the packet, metadata on a
+// packet's first descriptor only) and refuses what the kernel would
+// not take: in copy mode, Linux fails every sendto on such a descriptor
+// with EINVAL and leaves it at the head of the TX ring, which would stall
+// the socket.
+//
+// What happens to a request depends on the mode:
+//
+//   - Copy mode, on any device, veth included: the kernel builds an skb.
+//     A checksum request makes it CHECKSUM_PARTIAL, finished by the
+//     device's ordinary checksum offload or by the stack in software if
+//     the device has none; with umem.Options.TXSoftwareChecksum the kernel
+//     computes it at once (a veth passes a CHECKSUM_PARTIAL packet on to
+//     its peer unfinished, which the peer's stack accepts, but a packet
+//     socket there sees the partial sum). A TX timestamp is a software
+//     one, CLOCK_TAI when the skb is freed. A launch time is put in the
+//     skb for the driver; the packet skips the qdiscs, so a driver
+//     without launch-time offload sends it at once.
+//   - Zero-copy mode: the driver does the work, if it can:
+//     [TXMetadataFeatures] says what the device offers (netdev netlink
+//     xsk-features, Linux 6.8+), and a zero-copy socket refuses requests
+//     its driver cannot honour with [ErrNotSupported] (Open asks the
+//     kernel; if it cannot tell, requests go through unchecked), rather
+//     than have the driver ignore them. The timestamp is the device's, on
+//     its PTP hardware clock. umem.Options.TXSoftwareChecksum has no
+//     effect.
 package afxdp

@@ -34,9 +34,11 @@ var (
 	ErrPermission = xsk.ErrPermission
 	// ErrInvalidDescriptor: Transmit refused a descriptor the kernel would
 	// drop without completing its frame (zero length, past its frame's
-	// end, outside the UMEM, unknown Options bits), or one for a frame the
-	// application does not hold in the socket's pool. The frame stays the
-	// caller's.
+	// end, outside the UMEM, unknown Options bits; on a UMEM with TX
+	// metadata, data less than umem.TXMetadataLen bytes into its frame, or
+	// metadata the kernel refuses), or one for a frame the application
+	// does not hold in the socket's pool. The frame stays the caller's.
+	// The TX metadata requests (RequestTXChecksum, ...) return it too.
 	ErrInvalidDescriptor = errors.New("invalid descriptor")
 	// ErrTXStalled: transmitted frames stopped coming back through the
 	// completion ring for longer than Config.TXStallTimeout (a driver reset

@@ -3,6 +3,7 @@
 package afxdp
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
@@ -118,6 +119,7 @@ func newMemory(cfg *Config) (_ *Socket, _ *MemoryKernel, err error) {
 	s.pool.Unlock()
 	s.readyFn, s.txRoomFn = s.memReady, s.txRoom
 	s.maxFrags = min(MaxPacketFrames, int(c.TXRingSize))
+	s.initTXMetadata()
 	sk := &Socket{sock: s}
 	runtime.AddCleanup(sk, func(s *sock) { _ = s.close() }, s)
 	return sk, &MemoryKernel{k}, nil
@@ -259,7 +261,10 @@ func (k *MemoryKernel) Fill(frames ...[]byte) {
 // Transmitted takes the descriptors on the socket's TX ring, calls fn
 // (if not nil) with each one's bytes in order, as the kernel sends them,
 // and puts them on the completion ring; it returns how many. Descriptors
-// for which the completion ring has no room stay on the TX ring.
+// for which the completion ring has no room stay on the TX ring. Like the
+// kernel in copy mode it writes a software TX timestamp (CLOCK_TAI) into
+// the TX metadata of a descriptor that asks for one; it computes no
+// checksums and ignores launch times.
 func (k *MemoryKernel) Transmitted(fn func(frame []byte)) int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -279,6 +284,9 @@ func (k *MemoryKernel) Transmitted(fn func(frame []byte)) int {
 		}
 		for i := range got {
 			d := *k.tx.Desc(ti + i)
+			if d.Options&ring.TXMetadata != 0 {
+				k.timestamp(d.Addr)
+			}
 			if fn != nil {
 				if f := k.x.Frame(d.Addr); uint32(len(f)) >= d.Len {
 					fn(f[:d.Len])
@@ -302,6 +310,15 @@ func (k *MemoryKernel) Stats() MemoryStats {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.stats
+}
+
+// timestamp writes the time into the TX metadata of the frame at addr if
+// it asks for a TX timestamp, as xsk_destruct_skb does.
+func (k *memKernel) timestamp(addr uint64) {
+	b := k.x.TXMetadataBytes(addr)
+	if b != nil && binary.NativeEndian.Uint64(b[xsk.TXMDFlagsOff:])&xsk.TXMDTimestamp != 0 {
+		binary.NativeEndian.PutUint64(b[xsk.TXMDTimestampOff:], sys.ClockTAI())
+	}
 }
 
 // desc is the RX descriptor of a packet of n bytes in the frame taken at

@@ -147,7 +147,9 @@ func (s *Socket) CopyPacket(dst []byte, descs []Desc) int {
 
 // WritePacket copies pkt into as many frames from the socket's pool as it
 // needs, describes them in descs (chained with XDP_PKT_CONTD) and returns
-// how many it used. Each frame is filled to its full size. The frames
+// how many it used. Each frame is filled to its full size (less
+// umem.TXMetadataLen on a UMEM with TX metadata, which every descriptor
+// leaves free in front of its data). The frames
 // belong to the caller until it transmits them (TransmitPacket) or
 // releases them. More than one frame needs Config.MultiBuffer. If descs
 // is too short (ErrPacketTooLong) or the pool has too few free frames

@@ -65,7 +65,8 @@ func (s *sock) writePacket(descs []unix.XDPDesc, pkt []byte) (int, error) {
 	if len(pkt) == 0 {
 		return 0, errEmptyPacket
 	}
-	fs := int(s.umem.FrameSize())
+	off := uint64(s.txmdLen) // every descriptor leaves room for TX metadata
+	fs := int(s.umem.FrameSize()) - int(off)
 	n := (len(pkt) + fs - 1) / fs
 	switch {
 	case n > 1 && !s.cfg.MultiBuffer:
@@ -78,8 +79,8 @@ func (s *sock) writePacket(descs []unix.XDPDesc, pkt []byte) (int, error) {
 	for i := range n {
 		addr, _ := s.pool.AllocLocked() // cannot fail: enough frames are free
 		chunk := pkt[i*fs : min((i+1)*fs, len(pkt))]
-		copy(s.x.Frame(addr), chunk)
-		descs[i] = unix.XDPDesc{Addr: addr, Len: uint32(len(chunk)), Options: unix.XDP_PKT_CONTD}
+		copy(s.x.Frame(addr+off), chunk)
+		descs[i] = unix.XDPDesc{Addr: addr + off, Len: uint32(len(chunk)), Options: unix.XDP_PKT_CONTD}
 	}
 	descs[n-1].Options = 0
 	return n, nil

@@ -175,6 +175,7 @@ func openLink(link netlink.Link, queue int, cfg *Config) (_ *Socket, err error) 
 		return nil, opErr("get XDP options", err)
 	}
 	s.zeroCopy = opts&unix.XDP_OPTIONS_ZEROCOPY != 0
+	s.initTXMetadata()
 	s.readyFn, s.txRoomFn = s.rxReady, s.txRoom
 	s.maxFrags = MaxPacketFrames
 	if !s.zeroCopy {

@@ -95,6 +95,11 @@ type sock struct {
 	zeroCopy   bool
 	needWakeup bool
 	txOptions  uint32 // descriptor Options bits Transmit accepts
+	txmdLen    uint32 // TX metadata the UMEM reserves in front of every packet (umem.TXMetadataLen or 0)
+	// The TX metadata offloads of a zero-copy socket's driver, if the
+	// kernel said (zcTXKnown): requests for others are refused.
+	zcTX      TXFeatures
+	zcTXKnown bool
 
 	closed     bool      // (pool) set by Close once no call is in flight
 	stats      Stats     // (pool)
@@ -128,6 +133,9 @@ type Stats struct {
 	TXStalls    uint64 // times Transmit reported ErrTXStalled
 	TXRefused   uint64 // descriptors Transmit refused as invalid (ErrInvalidDescriptor)
 	RXTooLong   uint64 // packets ReceivePackets dropped because they did not fit the caller's slice
+	// TX timestamps lost because the log TXTimestamps reads was full; the
+	// sockets of a queue's completion ring share the log and the count.
+	TXTimestampsLost uint64
 
 	// From the kernel (XDP_STATISTICS).
 	RXDropped            uint64 // frames dropped for other reasons than the ones below
@@ -271,10 +279,13 @@ func (s *Socket) FrameHeadroom(d Desc) (frame []byte, off int) {
 // the UMEM. Frames not sent (the ring or the pool ran out) go back to the
 // pool. A packet longer than a frame is refused with ErrPacketTooLong
 // (send those with WritePacket on a MultiBuffer socket). It allocates
-// nothing, taking the pool's lock once per batch of up to 64.
+// nothing, taking the pool's lock once per batch of up to 64. On a UMEM
+// with TX metadata each packet goes umem.TXMetadataLen bytes into its
+// frame, which leaves that much less room.
 func (s *Socket) TransmitBytes(pkts [][]byte) (int, error) {
 	var addrs [64]uint64
 	var descs [64]Desc
+	off := uint64(s.txmdLen) // the packet's offset in its frame
 	sent := 0
 	for len(pkts) > 0 {
 		batch := pkts[:min(len(pkts), len(addrs))]
@@ -283,6 +294,7 @@ func (s *Socket) TransmitBytes(pkts [][]byte) (int, error) {
 			return sent, nil
 		}
 		for i := range n {
+			addrs[i] += off
 			f := s.x.Frame(addrs[i])
 			if len(batch[i]) > len(f) || len(batch[i]) == 0 {
 				for j := range n {
@@ -340,7 +352,9 @@ func (s *Socket) Recycle(descs []Desc) error { return s.release(descs, true) }
 // reap. Frames not taken stay the caller's: when the ring is full
 // (retry later), or from the first descriptor the kernel would drop
 // without completing it — zero length, past its frame's end, outside the
-// UMEM, a frame not held, Options bits the socket does not use — which is
+// UMEM, a frame not held, Options bits the socket does not use, and on a
+// UMEM with TX metadata no room for it in front of the data or metadata
+// the kernel would refuse (see the package doc, # TX metadata) — which is
 // refused with an error wrapping ErrInvalidDescriptor. If the ring stays
 // full with no completions for Config.TXStallTimeout, Transmit returns
 // ErrTXStalled. On a MultiBuffer socket it takes whole packets only.

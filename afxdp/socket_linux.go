@@ -9,6 +9,7 @@ import (
 
 	"github.com/xdpkit/xdpkit/internal/sys"
 	"github.com/xdpkit/xdpkit/internal/xsk"
+	"github.com/xdpkit/xdpkit/ring"
 )
 
 // receive implements Receive.
@@ -87,7 +88,7 @@ func (s *sock) transmitLocked(descs []unix.XDPDesc) (int, error) {
 	k, why := s.pool.StageTXLocked(s.pair, descs, s.txOptions)
 	if why != xsk.OK {
 		s.stats.TXRefused++
-		bad = reasonError(why, s.cfg.MultiBuffer)
+		bad = s.reasonError(why, descs[k].Options)
 	}
 	if s.cfg.MultiBuffer {
 		if w := wholePackets(descs[:k]); w < k {
@@ -263,6 +264,7 @@ func (s *sock) readStats() (Stats, error) {
 	if s.closed {
 		return st, ErrClosed
 	}
+	st.TXTimestampsLost = s.pair.TXTimestampsLostLocked()
 	if k := s.mem; k != nil {
 		k.mu.Lock()
 		st.RXDropped, st.RXRingFull, st.RXFillRingEmptyDescs = k.stats.TooLong, k.stats.RXRingFull, k.stats.FillEmpty
@@ -282,8 +284,9 @@ func (s *sock) readStats() (Stats, error) {
 	return st, nil
 }
 
-// reasonError maps why xsk refused a descriptor to its error.
-func reasonError(r xsk.Reason, multiBuffer bool) error {
+// reasonError maps why xsk refused a descriptor, with options opts, to
+// its error.
+func (s *sock) reasonError(r xsk.Reason, opts uint32) error {
 	switch r {
 	case xsk.ZeroLength:
 		return errZeroLength
@@ -292,12 +295,19 @@ func reasonError(r xsk.Reason, multiBuffer bool) error {
 	case xsk.CrossesFrame:
 		return errCrossesFrame
 	case xsk.BadOptions:
-		if multiBuffer {
+		switch {
+		case opts&ring.TXMetadata != 0 && s.txmdLen == 0:
+			return errNoTXMetadata
+		case s.cfg.MultiBuffer:
 			return errBadOptions
 		}
 		return errNeedMultiBuffer
 	case xsk.NotHeld:
 		return errNotHeld
+	case xsk.NoMetadataRoom:
+		return errNoMetadataRoom
+	case xsk.BadMetadata:
+		return errBadMetadata
 	}
 	return nil
 }

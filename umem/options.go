@@ -23,6 +23,12 @@ const xdpPacketHeadroom = 256
 // minPacketRoom is the least room a frame must leave for packet data.
 const minPacketRoom = 1024
 
+// TXMetadataLen is how many bytes Options.TXMetadata reserves in front of
+// every transmitted packet: sizeof(struct xsk_tx_metadata) since Linux
+// 6.15 added launch_time (older kernels read their 16-byte struct at the
+// start of the same bytes), a multiple of 8 as XDP_UMEM_REG requires.
+const TXMetadataLen = xsk.TXMetadataLen
+
 // Sentinel errors; match them with errors.Is.
 var (
 	// ErrInvalidOptions is wrapped by every option validation error.
@@ -80,6 +86,29 @@ type Options struct {
 	// descriptors carry the packet's offset in the top 16 bits of Addr;
 	// see DataAddr). Zero value: aligned mode.
 	Unaligned bool
+	// TXMetadata reserves TXMetadataLen bytes in front of every
+	// transmitted packet for a struct xsk_tx_metadata (XDP_UMEM_REG's
+	// tx_metadata_len, Linux 6.8+): a TX descriptor with XDP_TX_METADATA
+	// (ring.TXMetadata) in its Options then asks the kernel or the driver
+	// for a checksum, a TX timestamp or a launch time (see package
+	// afxdp, # TX metadata). The kernel then takes a TX descriptor only
+	// if its data starts at least TXMetadataLen bytes into its frame, so
+	// build packets to send at that offset (UMEM.TXMetadataLen), not at a
+	// frame's start: received frames, and afxdp's TransmitBytes and
+	// WritePacket, already do. The setting is the UMEM's: every socket
+	// sharing it has it. New fails with ErrNotSupported on kernels before
+	// 6.8. Zero value: off; afxdp's Transmit then refuses descriptors
+	// with XDP_TX_METADATA, which the kernel would fail.
+	TXMetadata bool
+	// TXSoftwareChecksum registers the UMEM with XDP_UMEM_TX_SW_CSUM
+	// (Linux 6.8+): in copy mode the kernel computes the checksums that
+	// descriptors request through TX metadata itself, on the CPU, before
+	// the packet reaches the driver, instead of leaving the packet
+	// CHECKSUM_PARTIAL for the device (or the stack) to finish. It is
+	// for testing and for working around a device's checksum offload;
+	// it costs CPU per packet. Zero-copy sockets ignore it. It needs
+	// TXMetadata. Zero value: off.
+	TXSoftwareChecksum bool
 	// Checked is kept for compatibility and has no effect: every frame's
 	// owner is always recorded and checked.
 	//
@@ -130,6 +159,9 @@ func (r *Options) validate() error {
 	if r.Headroom > r.FrameSize-xdpPacketHeadroom-minPacketRoom {
 		return fmt.Errorf("invalid headroom %d: %d-byte frames leave room for at most %d: %w",
 			r.Headroom, r.FrameSize, r.FrameSize-xdpPacketHeadroom-minPacketRoom, ErrInvalidOptions)
+	}
+	if r.TXSoftwareChecksum && !r.TXMetadata {
+		return fmt.Errorf("TXSoftwareChecksum computes checksums requested through TX metadata: set TXMetadata too: %w", ErrInvalidOptions)
 	}
 	if !ring.ValidSize(r.FillRingSize) {
 		return fmt.Errorf("invalid fill ring size %d: must be a power of 2 up to 1048576: %w", r.FillRingSize, ErrInvalidOptions)

@@ -77,6 +77,8 @@ func newUMEM(opts *Options, create func(xsk.Config) (*xsk.UMEM, error)) (*UMEM, 
 		HugePages:          o.HugePages,
 		HugePageFallback:   o.HugePageFallback,
 		Unaligned:          o.Unaligned,
+		TXMetadata:         o.TXMetadata,
+		TXSoftwareChecksum: o.TXSoftwareChecksum,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("umem: %w", err)
@@ -111,6 +113,17 @@ func (u *UMEM) Headroom() uint32 { return u.opts.Headroom }
 
 // Unaligned reports whether the UMEM is in unaligned chunk mode.
 func (u *UMEM) Unaligned() bool { return u.opts.Unaligned }
+
+// TXMetadataLen returns how many bytes are reserved for TX metadata in
+// front of every transmitted packet: TXMetadataLen with
+// Options.TXMetadata, else 0. A TX descriptor's data must start at least
+// that far into its frame.
+func (u *UMEM) TXMetadataLen() uint32 {
+	if u.opts.TXMetadata {
+		return TXMetadataLen
+	}
+	return 0
+}
 
 // FrameStart returns the start address of the frame a descriptor address
 // points into.

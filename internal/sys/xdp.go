@@ -23,17 +23,28 @@ func Socket() (int, error) {
 }
 
 // RegisterUMEM is setsockopt(XDP_UMEM_REG) of the first size bytes of
-// area as frames of frameSize bytes.
+// area as frames of frameSize bytes, without TX metadata.
 func RegisterUMEM(fd int, area []byte, size uint64, frameSize, headroom, flags uint32) error {
+	return RegisterUMEMTXMetadata(fd, area, size, frameSize, headroom, flags, 0)
+}
+
+// RegisterUMEMTXMetadata is RegisterUMEM with tx_metadata_len set (Linux
+// 6.8+): the bytes the kernel reserves for a struct xsk_tx_metadata in
+// front of every TX descriptor's data. Linux 6.11+ honour it only with
+// XDP_UMEM_TX_METADATA_LEN in flags, which 6.8 to 6.10 refuse (EINVAL);
+// kernels before 6.8 ignore the field.
+func RegisterUMEMTXMetadata(fd int, area []byte, size uint64, frameSize, headroom, flags, txMetadataLen uint32) error {
 	reg := unix.XDPUmemReg{
-		Addr:     uint64(uintptr(unsafe.Pointer(&area[0]))), // the kernel pins these pages; the caller keeps area mapped
-		Len:      size,
-		Size:     frameSize,
-		Headroom: headroom,
-		Flags:    flags,
+		Addr:            uint64(uintptr(unsafe.Pointer(&area[0]))), // the kernel pins these pages; the caller keeps area mapped
+		Len:             size,
+		Size:            frameSize,
+		Headroom:        headroom,
+		Flags:           flags,
+		Tx_metadata_len: txMetadataLen,
 	}
-	// The whole struct: tx_metadata_len (zero) sits where older kernels
-	// have padding, and a shorter optlen would make them ignore Flags.
+	// The whole struct: tx_metadata_len sits where older kernels have
+	// padding (the struct is 32 bytes either way), and a shorter optlen
+	// would make them ignore Flags.
 	return setsockopt(fd, unix.XDP_UMEM_REG, unsafe.Pointer(&reg), unsafe.Sizeof(reg))
 }
 

@@ -28,6 +28,13 @@ type Pair struct {
 	bound    []*Member // of those, the ones bound, which later sockets may name in XDP_SHARED_UMEM
 	txFrames int       // frames in transmission through this pair (under pool.mu)
 	onFill   int       // frames put on the fill ring and not yet received (under pool.mu)
+
+	// The TX timestamps of completed frames, oldest first, for a UMEM
+	// with TX metadata (see recordTXTimestamps): a ring as long as the
+	// completion ring, under pool.mu.
+	tsLog         []txTimestamp
+	tsHead, tsLen int
+	tsLost        uint64
 }
 
 // TXFramesLocked returns how many frames sent through the pair have not
@@ -194,6 +201,9 @@ func (p *Pool) addPair(pr *Pair) error {
 		return errors.New("too many ring pairs on one pool")
 	}
 	pr.local = uint16(l)
+	if p.u.txmdLen != 0 && pr.Comp != nil && len(pr.tsLog) == 0 {
+		pr.tsLog = make([]txTimestamp, pr.Comp.Size()) // a power of two
+	}
 	if l == len(p.pairs) {
 		p.pairs = append(p.pairs, pr)
 	} else {

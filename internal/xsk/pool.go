@@ -43,6 +43,13 @@ const (
 	CrossesFrame        // Addr+Len runs past the end of its frame
 	BadOptions          // Options bits the socket does not allow
 	NotHeld             // the frame is not held by the application in this pool
+	// NoMetadataRoom: the UMEM has TX metadata and the descriptor's data
+	// starts less than TXMetadataLen bytes into its frame.
+	NoMetadataRoom
+	// BadMetadata: XDP_TX_METADATA with metadata the kernel refuses
+	// (unknown flags, a checksum past the packet), or on a descriptor
+	// that is not its packet's first.
+	BadMetadata
 )
 
 // UMEM returns the UMEM the pool's frames belong to.
@@ -457,8 +464,15 @@ func (u *UMEM) ValidTX(d *ring.Desc) Reason {
 // why. allowed are the Options bits the socket accepts. The caller then
 // commits the ones it puts on the ring (CommitTXLocked) and unstages the
 // rest (UnstageTXLocked).
+//
+// On a UMEM with TX metadata every descriptor must leave room for it in
+// front of its data, and one with XDP_TX_METADATA must carry metadata the
+// kernel takes (see stageTXMetadata).
 func (p *Pool) StageTXLocked(pr *Pair, descs []ring.Desc, allowed uint32) (int, Reason) {
 	u := p.u
+	if u.txmdLen != 0 {
+		return p.stageTXMetadata(pr, descs, allowed)
+	}
 	if u.fastIndex() {
 		// Aligned frames: ValidTX and the state check inline.
 		meta, id, size, shift, fs, l := u.meta, p.id, u.size, u.shift, u.frameSize, pr.local
@@ -542,6 +556,10 @@ func (p *Pool) ReapLocked(pr *Pair, max uint32) uint32 {
 		return 0
 	}
 	a, b := pr.Comp.Addrs(idx, got)
+	if p.u.txmdLen != 0 {
+		p.recordTXTimestamps(pr, a)
+		p.recordTXTimestamps(pr, b)
+	}
 	if p.u.fastIndex() {
 		p.reapAligned(pr, a)
 		p.reapAligned(pr, b)

@@ -42,7 +42,15 @@ type UMEM struct {
 	memory    bool        // made by NewMemory: no kernel, memory sockets only
 	mapped    atomic.Bool // area is mapped: AlignedArea's users look before they slice it
 
+	txmdLen    uint64 // TX metadata reserved in front of every TX descriptor's data: 0 or TXMetadataLen
+	txmdFlags  uint64 // the XDP_TXMD_FLAGS_* this kernel takes
+	txmdNoFlag bool   // registered without XDP_UMEM_TX_METADATA_LEN (Linux 6.8 to 6.10; under mu)
+
 	meta []frameMeta // per frame; an entry changes only under its pool's mutex
+	// txTS is, per frame, whether it was sent asking for a TX timestamp
+	// (TX metadata UMEMs only): set when it is staged, read when it
+	// completes, under its pool's mutex like meta.
+	txTS []bool
 
 	mu       sync.Mutex // guards the fields below and the pools' ring pair tables
 	pools    []*Pool    // the main pool first
@@ -86,6 +94,9 @@ func New(c Config) (_ *UMEM, err error) {
 
 	if err := u.mapArea(); err != nil {
 		return nil, err
+	}
+	if c.TXMetadata && sys.KernelBefore(6, 15) {
+		u.txmdFlags &^= TXMDLaunchTime // XDP_TXMD_FLAGS_LAUNCH_TIME is Linux 6.15's
 	}
 	if u.spareFD, err = u.register(); err != nil {
 		return nil, err
@@ -143,6 +154,10 @@ func newUMEM(c Config) *UMEM {
 	if c.FrameSize&(c.FrameSize-1) == 0 {
 		u.shift = uint(bits.TrailingZeros32(c.FrameSize))
 	}
+	if c.TXMetadata {
+		u.txmdLen = TXMetadataLen
+		u.txmdFlags = TXMDTimestamp | TXMDChecksum | TXMDLaunchTime
+	}
 	return u
 }
 
@@ -150,6 +165,9 @@ func newUMEM(c Config) *UMEM {
 func (u *UMEM) initFrames() {
 	c := u.cfg
 	u.meta = make([]frameMeta, c.FrameCount)
+	if u.txmdLen != 0 {
+		u.txTS = make([]bool, c.FrameCount)
+	}
 	main := &Pool{u: u, total: int(c.FrameCount), free: make([]uint64, c.FrameCount)}
 	for i := range main.free {
 		// Pop order is ascending addresses, which keeps early traffic in few pages.
@@ -164,15 +182,56 @@ func (u *UMEM) register() (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("open AF_XDP socket: %w", SocketError(err))
 	}
+	if err := u.registerOn(fd); err != nil {
+		_ = sys.Close(fd)
+		return -1, fmt.Errorf("register %d x %d bytes: %w", u.cfg.FrameCount, u.cfg.FrameSize, err)
+	}
+	return fd, nil
+}
+
+// registerOn is XDP_UMEM_REG of the area on fd. Its caller is New, or
+// holds u.mu (Join registering in another network namespace).
+//
+// With TX metadata it asks as Documentation/networking/xsk-tx-metadata.rst
+// says: with XDP_UMEM_TX_METADATA_LEN, which Linux 6.11 requires for
+// tx_metadata_len to count, and, when the kernel refuses that flag as
+// unknown (EINVAL from Linux 6.8 to 6.10, which honour tx_metadata_len
+// without it), again without it; the answer is kept for the next
+// registrations. A kernel before 6.8 refuses the flag too, but would
+// ignore tx_metadata_len without it: that is ErrNotSupported.
+func (u *UMEM) registerOn(fd int) error {
 	var flags uint32
 	if u.unaligned {
 		flags |= unix.XDP_UMEM_UNALIGNED_CHUNK_FLAG
 	}
-	if err := sys.RegisterUMEM(fd, u.area, u.size, u.cfg.FrameSize, u.cfg.Headroom, flags); err != nil {
-		_ = sys.Close(fd)
-		return -1, fmt.Errorf("register %d x %d bytes: %w", u.cfg.FrameCount, u.cfg.FrameSize, RegisterError(err))
+	c := u.cfg
+	if u.txmdLen == 0 {
+		return RegisterError(sys.RegisterUMEM(fd, u.area, u.size, c.FrameSize, c.Headroom, flags))
 	}
-	return fd, nil
+	if c.TXSoftwareChecksum {
+		flags |= unix.XDP_UMEM_TX_SW_CSUM
+	}
+	md := uint32(u.txmdLen)
+	if !u.txmdNoFlag {
+		err := sys.RegisterUMEMTXMetadata(fd, u.area, u.size, c.FrameSize, c.Headroom, flags|unix.XDP_UMEM_TX_METADATA_LEN, md)
+		if err == nil || !errors.Is(err, unix.EINVAL) {
+			return RegisterError(err)
+		}
+		if rel, old := sys.KernelReleaseBefore(6, 8); old {
+			what := "TX metadata (umem.Options.TXMetadata, tx_metadata_len)"
+			if c.TXSoftwareChecksum {
+				what = "TX metadata and software TX checksums (XDP_UMEM_TX_SW_CSUM)"
+			}
+			return fmt.Errorf("%s need Linux 6.8+; this kernel is %s: %w: %w", what, rel, ErrNotSupported, err)
+		}
+	}
+	// A failed XDP_UMEM_REG leaves the socket without a UMEM: fd can
+	// take another.
+	if err := sys.RegisterUMEMTXMetadata(fd, u.area, u.size, c.FrameSize, c.Headroom, flags, md); err != nil {
+		return RegisterError(err)
+	}
+	u.txmdNoFlag = true
+	return nil
 }
 
 // Config returns the configuration the UMEM was made with.
@@ -484,8 +543,12 @@ func SocketError(err error) error {
 	return err
 }
 
-// RegisterError wraps an error from XDP_UMEM_REG with its likely cause.
+// RegisterError wraps an error from XDP_UMEM_REG with its likely cause;
+// nil stays nil.
 func RegisterError(err error) error {
+	if err == nil {
+		return nil
+	}
 	if errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ENOMEM) || errors.Is(err, unix.EPERM) {
 		return fmt.Errorf("%w: %w", ErrMemlock, err)
 	}
