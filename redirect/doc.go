@@ -42,6 +42,56 @@
 // decides are dropped, passed, or rewritten and transmitted in XDP; the
 // rest go on to the socket (or, with its Config.Default, to the stack).
 //
+// # RX metadata
+//
+// With Options.RXMetadata (Linux 6.8+), [Attach] loads a device-bound
+// variant of the program that asks the driver, just before the redirect,
+// for the frame's RX timestamp, RSS hash and offloaded VLAN tag through
+// the XDP RX metadata kfuncs (bpf_xdp_metadata_rx_timestamp,
+// bpf_xdp_metadata_rx_hash, bpf_xdp_metadata_rx_vlan_tag), and stores the
+// answers in the frame's metadata area, the [RXMetadataSize] bytes in
+// front of its data, which AF_XDP delivers with the frame. An AF_XDP
+// socket reads them with afxdp.Socket.RXMetadata; [ParseRXMetadata]
+// reads them from any buffer:
+//
+//	prog, err := redirect.Attach(ifindex, &redirect.Options{RXMetadata: true})
+//	...
+//	if m, ok := sock.RXMetadata(desc); ok && m.HashOK {
+//		worker = m.Hash % nworkers // the RSS hash, as the NIC computed it
+//	}
+//
+// Each group of fields has an ok bit. A kfunc that fails leaves it clear
+// and its fields zero: ENODATA when the driver has nothing for this
+// frame, EOPNOTSUPP when the driver does not implement that kfunc. A zero
+// timestamp counts as none. The last word of the area is a magic number
+// with the layout's version ([RXMetadataMagic]), so a frame the program
+// could not store metadata for (it always writes the magic, or zeroes the
+// word when there is not enough headroom for the area) is not mistaken
+// for one that has. Metadata another program put in front of the frame
+// is replaced.
+//
+// What a driver reports is its own business. veth (drivers/net/veth.c)
+// reports, for frames that arrive as skbs (sent by the peer's stack or a
+// packet socket), the skb's hardware timestamp, which is never set on a
+// veth (so TimestampOK is false, whatever software timestamping is on),
+// the skb's flow hash (with RSSL4 when it covered the ports) and the
+// VLAN tag offloaded into the skb (not one still in the frame's data);
+// for frames that arrive as XDP frames (XDP_TX from the peer, or
+// redirected by another XDP program) nothing at all. The netdev netlink
+// family says which kfuncs a driver implements (xdp-rx-metadata-features
+// in ynl --family netdev --dump dev-get); [Attach] fails with an error
+// matching [ErrNotSupported] for a device that implements none (a bridge,
+// a tap, a macvlan) and for a kernel without the kfuncs or without BTF.
+//
+// The kernel binds such a program to its device when it loads it
+// (prog_ifindex, BPF_F_XDP_DEV_BOUND_ONLY): it attaches it to that
+// device only, in driver mode only (ModeAuto means ModeDriver;
+// ModeGeneric is refused), and does not test-run it with
+// BPF_PROG_TEST_RUN. Calling a kfunc needs the BPF JIT. The program
+// resolves the kfuncs by their BTF IDs in the running kernel, so it is
+// built when attached; AttachPinned and AttachProgram do not take the
+// option.
+//
 // # Lifetime
 //
 // The program stays attached while the [Program] is open. [Program.Close]

@@ -159,6 +159,20 @@ type Options struct {
 	// as it was loaded.
 	MultiBuffer bool
 
+	// RXMetadata loads a device-bound variant of the program (Linux
+	// 6.8+) that asks the driver, through the XDP RX metadata kfuncs,
+	// for each frame's RX timestamp, RSS hash and stripped VLAN tag, and
+	// stores them in the frame's metadata area, in front of its data,
+	// before the redirect: read them with afxdp.Socket.RXMetadata or
+	// ParseRXMetadata (see "RX metadata" in the package doc). The
+	// program is bound to the interface at load time (prog_ifindex and
+	// BPF_F_XDP_DEV_BOUND_ONLY) and runs in driver mode only: ModeAuto
+	// then means ModeDriver, and ModeGeneric is refused. Attach fails
+	// with an error matching ErrNotSupported when the kernel lacks the
+	// kfuncs or the driver implements none of them. Zero value: off.
+	// Attach only: AttachPinned and AttachProgram refuse it.
+	RXMetadata bool
+
 	// PinDir is the directory, on a BPF filesystem (bpffs), under which
 	// AttachPinned and Unpin keep each name's pins: PinDir/<name>/. It
 	// must be an absolute path; missing directories are created with
@@ -190,6 +204,12 @@ func (opts *Options) resolve() (Options, error) {
 	}
 	if o.FastPath != nil && o.Filter != nil && !o.Filter.Redirects() {
 		return o, fmt.Errorf("invalid Options: Filter %q never redirects, so the FastPath behind it would see no frame: %w", o.Filter.String(), ErrInvalidOptions)
+	}
+	if o.RXMetadata && o.Filter != nil && !o.Filter.Redirects() {
+		return o, fmt.Errorf("invalid Options: Filter %q never redirects, so RXMetadata would store metadata for no frame: %w", o.Filter.String(), ErrInvalidOptions)
+	}
+	if o.RXMetadata && o.Mode == ModeGeneric {
+		return o, fmt.Errorf("invalid Options: RXMetadata needs driver mode: the kernel does not attach device-bound programs in generic mode: %w", ErrInvalidOptions)
 	}
 	if o.Queues < 0 {
 		return o, fmt.Errorf("invalid Options.Queues %d: must be 0 (the interface's RX queue count) or positive: %w", o.Queues, ErrInvalidOptions)

@@ -80,11 +80,27 @@ func instructions(filter, fast asm.Instructions, tail bool) asm.Instructions {
 	)
 }
 
-// load creates the XSKMAP with queues entries and the program that uses
-// it, with f (if not nil) deciding first; frags loads it with
-// BPF_F_XDP_HAS_FRAGS. On error nothing is left open; the error has no
-// "redirect:" prefix, the caller adds the context.
+// load is loadFor without an interface: for programs that are not bound
+// to one (AttachPinned), so it refuses Options.RXMetadata.
 func load(queues int, o Options) (_ *ebpf.Program, _ *ebpf.Map, counters *ebpf.Map, err error) {
+	return loadFor(0, queues, o)
+}
+
+// loadFor creates the XSKMAP with queues entries and the program that uses
+// it, with f (if not nil) deciding first; frags loads it with
+// BPF_F_XDP_HAS_FRAGS. With Options.RXMetadata the program is bound to
+// ifindex (see rxmeta_linux.go). On error nothing is left open; the error
+// has no "redirect:" prefix, the caller adds the context.
+func loadFor(ifindex, queues int, o Options) (_ *ebpf.Program, _ *ebpf.Map, counters *ebpf.Map, err error) {
+	// RX metadata: find the kfuncs and check the device first, before
+	// anything is created (rxmeta_linux.go).
+	var rx *rxKfuncs
+	if o.RXMetadata {
+		if rx, err = rxMetadataKfuncs(ifindex); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+
 	f, withCounters, frags := o.Filter, o.Counters, o.MultiBuffer
 	xsks, err := ebpf.NewMap(&ebpf.MapSpec{
 		Name:       mapName,
@@ -118,6 +134,9 @@ func load(queues int, o Options) (_ *ebpf.Program, _ *ebpf.Map, counters *ebpf.M
 		}
 	}
 	insns := instructions(filterInsns, fast, tail)
+	if rx != nil {
+		insns = withRXMetadata(insns, len(fast) > 0, rx.calls())
+	}
 	if tail {
 		if err := insns.AssociateMap(xsksMapSymbol, xsks); err != nil {
 			return nil, nil, nil, fmt.Errorf("build program: %w", err)
@@ -141,7 +160,13 @@ func load(queues int, o Options) (_ *ebpf.Program, _ *ebpf.Map, counters *ebpf.M
 	if frags {
 		spec.Flags = unix.BPF_F_XDP_HAS_FRAGS
 	}
+	if rx != nil {
+		spec.Ifindex, spec.Flags = uint32(ifindex), spec.Flags|unix.BPF_F_XDP_DEV_BOUND_ONLY
+	}
 	prog, err := ebpf.NewProgram(spec)
+	if err != nil && rx != nil {
+		return nil, nil, nil, rx.loadError(err)
+	}
 	if err != nil {
 		what := "load XDP program"
 		if f != nil {

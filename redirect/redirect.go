@@ -41,6 +41,8 @@ type Program struct {
 
 	counters *ebpf.Map // per-CPU verdict counts; nil without Options.Counters
 
+	rxMeta bool // the program stores RX metadata in front of each frame (Options.RXMetadata; rxmeta_linux.go)
+
 	pinned string // pin directory for AttachPinned (see pin.go), "" otherwise
 }
 
@@ -67,12 +69,17 @@ func Attach(ifindex int, opts *Options) (*Program, error) {
 	if queues == 0 {
 		queues = max(iface.NumRXQueues, 1)
 	}
-	prog, xsks, counters, err := load(queues, o)
+	prog, xsks, counters, err := loadFor(ifindex, queues, o)
 	if err != nil {
 		return nil, fmt.Errorf("redirect: attach to %s (ifindex %d): %w", iface.Name, ifindex, err)
 	}
 	p := &Program{prog: prog, xsks: xsks, own: true, ifindex: ifindex, ifname: iface.Name, queues: queues, filter: o.Filter, counters: counters}
-	if err := p.attach(o.Mode); err != nil {
+	mode := o.Mode
+	if o.RXMetadata {
+		// A device-bound program runs in driver mode only.
+		p.rxMeta, mode = true, ModeDriver
+	}
+	if err := p.attach(mode); err != nil {
 		if cerr := p.Close(); cerr != nil {
 			err = errors.Join(err, cerr)
 		}
@@ -104,6 +111,9 @@ func AttachProgram(ifindex int, prog *ebpf.Program, xsks *ebpf.Map, opts *Option
 	}
 	if o.Counters {
 		return nil, fmt.Errorf("redirect: attach to ifindex %d: Options.Counters needs a program built by Attach", ifindex)
+	}
+	if o.RXMetadata {
+		return nil, fmt.Errorf("redirect: attach program to ifindex %d: Options.RXMetadata needs a program built by Attach: %w", ifindex, ErrInvalidOptions)
 	}
 	if o.Queues != 0 && uint32(o.Queues) != xsks.MaxEntries() {
 		return nil, fmt.Errorf("redirect: attach program to ifindex %d: Options.Queues %d does not match the XSKMAP's %d entries: leave it 0",
