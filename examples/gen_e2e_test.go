@@ -4,9 +4,11 @@ package examples_test
 
 import (
 	"bytes"
+	endian "encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -336,6 +338,13 @@ func TestGenLatency(t *testing.T) {
 		t.Errorf("percentiles p50 %v p99 %v p99.9 %v max %v ns: not ordered or not sane", p50, p99, p999, mx)
 	}
 
+	// -rx-timestamps: the device-bound program stores the RX metadata;
+	// veth has no RX timestamps, so every reply is timed when read.
+	out = runGen(t, v, "-dst", v.PeerIP.String()+":7", "-latency", "-rx-timestamps", "-rate", "5k", "-count", "2000")
+	if l := latencyOf(t, out); num(l, "replied") != 2000 || num(l, "rx_timestamped") != 0 {
+		t.Errorf("-rx-timestamps on veth: %v, want 2000 replies, none with an RX timestamp", l)
+	}
+
 	// The kernel's echo responder on the peer.
 	out = runGen(t, v, "-dst", v.PeerIP.String(), "-proto", "icmp", "-size", "100", "-latency", "-rate", "5k", "-count", "5000")
 	l = latencyOf(t, out)
@@ -424,5 +433,65 @@ func TestGenQueues(t *testing.T) {
 	out = runGen(t, v, "-dst", v.PeerIP.String()+":7", "-queues", "all", "-latency", "-rate", "10k", "-count", "10000")
 	if l := latencyOf(t, out); num(l, "replied") != 10000 || num(l, "lost") != 0 {
 		t.Errorf("two queues against xdp-reflect: %v", l)
+	}
+}
+
+// TestGenChecksumOffload: datagrams sent with the UDP checksum left to the
+// kernel (-csum kernel: computed at send; -csum offload: CHECKSUM_PARTIAL,
+// which veth hands on) are accepted by a kernel UDP socket on the peer,
+// which drops a datagram whose checksum is wrong; with -csum kernel the
+// checksum on the wire is the right one.
+func TestGenChecksumOffload(t *testing.T) {
+	v := testutils.NewVeth(t, testutils.VethOptions{})
+	binary(t, "xdp-gen") // built before the reader's clock starts
+	var conn *net.UDPConn
+	v.InPeer(t, func() error {
+		var err error
+		conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: v.PeerIP.AsSlice(), Port: 7000})
+		return err
+	})
+	defer conn.Close()
+	// Read while xdp-gen sends: the socket's buffer holds fewer than 500.
+	count := func(want int) <-chan int {
+		res := make(chan int, 1)
+		go func() {
+			buf := make([]byte, 2048)
+			n := 0
+			for n < want {
+				_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+				if _, err := conn.Read(buf); err != nil {
+					break
+				}
+				n++
+			}
+			res <- n
+		}()
+		return res
+	}
+	for _, mode := range []string{"kernel", "offload", "compute"} {
+		c := startPeerCapture(t, v)
+		received := count(500)
+		runGen(t, v, "-dst", v.PeerIP.String()+":7000", "-size", "200", "-count", "500", "-rate", "20k", "-csum", mode, "-flows", "3")
+		if got := <-received; got != 500 {
+			t.Errorf("-csum %s: the peer's UDP socket received %d of 500 datagrams", mode, got)
+		}
+		c.end()
+		if mode != "kernel" && mode != "compute" {
+			continue
+		}
+		var h packet.Headers
+		checked := 0
+		for _, f := range c.frames {
+			if packet.Parse(f, &h) != nil || h.DstPort != 7000 {
+				continue
+			}
+			if cs, ok := packet.L4Checksum(f, &h); !ok || cs != endian.BigEndian.Uint16(f[h.L4Off+6:]) {
+				t.Fatalf("-csum %s: a frame on the wire (source port %d) has UDP checksum %#x, want %#x", mode, h.SrcPort, endian.BigEndian.Uint16(f[h.L4Off+6:]), cs)
+			}
+			checked++
+		}
+		if checked != 500 {
+			t.Errorf("-csum %s: %d frames checked on the wire, want 500", mode, checked)
+		}
 	}
 }

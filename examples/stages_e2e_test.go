@@ -189,3 +189,48 @@ func TestDump(t *testing.T) {
 		}
 	})
 }
+
+// TestDumpRXTimestamps: -rx-timestamps loads the device-bound program that
+// stores the XDP RX metadata; veth reports no RX timestamps (it has no
+// hardware clock), so every frame is written with its capture time and
+// the summary says none had one: the ok == false path, on a real kernel.
+func TestDumpRXTimestamps(t *testing.T) {
+	v := testutils.NewVeth(t, testutils.VethOptions{})
+	file := filepath.Join(t.TempDir(), "dump.pcap")
+	before := time.Now()
+	p := start(t, v, "xdp-dump", "-w", file, "-rx-timestamps", "-nano")
+	peer := v.OpenPeerPacketSocket(t)
+	var frames [][]byte
+	for i := range 20 {
+		frames = append(frames, udp(v, uint16(100+i), 9053, "stamped?"))
+	}
+	sendFrames(t, peer, frames)
+	waitRedirected(t, v, 20)
+	out := p.stop()
+	if num(out, "written") != 20 || num(out, "rx_timestamped") != 0 {
+		t.Errorf("written %v, rx_timestamped %v; want 20 and 0 on veth", out["written"], out["rx_timestamped"])
+	}
+	fh, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	r, err := pcapgo.NewReader(fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for {
+		_, ci, err := r.ReadPacketData()
+		if err != nil {
+			break
+		}
+		if ci.Timestamp.Before(before) || ci.Timestamp.After(time.Now()) {
+			t.Errorf("record %d: timestamp %v, want the capture time", n, ci.Timestamp)
+		}
+		n++
+	}
+	if n != 20 {
+		t.Errorf("%d records, want 20", n)
+	}
+}

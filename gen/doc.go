@@ -40,8 +40,10 @@
 // [ParseRate] reads frames a second or bits a second; a bit rate becomes
 // a frame rate through the mean frame size ([Builder.MeanSize],
 // [Capture.MeanSize]). The pacer grants about a millisecond's frames at a
-// time: the mean rate holds to well within 1 % from 1 kframes/s up to
-// what the socket takes, bursts are at most 2 ms of frames.
+// time, from a bucket 50 ms deep: after a stall (the scheduler, a full
+// ring) of up to 50 ms the sender catches up, so the mean rate holds to
+// within 1 % from 1 kframes/s up to what the socket takes, at the price of
+// a burst of up to 50 ms of frames after such a stall.
 //
 // # Concurrency
 //

@@ -281,3 +281,17 @@ func TestSenderAllocs(t *testing.T) {
 	}
 	_ = kernel
 }
+
+func TestRXTime(t *testing.T) {
+	now := gen.Now()
+	wall := uint64(gen.WallEpoch() + now)
+	if got, ok := gen.RXTime(wall-5000, now); !ok || got != now-5000 {
+		t.Errorf("an RX timestamp 5 µs ago: %d %v, want %d", got, ok, now-5000)
+	}
+	if _, ok := gen.RXTime(wall-uint64(2*time.Second), now); ok {
+		t.Error("a NIC clock 2 s off: taken")
+	}
+	if _, ok := gen.RXTime(12345, now); ok {
+		t.Error("a free-running NIC clock: taken")
+	}
+}

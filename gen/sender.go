@@ -12,8 +12,12 @@ import (
 )
 
 // epoch is the zero of Now: stamps carry nanoseconds since it, on the
-// monotonic clock.
-var epoch = time.Now()
+// monotonic clock; wallEpoch is the same instant in Unix nanoseconds, to
+// bring a NIC's RX timestamps (real time) onto that clock.
+var (
+	epoch     = time.Now()
+	wallEpoch = epoch.UnixNano()
+)
 
 // Now is the clock of stamps and pacing: monotonic nanoseconds since the
 // process started.
@@ -57,6 +61,11 @@ type SenderConfig struct {
 	// match each stamped reply to Replies[seq >> SeqQueueShift]: the
 	// trackers of every sender whose replies may arrive here.
 	Replies []*Tracker
+	// RXTimestamps times replies by the RX timestamp the driver reported
+	// (the socket's program has redirect.Options.RXMetadata) instead of
+	// when the sender read them, where a reply has one within a second of
+	// the system's clock (a NIC clock not kept in sync is ignored).
+	RXTimestamps bool
 	// FlushTimeout bounds the wait for the last frames' completions; 0
 	// means 1 s.
 	FlushTimeout time.Duration
@@ -69,6 +78,7 @@ type SenderStats struct {
 	Received    uint64 // frames received (with Replies)
 	RXBytes     uint64 // their bytes
 	Replies     uint64 // of those, stamped replies matched to a tracker
+	RXTimed     uint64 // of those, timed by their RX timestamp (RXTimestamps)
 	Elapsed     time.Duration
 }
 
@@ -77,7 +87,7 @@ type SenderStats struct {
 // called from any.
 type Sender struct {
 	cfg                                       SenderConfig
-	sent, bytes, full, recv, rxBytes, replies atomic.Uint64
+	sent, bytes, full, recv, rxBytes, replies, rxTimed atomic.Uint64
 	started, ended                            atomic.Int64
 }
 
@@ -100,10 +110,15 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 		cfg.FlushTimeout = time.Second
 	}
 	if cfg.Builder != nil {
-		room := len(cfg.Socket.UMEM().Frame(0)) // an aligned frame's room from its start
+		u := cfg.Socket.UMEM()
+		off := int(u.TXMetadataLen())
+		if cfg.Builder.Template().ChecksumOffload && off == 0 {
+			return nil, errors.New("gen: sender: checksum offload needs a UMEM with TX metadata (umem.Options.TXMetadata)")
+		}
+		room := len(u.Frame(0)) - off // an aligned frame's room after the TX metadata
 		for _, n := range cfg.Builder.Template().Sizes {
 			if n > room {
-				return nil, fmt.Errorf("gen: sender: frames of %d bytes do not fit the UMEM's %d-byte frames", n, room)
+				return nil, fmt.Errorf("gen: sender: frames of %d bytes do not fit the UMEM's %d bytes of room a frame", n, room)
 			}
 		}
 	}
@@ -112,7 +127,7 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 
 // Snapshot returns the counts so far.
 func (s *Sender) Snapshot() SenderStats {
-	st := SenderStats{Sent: s.sent.Load(), Bytes: s.bytes.Load(), RingFull: s.full.Load(), Received: s.recv.Load(), RXBytes: s.rxBytes.Load(), Replies: s.replies.Load()}
+	st := SenderStats{Sent: s.sent.Load(), Bytes: s.bytes.Load(), RingFull: s.full.Load(), Received: s.recv.Load(), RXBytes: s.rxBytes.Load(), Replies: s.replies.Load(), RXTimed: s.rxTimed.Load()}
 	if t0 := s.started.Load(); t0 != 0 {
 		end := s.ended.Load()
 		if end == 0 {
@@ -136,10 +151,17 @@ func (s *Sender) Run(ctx context.Context) (SenderStats, error) {
 	// holds the right pattern needs only its stamp.
 	var tags []uint64
 	var period uint64
+	var offload bool
+	var csumStart, csumOffset uint16
 	if c.Builder != nil {
 		tags = make([]uint64, u.FrameCount())
 		period = uint64(c.Builder.Period())
+		offload = c.Builder.Template().ChecksumOffload
+		csumStart, csumOffset = c.Builder.ChecksumFields()
 	}
+	// With TX metadata the kernel reads it in front of the data: frames
+	// start that far into their frame.
+	dataOff := uint64(u.TXMetadataLen())
 	var offsets []int64 // capture: each frame's send time in one loop, ns
 	var loopLen int64
 	if c.Capture != nil {
@@ -158,10 +180,11 @@ func (s *Sender) Run(ctx context.Context) (SenderStats, error) {
 	s.started.Store(start)
 	defer func() { s.ended.Store(Now()) }()
 	if c.Rate > 0 {
-		// Batches of about a millisecond's frames, in a bucket deep enough
-		// that a late wake-up does not cost frames.
+		// Batches of about a millisecond's frames, in a bucket of 50 ms:
+		// a wake-up the scheduler delays (a loaded machine) costs no
+		// frames, the sender catches up, and the mean rate holds.
 		minBatch = max(1, min(c.Batch, int(c.Rate/1000)))
-		pacer = NewPacer(c.Rate, max(2*c.Batch, int(c.Rate/500)), start)
+		pacer = NewPacer(c.Rate, max(2*c.Batch, int(c.Rate/20)), start)
 		pacer.tokens = float64(minBatch) // no burst at the start: -count N at -rate R takes N/R
 	}
 	addrs := make([]uint64, c.Batch)
@@ -246,7 +269,7 @@ func (s *Sender) Run(ctx context.Context) (SenderStats, error) {
 		ts := Now()
 		var bytes uint64
 		for j, a := range addrs[:k] {
-			buf := u.Frame(a)
+			buf := u.Frame(a + dataOff)
 			var l int
 			if c.Builder != nil {
 				idx := a / frameSize
@@ -268,7 +291,16 @@ func (s *Sender) Run(ctx context.Context) (SenderStats, error) {
 				fr := c.Capture.Frames[(i+uint64(j))%uint64(len(c.Capture.Frames))].Data
 				l = copy(buf, fr)
 			}
-			descs[j] = afxdp.Desc{Addr: a, Len: uint32(l)}
+			descs[j] = afxdp.Desc{Addr: a + dataOff, Len: uint32(l)}
+			if offload {
+				if err := sock.RequestTXChecksum(&descs[j], csumStart, csumOffset); err != nil {
+					for x := j + 1; x < k; x++ {
+						descs[x] = afxdp.Desc{Addr: addrs[x]}
+					}
+					_ = sock.Release(descs[:k]) // no frame is lost on the way out
+					return s.Snapshot(), fmt.Errorf("gen: send on %s queue %d: %w", sock.Interface(), sock.Queue(), err)
+				}
+			}
 			bytes += uint64(l)
 		}
 		t, terr := sock.Transmit(descs[:k])
@@ -343,9 +375,18 @@ func (s *Sender) receive(rx []afxdp.Desc, h *packet.Headers, tags []uint64, fram
 		return
 	}
 	now := Now()
-	var matched, bytes uint64
+	var matched, bytes, timed uint64
 	for _, d := range rx[:n] {
 		bytes += uint64(d.Len)
+		at := now
+		if s.cfg.RXTimestamps {
+			if m, ok := sock.RXMetadata(d); ok && m.TimestampOK {
+				if t, ok := rxTime(m.Timestamp, now); ok {
+					at = t
+					timed++
+				}
+			}
+		}
 		if tags != nil {
 			tags[sock.UMEM().FrameStart(d.Addr)/frameSize] = 0 // the kernel wrote into it
 		}
@@ -355,7 +396,7 @@ func (s *Sender) receive(rx []afxdp.Desc, h *packet.Headers, tags []uint64, fram
 		}
 		q := seq >> SeqQueueShift
 		if q < uint64(len(s.cfg.Replies)) && s.cfg.Replies[q] != nil {
-			s.cfg.Replies[q].Reply(seq&(1<<SeqQueueShift-1), time.Duration(now-ts))
+			s.cfg.Replies[q].Reply(seq&(1<<SeqQueueShift-1), time.Duration(at-ts))
 			matched++
 		}
 	}
@@ -363,6 +404,7 @@ func (s *Sender) receive(rx []afxdp.Desc, h *packet.Headers, tags []uint64, fram
 	s.recv.Add(uint64(n))
 	s.rxBytes.Add(bytes)
 	s.replies.Add(matched)
+	s.rxTimed.Add(timed)
 }
 
 // Drain only receives, until ctx ends: the replies to the last frames
@@ -380,4 +422,15 @@ func (s *Sender) Drain(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// rxTime brings an RX timestamp (Unix nanoseconds, the NIC's clock) onto
+// Now's clock; ok is false when it is more than a second from now, i.e.
+// the NIC's clock is not the system's.
+func rxTime(ts uint64, now int64) (int64, bool) {
+	t := int64(ts) - wallEpoch
+	if d := now - t; d < -int64(time.Second) || d > int64(time.Second) {
+		return 0, false
+	}
+	return t, true
 }

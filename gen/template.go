@@ -92,6 +92,11 @@ type Template struct {
 	FlowBy FlowBy
 	// TTL is the IPv4 TTL or IPv6 hop limit; 0 means 64.
 	TTL uint8
+	// ChecksumOffload leaves the UDP or TCP checksum to the kernel or the
+	// NIC (TX metadata, afxdp.Socket.RequestTXChecksum): the checksum
+	// field holds only the pseudo-header's sum, as the offload wants,
+	// and stamps and flows do not touch it. Not for ICMP.
+	ChecksumOffload bool
 }
 
 // MaxFrameLen is the largest frame a Builder writes.
@@ -148,6 +153,9 @@ func NewBuilder(t Template) (*Builder, error) {
 	}
 	if t.TTL == 0 {
 		t.TTL = 64
+	}
+	if t.ChecksumOffload && t.Proto == ICMPEcho {
+		return bad("checksum offload is for UDP and TCP; ICMP checksums are computed")
 	}
 	if len(t.Sizes) == 0 {
 		t.Sizes = []int{64}
@@ -315,9 +323,14 @@ func (b *Builder) header(n int) []byte {
 		sum = packet.PseudoHeaderSum(t.Src, t.Dst, proto, l4Len)
 	}
 	end := min(b.hdrEnd, b.l3Off+ipLen)
-	cs := packet.Checksum(full[b.l4Off:end], sum)
-	if cs == 0 && t.Proto == UDP {
-		cs = 0xffff // 0 means "no checksum" in UDP
+	var cs uint16
+	if t.ChecksumOffload {
+		cs = packet.Fold(sum) // the offload adds the segment to it and complements
+	} else {
+		cs = packet.Checksum(full[b.l4Off:end], sum)
+		if cs == 0 && t.Proto == UDP {
+			cs = 0xffff // 0 means "no checksum" in UDP
+		}
 	}
 	binary.BigEndian.PutUint16(full[b.csumOff:], cs)
 	copy(h, full)
@@ -357,7 +370,9 @@ func (b *Builder) setFlow(frame []byte, f int) {
 		p := uint16((int(t.SrcPort)-1+f)%65535 + 1) // 1..65535
 		old := binary.BigEndian.Uint16(frame[portOff:])
 		binary.BigEndian.PutUint16(frame[portOff:], p)
-		csum = packet.UpdateChecksum16(csum, old, p)
+		if !t.ChecksumOffload { // the port is not in the pseudo-header
+			csum = packet.UpdateChecksum16(csum, old, p)
+		}
 	}
 	if t.FlowBy == FlowSrcAddr || t.FlowBy == FlowBoth {
 		addrOff := b.l3Off + 12
@@ -371,14 +386,27 @@ func (b *Builder) setFlow(frame []byte, f int) {
 			ipc := binary.BigEndian.Uint16(frame[b.l3Off+10:])
 			binary.BigEndian.PutUint16(frame[b.l3Off+10:], packet.UpdateChecksum32(ipc, old, nw))
 		}
-		if !(t.Proto == ICMPEcho && !b.v6) {
+		switch {
+		case t.ChecksumOffload:
+			// The field is the (uncomplemented) pseudo-header sum: add
+			// the new address's words, take the old ones away.
+			csum = ^packet.UpdateChecksum32(^csum, old, nw)
+		case !(t.Proto == ICMPEcho && !b.v6):
 			csum = packet.UpdateChecksum32(csum, old, nw)
 		}
 	}
-	if csum == 0 && t.Proto == UDP {
+	if csum == 0 && t.Proto == UDP && !t.ChecksumOffload {
 		csum = 0xffff
 	}
 	binary.BigEndian.PutUint16(frame[b.csumOff:], csum)
+}
+
+// ChecksumFields returns where a frame's L4 checksum coverage starts and
+// where its checksum field is, relative to that start: what
+// afxdp.Socket.RequestTXChecksum takes for a Template with
+// ChecksumOffload.
+func (b *Builder) ChecksumFields() (start, offset uint16) {
+	return uint16(b.l4Off), uint16(b.csumOff - b.l4Off)
 }
 
 // HasStamp reports whether frame i has room for a stamp.
@@ -394,12 +422,19 @@ func (b *Builder) Stamp(frame []byte, seq uint64, ts int64) {
 		off := b.l4Off + 4
 		old := binary.BigEndian.Uint32(frame[off:])
 		binary.BigEndian.PutUint32(frame[off:], uint32(seq))
-		cs := packet.UpdateChecksum32(binary.BigEndian.Uint16(frame[b.csumOff:]), old, uint32(seq))
-		binary.BigEndian.PutUint16(frame[b.csumOff:], cs)
+		if !b.t.ChecksumOffload {
+			cs := packet.UpdateChecksum32(binary.BigEndian.Uint16(frame[b.csumOff:]), old, uint32(seq))
+			binary.BigEndian.PutUint16(frame[b.csumOff:], cs)
+		}
 		return
 	}
 	off := b.stamp + 4
 	if b.stamp == 0 || len(frame) < off+16 {
+		return
+	}
+	if b.t.ChecksumOffload {
+		binary.BigEndian.PutUint64(frame[off:], seq)
+		binary.BigEndian.PutUint64(frame[off+8:], uint64(ts))
 		return
 	}
 	cs := binary.BigEndian.Uint16(frame[b.csumOff:])

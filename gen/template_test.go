@@ -240,3 +240,63 @@ func FuzzReadStamp(f *testing.F) {
 		_, _, _ = gen.ReadStamp(frame, &h)
 	})
 }
+
+// complete does what a device does with a CHECKSUM_PARTIAL frame: sum from
+// start to the end of the IP packet, complement, store at start+offset.
+func complete(frame []byte, start, offset uint16, end int) {
+	var sum uint32
+	seg := frame[start:end]
+	for i := 0; i+1 < len(seg); i += 2 {
+		sum += uint32(seg[i])<<8 | uint32(seg[i+1])
+	}
+	if len(seg)%2 == 1 {
+		sum += uint32(seg[len(seg)-1]) << 8
+	}
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	cs := ^uint16(sum)
+	if cs == 0 {
+		cs = 0xffff
+	}
+	frame[start+offset], frame[start+offset+1] = byte(cs>>8), byte(cs)
+}
+
+// With ChecksumOffload, a frame completed as a device would is the frame
+// computed in software, for every flow, size and stamp.
+func TestBuilderChecksumOffload(t *testing.T) {
+	for _, proto := range []gen.Proto{gen.UDP, gen.TCPSYN} {
+		for _, v6 := range []bool{false, true} {
+			tpl := template(proto, v6)
+			tpl.Sizes, tpl.Flows, tpl.FlowBy = []int{128, 1500}, 5, gen.FlowBoth
+			sw, err := gen.NewBuilder(tpl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tpl.ChecksumOffload = true
+			hw, err := gen.NewBuilder(tpl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, b := make([]byte, 1500), make([]byte, 1500)
+			for i := range uint64(10) {
+				n := sw.Build(a, i, false)
+				sw.Stamp(a[:n], i<<20, int64(i)*77)
+				m := hw.Build(b, i, i > 0)
+				hw.Stamp(b[:m], i<<20, int64(i)*77)
+				var h packet.Headers
+				_ = packet.Parse(b[:m], &h)
+				start, off := hw.ChecksumFields()
+				complete(b, start, off, h.L3Off+h.IPLen)
+				if string(a[:n]) != string(b[:m]) {
+					t.Fatalf("%s v6=%v frame %d: offloaded and completed differs from computed:\n%x\n%x", proto, v6, i, b[:m], a[:n])
+				}
+			}
+		}
+	}
+	tpl := template(gen.ICMPEcho, false)
+	tpl.ChecksumOffload = true
+	if _, err := gen.NewBuilder(tpl); err == nil {
+		t.Error("ICMP with checksum offload: no error")
+	}
+}

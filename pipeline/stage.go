@@ -80,6 +80,19 @@ type Packet struct {
 	reparsed  bool // Reparse ran on a Runner that does not parse: clear Headers for the next frame
 }
 
+// RXMetadata returns what the redirect program stored in front of the
+// frame when it was received (redirect.Options.RXMetadata: the RX
+// timestamp, RSS hash and VLAN tag the driver reported). ok is false
+// outside a Runner, for a program without RXMetadata, and once Prepend
+// has written over it; each field has its own ok bit for what the driver
+// did not report.
+func (p *Packet) RXMetadata() (m afxdp.RXMetadata, ok bool) {
+	if p.runner == nil || p.prepended != 0 {
+		return m, false
+	}
+	return p.runner.cfg.Socket.RXMetadata(p.desc)
+}
+
 // SetFrame makes frame, with the packet's bytes from offset off on, what
 // Prepend grows Data into, for stages run outside a Runner (tests, say):
 // Data becomes frame[off:off+n] for its current length n. In a Runner

@@ -34,6 +34,12 @@ type PcapOptions struct {
 	// Now returns a frame's capture time. Nil means time.Now, read per
 	// frame (through the vDSO, 20-50 ns).
 	Now func() time.Time
+	// RXTimestamps writes a frame's RX timestamp from the XDP RX metadata
+	// (redirect.Options.RXMetadata; pipeline.Packet.RXMetadata) when the
+	// driver gave one, and Now's time otherwise. Drivers report the NIC's
+	// clock, which is the system's real time only if it is kept in sync
+	// (phc2sys). RXTimestamped counts the frames that had one.
+	RXTimestamps bool
 }
 
 // PcapWriter is a stage that writes every frame to a pcap stream
@@ -58,6 +64,8 @@ type PcapWriter struct {
 	snaplen  int
 	divisor  int // nanoseconds per timestamp unit: 1 or 1000
 	now      func() time.Time
+	rxts     bool
+	rxStamps uint64
 	hdr      [16]byte // record header, reused
 	packets  uint64
 	bytes    uint64
@@ -108,6 +116,7 @@ func NewPcapWriter(w io.Writer, snaplen int, opts *PcapOptions) (*PcapWriter, er
 		snaplen: snaplen,
 		divisor: 1000,
 		now:     opts.Now,
+		rxts:    opts.RXTimestamps,
 	}
 	fw := pcapgo.NewWriter(pw.bw)
 	if opts.Nanoseconds {
@@ -133,9 +142,17 @@ func (w *PcapWriter) Handle(p *pipeline.Packet) pipeline.Verdict {
 		return pipeline.Continue
 	}
 	var t time.Time
-	if w.now != nil {
+	if w.rxts {
+		if m, ok := p.RXMetadata(); ok && m.TimestampOK {
+			t = time.Unix(0, int64(m.Timestamp))
+			w.rxStamps++
+		}
+	}
+	switch {
+	case !t.IsZero():
+	case w.now != nil:
 		t = w.now()
-	} else {
+	default:
 		t = time.Now()
 	}
 	data := p.Data[:min(len(p.Data), w.snaplen)]
@@ -196,6 +213,10 @@ func (w *PcapWriter) Packets() uint64 { return w.packets }
 
 // Bytes returns how many frame bytes were written, after snaplen cut them.
 func (w *PcapWriter) Bytes() uint64 { return w.bytes }
+
+// RXTimestamped returns how many frames were written with the RX
+// timestamp of their metadata (PcapOptions.RXTimestamps).
+func (w *PcapWriter) RXTimestamped() uint64 { return w.rxStamps }
 
 // Errors returns how many frames were not written, because of a write
 // error or because the PcapWriter was closed.

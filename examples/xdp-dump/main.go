@@ -38,6 +38,7 @@ func main() {
 	path := tool.Flags.String("w", "", "pcap file to write (required)")
 	snaplen := tool.Flags.Int("snaplen", 65535, "bytes of each frame to keep")
 	nano := tool.Flags.Bool("nano", false, "nanosecond timestamps")
+	rxts := tool.Flags.Bool("rx-timestamps", false, "write the NIC's RX timestamps (XDP RX metadata, Linux 6.8+, drivers that report them) instead of the capture time, where a frame has one")
 	force := tool.Flags.Bool("force", false, "overwrite the -w file if it exists (a regular file, not a symbolic link)")
 	mode := tool.Flags.String("mode", "0600", "permission bits of the -w file, in octal (the umask does not apply)")
 	tool.Refuse("it writes one file from one queue; run one process per queue (with -pin) instead", "queues", "cpus", "shared-umem")
@@ -60,14 +61,14 @@ func main() {
 				os.Remove(*path) // nothing captured: leave no empty file that would need -force next time
 			}
 		}()
-		w, err = stages.NewPcapWriter(f, *snaplen, &stages.PcapOptions{Nanoseconds: *nano})
+		w, err = stages.NewPcapWriter(f, *snaplen, &stages.PcapOptions{Nanoseconds: *nano, RXTimestamps: *rxts})
 		if err != nil {
 			return err
 		}
 		summary := func() map[string]any {
-			return map[string]any{"file": *path, "written": w.Packets(), "written_bytes": w.Bytes(), "write_errors": w.Errors()}
+			return map[string]any{"file": *path, "written": w.Packets(), "written_bytes": w.Bytes(), "write_errors": w.Errors(), "rx_timestamped": w.RXTimestamped()}
 		}
-		err = run(ctx, tool, w, summary)
+		err = run(ctx, tool, w, *rxts, summary)
 		if cerr := w.Close(); err == nil { // flushes the last records
 			err = cerr
 		}
@@ -80,7 +81,7 @@ func main() {
 
 // run attaches the redirect program, opens the socket on -q and writes
 // every frame it receives with w, until Ctrl-C or -duration.
-func run(ctx context.Context, tool *cli.Tool, w *stages.PcapWriter, summary func() map[string]any) error {
+func run(ctx context.Context, tool *cli.Tool, w *stages.PcapWriter, rxts bool, summary func() map[string]any) error {
 	iface, err := net.InterfaceByName(tool.Iface)
 	if err != nil {
 		return fmt.Errorf("interface %q: %w", tool.Iface, err)
@@ -91,6 +92,9 @@ func run(ctx context.Context, tool *cli.Tool, w *stages.PcapWriter, summary func
 	if err != nil {
 		return err
 	}
+	// -rx-timestamps: a program bound to the device that stores what the
+	// driver reports (timestamp, hash, VLAN tag) in front of each frame.
+	opts.RXMetadata = rxts
 	// With -xskmap or -dp another process attached the program (xdpkit
 	// attach, the AF_XDP device plugin): the sockets go into its XSKMAP,
 	// which needs no BPF privileges.

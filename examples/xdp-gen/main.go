@@ -34,6 +34,7 @@ import (
 	"github.com/xdpkit/xdpkit/gen"
 	"github.com/xdpkit/xdpkit/metrics"
 	"github.com/xdpkit/xdpkit/redirect"
+	"github.com/xdpkit/xdpkit/umem"
 )
 
 func main() {
@@ -57,9 +58,21 @@ func main() {
 	wait := f.Duration("latency-wait", time.Second, "with -latency: how long to wait for the last replies")
 	force := f.Bool("force", false, "flood the interface even if it carries the default route or this SSH session")
 	budget := f.Int("tx-budget", 0, "frames per sendto in copy mode (XDP_MAX_TX_SKB_BUDGET, Linux 6.16+; 0: kernel default)")
+	csum := f.String("csum", "compute", "UDP/TCP checksums: compute (here), offload (TX metadata: the NIC, or in copy mode the kernel's stack, finishes them) or kernel (TX metadata: the kernel computes them at send, XDP_UMEM_TX_SW_CSUM); Linux 6.8+")
+	rxts := f.Bool("rx-timestamps", false, "with -latency: time replies by the NIC's RX timestamp (XDP RX metadata) where it has one")
 	tool.Refuse("xdp-gen opens its own sockets; run one process per interface", "pin", "shared-umem")
 	tool.Main(func(ctx context.Context) error {
-		cfg := config{tool: tool, count: *count, batch: *batch, latency: *latency, wait: *wait, budget: *budget}
+		cfg := config{tool: tool, count: *count, batch: *batch, latency: *latency, wait: *wait, budget: *budget, rxts: *rxts}
+		switch *csum {
+		case "compute":
+		case "offload", "kernel":
+			cfg.csum = *csum
+		default:
+			return fmt.Errorf("-csum %q: want compute, offload or kernel", *csum)
+		}
+		if *rxts && !*latency {
+			return errors.New("-rx-timestamps needs -latency: it times the replies")
+		}
 		if err := safeToFlood(tool.Iface, *force); err != nil {
 			return err
 		}
@@ -68,7 +81,7 @@ func main() {
 			return fmt.Errorf("-rate: %w", err)
 		}
 		if *pcap != "" {
-			for _, name := range []string{"dst", "src", "dst-mac", "proto", "size", "flows", "flow-by", "vlan", "latency"} {
+			for _, name := range []string{"dst", "src", "dst-mac", "proto", "size", "flows", "flow-by", "vlan", "latency", "csum"} {
 				if tool.IsSet(name) {
 					return fmt.Errorf("-%s does not apply to -pcap: the frames are sent as captured", name)
 				}
@@ -87,7 +100,7 @@ func main() {
 			cfg.rate = r.FramesPerSecond(c.MeanSize())
 			return run(ctx, cfg)
 		}
-		b, err := builder(tool.Iface, *dst, *src, *dstMAC, *proto, *size, *flows, *flowBy, *vlan)
+		b, err := builder(tool.Iface, *dst, *src, *dstMAC, *proto, *size, *flows, *flowBy, *vlan, cfg.csum != "")
 		if err != nil {
 			return err
 		}
@@ -111,11 +124,13 @@ type config struct {
 	latency bool
 	wait    time.Duration
 	budget  int
+	csum    string // "", offload or kernel
+	rxts    bool
 }
 
 // builder turns the packet flags into a frame builder, resolving what
 // was left to defaults from the interface and the kernel.
-func builder(ifname, dst, src, dstMAC, proto, size string, flows int, flowBy string, vlan int) (*gen.Builder, error) {
+func builder(ifname, dst, src, dstMAC, proto, size string, flows int, flowBy string, vlan int, offload bool) (*gen.Builder, error) {
 	ifc, err := net.InterfaceByName(ifname)
 	if err != nil {
 		return nil, fmt.Errorf("interface %q: %w", ifname, err)
@@ -131,7 +146,7 @@ func builder(ifname, dst, src, dstMAC, proto, size string, flows int, flowBy str
 	if dst == "" {
 		return nil, errors.New("-dst IP[:PORT] is required (or -pcap FILE)")
 	}
-	t := gen.Template{Proto: p, Sizes: sizes, Flows: flows, VLAN: uint16(vlan), SrcMAC: ifc.HardwareAddr}
+	t := gen.Template{Proto: p, Sizes: sizes, Flows: flows, VLAN: uint16(vlan), SrcMAC: ifc.HardwareAddr, ChecksumOffload: offload}
 	if vlan < 0 || vlan > 4094 {
 		return nil, fmt.Errorf("-vlan %d: want 0 to 4094", vlan)
 	}
@@ -209,6 +224,11 @@ func run(ctx context.Context, cfg config) error {
 		return fmt.Errorf("interface %q: %w", tool.Iface, err)
 	}
 	sockCfg := afxdp.Config{Bind: tool.Bind, TXBudget: cfg.budget, Steering: afxdp.NoSteering}
+	if cfg.csum != "" {
+		// TX metadata in front of every frame, where the checksum request
+		// goes; with "kernel" the kernel computes the checksum at send.
+		sockCfg.UMEMOptions = &umem.Options{TXMetadata: true, TXSoftwareChecksum: cfg.csum == "kernel"}
+	}
 	numQueues := 1
 	var prog *redirect.Program
 	if cfg.latency {
@@ -230,6 +250,7 @@ func run(ctx context.Context, cfg config) error {
 			if err != nil {
 				return err
 			}
+			opts.RXMetadata = cfg.rxts // the NIC's RX timestamps in front of each reply
 			if prog, err = redirect.Attach(iface.Index, opts); err != nil {
 				return err
 			}
@@ -269,7 +290,7 @@ func run(ctx context.Context, cfg config) error {
 			Rate: cfg.rate / float64(len(socks)), Batch: cfg.batch, Count: share(cfg.count, len(socks), k)}
 		if cfg.latency {
 			q := queues[k]
-			sc.Tracker, sc.SeqBase, sc.Replies = replies[q], uint64(q)<<gen.SeqQueueShift, replies
+			sc.Tracker, sc.SeqBase, sc.Replies, sc.RXTimestamps = replies[q], uint64(q)<<gen.SeqQueueShift, replies, cfg.rxts
 		}
 		if cfg.count > 0 && sc.Count == 0 {
 			continue // fewer frames than queues
@@ -480,6 +501,7 @@ func summary(tool *cli.Tool, queues []int, results []gen.SenderStats, replies []
 		t.Replies += r.Replies
 		t.Received += r.Received
 		t.RXBytes += r.RXBytes
+		t.RXTimed += r.RXTimed
 		t.Elapsed = max(t.Elapsed, r.Elapsed)
 		perQueue[strconv.Itoa(queues[k])] = map[string]any{"tx_packets": r.Sent, "tx_bytes": r.Bytes, "duration_s": r.Elapsed.Seconds()}
 	}
@@ -496,7 +518,8 @@ func summary(tool *cli.Tool, queues []int, results []gen.SenderStats, replies []
 	if replies != nil {
 		ls := latencyStats(replies)
 		out["latency"] = map[string]any{
-			"sent": ls.st.Sent, "replied": ls.st.Replied, "lost": ls.st.Lost, "duplicates": ls.st.Duplicates,
+			"rx_timestamped": t.RXTimed,
+			"sent":           ls.st.Sent, "replied": ls.st.Replied, "lost": ls.st.Lost, "duplicates": ls.st.Duplicates,
 			"reordered": ls.st.Reordered, "late": ls.st.Late,
 			"rtt_ns": map[string]int64{"p50": int64(ls.p50), "p99": int64(ls.p99), "p99.9": int64(ls.p999), "max": int64(ls.max), "mean": int64(ls.mean)},
 		}
