@@ -86,9 +86,9 @@ type SenderStats struct {
 // paced, counted. Run drives it from one goroutine; Snapshot may be
 // called from any.
 type Sender struct {
-	cfg                                       SenderConfig
+	cfg                                                SenderConfig
 	sent, bytes, full, recv, rxBytes, replies, rxTimed atomic.Uint64
-	started, ended                            atomic.Int64
+	started, ended                                     atomic.Int64
 }
 
 // NewSender checks cfg.
