@@ -108,6 +108,16 @@ type Config struct {
 	// bound to the same queue share its fill and completion rings and
 	// must use the same pool. Nil means the UMEM's main pool.
 	Pool *umem.Pool
+	// SocketFD, when > 0, is an AF_XDP socket made elsewhere to use as
+	// this one: handed over a unix socket by a process with CAP_NET_RAW
+	// (ReceiveSocket; the helper makes it with NewSocketFD and sends it
+	// with SendSocket), or inherited across exec. Open then makes no
+	// socket of its own, so it needs no CAP_NET_RAW: it registers the
+	// UMEM on it (a private UMEM, or a shared one no socket is bound to
+	// yet) or binds it sharing the UMEM, and binds it to the queue. It
+	// must be a fresh, unbound socket. Open owns it from the call on: Close
+	// closes it, and so does a failed Open.
+	SocketFD int
 	// RXRingSize is the number of RX ring slots, a power of two.
 	// Zero means 2048.
 	RXRingSize uint32
@@ -186,6 +196,9 @@ func (c *Config) Validate() error {
 }
 
 func (r *Config) validate() error {
+	if r.SocketFD > 0 && r.UMEMOptions != nil && r.UMEMOptions.SocketFD > 0 {
+		return fmt.Errorf("SocketFD and UMEMOptions.SocketFD both name a socket; give one: %w", ErrInvalidConfig)
+	}
 	if !ring.ValidSize(r.RXRingSize) {
 		return fmt.Errorf("invalid RX ring size %d: must be a power of 2 up to 1048576: %w", r.RXRingSize, ErrInvalidConfig)
 	}

@@ -113,6 +113,28 @@
 // interrupts deferred: that is a setting of the whole device, made
 // explicitly with package napi.
 //
+// # Splitting privileges
+//
+// The privileges belong to different steps, which different processes
+// can take. The XDP program (CAP_BPF, CAP_NET_ADMIN) can be another
+// process's: Config.Steering takes the XSKMAP it attached
+// (redirect.OpenXSKMap for a pin from `xdpkit attach`, XSKMapFromFD for
+// an fd received, package deviceplugin for Kubernetes' AF_XDP device
+// plugin); registering a socket in it is a map update, which needs no
+// capability from Linux 5.19. The socket itself (CAP_NET_RAW) can be
+// made by a helper too: NewSocketFD makes one, SendSocket sends it over
+// a unix socket, ReceiveSocket receives it, and Config.SocketFD (or an
+// inherited fd) lets Open set it up without making a socket of its own.
+// What is left for the worker is locked memory for its UMEM.
+//
+//	// the helper, with CAP_NET_RAW:
+//	fd, _ := afxdp.NewSocketFD()
+//	_ = afxdp.SendSocket(conn, fd)
+//	// the worker, with neither:
+//	fd, _ := afxdp.ReceiveSocket(conn, 5*time.Second)
+//	xsks, _ := redirect.OpenXSKMap("/sys/fs/bpf/xdpkit/NAME/xsks")
+//	sock, _ := afxdp.Open("eth0", 0, &afxdp.Config{SocketFD: fd, Steering: xsks})
+//
 // # Multi-buffer packets
 //
 // With Config.MultiBuffer (bind flag XDP_USE_SG, Linux 6.6+) a packet

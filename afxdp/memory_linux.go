@@ -53,6 +53,8 @@ func newMemory(cfg *Config) (_ *Socket, _ *MemoryKernel, err error) {
 	switch {
 	case c.Steering != nil || c.Redirect != nil:
 		err = errors.New("Steering and Redirect: a memory socket has no XDP program")
+	case c.SocketFD > 0:
+		err = errors.New("SocketFD: a memory socket has no kernel socket")
 	case c.MultiBuffer:
 		err = errors.New("MultiBuffer: a memory socket delivers single-frame packets")
 	case c.BusyPoll != (BusyPoll{}):

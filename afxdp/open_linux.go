@@ -23,6 +23,7 @@ import (
 func openName(ifname string, queue int, cfg *Config) (*Socket, error) {
 	link, err := netlink.LinkByName(ifname)
 	if err != nil {
+		closeHanded(cfg)
 		return nil, linkError(ifname, queue, err)
 	}
 	return openLink(link, queue, cfg)
@@ -32,9 +33,18 @@ func openName(ifname string, queue int, cfg *Config) (*Socket, error) {
 func openIndex(ifindex, queue int, cfg *Config) (*Socket, error) {
 	link, err := netlink.LinkByIndex(ifindex)
 	if err != nil {
+		closeHanded(cfg)
 		return nil, linkError(fmt.Sprintf("ifindex %d", ifindex), queue, err)
 	}
 	return openLink(link, queue, cfg)
+}
+
+// closeHanded closes Config.SocketFD for an Open that fails before it
+// passed the socket on: Open owns it from the call on.
+func closeHanded(cfg *Config) {
+	if cfg != nil && cfg.SocketFD > 0 {
+		_ = unix.Close(cfg.SocketFD)
+	}
 }
 
 func linkError(name string, queue int, err error) error {
@@ -46,6 +56,12 @@ func linkError(name string, queue int, err error) error {
 
 func openLink(link netlink.Link, queue int, cfg *Config) (_ *Socket, err error) {
 	c := cfg.withDefaults()
+	handed := c.SocketFD // ours to close until passed on to the UMEM or Join
+	defer func() {
+		if err != nil && handed > 0 {
+			_ = unix.Close(handed)
+		}
+	}()
 	opErr := func(op string, err error) error {
 		return &OpError{Op: op, Interface: link.Name, Queue: queue, Err: err}
 	}
@@ -87,7 +103,18 @@ func openLink(link netlink.Link, queue int, cfg *Config) (_ *Socket, err error) 
 
 	s.umem = c.UMEM
 	if s.umem == nil {
-		if s.umem, err = umem.New(c.UMEMOptions); err != nil {
+		uo := c.UMEMOptions
+		if handed > 0 {
+			// A private UMEM registered on the socket handed over: no
+			// socket(2) here, so no CAP_NET_RAW.
+			o := umem.Options{}
+			if uo != nil {
+				o = *uo
+			}
+			o.SocketFD, handed = handed, 0
+			uo = &o
+		}
+		if s.umem, err = umem.New(uo); err != nil {
 			// umem.New says "umem:" in front of its cause; the OpError
 			// says "afxdp:" already.
 			return nil, opErr("create UMEM", errors.Unwrap(err))
@@ -105,7 +132,11 @@ func openLink(link netlink.Link, queue int, cfg *Config) (_ *Socket, err error) 
 	s.pool = xsk.PoolOf(s.upool)
 	s.area, s.areaShift, s.areaMapped = s.x.AlignedArea()
 
-	if s.m, err = s.x.Join(link.Index, queue, s.pool); err != nil {
+	fd := -1
+	if handed > 0 {
+		fd, handed = handed, 0 // a socket of a shared UMEM: JoinFD owns it now
+	}
+	if s.m, err = s.x.JoinFD(link.Index, queue, s.pool, fd); err != nil {
 		return nil, opErr("open", err)
 	}
 	s.fd, s.pair = s.m.FD, s.m.Pair

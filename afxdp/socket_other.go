@@ -5,6 +5,7 @@ package afxdp
 import (
 	"context"
 	"fmt"
+	"net"
 	"runtime"
 	"time"
 )
@@ -32,3 +33,7 @@ func (s *sock) busyPollOnce()                           {}
 func (s *sock) receivePackets([]Desc) (int, error)      { return 0, errUnsupported }
 func (s *sock) writePacket([]Desc, []byte) (int, error) { return 0, errUnsupported }
 func (s *sock) teardown() error                         { return nil }
+
+func newSocketFD() (int, error)                               { return -1, errUnsupported }
+func sendSocket(*net.UnixConn, int) error                     { return errUnsupported }
+func receiveSocket(*net.UnixConn, time.Duration) (int, error) { return -1, errUnsupported }

@@ -190,8 +190,8 @@ func loadFor(ifindex, queues int, o Options) (_ *ebpf.Program, _ *ebpf.Map, coun
 func loadError(step string, err error, probe func() error) error {
 	switch {
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
-		return fmt.Errorf("%s: %w (needs CAP_BPF and CAP_NET_ADMIN: run as root; "+
-			"on kernels before 5.11 also raise RLIMIT_MEMLOCK with rlimit.RemoveMemlock from github.com/cilium/ebpf/rlimit)", step, err)
+		return fmt.Errorf("%s: %w (loading the XDP program needs CAP_BPF and CAP_NET_ADMIN; without them, register the sockets in an XSKMAP "+
+			"a privileged process attached: xdpkit attach, redirect.OpenXSKMap; on kernels before 5.11 also raise RLIMIT_MEMLOCK with rlimit.RemoveMemlock from github.com/cilium/ebpf/rlimit)", step, err)
 	case errors.Is(err, unix.ENOMEM):
 		return fmt.Errorf("%s: %w (on kernels before 5.11 RLIMIT_MEMLOCK may be too low: "+
 			"call rlimit.RemoveMemlock from github.com/cilium/ebpf/rlimit first)", step, err)

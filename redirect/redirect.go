@@ -233,7 +233,7 @@ func (p *Program) attachError(mode Mode, label string, err error) error {
 	case errors.Is(err, unix.EBUSY), errors.Is(err, unix.EEXIST):
 		return fmt.Errorf("%s: %w: %s (%w); %s", where, ErrAlreadyAttached, p.occupant(), err, p.detachHint())
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
-		return fmt.Errorf("%s: %w (needs CAP_BPF and CAP_NET_ADMIN: run as root)", where, err)
+		return fmt.Errorf("%s: %w (attaching the XDP program needs CAP_BPF and CAP_NET_ADMIN; without them, register the sockets in an XSKMAP a privileged process attached: xdpkit attach, redirect.OpenXSKMap)", where, err)
 	case errors.Is(err, ErrNotSupported):
 		return fmt.Errorf("%s: %w (XDP BPF links need Linux 5.9 or later)", where, err)
 	case errors.Is(err, unix.EINVAL) && sys.KernelBefore(5, 9):
@@ -320,7 +320,7 @@ func (p *Program) Register(queue int, socketFD int) error {
 		return fmt.Errorf("%s: fd is not an AF_XDP socket, or not bound yet (bind it to %s queue %d before registering): %w",
 			op, p.describeIface(), queue, err)
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
-		return fmt.Errorf("%s: %w (needs CAP_BPF and CAP_NET_ADMIN: run as root)", op, err)
+		return fmt.Errorf("%s: %w (updating the XSKMAP needs CAP_BPF before Linux 5.19, and a map fd opened read-write)", op, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

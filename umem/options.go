@@ -109,6 +109,13 @@ type Options struct {
 	// it costs CPU per packet. Zero-copy sockets ignore it. It needs
 	// TXMetadata. Zero value: off.
 	TXSoftwareChecksum bool
+	// SocketFD, when > 0, is an AF_XDP socket made elsewhere — handed
+	// over a unix socket by a more privileged process (SCM_RIGHTS,
+	// afxdp.ReceiveSocket), or inherited — to register the UMEM on
+	// instead of opening one: New then needs no CAP_NET_RAW, and the
+	// first socket opened on the UMEM is that one. New owns the fd from
+	// the call on, also when it fails.
+	SocketFD int
 	// Checked is kept for compatibility and has no effect: every frame's
 	// owner is always recorded and checked.
 	//

@@ -79,6 +79,7 @@ func newUMEM(opts *Options, create func(xsk.Config) (*xsk.UMEM, error)) (*UMEM, 
 		Unaligned:          o.Unaligned,
 		TXMetadata:         o.TXMetadata,
 		TXSoftwareChecksum: o.TXSoftwareChecksum,
+		SocketFD:           o.SocketFD,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("umem: %w", err)

@@ -111,4 +111,72 @@ func TestSplitPrivileges(t *testing.T) {
 	if out, err := exec.Command(xdpkit, "detach", "-pin", name).CombinedOutput(); err == nil || !strings.Contains(string(out), "nothing pinned") {
 		t.Errorf("a second detach: %v %s", err, out)
 	}
+
+	// -gid: a worker of that group, not root, opens the group's copy of
+	// the pin; the pin directory stays root's and mode 0700.
+	if err := os.Chmod(binDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A bpffs xdpkit mounted itself is mode 0700: let others traverse it
+	// for this part, and put it back.
+	if fi, err := os.Stat("/sys/fs/bpf"); err == nil && fi.Mode().Perm()&0o001 == 0 {
+		mode := fi.Mode().Perm()
+		if err := os.Chmod("/sys/fs/bpf", mode|0o011); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.Chmod("/sys/fs/bpf", mode) })
+	}
+	out, err = exec.Command(xdpkit, "attach", "-i", v.Host, "-pin", name, "-filter", "udp", "-gid", "65534").CombinedOutput()
+	if err != nil {
+		t.Fatalf("xdpkit attach -gid: %v\n%s", err, out)
+	}
+	shared := filepath.Join("/sys/fs/bpf/xdpkit-shared", name, "xsks")
+	if !strings.Contains(string(out), "-xskmap "+shared) {
+		t.Errorf("attach -gid output %q does not name %s", out, shared)
+	}
+	if fi, err := os.Stat(filepath.Join(redirect.DefaultPinDir, name)); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("the pin directory: %v, %v; want it root's, 0700", fi.Mode(), err)
+	}
+	nobody := exec.Command(setpriv, "--reuid", "65534", "--regid", "65534", "--clear-groups",
+		"--inh-caps", "-all,+net_raw,+ipc_lock", "--ambient-caps", "-all,+net_raw,+ipc_lock", "--",
+		xdpDrop, "-i", v.Host, "-xskmap", shared, "-json", "-duration", "4s")
+	stdout.Reset()
+	stderr.Reset()
+	nobody.Stdout, nobody.Stderr = &stdout, &stderr
+	if err := nobody.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ndone := make(chan error, 1)
+	go func() { ndone <- nobody.Wait() }()
+	t.Cleanup(func() {
+		_ = nobody.Process.Kill()
+		select {
+		case <-ndone:
+		case <-time.After(5 * time.Second):
+		}
+	})
+	time.Sleep(1500 * time.Millisecond)
+	for range 100 {
+		if err := peer.Send(frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-ndone:
+		if err != nil {
+			t.Fatalf("the worker as nobody: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("the worker as nobody did not end\n%s", stderr.String())
+	}
+	sum = nil
+	if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil || sum["rx_packets"] != float64(100) {
+		t.Errorf("the worker as nobody: %v, %v\n%s", sum["rx_packets"], err, stderr.String())
+	}
+	if out, err := exec.Command(xdpkit, "detach", "-pin", name).CombinedOutput(); err != nil {
+		t.Fatalf("detach: %v %s", err, out)
+	}
+	if _, err := os.Stat(filepath.Dir(shared)); !os.IsNotExist(err) {
+		t.Errorf("after detach the group's pin is still there (%v)", err)
+	}
 }

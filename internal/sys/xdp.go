@@ -22,6 +22,24 @@ func Socket() (int, error) {
 	return fd, nil
 }
 
+// AdoptSocket checks that fd, made by another process or inherited, is
+// an AF_XDP socket, and gives it the flags Socket's have (non-blocking,
+// close-on-exec).
+func AdoptSocket(fd int) error {
+	dom, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
+	if err != nil {
+		return fmt.Errorf("fd %d: %w", fd, err)
+	}
+	if dom != unix.AF_XDP {
+		return fmt.Errorf("fd %d is a socket of family %d, not AF_XDP (%d): %w", fd, dom, unix.AF_XDP, unix.EAFNOSUPPORT)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return fmt.Errorf("fd %d: %w", fd, err)
+	}
+	unix.CloseOnExec(fd)
+	return nil
+}
+
 // RegisterUMEM is setsockopt(XDP_UMEM_REG) of the first size bytes of
 // area as frames of frameSize bytes, without TX metadata.
 func RegisterUMEM(fd int, area []byte, size uint64, frameSize, headroom, flags uint32) error {

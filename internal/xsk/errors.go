@@ -22,7 +22,8 @@ var (
 	// ErrNotSupported is cilium/ebpf's: the kernel or driver lacks a feature.
 	ErrNotSupported = ebpf.ErrNotSupported
 	// ErrPermission matches os.ErrPermission too.
-	ErrPermission = fmt.Errorf("operation not permitted: AF_XDP needs CAP_NET_RAW, the XDP program CAP_BPF and CAP_NET_ADMIN (run as root): %w", os.ErrPermission)
+	// Each error wrapping it says which step needs which capability.
+	ErrPermission = fmt.Errorf("missing privilege: %w", os.ErrPermission)
 	// ErrMemlock: registering the UMEM pinned more memory than allowed.
 	ErrMemlock = errors.New("locked-memory limit too low for the UMEM: raise RLIMIT_MEMLOCK (github.com/cilium/ebpf/rlimit.RemoveMemlock, or ulimit -l unlimited) or run with CAP_IPC_LOCK")
 

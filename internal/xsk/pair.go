@@ -76,6 +76,30 @@ type Member struct {
 // socket. The first socket of a UMEM (or the first after all others have
 // closed) gets the UMEM registered on itself; later ones share it.
 func (u *UMEM) Join(ifindex, queue int, p *Pool) (_ *Member, err error) {
+	return u.JoinFD(ifindex, queue, p, -1)
+}
+
+// JoinFD is Join with fd, when it is not negative, as the socket: an
+// AF_XDP socket made elsewhere (handed over, inherited), so that no
+// socket(2) is needed. It binds sharing the UMEM when another socket of
+// u is bound, or else gets u registered on itself. JoinFD owns fd from
+// the call on: it closes it when it fails.
+func (u *UMEM) JoinFD(ifindex, queue int, p *Pool, fd int) (*Member, error) {
+	if fd < 0 {
+		return u.join(ifindex, queue, p, -1)
+	}
+	if err := sys.AdoptSocket(fd); err != nil {
+		_ = sys.Close(fd)
+		return nil, fmt.Errorf("the socket handed over: %w: %w", ErrInvalidConfig, err)
+	}
+	m, err := u.join(ifindex, queue, p, fd)
+	if err != nil {
+		_ = sys.Close(fd) // join leaves a handed socket to us
+	}
+	return m, err
+}
+
+func (u *UMEM) join(ifindex, queue int, p *Pool, fd int) (_ *Member, err error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	switch {
@@ -114,7 +138,7 @@ func (u *UMEM) Join(ifindex, queue int, p *Pool) (_ *Member, err error) {
 	}
 	m := &Member{u: u, Pool: p, FD: -1, SharedFD: -1}
 	defer func() {
-		if err != nil && m.FD >= 0 {
+		if err != nil && m.FD >= 0 && m.FD != fd { // a handed socket is JoinFD's to close
 			_ = sys.Close(m.FD)
 		}
 		if err != nil {
@@ -122,6 +146,17 @@ func (u *UMEM) Join(ifindex, queue int, p *Pool) (_ *Member, err error) {
 		}
 	}()
 	switch {
+	case share != nil && fd >= 0:
+		m.FD = fd
+		if m.SharedFD, err = sys.Dup(share.FD); err != nil {
+			m.SharedFD = -1
+			return nil, fmt.Errorf("dup the socket to share the UMEM with: %w", err)
+		}
+	case fd >= 0:
+		m.FD = fd
+		if err = u.registerOn(fd); err != nil {
+			return nil, fmt.Errorf("register %d x %d bytes on the socket handed over: %w", u.cfg.FrameCount, u.cfg.FrameSize, err)
+		}
 	case share != nil:
 		if m.FD, err = sys.Socket(); err != nil {
 			return nil, fmt.Errorf("open AF_XDP socket: %w", SocketError(err))

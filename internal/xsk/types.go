@@ -21,6 +21,9 @@ type Config struct {
 	// mode the kernel computes requested checksums itself. Needs
 	// TXMetadata.
 	TXSoftwareChecksum bool
+	// SocketFD, when > 0, is an AF_XDP socket made elsewhere to register
+	// the area on instead of opening one; New owns it from then on.
+	SocketFD int
 }
 
 // TX metadata: struct xsk_tx_metadata (include/uapi/linux/if_xdp.h),

@@ -98,7 +98,19 @@ func New(c Config) (_ *UMEM, err error) {
 	if c.TXMetadata && sys.KernelBefore(6, 15) {
 		u.txmdFlags &^= TXMDLaunchTime // XDP_TXMD_FLAGS_LAUNCH_TIME is Linux 6.15's
 	}
-	if u.spareFD, err = u.register(); err != nil {
+	if c.SocketFD > 0 {
+		// A socket handed over: register on it, so that no socket(2),
+		// and no CAP_NET_RAW, is needed here.
+		if err := sys.AdoptSocket(c.SocketFD); err != nil {
+			_ = sys.Close(c.SocketFD)
+			return nil, fmt.Errorf("the socket handed over: %w: %w", ErrInvalidConfig, err)
+		}
+		if err := u.registerOn(c.SocketFD); err != nil {
+			_ = sys.Close(c.SocketFD)
+			return nil, fmt.Errorf("register %d x %d bytes on the socket handed over: %w", c.FrameCount, c.FrameSize, err)
+		}
+		u.spareFD = c.SocketFD
+	} else if u.spareFD, err = u.register(); err != nil {
 		return nil, err
 	}
 	u.spareNS[0], u.spareNS[1], _ = sys.NetNS()
@@ -538,7 +550,7 @@ func SocketError(err error) error {
 	case errors.Is(err, unix.EAFNOSUPPORT):
 		return fmt.Errorf("the kernel has no AF_XDP (CONFIG_XDP_SOCKETS; xdpkit needs Linux %s+): %w: %w", MinKernel, ErrNotSupported, err)
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
-		return fmt.Errorf("%w: %w", ErrPermission, err)
+		return fmt.Errorf("%w: making an AF_XDP socket needs CAP_NET_RAW (or use one a process that has it hands over: afxdp.Config.SocketFD): %w", ErrPermission, err)
 	}
 	return err
 }
