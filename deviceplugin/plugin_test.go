@@ -4,12 +4,9 @@ package deviceplugin_test
 
 import (
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,148 +20,6 @@ import (
 )
 
 func TestMain(m *testing.M) { testutils.LeakCheckMain(m) }
-
-// fakePlugin is the device plugin's side of the protocol, as its
-// udsserver.go implements it: the first request must be /connect with a
-// known pod, then /xsk_map_fd, /version, /config_busy_poll and /fin in
-// any order until /fin.
-type fakePlugin struct {
-	ln      *net.UnixListener
-	pods    map[string]bool
-	devices map[string]int // netdev -> XSKMAP fd
-	// misbehaviours
-	silent       bool // never answer
-	hangUp       bool // close after the first request
-	errOnConnect bool // answer /connect with /error, then /host_nak
-	ackNoFD      bool // /fd_ack without the fd
-	version      string
-	busyPoll     func(fd, timeout, budget int) error
-	done         chan struct{}
-}
-
-func startPlugin(t *testing.T, path string, p *fakePlugin) *fakePlugin {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: path, Net: "unixpacket"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.ln, p.done = ln, make(chan struct{})
-	if p.version == "" {
-		p.version = "0.1"
-	}
-	go func() {
-		defer close(p.done)
-		for {
-			c, err := ln.AcceptUnix()
-			if err != nil {
-				return
-			}
-			p.serve(c)
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); <-p.done })
-	return p
-}
-
-func (p *fakePlugin) serve(c *net.UnixConn) {
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	read := func() (string, int, bool) {
-		buf, oob := make([]byte, 64), make([]byte, syscall.CmsgSpace(4))
-		n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
-		if err != nil {
-			return "", -1, false
-		}
-		fd := -1
-		if msgs, err := syscall.ParseSocketControlMessage(oob[:oobn]); err == nil {
-			for _, m := range msgs {
-				if fds, err := syscall.ParseUnixRights(&m); err == nil && len(fds) > 0 {
-					fd = fds[0]
-				}
-			}
-		}
-		return string(buf[:n]), fd, true
-	}
-	write := func(s string, fd int) {
-		var oob []byte
-		if fd >= 0 {
-			oob = syscall.UnixRights(fd)
-		}
-		_, _, _ = c.WriteMsgUnix([]byte(s), oob, nil)
-	}
-	req, _, ok := read()
-	if !ok || p.silent {
-		if p.silent {
-			time.Sleep(2 * time.Second)
-		}
-		return
-	}
-	if p.hangUp {
-		return
-	}
-	words := strings.Split(req, ",")
-	if len(words) != 2 || words[0] != "/connect" {
-		write("/host_nak", -1)
-		return
-	}
-	if p.errOnConnect {
-		write("/error", -1)
-		write("/host_nak", -1)
-		return
-	}
-	if !p.pods[strings.ReplaceAll(words[1], " ", "")] {
-		write("/host_nak", -1)
-		return
-	}
-	write("/host_ok", -1)
-	for {
-		req, fd, ok := read()
-		if !ok {
-			return
-		}
-		if fd >= 0 {
-			defer unix.Close(fd) // the pod's socket, received for busy poll
-		}
-		switch {
-		case strings.HasPrefix(req, "/xsk_map_fd"):
-			w := strings.Split(req, ",")
-			mfd, known := -1, false
-			if len(w) == 2 {
-				mfd, known = p.devices[strings.ReplaceAll(w[1], " ", "")]
-			}
-			switch {
-			case !known:
-				write("/fd_nak", -1)
-			case p.ackNoFD:
-				write("/fd_ack", -1)
-			default:
-				write("/fd_ack", mfd)
-			}
-		case req == "/version":
-			write(p.version, -1)
-		case strings.HasPrefix(req, "/config_busy_poll"):
-			w := strings.Split(req, ",")
-			to, bud := 0, 0
-			if len(w) == 3 {
-				to, _ = strconv.Atoi(w[1])
-				bud, _ = strconv.Atoi(w[2])
-			}
-			if fd < 0 || len(w) != 3 || p.busyPoll == nil || p.busyPoll(fd, to, bud) != nil {
-				write("/config_busy_poll_nak", -1)
-			} else {
-				write("/config_busy_poll_ack", -1)
-			}
-		case req == "/fin":
-			write("/fin_ack", -1)
-			return
-		default:
-			write("/nak", -1)
-		}
-	}
-}
 
 func newXSKMAP(t *testing.T) *ebpf.Map {
 	t.Helper()
@@ -180,7 +35,7 @@ func TestHandshake(t *testing.T) {
 	testutils.RequirePrivileged(t) // the fake plugin makes an XSKMAP
 	m := newXSKMAP(t)
 	dir := t.TempDir()
-	startPlugin(t, deviceplugin.SocketPath(dir, "eth9"), &fakePlugin{pods: map[string]bool{"pod-a": true}, devices: map[string]int{"eth9": m.FD()}})
+	testutils.StartFakeDevicePlugin(t, deviceplugin.SocketPath(dir, "eth9"), &testutils.FakeDevicePlugin{Pods: map[string]bool{"pod-a": true}, Devices: map[string]int{"eth9": m.FD()}})
 	c, err := deviceplugin.Dial(deviceplugin.SocketPath(dir, "eth9"), time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -224,21 +79,21 @@ func TestRefusals(t *testing.T) {
 	pods := map[string]bool{"pod-a": true}
 	for _, tc := range []struct {
 		name   string
-		plugin fakePlugin
+		plugin testutils.FakeDevicePlugin
 		host   string
 		want   error
 	}{
-		{"unknown pod", fakePlugin{pods: pods, devices: devs}, "pod-b", deviceplugin.ErrHostRejected},
-		{"plugin error", fakePlugin{pods: pods, devices: devs, errOnConnect: true}, "pod-a", deviceplugin.ErrPlugin},
-		{"silent", fakePlugin{pods: pods, devices: devs, silent: true}, "pod-a", os.ErrDeadlineExceeded},
-		{"hang up", fakePlugin{pods: pods, devices: devs, hangUp: true}, "pod-a", nil},
-		{"ack without fd", fakePlugin{pods: pods, devices: devs, ackNoFD: true}, "pod-a", deviceplugin.ErrProtocol},
-		{"other version", fakePlugin{pods: pods, devices: devs, version: "0.2"}, "pod-a", deviceplugin.ErrProtocol},
+		{"unknown pod", testutils.FakeDevicePlugin{Pods: pods, Devices: devs}, "pod-b", deviceplugin.ErrHostRejected},
+		{"plugin error", testutils.FakeDevicePlugin{Pods: pods, Devices: devs, ErrOnConnect: true}, "pod-a", deviceplugin.ErrPlugin},
+		{"silent", testutils.FakeDevicePlugin{Pods: pods, Devices: devs, Silent: true}, "pod-a", os.ErrDeadlineExceeded},
+		{"hang up", testutils.FakeDevicePlugin{Pods: pods, Devices: devs, HangUp: true}, "pod-a", nil},
+		{"ack without fd", testutils.FakeDevicePlugin{Pods: pods, Devices: devs, AckNoFD: true}, "pod-a", deviceplugin.ErrProtocol},
+		{"other version", testutils.FakeDevicePlugin{Pods: pods, Devices: devs, Version: "0.2"}, "pod-a", deviceplugin.ErrProtocol},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := tc.plugin
 			path := deviceplugin.SocketPath(filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")), "eth9")
-			startPlugin(t, path, &p)
+			testutils.StartFakeDevicePlugin(t, path, &p)
 			start := time.Now()
 			err := handshake(path, tc.host)
 			took := time.Since(start)
@@ -325,9 +180,9 @@ func TestTrafficUDS(t *testing.T) {
 	defer prog.Close()
 	host, _ := os.Hostname()
 	dir := t.TempDir()
-	startPlugin(t, deviceplugin.SocketPath(dir, v.Host), &fakePlugin{
-		pods: map[string]bool{host: true}, devices: map[string]int{v.Host: prog.Map().FD()},
-		busyPoll: func(fd, timeout, budget int) error {
+	testutils.StartFakeDevicePlugin(t, deviceplugin.SocketPath(dir, v.Host), &testutils.FakeDevicePlugin{
+		Pods: map[string]bool{host: true}, Devices: map[string]int{v.Host: prog.Map().FD()},
+		BusyPoll: func(fd, timeout, budget int) error {
 			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PREFER_BUSY_POLL, 1); err != nil {
 				return err
 			}

@@ -3,16 +3,22 @@
 package examples_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/xdpkit/xdpkit/deviceplugin"
 	"github.com/xdpkit/xdpkit/internal/netlink"
 	"github.com/xdpkit/xdpkit/internal/testutils"
 	"github.com/xdpkit/xdpkit/redirect"
@@ -120,4 +126,70 @@ func leaveBPFFSAsFound(t *testing.T) {
 			t.Errorf("unmount the bpffs the test's tools mounted: %v", err)
 		}
 	})
+}
+
+// TestDevicePlugin: a tool with -dp uds gets the XSKMAP from the AF_XDP
+// device plugin's socket (a plugin in the test suite that answers as the
+// real one does) and receives its queue's traffic, attaching nothing;
+// -dp pinned opens the plugin's pinned map.
+func TestDevicePlugin(t *testing.T) {
+	v := testutils.NewVeth(t, testutils.VethOptions{})
+	prog, err := redirect.Attach(v.HostIndex, nil) // the plugin's part, on the node
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prog.Close()
+	host, _ := os.Hostname()
+	dir := t.TempDir()
+	testutils.StartFakeDevicePlugin(t, deviceplugin.SocketPath(dir, v.Host), &testutils.FakeDevicePlugin{
+		Pods: map[string]bool{host: true}, Devices: map[string]int{v.Host: prog.Map().FD()},
+	})
+	bpffs := filepath.Join(dir, "pinned", v.Host)
+	if err := os.MkdirAll(bpffs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("bpf", bpffs, "bpf", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(bpffs, unix.MNT_DETACH) })
+	if err := prog.Map().Pin(deviceplugin.PinnedMapPath(filepath.Join(dir, "pinned"), v.Host)); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []struct{ dp, path string }{{"uds", dir}, {"pinned", filepath.Join(dir, "pinned")}} {
+		cmd := exec.Command(binary(t, "xdp-drop"), "-i", v.Host, "-dp", mode.dp, "-dp-path", mode.path, "-json")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		time.Sleep(1500 * time.Millisecond) // registered by then
+		peer := v.OpenPeerPacketSocket(t)
+		var frames [][]byte
+		for range 40 {
+			frames = append(frames, udp(v, 1000, 7000, "via the device plugin"))
+		}
+		sendFrames(t, peer, frames)
+		time.Sleep(300 * time.Millisecond)
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("-dp %s: %v\n%s", mode.dp, err, stderr.String())
+			}
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Fatalf("-dp %s: no exit", mode.dp)
+		}
+		var out map[string]any
+		if err := json.Unmarshal(stdout.Bytes(), &out); err != nil || num(out, "rx_packets") != 40 {
+			t.Errorf("-dp %s: %v (%v), want 40 frames received\n%s", mode.dp, out, err, stderr.String())
+		}
+	}
+	// The tool refuses what the plugin's program decides.
+	out, err := exec.Command(binary(t, "xdp-drop"), "-i", v.Host, "-dp", "uds", "-dp-path", dir, "-filter", "udp").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "-filter does not apply with -xskmap or -dp") {
+		t.Errorf("-dp with -filter: %v %s", err, out)
+	}
 }
