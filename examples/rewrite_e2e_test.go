@@ -15,9 +15,16 @@ import (
 // TestReflect: a kernel UDP client in the peer namespace gets its
 // datagrams echoed back to its own socket, payload intact.
 func TestReflect(t *testing.T) {
+	for _, csum := range []string{"-recompute-csum", "-leave-csum"} {
+		t.Run(csum, func(t *testing.T) { testReflect(t, csum) })
+	}
+}
+
+func testReflect(t *testing.T, csum string) {
 	v := testutils.NewVeth(t, testutils.VethOptions{})
-	// veth offloads the client's UDP checksum: the reflector must complete it.
-	p := start(t, v, "xdp-reflect", "-filter", "udp port 7777", "-recompute-csum")
+	// veth offloads the client's UDP checksum: the reflector must complete
+	// it, itself or through the kernel (-leave-csum: TX metadata).
+	p := start(t, v, "xdp-reflect", "-filter", "udp port 7777", csum)
 	var conn *net.UDPConn
 	v.InPeer(t, func() (err error) {
 		conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IP(v.PeerIP.AsSlice())})
@@ -49,6 +56,9 @@ func TestReflect(t *testing.T) {
 	out := p.stop()
 	if num(out, "tx_packets") != n || num(out, "rx_packets") != n {
 		t.Errorf("summary %v, want %d received and transmitted", out, n)
+	}
+	if want := map[string]float64{"-leave-csum": n, "-recompute-csum": 0}[csum]; num(out, "checksums_left") != want {
+		t.Errorf("%s: %v checksums left to the kernel, want %v", csum, out["checksums_left"], want)
 	}
 	noProgramLeft(t, v)
 }

@@ -38,7 +38,7 @@ var runnerMetrics = []struct {
 	{counter("tx_ring_full_total", "Frames dropped because the TX ring was full."), func(s *pipeline.Stats) uint64 { return s.TXRingFull }},
 	{counter("parse_errors_total", "Frames the header parser could not parse."), func(s *pipeline.Stats) uint64 { return s.ParseErrors }},
 	{counter("tx_errors_total", "Transmits that failed (link down, stalled TX ring)."), func(s *pipeline.Stats) uint64 { return s.TXErrors }},
-	{counter("bad_data_total", "Frames to send whose data a stage left empty or outside their frame."), func(s *pipeline.Stats) uint64 { return s.BadData }},
+	{counter("bad_data_total", "Frames to send whose data a stage left empty or outside their frame, or whose checksum offload could not be requested."), func(s *pipeline.Stats) uint64 { return s.BadData }},
 	{counter("offloaded_total", "Flows and sources stages offloaded to the kernel fast path."), func(s *pipeline.Stats) uint64 { return s.Offloaded }},
 	{counter("offload_errors_total", "Offloads to the kernel fast path that failed."), func(s *pipeline.Stats) uint64 { return s.OffloadErrors }},
 }

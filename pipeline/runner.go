@@ -88,7 +88,7 @@ type Stats struct {
 	TXRingFull  uint64 `json:"tx_ring_full"`
 	ParseErrors uint64 `json:"parse_errors"` // frames packet.Parse could not parse (stages still saw them)
 	TXErrors    uint64 `json:"tx_errors"`    // transmits that failed (link down, stalled); their frames are dropped
-	BadData     uint64 `json:"bad_data"`     // frames to send whose Data a stage left empty or pointing outside their frame (dropped)
+	BadData     uint64 `json:"bad_data"`     // frames to send whose Data a stage left empty or pointing outside their frame, or whose checksum LeaveL4Checksum could not request (dropped)
 	// Offloaded counts the flows and sources stages handed to the fast
 	// path (Packet.Offload, BlockSource), OffloadErrors the offloads that
 	// failed. The
@@ -426,7 +426,7 @@ func (r *Runner) Poll() (int, error) {
 		data := r.frames[i]
 		p.Data = data
 		p.Out = 0
-		p.desc, p.prepended, p.frame = *d, 0, nil
+		p.desc, p.prepended, p.frame, p.l4csum = *d, 0, nil, false
 		if r.parse {
 			if p.ParseErr = packet.Parse(p.Data, &p.Headers); p.ParseErr != nil {
 				r.stats.ParseErrors++
@@ -464,6 +464,18 @@ func (r *Runner) Poll() (int, error) {
 			if addr, ok := u.Within(d.Addr, p.Data); ok {
 				d.Addr, d.Len = addr, uint32(len(p.Data))
 			} else {
+				r.stats.BadData++
+				v = Drop
+			}
+		}
+		if p.l4csum && (v == Transmit || v == Forward) {
+			// The stage left the checksum to the device: request it on
+			// the socket that sends the frame.
+			out := sock
+			if v == Forward && p.Out >= 0 && p.Out < len(r.cfg.Targets) {
+				out = r.cfg.Targets[p.Out]
+			}
+			if out.RequestL4Checksum(d) != nil {
 				r.stats.BadData++
 				v = Drop
 			}

@@ -78,6 +78,25 @@ type Packet struct {
 	frameOff  int
 	prepended int
 	reparsed  bool // Reparse ran on a Runner that does not parse: clear Headers for the next frame
+	l4csum    bool // LeaveL4Checksum: request the checksum at transmit
+}
+
+// LeaveL4Checksum asks that the frame's UDP or TCP checksum be finished
+// when it is sent: by the NIC, or in copy mode by the kernel (afxdp's TX
+// metadata checksum request; umem.Options.TXSoftwareChecksum makes the
+// kernel compute it at send). A stage that rewrote addresses or ports
+// calls it instead of updating the checksum; the Runner then writes the
+// pseudo-header's sum into the checksum field and requests the rest
+// (afxdp.Socket.RequestL4Checksum) for a frame that ends in Transmit or
+// Forward. A frame it cannot request it for (not UDP or TCP, a fragment)
+// is dropped and counted in Stats.BadData. It needs TX metadata in the
+// socket's UMEM (ErrNoTXMetadata).
+func (p *Packet) LeaveL4Checksum() error {
+	if p.runner == nil || p.runner.cfg.Socket.UMEM().TXMetadataLen() == 0 {
+		return ErrNoTXMetadata
+	}
+	p.l4csum = true
+	return nil
 }
 
 // RXMetadata returns what the redirect program stored in front of the
@@ -127,6 +146,10 @@ func (p *Packet) Prepend(n int) bool {
 // ErrNoFastPath is matched by the error of Packet.Offload when the
 // Runner has no Config.FastPath.
 var ErrNoFastPath = errors.New("pipeline: no fast path to offload to (set Config.FastPath)")
+
+// ErrNoTXMetadata is LeaveL4Checksum's error on a socket whose UMEM has
+// no TX metadata (umem.Options.TXMetadata), or outside a Runner.
+var ErrNoTXMetadata = errors.New("pipeline: no TX metadata to request a checksum in (open the socket with umem.Options{TXMetadata: true})")
 
 // ErrNoFlow is matched by the error of Packet.Offload for a packet
 // without a TCP or UDP 5-tuple the fast path can match.

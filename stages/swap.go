@@ -91,6 +91,14 @@ type AddrSwapOptions struct {
 	// not). Fragments are never recomputed: their checksum covers bytes
 	// the frame does not hold.
 	RecomputeL4Checksum bool
+	// LeaveL4Checksum leaves the UDP and TCP checksums of the frames it
+	// swaps to the NIC, or in copy mode the kernel
+	// (pipeline.Packet.LeaveL4Checksum: the socket's UMEM needs TX
+	// metadata, umem.Options.TXMetadata), instead of recomputing them:
+	// what RecomputeL4Checksum does for senders with partial checksums,
+	// without the CPU's work. ICMP checksums are recomputed as with
+	// RecomputeL4Checksum. Zero value: off.
+	LeaveL4Checksum bool
 	// Chain makes Handle return Continue instead of Transmit for the
 	// frames it swaps. Zero value: Transmit.
 	Chain bool
@@ -135,8 +143,14 @@ type AddrSwapOptions struct {
 // Handle updates Packet.Headers to match the swapped frame (addresses,
 // ports, ICMP type), so later stages see the reply.
 type AddrSwap struct {
-	recompute, chain bool
+	recompute, leave, chain bool
+	left                    uint64 // checksums left to the NIC or kernel
 }
+
+// ChecksumsLeft is how many checksums LeaveL4Checksum left to the NIC or
+// kernel (the others it recomputed, for want of TX metadata or of a UDP
+// or TCP header). Call it on the Runner's goroutine or after Run.
+func (s *AddrSwap) ChecksumsLeft() uint64 { return s.left }
 
 var _ interface {
 	pipeline.Stage
@@ -148,7 +162,7 @@ func NewAddrSwap(opts *AddrSwapOptions) *AddrSwap {
 	if opts == nil {
 		opts = &AddrSwapOptions{}
 	}
-	return &AddrSwap{recompute: opts.RecomputeL4Checksum, chain: opts.Chain}
+	return &AddrSwap{recompute: opts.RecomputeL4Checksum, leave: opts.LeaveL4Checksum, chain: opts.Chain}
 }
 
 // Name returns "addrswap".
@@ -222,7 +236,10 @@ func (s *AddrSwap) Handle(p *pipeline.Packet) pipeline.Verdict {
 			swapBytes(l4[0:2], l4[2:4])
 			h.SrcPort, h.DstPort = h.DstPort, h.SrcPort
 		}
-		if s.recompute {
+		switch {
+		case s.leave && (h.IPProto == packet.ProtoUDP || h.IPProto == packet.ProtoTCP) && p.LeaveL4Checksum() == nil:
+			s.left++
+		case s.recompute || s.leave:
 			packet.SetL4Checksum(d, h)
 		}
 	}

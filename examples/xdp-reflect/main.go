@@ -27,6 +27,7 @@ import (
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/redirect"
 	"github.com/xdpkit/xdpkit/stages"
+	"github.com/xdpkit/xdpkit/umem"
 	"github.com/xdpkit/xdpkit/workers"
 )
 
@@ -34,24 +35,32 @@ func main() {
 	tool := cli.New("xdp-reflect", "send every redirected frame back to its sender", "udp")
 	swapIP := tool.Flags.Bool("swap-ip", true, "also swap IP addresses and UDP/TCP ports (a valid reply); false swaps MACs only")
 	recompute := tool.Flags.Bool("recompute-csum", false, "recompute UDP/TCP checksums (for senders with checksum offload, e.g. veth)")
+	leave := tool.Flags.Bool("leave-csum", false, "leave UDP/TCP checksums to the NIC or the kernel (TX metadata, Linux 6.8+): -recompute-csum without the CPU's work")
 	budget := tool.Flags.Int("tx-budget", 0, "frames per sendto in copy mode (XDP_MAX_TX_SKB_BUDGET, Linux 6.16+; 0: kernel default)")
 	tool.Main(func(ctx context.Context) error {
 		// The stage swaps the addresses and returns Transmit. Each worker
 		// gets its own: stages are not safe for concurrent use.
-		reflector := func() pipeline.Config {
-			var st pipeline.Stage = stages.NewMACSwap()
-			if *swapIP {
-				st = stages.NewAddrSwap(&stages.AddrSwapOptions{RecomputeL4Checksum: *recompute})
+		reflector := func() (pipeline.Config, func() map[string]any) {
+			if !*swapIP {
+				return pipeline.Config{Stages: []pipeline.Stage{stages.NewMACSwap()}, Final: pipeline.Drop}, nil
 			}
-			return pipeline.Config{Stages: []pipeline.Stage{st}, Final: pipeline.Drop}
+			swap := stages.NewAddrSwap(&stages.AddrSwapOptions{RecomputeL4Checksum: *recompute, LeaveL4Checksum: *leave})
+			extra := func() map[string]any { return map[string]any{"checksums_left": swap.ChecksumsLeft()} }
+			return pipeline.Config{Stages: []pipeline.Stage{swap}, Final: pipeline.Drop}, extra
 		}
-		return run(ctx, tool, afxdp.Config{Bind: tool.Bind, TXBudget: *budget}, reflector)
+		sockCfg := afxdp.Config{Bind: tool.Bind, TXBudget: *budget}
+		if *leave {
+			// TX metadata in front of each frame for the checksum request;
+			// in copy mode the kernel computes the checksum at send.
+			sockCfg.UMEMOptions = &umem.Options{TXMetadata: true, TXSoftwareChecksum: true}
+		}
+		return run(ctx, tool, sockCfg, reflector)
 	})
 }
 
 // run attaches the redirect program and runs a reflecting worker on each
 // queue: the one of -q, or each of -queues.
-func run(ctx context.Context, tool *cli.Tool, sockCfg afxdp.Config, reflector func() pipeline.Config) error {
+func run(ctx context.Context, tool *cli.Tool, sockCfg afxdp.Config, reflector func() (pipeline.Config, func() map[string]any)) error {
 	iface, err := net.InterfaceByName(tool.Iface)
 	if err != nil {
 		return fmt.Errorf("interface %q: %w", tool.Iface, err)
@@ -90,14 +99,22 @@ func run(ctx context.Context, tool *cli.Tool, sockCfg afxdp.Config, reflector fu
 	if err != nil {
 		return err
 	}
+	extras := map[int]func() map[string]any{} // per queue, for the summary
 	set, err := workers.New(workers.Config{
-		Interface:  tool.Iface,
-		Queues:     queues,
-		CPUs:       cpus,
-		SharedUMEM: tool.SharedUMEM,
-		Socket:     sockCfg,
-		Steering:   steer, // each worker's socket is registered for its queue
-		Pipeline:   func(int) (pipeline.Config, error) { return reflector(), nil },
+		Interface:   tool.Iface,
+		Queues:      queues,
+		CPUs:        cpus,
+		SharedUMEM:  tool.SharedUMEM,
+		UMEMOptions: sockCfg.UMEMOptions, // each worker's UMEM (-leave-csum: with TX metadata)
+		Socket:      sockCfg,
+		Steering:    steer, // each worker's socket is registered for its queue
+		Pipeline: func(q int) (pipeline.Config, error) {
+			cfg, extra := reflector()
+			if extra != nil {
+				extras[q] = extra // read after Run, on this goroutine
+			}
+			return cfg, nil
+		},
 	})
 	if err != nil {
 		return err
@@ -120,5 +137,5 @@ func run(ctx context.Context, tool *cli.Tool, sockCfg afxdp.Config, reflector fu
 	if err != nil {
 		return err
 	}
-	return tool.WorkersSummary(st, set, nil)
+	return tool.WorkersSummary(st, set, extras)
 }
