@@ -54,7 +54,6 @@ func main() {
 	bidir := tool.Flags.Bool("bidir", false, "also forward frames from -o to -i")
 	inDstMAC := tool.Flags.String("i-dst-mac", "", "destination MAC of frames sent out of -i (with -bidir)")
 	tool.Refuse("it forwards one queue (-q) of each interface, in one process", "queues", "cpus", "shared-umem", "pin")
-	tool.Refuse("it attaches a program to each of two interfaces itself", "xskmap", "dp")
 	tool.Main(func(ctx context.Context) error {
 		if *out == "" || *dstMAC == "" {
 			return errors.New("-o IFACE and -dst-mac MAC are required")
@@ -95,17 +94,32 @@ func run(ctx context.Context, tool *cli.Tool, out string, toOut, toIn net.Hardwa
 	}
 	defer u.Close()
 
-	// -i: the redirect program, with -filter, and a socket on -q.
-	opts, err := tool.RedirectOptions() // -xdp-mode, and -filter in front of the redirect
+	// -i: the redirect program, with -filter, and a socket on -q; with
+	// -xskmap or -dp, the XSKMAP of a program another process attached.
+	var inSteer afxdp.Registrar
+	xsks, err := tool.ExistingXSKMap()
 	if err != nil {
 		return err
 	}
-	inProg, err := redirect.Attach(inIf.Index, opts)
-	if err != nil {
-		return err
+	var inProg *redirect.Program
+	if xsks != nil {
+		defer xsks.Close()
+		if toIn != nil {
+			return errors.New("-bidir receives on -o too, through a program of its own: it cannot be combined with -xskmap or -dp")
+		}
+		inSteer = xsks
+	} else {
+		opts, err := tool.RedirectOptions() // -xdp-mode, and -filter in front of the redirect
+		if err != nil {
+			return err
+		}
+		if inProg, err = redirect.Attach(inIf.Index, opts); err != nil {
+			return err
+		}
+		defer inProg.Close()
+		inSteer = inProg
 	}
-	defer inProg.Close()
-	inSock, err := afxdp.Open(tool.Iface, tool.Queue, &afxdp.Config{UMEM: u, Bind: tool.Bind, Steering: inProg})
+	inSock, err := afxdp.Open(tool.Iface, tool.Queue, &afxdp.Config{UMEM: u, Bind: tool.Bind, Steering: inSteer})
 	if err != nil {
 		return err
 	}
@@ -149,7 +163,9 @@ func run(ctx context.Context, tool *cli.Tool, out string, toOut, toIn net.Hardwa
 	if len(runners) > 1 {
 		m.AddRunner(out, tool.Queue, runners[1], outSock)
 	}
-	m.AddProgram(tool.Iface, inProg)
+	if inProg != nil {
+		m.AddProgram(tool.Iface, inProg)
+	}
 	stopMetrics, err := tool.ServeMetrics(m)
 	if err != nil {
 		return err
