@@ -14,6 +14,7 @@ import (
 
 type buildResult struct {
 	bin, cBin string
+	xdpGen    string // examples/xdp-gen, built in the main module; "" if it did not build
 	notes     []string
 	err       error
 }
@@ -65,6 +66,25 @@ func build(ctx context.Context, work, anchors string) buildResult {
 		b.notes = append(b.notes, "xdpkit-dut built with -tags xbnostages (fallback flow table): "+firstLine(err.Error()))
 	}
 	b.notes = append(b.notes, "xdpkit-dut, asavie-dut: go build (bench module, xdpkit from ../ via replace)")
+
+	// The TX cells' headline DUT is the tool itself, built in the main
+	// module as a user builds it (retried like xdpkit-dut while the tree
+	// is mid-edit); without it those cells are skipped.
+	xg := filepath.Join(b.bin, "xdp-gen")
+	for deadline := time.Now().Add(90 * time.Second); ; {
+		err = run(ctx, "..", "go", "build", "-o", xg, "./examples/xdp-gen")
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		logf("examples/xdp-gen does not build right now (%s); retrying in 10 s", firstLine(err.Error()))
+		time.Sleep(10 * time.Second)
+	}
+	if err != nil {
+		b.notes = append(b.notes, "examples/xdp-gen did not build, its TX cells skipped: "+firstLine(err.Error()))
+	} else {
+		b.xdpGen = xg
+		b.notes = append(b.notes, "xdp-gen: go build ./examples/xdp-gen (main module)")
+	}
 
 	src := filepath.Join(anchors, "c", "xsk_rxdrop.c")
 	bpf := filepath.Join(anchors, "bpf", "anc_xdp.bpf.c")

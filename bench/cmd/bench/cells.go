@@ -16,7 +16,7 @@ type Cell struct {
 	Key     string   `json:"key"`
 	Impl    string   `json:"impl"`    // kernel-xdp | dpdk | c-libxdp | asavie | xdpkit
 	Variant string   `json:"variant"` // "" = default configuration
-	Mode    string   `json:"mode"`    // drop | reflect | count | l2fwd | lb
+	Mode    string   `json:"mode"`    // drop | reflect | count | l2fwd | lb | tx
 	Size    int      `json:"size"`    // frame length without FCS
 	Group   string   `json:"group"`
 	Args    []string `json:"args,omitempty"` // the variant's DUT flags
@@ -40,15 +40,32 @@ func (c Cell) Label() string {
 	return c.Impl + " " + c.Variant
 }
 
-// SizeLabel is the frame size as usually quoted (with FCS for 60 B).
+// SizeLabel is the frame size as usually quoted (with FCS for 60 B). The
+// TX cells' 64 B frames are 64 B without FCS (68 on a wire), as package
+// gen counts sizes: "64B+FCS" keeps them apart from the 60 B frames.
 func (c Cell) SizeLabel() string {
-	if c.Size == 60 {
+	switch c.Size {
+	case 60:
 		return "64B"
+	case 64:
+		return "64B+FCS"
 	}
 	return strconv.Itoa(c.Size) + "B"
 }
 
 func (c Cell) probe() bool { return c.Mode == "reflect" }
+
+// tx reports whether the DUT is the sender: no generator runs, the DUT
+// transmits on xbv0 as fast as it can and the frames are counted where
+// they arrive, at xbv1's sink.
+func (c Cell) tx() bool { return c.Mode == "tx" }
+
+// xdpGen reports whether the cell's DUT is the examples/xdp-gen tool.
+func (c Cell) xdpGen() bool { return c.Bin == "xdp-gen" }
+
+// dutwin reports whether the cell's DUT speaks the window protocol
+// (bench/internal/dutwin): the Go DUTs of this module.
+func (c Cell) dutwin() bool { return (c.Impl == "xdpkit" || c.Impl == "asavie") && c.Bin == "" }
 
 // toGen reports whether the cell's frames come back to the generator and
 // are counted at its sink: reflect, and lb, whose backends all have the
@@ -116,6 +133,7 @@ func plan(quick bool) []Cell {
 			cell("c-libxdp", "poll", "drop", 60, "poll", "-p"))
 		add(fastPathCells()...)
 		add(lbCells()...)
+		add(txCells(true)...)
 		return cs
 	}
 	// Peers, 64 B: rx-drop and reflect, each implementation's default.
@@ -164,7 +182,67 @@ func plan(quick bool) []Cell {
 		cell("dpdk", "", "l2fwd", 60, "l2fwd"))
 	add(fastPathCells()...)
 	add(lbCells()...)
+	add(txCells(false)...)
 	return cs
+}
+
+// txCellSizes are the TX cells' frame lengths without FCS.
+var txCellSizes = []int{64, 1500}
+
+// txCells are the transmit cells: the DUT sends on xbv0 as fast as it
+// can, nothing else runs, and veth counts the frames at xbv1's sink (see
+// tx.go). The headline is xdpkit's own tool, examples/xdp-gen, as a user
+// runs it (its defaults: -burst 64, the kernel's TX budget of 32 frames
+// per sendto, 4 KiB pages), against DPDK testpmd --forward-mode=txonly on
+// the af_xdp PMD, at 64 and 1500 B. quick: the 64 B pair only. (The full
+// run has no time for more; optInCells has the levers and xdpkit-dut
+// -mode tx.)
+func txCells(quick bool) []Cell {
+	var cs []Cell
+	for _, size := range txCellSizes {
+		cs = append(cs, xdpGenCell("xdp-gen", size), cell("dpdk", "", "tx", size, "tx"))
+		if quick {
+			return cs
+		}
+	}
+	return cs
+}
+
+// xdpGenCell is a TX cell of examples/xdp-gen with args (the tool's own
+// flags: no -huge, it has none).
+func xdpGenCell(variant string, size int, args ...string) Cell {
+	c := Cell{Impl: "xdpkit", Variant: variant, Mode: "tx", Size: size, Group: "tx", Args: args, Bin: "xdp-gen"}
+	c.Key = strings.ReplaceAll(c.Label(), " ", ".") + "/tx/" + strconv.Itoa(size)
+	return c
+}
+
+// optInCells run only when -only selects them (a full run has no time
+// left for them): the TX levers. xdp-gen's -burst and -tx-budget (the
+// budget only pays when a burst holds more frames than the default 32);
+// xdpkit-dut -mode tx, which drives the same gen.Sender with the
+// harness's window protocol (allocations and syscalls per frame,
+// -cpuprofile) and the UMEM on hugepages, also on 4 KiB pages like
+// xdp-gen, without the per-frame stamp that xdp-gen always writes, and
+// with 2 KiB or 2176-byte frames (unaligned: DPDK's mbuf stride) instead
+// of 4 KiB ones, whose headers all fall into the same cache sets; DPDK
+// without preferred busy polling and with bursts of 64.
+func optInCells() []Cell {
+	return []Cell{
+		xdpGenCell("xdp-gen burst32", 64, "-burst", "32"),
+		xdpGenCell("xdp-gen burst256", 64, "-burst", "256"),
+		xdpGenCell("xdp-gen tx-budget256", 64, "-tx-budget", "256"),
+		xdpGenCell("xdp-gen burst256 tx-budget256", 64, "-burst", "256", "-tx-budget", "256"),
+		xdpGenCell("xdp-gen burst256 tx-budget256", 1500, "-burst", "256", "-tx-budget", "256"),
+		cell("xdpkit", "gen.Sender", "tx", 64, "tx"),
+		cell("xdpkit", "gen.Sender", "tx", 1500, "tx"),
+		cell("xdpkit", "gen.Sender no-stamp", "tx", 64, "tx", "-tx-stamp=false"),
+		cell("xdpkit", "gen.Sender no-stamp", "tx", 1500, "tx", "-tx-stamp=false"),
+		cell("xdpkit", "gen.Sender 4k-pages", "tx", 64, "tx", "-4k"),
+		cell("xdpkit", "gen.Sender 2k-frames", "tx", 64, "tx", "-frame-size", "2048"),
+		cell("xdpkit", "gen.Sender unaligned-2176", "tx", 64, "tx", "-frame-size", "2176", "-unaligned"),
+		cell("dpdk", "busy_budget0", "tx", 64, "tx", "vdev:busy_budget=0"),
+		cell("dpdk", "burst64", "tx", 64, "tx", "--burst=64"),
+	}
 }
 
 // fastPathCells are xdpkit's fast path (package fastpath in the socket's
@@ -205,10 +283,13 @@ func lbCells() []Cell {
 	}
 }
 
+// filterCells selects the cells of cs whose key matches re; with a
+// pattern, the opt-in cells are candidates too.
 func filterCells(cs []Cell, re string) ([]Cell, error) {
 	if re == "" {
 		return cs, nil
 	}
+	cs = append(cs[:len(cs):len(cs)], optInCells()...)
 	r, err := regexp.Compile(re)
 	if err != nil {
 		return nil, err

@@ -117,7 +117,7 @@ func benchMain() int {
 
 	// Build the DUTs and the C anchor.
 	bs := build(ctx, work, *anchors)
-	o.bin, o.cBin = bs.bin, bs.cBin
+	o.bin, o.cBin, o.xdpGen = bs.bin, bs.cBin, bs.xdpGen
 	env.Build = bs.notes
 	if bs.err != nil {
 		logf("build failed: %v", bs.err)
@@ -135,11 +135,19 @@ func benchMain() int {
 	// From here on, everything is undone on the way out, also on signals.
 	var hp hugepages
 	o.topo = &topo{}
+	// libxdp (DPDK's af_xdp PMD, the C anchor) makes this directory in
+	// bpffs for its dispatcher and leaves it, empty, behind.
+	const libxdpDir = "/sys/fs/bpf/xdp"
+	_, err = os.Stat(libxdpDir)
+	hadLibxdpDir := err == nil
 	cleanup := func() {
 		stopAll()
 		cleanupDUT()
 		o.topo.down()
 		hp.restore()
+		if !hadLibxdpDir {
+			_ = os.Remove(libxdpDir) // rmdir: only if it is empty
+		}
 		if l := leftovers(); len(l) > 0 {
 			logf("WARNING: left behind: %v", l)
 		}
@@ -327,6 +335,9 @@ func pinSelf(cpu int) {
 }
 
 func (o *options) unavailable(c Cell) string {
+	if c.xdpGen() && o.xdpGen == "" {
+		return "examples/xdp-gen not built"
+	}
 	switch c.Impl {
 	case "c-libxdp":
 		if o.cBin == "" {

@@ -44,7 +44,8 @@ type options struct {
 	perfCPU      int
 
 	self    string // this executable (for `gen`)
-	bin     string // built DUTs
+	bin     string // built DUTs (and examples/xdp-gen, if it built)
+	xdpGen  string // examples/xdp-gen, "" if it did not build
 	cBin    string // built C anchor (xsk_rxdrop + anc_xdp.bpf.o), "" if unavailable
 	testpmd string // dpdk-testpmd, "" if unavailable
 	perf    string // perf, "" if unavailable
@@ -59,6 +60,8 @@ type snap struct {
 	CPU   []cpuTicks
 	DUTns uint64 // DUT process CPU time (schedstat), ns
 	DUTcs uint64 // DUT context switches
+	DUTut uint64 // DUT user time, ticks
+	DUTst uint64 // DUT system time (syscalls, and the softirqs that ran in them), ticks
 	GenNs uint64 // generator process CPU time, ns
 	OurNs uint64 // this process, ns
 	KNs   uint64 // all kernel threads, ns
@@ -99,14 +102,22 @@ type Run struct {
 	XDPDropMpps   float64 `json:"xdp_drop_mpps"`
 	ReflectedMpps float64 `json:"reflected_mpps"`
 	ForwardedMpps float64 `json:"forwarded_mpps"`
-	Gbps          float64 `json:"gbps"`
+	// FrameBytes (tx): the mean length without FCS of the frames that
+	// reached the sink, from its byte counter; it must be the cell's size.
+	FrameBytes float64 `json:"frame_bytes,omitempty"`
+	Gbps       float64 `json:"gbps"`
 
-	GenCPU         float64  `json:"gen_cpu_pct"`
-	DUTCPU         float64  `json:"dut_cpu_pct"`      // busy % of the DUT CPU (/proc/stat)
-	DUTProcCPU     float64  `json:"dut_proc_cpu_pct"` // the DUT process's own CPU time (schedstat)
-	NsPerFrame     float64  `json:"dut_ns_per_frame"` // DUT CPU busy ns / frame
-	ProcNsPerFrame float64  `json:"dut_proc_ns_per_frame"`
-	DUTCtxSw       float64  `json:"dut_ctx_switches_per_s"`
+	GenCPU         float64 `json:"gen_cpu_pct"`
+	DUTCPU         float64 `json:"dut_cpu_pct"`      // busy % of the DUT CPU (/proc/stat)
+	DUTProcCPU     float64 `json:"dut_proc_cpu_pct"` // the DUT process's own CPU time (schedstat)
+	NsPerFrame     float64 `json:"dut_ns_per_frame"` // DUT CPU busy ns / frame
+	ProcNsPerFrame float64 `json:"dut_proc_ns_per_frame"`
+	DUTCtxSw       float64 `json:"dut_ctx_switches_per_s"`
+	// UserNsPerFrame and SysNsPerFrame split the DUT process's CPU time
+	// per frame into user space and kernel (/proc/PID/stat): what the
+	// implementation itself costs, apart from the kernel's copy-mode path.
+	UserNsPerFrame float64  `json:"dut_user_ns_per_frame"`
+	SysNsPerFrame  float64  `json:"dut_sys_ns_per_frame"`
 	ForeignCPU     float64  `json:"foreign_cpu_pct"` // other user processes on the machine, % of one CPU
 	ForeignTop     string   `json:"foreign_top,omitempty"`
 	LoadAvg        string   `json:"loadavg"`
@@ -146,6 +157,7 @@ func (o *options) snapshot(dut, gen *proc) (snap, error) {
 	if dut != nil && !dut.exited() {
 		s.DUTns = schedstatNs(dut.pid())
 		s.DUTcs = ctxSwitches(dut.pid())
+		s.DUTut, s.DUTst = userSysTicks(dut.pid())
 	}
 	if gen != nil && !gen.exited() {
 		s.GenNs = schedstatNs(gen.pid())
@@ -164,6 +176,12 @@ func (o *options) dutArgv(c Cell, bound time.Duration, profile string) ([]string
 	secs := strconv.Itoa(int(bound.Seconds()))
 	switch c.Impl {
 	case "xdpkit":
+		if c.xdpGen() {
+			if o.xdpGen == "" {
+				return nil, "", errors.New("examples/xdp-gen not built")
+			}
+			return append(append(tb, o.xdpGen), xdpGenArgs(c, bound)...), "sending on", nil
+		}
 		bin := "xdpkit-dut"
 		if c.Bin != "" {
 			bin = c.Bin
@@ -174,6 +192,9 @@ func (o *options) dutArgv(c Cell, bound time.Duration, profile string) ([]string
 		a := append(tb, filepath.Join(o.bin, bin), "-i", dutIf, "-mode", c.Mode, "-T", bound.String())
 		if c.Mode == "l2fwd" {
 			a = append(a, "-out", outIf, "-out-dmac", sinkMAC)
+		}
+		if c.tx() {
+			a = append(a, txFrameArgs(c)...)
 		}
 		a = append(a, cellArgs(c)...)
 		if profile != "" {
@@ -197,13 +218,24 @@ func (o *options) dutArgv(c Cell, bound time.Duration, profile string) ([]string
 		if o.testpmd == "" {
 			return nil, "", errors.New("dpdk-testpmd not installed (apt-get install dpdk librte-net-af-xdp23)")
 		}
-		fwd := map[string]string{"drop": "rxonly", "reflect": "macswap", "l2fwd": "mac"}[c.Mode]
+		fwd := map[string]string{"drop": "rxonly", "reflect": "macswap", "l2fwd": "mac", "tx": "txonly"}[c.Mode]
 		d := strconv.Itoa(o.dutCPU)
+		// A variant's "vdev:KEY=VALUE" arguments are af_xdp PMD options
+		// (e.g. busy_budget=0), appended to the first vdev's.
+		vdev := "net_af_xdp0,iface=" + dutIf + ",start_queue=0,queue_count=1"
+		var app []string
+		for _, x := range c.Args {
+			if kv, ok := strings.CutPrefix(x, "vdev:"); ok {
+				vdev += "," + kv
+			} else {
+				app = append(app, x)
+			}
+		}
 		// No timeout(1) wrapper: the DUT's PID must be testpmd's own (CPU
 		// time, perf); startProc bounds its life instead.
 		a := []string{"taskset", "-c", d, o.testpmd, "--lcores", "0@" + d + ",1@" + d, "-n", "1",
 			"--no-huge", "-m", "512", "--no-pci", "--file-prefix=xbench",
-			"--vdev", "net_af_xdp0,iface=" + dutIf + ",start_queue=0,queue_count=1"}
+			"--vdev", vdev}
 		if c.Mode == "l2fwd" {
 			a = append(a, "--vdev", "net_af_xdp1,iface="+outIf+",start_queue=0,queue_count=1")
 		}
@@ -211,9 +243,41 @@ func (o *options) dutArgv(c Cell, bound time.Duration, profile string) ([]string
 		if c.Mode == "l2fwd" {
 			a = append(a, "--eth-peer=1,"+sinkMAC)
 		}
-		return append(a, c.Args...), "forwards packets on", nil
+		if c.tx() {
+			a = append(a, testpmdTXArgs(c)...)
+		}
+		return append(a, app...), "forwards packets on", nil
 	}
 	return nil, "", fmt.Errorf("unknown implementation %s", c.Impl)
+}
+
+// The TX cells' frames are the same for every DUT (xdpGenArgs,
+// txFrameArgs, testpmdTXArgs): Ethernet/IPv4/UDP from dutIP:loadPort to
+// genIP:loadPort, to the generator's MAC (the sink drops them: they are
+// not for probePort), of c.Size bytes without FCS.
+//
+// xdpGenArgs is examples/xdp-gen's command line for a TX cell: as fast as
+// the ring takes them, for longer than the run (the harness stops it with
+// SIGTERM after the window), with a JSON summary (its own count, a
+// cross-check only) at the end; then the cell's levers.
+func xdpGenArgs(c Cell, bound time.Duration) []string {
+	a := []string{"-i", dutIf, "-q", "0", "-src", dutIP + ":" + strconv.Itoa(loadPort), "-dst", genIP + ":" + strconv.Itoa(loadPort),
+		"-dst-mac", genMAC, "-size", strconv.Itoa(c.Size), "-duration", bound.String(), "-json"}
+	return append(a, c.Args...)
+}
+
+// txFrameArgs tells xdpkit-dut -mode tx the frames to send.
+func txFrameArgs(c Cell) []string {
+	return []string{"-tx-src", dutIP + ":" + strconv.Itoa(loadPort), "-tx-dst", genIP + ":" + strconv.Itoa(loadPort),
+		"-tx-dst-mac", genMAC, "-size", strconv.Itoa(c.Size)}
+}
+
+// testpmdTXArgs are testpmd's txonly options: --txpkts is the frame
+// length without FCS (one segment; testpmd sizes the IPv4 and UDP lengths
+// from it), the same addresses and ports as the xdpkit DUTs.
+func testpmdTXArgs(c Cell) []string {
+	p := strconv.Itoa(loadPort)
+	return []string{"--txpkts=" + strconv.Itoa(c.Size), "--eth-peer=0," + genMAC, "--tx-ip=" + dutIP + "," + genIP, "--tx-udp=" + p + "," + p}
 }
 
 // cellArgs are the addresses an xdpkit cell's DUT needs from the topology:
@@ -338,6 +402,10 @@ func (o *options) measure(ctx context.Context, c Cell, r *Run, profile, perfReco
 		}
 	}
 
+	if c.tx() {
+		return o.measureTX(ctx, c, r, dut, base, perfSub, perfRecord)
+	}
+
 	// The generator, in its netns, on its CPU.
 	genArgv := []string{"ip", "netns", "exec", nsName, "taskset", "-c", strconv.Itoa(o.genCPU), o.self, "gen",
 		"-if", genIf, "-dst-mac", dutMAC, "-src-mac", genMAC, "-dst-ip", dutIP, "-src-ip", genIP,
@@ -365,7 +433,7 @@ func (o *options) measure(ctx context.Context, c Cell, r *Run, profile, perfReco
 	if err != nil {
 		return err
 	}
-	goDUT := dut != nil && (c.Impl == "xdpkit" || c.Impl == "asavie") // speak the dutwin protocol
+	goDUT := dut != nil && c.dutwin()
 	if goDUT {
 		dut.signal(syscall.SIGUSR1)
 	}
@@ -394,22 +462,7 @@ func (o *options) measure(ctx context.Context, c Cell, r *Run, profile, perfReco
 
 	// Syscall sub-window: perf counts the DUT's syscalls for 0.5 s after the
 	// window, so that the tracepoint does not slow the window itself.
-	var perfCount float64 = -1
-	var ps, pe snap
-	if perfSub && dut != nil && !dut.exited() {
-		ps, _ = o.snapshot(nil, nil)
-		pp, err := startProc("perf-stat", base+".perf", 15*time.Second, o.perf, "stat", "-x", ",", "-e", "raw_syscalls:sys_enter",
-			"-p", strconv.Itoa(dut.pid()), "--", "sleep", "0.5")
-		if err == nil {
-			pp.wait(10 * time.Second)
-			pe, _ = o.snapshot(nil, nil)
-			if l := pp.find("raw_syscalls:sys_enter"); l != "" {
-				if v, err := strconv.ParseFloat(strings.SplitN(l, ",", 2)[0], 64); err == nil {
-					perfCount = v
-				}
-			}
-		}
-	}
+	perfCount, ps, pe := o.perfSyscalls(dut, base, perfSub)
 
 	// Let the generator finish (load end + probe tail), then stop the DUT.
 	if !gen.wait(load + tail + 10*time.Second) {
@@ -477,7 +530,7 @@ func rate(a, b snap, ifn, key string) float64 {
 // frames is the scenario's frame rate (frames/s) between two snapshots.
 func frames(c Cell, a, b snap) float64 {
 	switch {
-	case c.toGen():
+	case c.toGen(), c.tx():
 		return rate(a, b, genIf, "rx_queue_0_xdp_packets")
 	case c.Mode == "l2fwd":
 		return rate(a, b, sinkIf, "rx_queue_0_xdp_packets")
@@ -501,6 +554,17 @@ func (o *options) compute(c Cell, r *Run, a, b snap, dut *proc) {
 	r.XDPDropMpps = rate(a, b, dutIf, "rx_queue_0_xdp_drops") / 1e6
 	r.ReflectedMpps = rate(a, b, genIf, "rx_queue_0_xdp_packets") / 1e6
 	r.ForwardedMpps = rate(a, b, sinkIf, "rx_queue_0_xdp_packets") / 1e6
+	if c.tx() {
+		// What the DUT put into xbv0: what reached the sink plus what veth
+		// dropped on the way (xbv1's ring full, xbv0's tx_dropped).
+		r.VethDropMpps = rate(a, b, dutIf, sysfsTXDropped) / 1e6
+		r.GenMpps = r.Mpps + r.VethDropMpps
+		if f > 0 {
+			// veth counts skb->len after eth_type_trans took the Ethernet
+			// header, so the frame length is the byte count per frame + 14.
+			r.FrameBytes = rate(a, b, genIf, "rx_queue_0_xdp_bytes")/f + 14
+		}
+	}
 	busy := func(cpu int) float64 {
 		if cpu >= len(a.CPU) || cpu >= len(b.CPU) {
 			return math.NaN()
@@ -523,6 +587,11 @@ func (o *options) compute(c Cell, r *Run, a, b snap, dut *proc) {
 	}
 	if dut != nil && b.DUTcs >= a.DUTcs {
 		r.DUTCtxSw = float64(b.DUTcs-a.DUTcs) / dt
+	}
+	if dut != nil && f > 0 && b.DUTut >= a.DUTut && b.DUTst >= a.DUTst {
+		const tick = 1e9 / 100 // USER_HZ
+		r.UserNsPerFrame = float64(b.DUTut-a.DUTut) * tick / dt / f
+		r.SysNsPerFrame = float64(b.DUTst-a.DUTst) * tick / dt / f
 	}
 	ours := map[int]bool{os.Getpid(): true}
 	if dut != nil {
@@ -557,6 +626,9 @@ func (o *options) compute(c Cell, r *Run, a, b snap, dut *proc) {
 func (o *options) selfStats(c Cell, r *Run, dut *proc) {
 	if st := r.DUT; st != nil && st.A != nil && st.B != nil {
 		n := float64(st.B.RX - st.A.RX)
+		if c.tx() {
+			n = float64(st.B.TX - st.A.TX) // a sender's frames are the ones it sent
+		}
 		dt := float64(st.B.T-st.A.T) / 1e9
 		if n > 0 && dt > 0 {
 			// Not what collect itself allocated for B (reading the fast
@@ -565,10 +637,30 @@ func (o *options) selfStats(c Cell, r *Run, dut *proc) {
 			sc := float64(st.B.Syscalls-st.A.Syscalls) / n
 			dr := float64(st.B.Dropped-st.A.Dropped) / dt / 1e6
 			self := n / dt / 1e6
-			if c.toGen() || c.Mode == "l2fwd" {
+			if c.toGen() || c.Mode == "l2fwd" || c.tx() {
 				self = float64(st.B.TX-st.A.TX) / dt / 1e6
 			}
 			r.AllocsPerFrame, r.SyscallsPerFrame, r.DUTDroppedMpps, r.SelfMpps = &al, &sc, &dr, &self
+		}
+	}
+	if c.xdpGen() {
+		// Its JSON summary: the whole run, not the window.
+		if l := dut.find(`"tx_pps":`); l != "" {
+			if v, err := strconv.ParseFloat(strings.Trim(strings.TrimSpace(strings.SplitN(l, ":", 2)[1]), ","), 64); err == nil {
+				v /= 1e6
+				r.SelfMpps = &v
+			}
+		}
+	}
+	if c.Impl == "dpdk" && c.tx() {
+		// testpmd's last per-second line (--stats-period 1).
+		if l := dut.find("Tx-pps:"); l != "" {
+			if f := strings.Fields(l[strings.Index(l, "Tx-pps:")+7:]); len(f) > 0 {
+				if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+					v /= 1e6
+					r.SelfMpps = &v
+				}
+			}
 		}
 	}
 	if c.Impl == "c-libxdp" {

@@ -40,7 +40,7 @@ func (o *options) profilePass(ctx context.Context, cells []Cell) map[string]stri
 		}
 		name := strings.NewReplacer("/", "_", ".", "-").Replace(k)
 		prof := ""
-		if c.Impl == "xdpkit" {
+		if c.Impl == "xdpkit" && c.Bin == "" { // xdpkit-dut's -cpuprofile
 			prof = filepath.Join(dir, name+".pprof")
 		}
 		perfData := ""

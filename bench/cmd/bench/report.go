@@ -58,6 +58,9 @@ type Summary struct {
 	Syscalls     *float64 `json:"syscalls_per_frame_median,omitempty"`
 	PerfSys      *float64 `json:"perf_syscalls_per_frame,omitempty"`
 	SelfMpps     *float64 `json:"self_mpps_median,omitempty"`
+	FrameBytes   float64  `json:"frame_bytes_median,omitempty"` // tx: frame length at the sink
+	UserNs       float64  `json:"dut_user_ns_per_frame_median"`
+	SysNs        float64  `json:"dut_sys_ns_per_frame_median"`
 	Foreign      float64  `json:"foreign_cpu_pct_max"`
 	Lat          *Latency `json:"latency_loaded,omitempty"`
 	LatIdle      *Latency `json:"latency_idle,omitempty"`
@@ -86,6 +89,7 @@ type Report struct {
 	Targets   []Target   `json:"targets"`
 	Levers    []Target   `json:"levers"`
 	FastPath  []Target   `json:"fastpath"`
+	TX        []Target   `json:"tx"`
 	Extras    extras     `json:"extras"`
 	Runs      []*Run     `json:"runs"`
 	Table     string     `json:"-"`
@@ -204,6 +208,8 @@ func summarize(cells []Cell, runs []*Run) []*Summary {
 		s.Ns = median(ns)
 		s.NsMin, s.NsMax = minmax(ns)
 		s.ProcNs = median(col(func(r *Run) float64 { return r.ProcNsPerFrame }))
+		s.UserNs = median(col(func(r *Run) float64 { return r.UserNsPerFrame }))
+		s.SysNs = median(col(func(r *Run) float64 { return r.SysNsPerFrame }))
 		_, s.Foreign = minmax(col(func(r *Run) float64 { return r.ForeignCPU }))
 		for _, r := range ok {
 			if r.AllocsPerFrame != nil && (s.Allocs == nil || *r.AllocsPerFrame > *s.Allocs) {
@@ -214,6 +220,9 @@ func summarize(cells []Cell, runs []*Run) []*Summary {
 		s.Syscalls = ptrMedian(ok, func(r *Run) *float64 { return r.SyscallsPerFrame })
 		s.PerfSys = ptrMedian(ok, func(r *Run) *float64 { return r.PerfSyscalls })
 		s.SelfMpps = ptrMedian(ok, func(r *Run) *float64 { return r.SelfMpps })
+		if c.tx() {
+			s.FrameBytes = median(col(func(r *Run) float64 { return r.FrameBytes }))
+		}
 		if c.probe() {
 			var l, i []float64
 			var ls, is int
@@ -297,6 +306,11 @@ func targets(ss []*Summary, ex extras) ([]Target, []Target) {
 	cmp("lb fastpath / lb (AF_XDP), 64B, 1024 flows", ">= 3x", lbf, lbx, 3)
 	cmp("lb fastpath / kernel-xdp reflect, 64B, same 1024 flows", ">= 0.7x", lbf, krf, 0.7)
 	cmp("lb fastpath / kernel-xdp reflect, 64B, 1 flow", ">= 0.7x", lbf, kr, 0.7)
+	// TX: xdpkit's generator tool against DPDK testpmd txonly.
+	for _, size := range txCellSizes {
+		n := strconv.Itoa(size)
+		cmp("tx "+n+"B (no FCS): xdp-gen / DPDK testpmd txonly", ">= 1.0x", find(ss, "xdpkit.xdp-gen/tx/"+n), find(ss, "dpdk/tx/"+n), 1.0)
+	}
 	// rx-drop ns/frame in poll mode.
 	{
 		x, c := find(ss, "xdpkit.poll/drop/60"), find(ss, "c-libxdp.poll/drop/60")
@@ -400,6 +414,35 @@ func fastPathRatios(ss []*Summary) []Target {
 	return out
 }
 
+// txRatios puts every TX cell next to DPDK's of its size, with the
+// frame length the sink saw (it must be the cell's size for both), what
+// veth dropped on the way (xbv1's ring full: the sink fell behind) and
+// the DUT's own rate as a cross-check (xdp-gen: its JSON summary over the
+// whole run; testpmd: its last per-second Tx-pps; xdpkit-dut: the window).
+func txRatios(ss []*Summary) []Target {
+	var out []Target
+	for _, s := range ss {
+		if !s.Cell.tx() || s.Runs == 0 {
+			continue
+		}
+		t := Target{Name: s.Cell.Label() + " " + s.Cell.SizeLabel()}
+		if len(s.Cell.Args) > 0 {
+			t.Name += " (" + strings.Join(s.Cell.Args, " ") + ")"
+		}
+		t.Result = fmt.Sprintf("%.3f Mpps (%.3f-%.3f), %.2f Gbit/s", s.Mpps, s.MppsMin, s.MppsMax, s.Gbps)
+		if d := find(ss, "dpdk/tx/"+strconv.Itoa(s.Cell.Size)); d != nil && s.Cell.Impl != "dpdk" {
+			t.Result += fmt.Sprintf(" = %.2fx DPDK (%.3f)", s.Mpps/d.Mpps, d.Mpps)
+		}
+		t.Result += fmt.Sprintf("; DUT process %.0f ns/frame user + %.0f kernel; %.1f B/frame at the sink, veth drop %.3f Mpps; own count %s Mpps; syscalls/frame %s",
+			s.UserNs, s.SysNs, s.FrameBytes, s.VethDrop, fmtp(s.SelfMpps, "%.3f"), fmtp(s.Syscalls, "%.3f"))
+		if s.PerfSys != nil {
+			t.Result += fmt.Sprintf(" [perf %.3f]", *s.PerfSys)
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
 // kernelSameFlows is the kernel-xdp cell of mode under the same
 // generator flows as c, if c has flows and the run measured one.
 func kernelSameFlows(ss []*Summary, c Cell, mode string) *Summary {
@@ -450,6 +493,7 @@ func report(o options, env Env, cells []Cell, runs []*Run, ex extras) *Report {
 	rep.Summaries = summarize(cells, runs)
 	rep.Targets, rep.Levers = targets(rep.Summaries, ex)
 	rep.FastPath = fastPathRatios(rep.Summaries)
+	rep.TX = txRatios(rep.Summaries)
 	rows := tableRows(rep.Summaries)
 	rep.Table = textTable(o, rep, rows)
 	rep.Markdown = markdown(o, rep, rows)
@@ -544,6 +588,12 @@ func textTable(o options, rep *Report, rows []tableRow) string {
 			fmt.Fprintf(&b, "  %-44s %s\n", t.Name, t.Result)
 		}
 	}
+	if len(rep.TX) > 0 {
+		fmt.Fprintf(&b, "\nTX (DUT sends, counted at xbv1's sink) vs DPDK txonly:\n")
+		for _, t := range rep.TX {
+			fmt.Fprintf(&b, "  %-44s %s\n", t.Name, t.Result)
+		}
+	}
 	var maxForeign, sumForeign float64
 	nd, nr := 0, 0
 	for _, r := range rep.Runs {
@@ -627,6 +677,12 @@ func markdown(o options, rep *Report, rows []tableRow) string {
 	if len(rep.FastPath) > 0 {
 		b.WriteString("\nxdpkit fast path (package fastpath, in XDP) against kernel-xdp:\n\n")
 		for _, t := range rep.FastPath {
+			fmt.Fprintf(&b, "- %s: %s\n", t.Name, t.Result)
+		}
+	}
+	if len(rep.TX) > 0 {
+		b.WriteString("\nTX cells (the DUT sends, veth counts at xbv1's sink) against DPDK testpmd txonly:\n\n")
+		for _, t := range rep.TX {
 			fmt.Fprintf(&b, "- %s: %s\n", t.Name, t.Result)
 		}
 	}

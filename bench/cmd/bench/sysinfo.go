@@ -64,6 +64,28 @@ func schedstatNs(pid int) uint64 {
 	return sum
 }
 
+// userSysTicks is the user and system CPU time of all threads of pid, in
+// clock ticks (USER_HZ), from /proc/PID/stat: the kernel splits the
+// precise run time between the two by where its ticks landed.
+func userSysTicks(pid int) (user, sys uint64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')') // the command name may hold spaces
+	if i < 0 {
+		return 0, 0
+	}
+	f := strings.Fields(s[i+1:]) // f[0] is field 3, the state
+	if len(f) < 13 {
+		return 0, 0
+	}
+	user, _ = strconv.ParseUint(f[11], 10, 64) // field 14, utime
+	sys, _ = strconv.ParseUint(f[12], 10, 64)  // field 15, stime
+	return user, sys
+}
+
 // ctxSwitches is the number of context switches of all threads of pid.
 func ctxSwitches(pid int) uint64 {
 	ds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))

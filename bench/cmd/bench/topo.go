@@ -226,6 +226,9 @@ func (t *topo) counters() (map[string]map[string]uint64, error) {
 		errs = append(errs, err)
 		m[name] = v
 	}
+	if m[dutIf] != nil {
+		errs = append(errs, sysfsStats(dutIf, m[dutIf])) // tx_dropped, for the TX cells
+	}
 	return m, errors.Join(errs...)
 }
 

@@ -11,6 +11,8 @@
 //	         socket on another interface sharing the UMEM)
 //	lb       balance the flows to -lb-vip over backends (stages.LoadBalancer,
 //	         DSR) and transmit them; see lb.go
+//	tx       send UDP frames of -size bytes as fast as the socket takes them
+//	         (a gen.Sender, as examples/xdp-gen), no XDP program; see tx.go
 //
 // -loop hand drives afxdp directly (Receive/Transmit/Release); -loop
 // pipeline drives a pipeline.Runner (count, l2fwd and lb always use it). The
@@ -28,6 +30,7 @@
 //	xdpkit-dut -i xbv0 -mode reflect -batch 64 [-poll] [-huge] [-nowakeup] [-busypoll] [-txbudget 256]
 //	xdpkit-dut -i xbv0 -mode reflect -poll -fastpath reflect -fp-src 10.235.0.2 -fp-dst 10.235.0.1 -fp-probe 7777
 //	xdpkit-dut -i xbv0 -mode lb [-poll -fastpath lb] -lb-vip 10.235.0.1:9 -lb-backend-mac 02:bb:00:00:00:01 -lb-backends 4
+//	xdpkit-dut -i xbv0 -mode tx -tx-src 10.235.0.1:9 -tx-dst 10.235.0.2:9 -tx-dst-mac 02:bb:00:00:00:01 -size 64 [-batch 64] [-txbudget 256] [-tx-stamp=false]
 package main
 
 import (
@@ -46,6 +49,7 @@ import (
 	"github.com/xdpkit/xdpkit/afxdp"
 	"github.com/xdpkit/xdpkit/bench/internal/dutwin"
 	"github.com/xdpkit/xdpkit/fastpath"
+	"github.com/xdpkit/xdpkit/gen"
 	"github.com/xdpkit/xdpkit/pipeline"
 	"github.com/xdpkit/xdpkit/redirect"
 	"github.com/xdpkit/xdpkit/umem"
@@ -75,8 +79,9 @@ type config struct {
 	WaitPoll    bool   `json:"wait_poll,omitempty"`   // Socket.WaitPoll instead of Wait
 	FrameStage  bool   `json:"frame_stage,omitempty"` // drop/reflect pipeline stages are pipeline.FramesFuncs
 
-	FastPath *fpInfo `json:"fastpath,omitempty"` // -fastpath
-	LB       *lbInfo `json:"lb,omitempty"`       // -mode lb
+	FastPath *fpInfo  `json:"fastpath,omitempty"` // -fastpath
+	LB       *lbInfo  `json:"lb,omitempty"`       // -mode lb
+	TX       *txFlags `json:"tx,omitempty"`       // -mode tx
 }
 
 func main() { os.Exit(run()) }
@@ -85,12 +90,14 @@ func run() int {
 	var c config
 	flag.StringVar(&c.Interface, "i", "xbv0", "interface to receive on")
 	flag.IntVar(&c.Queue, "q", 0, "queue id")
-	flag.StringVar(&c.Mode, "mode", "drop", "drop | reflect | count | l2fwd | lb")
+	flag.StringVar(&c.Mode, "mode", "drop", "drop | reflect | count | l2fwd | lb | tx")
 	flag.StringVar(&c.Loop, "loop", "hand", "hand (afxdp calls) | pipeline (pipeline.Runner); count, l2fwd and lb use pipeline")
 	flag.StringVar(&c.Out, "out", "xbv2", "l2fwd: interface to forward out of (queue 0)")
 	outDMAC := flag.String("out-dmac", "02:bb:00:00:00:03", "l2fwd: destination MAC written into forwarded frames")
 	flag.IntVar(&c.Batch, "batch", 64, "frames per Receive (1-4096)")
 	frames := flag.Uint("frames", 4096, "UMEM frames")
+	frameSize := flag.Uint("frame-size", 0, "UMEM frame size (umem.Options.FrameSize; 0 = the library's default, 4096)")
+	unaligned := flag.Bool("unaligned", false, "UMEM in unaligned chunk mode (umem.Options.Unaligned), so -frame-size need not be a power of two")
 	flag.BoolVar(&c.Huge, "huge", false, "UMEM on 2 MiB hugepages (umem.Options.HugePages, no fallback)")
 	flag.BoolVar(&c.NoWakeup, "nowakeup", false, "disable need_wakeup (afxdp.Config.DisableNeedWakeup)")
 	flag.BoolVar(&c.BusyPoll, "busypoll", false, "SO_PREFER_BUSY_POLL + SO_BUSY_POLL + budget, and recvfrom(MSG_DONTWAIT) when the RX ring is empty")
@@ -118,6 +125,12 @@ func run() int {
 	flag.StringVar(&lbf.mac, "lb-backend-mac", "02:bb:00:00:00:01", "-mode lb: every backend's MAC address (the generator's, so that balanced frames go back to it)")
 	flag.StringVar(&lbf.firstIP, "lb-backend-ip", "10.235.0.10", "-mode lb: the first backend's address; the others follow it")
 	flag.IntVar(&lbf.backends, "lb-backends", 4, "-mode lb: number of backends")
+	var txf txFlags
+	flag.StringVar(&txf.Src, "tx-src", "10.235.0.1:9", "-mode tx: the frames' source ADDR:PORT")
+	flag.StringVar(&txf.Dst, "tx-dst", "10.235.0.2:9", "-mode tx: their destination ADDR:PORT")
+	flag.StringVar(&txf.DstMAC, "tx-dst-mac", "02:bb:00:00:00:01", "-mode tx: their destination MAC")
+	flag.IntVar(&txf.Size, "size", 64, "-mode tx: frame bytes without FCS")
+	flag.BoolVar(&txf.Stamp, "tx-stamp", true, "-mode tx: stamp every frame (sequence number, time), as examples/xdp-gen always does")
 	flag.Parse()
 	c.Frames = uint32(*frames)
 	if c.Mode == "count" || c.Mode == "l2fwd" || c.Mode == "lb" {
@@ -127,9 +140,13 @@ func run() int {
 		c.Frames = 8192 // the second socket's fill ring takes 2048 frames it never uses
 	}
 	switch c.Mode {
-	case "drop", "reflect", "count", "l2fwd", "lb":
+	case "drop", "reflect", "count", "l2fwd", "lb", "tx":
 	default:
-		fmt.Fprintln(os.Stderr, "xdpkit-dut: -mode must be drop, reflect, count, l2fwd or lb")
+		fmt.Fprintln(os.Stderr, "xdpkit-dut: -mode must be drop, reflect, count, l2fwd, lb or tx")
+		return 2
+	}
+	if c.Mode == "tx" && (fpf.mode != "" || c.Loop != "hand") {
+		fmt.Fprintln(os.Stderr, "xdpkit-dut: -mode tx takes neither -fastpath nor -loop pipeline")
 		return 2
 	}
 	if (c.Mode == "lb") != (fpf.mode == "lb") && fpf.mode != "" {
@@ -176,7 +193,7 @@ func run() int {
 	}
 
 	cfg := &afxdp.Config{
-		UMEMOptions:       &umem.Options{FrameCount: c.Frames, HugePages: c.Huge},
+		UMEMOptions:       &umem.Options{FrameCount: c.Frames, FrameSize: uint32(*frameSize), Unaligned: *unaligned, HugePages: c.Huge},
 		DisableNeedWakeup: c.NoWakeup,
 		TXBudget:          c.TXBudget,
 		BindRetryTimeout:  5 * time.Second,
@@ -184,6 +201,19 @@ func run() int {
 	}
 	if c.BusyPoll {
 		cfg.BusyPoll = afxdp.BusyPoll{Prefer: true, Timeout: time.Duration(c.BusyUS) * time.Microsecond, Budget: c.Batch}
+	}
+	var txb *gen.Builder
+	if c.Mode == "tx" {
+		cfg.Redirect, cfg.Steering = nil, afxdp.NoSteering // nothing to receive, as examples/xdp-gen
+		ifc, err := net.InterfaceByName(c.Interface)
+		if err == nil {
+			txb, err = txf.builder(ifc.HardwareAddr)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "xdpkit-dut:", err)
+			return 2
+		}
+		c.TX = &txf
 	}
 	sock, err := afxdp.Open(c.Interface, c.Queue, cfg)
 	if err != nil {
@@ -258,6 +288,7 @@ func run() int {
 		d.loop = d.handDrop
 	case c.Loop == "hand" && c.Mode == "reflect":
 		d.loop = d.handReflect
+	case c.Mode == "tx": // d.runTX below, not d.run's loop
 	case c.Loop == "pipeline":
 		if err := d.newRunner(outSrc, outDst); err != nil {
 			fmt.Fprintln(os.Stderr, "xdpkit-dut:", err)
@@ -270,7 +301,11 @@ func run() int {
 	}
 	dutwin.Ready("impl=xdpkit if=%s q=%d mode=%s loop=%s batch=%d zerocopy=%v xdp=%s hugepages=%v need_wakeup=%v busy_poll=%v poll=%v txbudget=%d fastpath=%s flows=%d backends=%d",
 		c.Interface, c.Queue, c.Mode, c.Loop, c.Batch, c.ZeroCopy, c.ProgramMode, c.HugeGot, !c.NoWakeup, c.BusyPoll, c.Poll, c.TXBudget, fpf.mode, len(fpFlows), len(backends))
-	err = d.run()
+	if c.Mode == "tx" {
+		err = d.runTX(txb)
+	} else {
+		err = d.run()
+	}
 	if fp != nil || lb != nil {
 		d.report()
 	}
