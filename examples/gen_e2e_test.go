@@ -128,7 +128,7 @@ func TestGenCount(t *testing.T) {
 	before := peerRXPackets(t, v)
 	c := startPeerCapture(t, v)
 	const n, flows = 3000, 8
-	out := runGen(t, v, "-dst", v.PeerIP.String()+":9", "-count", fmt.Sprint(n), "-size", "imix", "-flows", fmt.Sprint(flows), "-rate", "30k")
+	out := runGen(t, v, "-dst", v.PeerIP.String()+":9", "-count", fmt.Sprint(n), "-size", "imix", "-flows", fmt.Sprint(flows), "-rate", "30k", "-stamp")
 	c.end()
 	if got := peerRXPackets(t, v) - before; got != n {
 		t.Errorf("the peer received %d frames, want exactly %d", got, n)

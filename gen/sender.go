@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"sync/atomic"
 	"time"
 
@@ -162,6 +163,18 @@ func (s *Sender) Run(ctx context.Context) (SenderStats, error) {
 	// With TX metadata the kernel reads it in front of the data: frames
 	// start that far into their frame.
 	dataOff := uint64(u.TXMetadataLen())
+	var sizes []int
+	var nSizes, nFrames uint64
+	if c.Builder != nil {
+		sizes = c.Builder.Template().Sizes
+		nSizes = uint64(len(sizes))
+	} else {
+		nFrames = uint64(len(c.Capture.Frames))
+	}
+	var frameShift uint // a frame's index is its address >> frameShift (aligned, power-of-two frames)
+	if !u.Unaligned() && frameSize&(frameSize-1) == 0 {
+		frameShift = uint(bits.TrailingZeros64(frameSize))
+	}
 	var offsets []int64 // capture: each frame's send time in one loop, ns
 	var loopLen int64
 	if c.Capture != nil {
@@ -268,28 +281,45 @@ func (s *Sender) Run(ctx context.Context) (SenderStats, error) {
 		}
 		ts := Now()
 		var bytes uint64
+		// The pattern index, the size and the capture frame of the batch's
+		// first frame; the loop steps them without a division per frame.
+		var p, sk, fk uint64
+		if c.Builder != nil {
+			p, sk = i%period, i%nSizes
+		} else {
+			fk = i % nFrames
+		}
 		for j, a := range addrs[:k] {
 			buf := u.Frame(a + dataOff)
 			var l int
 			if c.Builder != nil {
-				idx := a / frameSize
-				p := (i + uint64(j)) % period
+				idx := a >> frameShift
+				if frameShift == 0 {
+					idx = a / frameSize
+				}
 				if tags[idx] != p+1 {
 					l = c.Builder.Build(buf, i+uint64(j), tags[idx] != 0)
 					tags[idx] = p + 1
 				} else {
-					l = c.Builder.Size(i + uint64(j))
+					l = sizes[sk]
 				}
 				if c.Stamp {
-					seq := c.SeqBase + i + uint64(j)
-					c.Builder.Stamp(buf[:l], seq, ts)
+					c.Builder.Stamp(buf[:l], c.SeqBase+i+uint64(j), ts)
 					if c.Tracker != nil {
 						c.Tracker.Sending(i + uint64(j))
 					}
 				}
+				if p++; p == period {
+					p = 0
+				}
+				if sk++; sk == nSizes {
+					sk = 0
+				}
 			} else {
-				fr := c.Capture.Frames[(i+uint64(j))%uint64(len(c.Capture.Frames))].Data
-				l = copy(buf, fr)
+				l = copy(buf, c.Capture.Frames[fk].Data)
+				if fk++; fk == nFrames {
+					fk = 0
+				}
 			}
 			descs[j] = afxdp.Desc{Addr: a + dataOff, Len: uint32(l)}
 			if offload {

@@ -57,12 +57,14 @@ func main() {
 	latency := f.Bool("latency", false, "receive the replies of a reflector and report RTT, loss, reordering, duplicates")
 	wait := f.Duration("latency-wait", time.Second, "with -latency: how long to wait for the last replies")
 	force := f.Bool("force", false, "flood the interface even if it carries the default route or this SSH session")
-	budget := f.Int("tx-budget", 0, "frames per sendto in copy mode (XDP_MAX_TX_SKB_BUDGET, Linux 6.16+; 0: kernel default)")
+	budget := f.Int("tx-budget", 256, "frames per sendto in copy mode (XDP_MAX_TX_SKB_BUDGET, Linux 6.16+, where the kernel's default is 32; 0: the kernel's; without the option the default falls back to it)")
+	stamp := f.Bool("stamp", false, "write a sequence number and the send time into every UDP and ICMP frame (always with -latency)")
 	csum := f.String("csum", "compute", "UDP/TCP checksums: compute (here), offload (TX metadata: the NIC, or in copy mode the kernel's stack, finishes them) or kernel (TX metadata: the kernel computes them at send, XDP_UMEM_TX_SW_CSUM); Linux 6.8+")
 	rxts := f.Bool("rx-timestamps", false, "with -latency: time replies by the NIC's RX timestamp (XDP RX metadata) where it has one")
 	tool.Refuse("xdp-gen opens its own sockets; run one process per interface", "pin", "shared-umem")
 	tool.Main(func(ctx context.Context) error {
-		cfg := config{tool: tool, count: *count, batch: *batch, latency: *latency, wait: *wait, budget: *budget, rxts: *rxts}
+		cfg := config{tool: tool, count: *count, batch: *batch, latency: *latency, wait: *wait, budget: *budget, rxts: *rxts,
+			stamp: *stamp || *latency, budgetSet: tool.IsSet("tx-budget")}
 		switch *csum {
 		case "compute":
 		case "offload", "kernel":
@@ -126,6 +128,10 @@ type config struct {
 	budget  int
 	csum    string // "", offload or kernel
 	rxts    bool
+	stamp   bool
+	// budgetSet: -tx-budget was given; the default falls back to the
+	// kernel's on kernels without XDP_MAX_TX_SKB_BUDGET.
+	budgetSet bool
 }
 
 // builder turns the packet flags into a frame builder, resolving what
@@ -272,6 +278,10 @@ func run(ctx context.Context, cfg config) error {
 	}()
 	for _, q := range queues {
 		s, err := afxdp.Open(tool.Iface, q, &sockCfg)
+		if errors.Is(err, afxdp.ErrNotSupported) && sockCfg.TXBudget != 0 && !cfg.budgetSet {
+			sockCfg.TXBudget = 0 // a kernel before 6.16: its own budget
+			s, err = afxdp.Open(tool.Iface, q, &sockCfg)
+		}
 		if err != nil {
 			return err
 		}
@@ -286,7 +296,7 @@ func run(ctx context.Context, cfg config) error {
 	}
 	senders := make([]*gen.Sender, len(socks))
 	for k, s := range socks {
-		sc := gen.SenderConfig{Socket: s, Builder: cfg.builder, Stamp: cfg.builder != nil, Capture: cfg.capture, Loops: cfg.loops, Speed: cfg.speed,
+		sc := gen.SenderConfig{Socket: s, Builder: cfg.builder, Stamp: cfg.builder != nil && cfg.stamp, Capture: cfg.capture, Loops: cfg.loops, Speed: cfg.speed,
 			Rate: cfg.rate / float64(len(socks)), Batch: cfg.batch, Count: share(cfg.count, len(socks), k)}
 		if cfg.latency {
 			q := queues[k]
