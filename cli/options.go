@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 
+	"github.com/xdpkit/xdpkit/afxdp"
 	"github.com/xdpkit/xdpkit/deviceplugin"
 	"github.com/xdpkit/xdpkit/filter"
 	"github.com/xdpkit/xdpkit/redirect"
@@ -65,4 +66,48 @@ func (t *Tool) ExistingXSKMap() (*redirect.XSKMap, error) {
 		return deviceplugin.PinnedXSKMap(t.DPPath, t.Iface)
 	}
 	return nil, nil
+}
+
+// Steering is where a tool registers its sockets (afxdp.Config.Steering,
+// workers.Config.Steering): the redirect program it attached or joined,
+// or the XSKMAP of another process's program.
+type Steering struct {
+	afxdp.Registrar
+	// Program is the program this process attached (or joined, with
+	// -pin); nil with -xskmap or -dp.
+	Program *redirect.Program
+	// Queues is how many queues the XSKMAP has entries for: what
+	// -queues all means.
+	Queues int
+	close  func() error
+}
+
+// Close closes the process's handles: the program is detached (unless
+// pinned), a map another process attached stays.
+func (s *Steering) Close() error { return s.close() }
+
+// AttachOrJoin is what -pin, -xskmap and -dp choose between: with
+// -xskmap or -dp it attaches nothing and returns the XSKMAP another
+// process attached (ExistingXSKMap; it needs no BPF privileges); with
+// -pin it attaches or joins the program pinned under that name
+// (redirect.AttachPinned); otherwise it attaches one (redirect.Attach),
+// with opts (RedirectOptions) either way.
+func (t *Tool) AttachOrJoin(ifindex int, opts *redirect.Options) (*Steering, error) {
+	xsks, err := t.ExistingXSKMap()
+	if err != nil {
+		return nil, err
+	}
+	if xsks != nil {
+		return &Steering{Registrar: xsks, Queues: xsks.Queues(), close: xsks.Close}, nil
+	}
+	var prog *redirect.Program
+	if t.Pin != "" {
+		prog, err = redirect.AttachPinned(ifindex, t.Pin, opts) // shared with other processes
+	} else {
+		prog, err = redirect.Attach(ifindex, opts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &Steering{Registrar: prog, Program: prog, Queues: prog.Queues(), close: prog.Close}, nil
 }

@@ -22,7 +22,6 @@ import (
 	"github.com/xdpkit/xdpkit/cli"
 	"github.com/xdpkit/xdpkit/metrics"
 	"github.com/xdpkit/xdpkit/pipeline"
-	"github.com/xdpkit/xdpkit/redirect"
 	"github.com/xdpkit/xdpkit/stages"
 	"github.com/xdpkit/xdpkit/workers"
 )
@@ -106,33 +105,16 @@ func run(ctx context.Context, tool *cli.Tool, c *counting) error {
 	if err != nil {
 		return err
 	}
-	// With -xskmap or -dp another process attached the program (xdpkit
-	// attach, the AF_XDP device plugin): the sockets go into its XSKMAP,
-	// which needs no BPF privileges.
-	xsks, err := tool.ExistingXSKMap()
+	// The program this process attaches, or joins with -pin; or, with
+	// -xskmap or -dp, another process's XSKMAP (xdpkit attach, the AF_XDP
+	// device plugin), which needs no BPF privileges.
+	steer, err := tool.AttachOrJoin(iface.Index, opts)
 	if err != nil {
 		return err
 	}
-	var prog *redirect.Program
-	var steer afxdp.Registrar // where each socket is registered for its queue
-	numQueues := 0
-	if xsks != nil {
-		defer xsks.Close()
-		steer, numQueues = xsks, xsks.Queues()
-	} else {
-		if tool.Pin != "" {
-			prog, err = redirect.AttachPinned(iface.Index, tool.Pin, opts) // shared with other processes
-		} else {
-			prog, err = redirect.Attach(iface.Index, opts)
-		}
-		if err != nil {
-			return err
-		}
-		defer prog.Close()
-		steer, numQueues = prog, prog.Queues()
-	}
+	defer steer.Close()
 
-	queues, cpus, err := tool.WorkerQueues(numQueues)
+	queues, cpus, err := tool.WorkerQueues(steer.Queues)
 	if err != nil {
 		return err
 	}
@@ -157,8 +139,8 @@ func run(ctx context.Context, tool *cli.Tool, c *counting) error {
 	tool.Logf("workers on %s queues %v, CPUs %v", tool.Iface, set.Queues(), set.CPUs())
 	m := metrics.New() // what -metrics ADDR serves at /metrics
 	m.AddWorkers(tool.Iface, set)
-	if prog != nil {
-		m.AddProgram(tool.Iface, prog)
+	if steer.Program != nil {
+		m.AddProgram(tool.Iface, steer.Program)
 	}
 	stopMetrics, err := tool.ServeMetrics(m)
 	if err != nil {

@@ -29,7 +29,6 @@ import (
 	"github.com/xdpkit/xdpkit/cli"
 	"github.com/xdpkit/xdpkit/metrics"
 	"github.com/xdpkit/xdpkit/pipeline"
-	"github.com/xdpkit/xdpkit/redirect"
 	"github.com/xdpkit/xdpkit/stages"
 )
 
@@ -95,30 +94,13 @@ func run(ctx context.Context, tool *cli.Tool, w *stages.PcapWriter, rxts bool, s
 	// -rx-timestamps: a program bound to the device that stores what the
 	// driver reports (timestamp, hash, VLAN tag) in front of each frame.
 	opts.RXMetadata = rxts
-	// With -xskmap or -dp another process attached the program (xdpkit
-	// attach, the AF_XDP device plugin): the sockets go into its XSKMAP,
-	// which needs no BPF privileges.
-	xsks, err := tool.ExistingXSKMap()
+	// The program this process attaches, or joins with -pin (one process
+	// per queue); or, with -xskmap or -dp, another process's XSKMAP.
+	steer, err := tool.AttachOrJoin(iface.Index, opts)
 	if err != nil {
 		return err
 	}
-	var prog *redirect.Program
-	var steer afxdp.Registrar // where the socket is registered for its queue
-	if xsks != nil {
-		defer xsks.Close()
-		steer = xsks
-	} else {
-		if tool.Pin != "" {
-			prog, err = redirect.AttachPinned(iface.Index, tool.Pin, opts) // one process per queue
-		} else {
-			prog, err = redirect.Attach(iface.Index, opts)
-		}
-		if err != nil {
-			return err
-		}
-		defer prog.Close()
-		steer = prog
-	}
+	defer steer.Close()
 
 	sock, err := afxdp.Open(tool.Iface, tool.Queue, &afxdp.Config{Bind: tool.Bind, Steering: steer})
 	if err != nil {
@@ -132,8 +114,8 @@ func run(ctx context.Context, tool *cli.Tool, w *stages.PcapWriter, rxts bool, s
 	}
 	m := metrics.New() // what -metrics ADDR serves at /metrics
 	m.AddRunner(tool.Iface, tool.Queue, r, sock)
-	if prog != nil {
-		m.AddProgram(tool.Iface, prog)
+	if steer.Program != nil {
+		m.AddProgram(tool.Iface, steer.Program)
 	}
 	stopMetrics, err := tool.ServeMetrics(m)
 	if err != nil {

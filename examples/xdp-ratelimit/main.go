@@ -335,33 +335,16 @@ func policeInUserSpace(ctx context.Context, tool *cli.Tool, lim limits) error {
 		defer fp.Close() // after the program's Close
 		opts.FastPath = fp
 	}
-	// With -xskmap or -dp another process attached the program (xdpkit
-	// attach, the AF_XDP device plugin): the sockets go into its XSKMAP,
-	// which needs no BPF privileges.
-	xsks, err := tool.ExistingXSKMap()
+	// The program this process attaches, or joins with -pin; or, with
+	// -xskmap or -dp, another process's XSKMAP (xdpkit attach, the AF_XDP
+	// device plugin), which needs no BPF privileges.
+	steer, err := tool.AttachOrJoin(iface.Index, opts)
 	if err != nil {
 		return err
 	}
-	var prog *redirect.Program
-	var steer afxdp.Registrar // where each socket is registered for its queue
-	numQueues := 0
-	if xsks != nil {
-		defer xsks.Close()
-		steer, numQueues = xsks, xsks.Queues()
-	} else {
-		if tool.Pin != "" {
-			prog, err = redirect.AttachPinned(iface.Index, tool.Pin, opts) // shared with other processes
-		} else {
-			prog, err = redirect.Attach(iface.Index, opts)
-		}
-		if err != nil {
-			return err
-		}
-		defer prog.Close()
-		steer, numQueues = prog, prog.Queues()
-	}
+	defer steer.Close()
 
-	queues, cpus, err := tool.WorkerQueues(numQueues)
+	queues, cpus, err := tool.WorkerQueues(steer.Queues)
 	if err != nil {
 		return err
 	}
@@ -399,8 +382,8 @@ func policeInUserSpace(ctx context.Context, tool *cli.Tool, lim limits) error {
 	}
 	m := metrics.New() // what -metrics ADDR serves at /metrics
 	m.AddWorkers(tool.Iface, set)
-	if prog != nil {
-		m.AddProgram(tool.Iface, prog)
+	if steer.Program != nil {
+		m.AddProgram(tool.Iface, steer.Program)
 	}
 	if fp != nil {
 		m.AddFastPath(tool.Iface, fp)
