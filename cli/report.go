@@ -31,8 +31,8 @@ func (t *Tool) LiveRate(snapshot func() pipeline.Stats, extra func() string) (st
 				cur := snapshot()
 				dt := now.Sub(prevAt).Seconds()
 				line := fmt.Sprintf("rx %s pps %s  tx %s pps %s  drops %d",
-					si(float64(cur.RXPackets-prev.RXPackets)/dt), bps(float64(cur.RXBytes-prev.RXBytes)*8/dt),
-					si(float64(cur.TXPackets-prev.TXPackets)/dt), bps(float64(cur.TXBytes-prev.TXBytes)*8/dt), cur.Dropped)
+					SI(float64(cur.RXPackets-prev.RXPackets)/dt), BitRate(float64(cur.RXBytes-prev.RXBytes)*8/dt),
+					SI(float64(cur.TXPackets-prev.TXPackets)/dt), BitRate(float64(cur.TXBytes-prev.TXBytes)*8/dt), cur.Dropped)
 				if extra != nil {
 					line += "  " + extra()
 				}
@@ -170,7 +170,9 @@ func merge(out, m map[string]any) {
 	}
 }
 
-func si(v float64) string {
+// SI formats v with a k, M or G suffix and two decimals, as the live
+// line shows rates: 1.50M, 980.00k, 12.
+func SI(v float64) string {
 	switch {
 	case v >= 1e9:
 		return fmt.Sprintf("%.2fG", v/1e9)
@@ -182,4 +184,5 @@ func si(v float64) string {
 	return fmt.Sprintf("%.0f", v)
 }
 
-func bps(v float64) string { return si(v) + "bit/s" }
+// BitRate is SI(v) + "bit/s".
+func BitRate(v float64) string { return SI(v) + "bit/s" }

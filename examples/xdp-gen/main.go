@@ -435,10 +435,10 @@ func live(tool *cli.Tool, senders []*gen.Sender, replies []*gen.Tracker) (stop f
 			case now := <-t.C:
 				cur := total(senders)
 				dt := now.Sub(last).Seconds()
-				line := fmt.Sprintf("tx %s frames/s %s", si(float64(cur.Sent-prev.Sent)/dt), bps(float64(cur.Bytes-prev.Bytes)*8/dt))
+				line := fmt.Sprintf("tx %s frames/s %s", cli.SI(float64(cur.Sent-prev.Sent)/dt), cli.BitRate(float64(cur.Bytes-prev.Bytes)*8/dt))
 				if replies != nil {
 					ls := latencyStats(replies)
-					line += fmt.Sprintf(" | rx %s frames/s, rtt p50 %v p99 %v, %d not back", si(float64(cur.Replies-prev.Replies)/dt),
+					line += fmt.Sprintf(" | rx %s frames/s, rtt p50 %v p99 %v, %d not back", cli.SI(float64(cur.Replies-prev.Replies)/dt),
 						ls.p50, ls.p99, ls.st.Lost)
 				}
 				tool.Logf("%s", line)
@@ -542,17 +542,3 @@ func summary(tool *cli.Tool, queues []int, results []gen.SenderStats, replies []
 	}
 	return nil
 }
-
-func si(v float64) string {
-	switch {
-	case v >= 1e9:
-		return fmt.Sprintf("%.2fG", v/1e9)
-	case v >= 1e6:
-		return fmt.Sprintf("%.2fM", v/1e6)
-	case v >= 1e3:
-		return fmt.Sprintf("%.2fk", v/1e3)
-	}
-	return fmt.Sprintf("%.0f", v)
-}
-
-func bps(v float64) string { return si(v) + "bit/s" }
