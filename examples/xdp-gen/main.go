@@ -75,6 +75,9 @@ func main() {
 		if *rxts && !*latency {
 			return errors.New("-rx-timestamps needs -latency: it times the replies")
 		}
+		if (tool.XSKMap != "" || tool.DP != "") && !*latency {
+			return errors.New("-xskmap and -dp need -latency: without it xdp-gen only sends, and registers its sockets nowhere")
+		}
 		if err := safeToFlood(tool.Iface, *force); err != nil {
 			return err
 		}
