@@ -35,7 +35,11 @@ func OpenPacketSocket(tb testing.TB, ifindex int) *PacketSocket {
 	}
 	// Only frames arriving at the interface, not our own transmissions.
 	_ = unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1)
-	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 8<<20)
+	// 8 MiB, past rmem_max (as root: SO_RCVBUFFORCE), so that a capture
+	// a loaded machine reads late does not drop.
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 8<<20)
+	}
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 8<<20)
 	return &PacketSocket{fd: fd, ifindex: ifindex}
 }
