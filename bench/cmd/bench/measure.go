@@ -429,35 +429,9 @@ func (o *options) measure(ctx context.Context, c Cell, r *Run, profile, perfReco
 	if err := sleepCtx(ctx, o.warm); err != nil {
 		return err
 	}
-	a, err := o.snapshot(dut, gen)
+	a, b, err := o.window(ctx, c, dut, gen, base, perfRecord)
 	if err != nil {
 		return err
-	}
-	goDUT := dut != nil && c.dutwin()
-	if goDUT {
-		dut.signal(syscall.SIGUSR1)
-	}
-	var rec *proc
-	if perfRecord != "" && o.perf != "" {
-		cpu := o.dutCPU
-		if o.perfCPU >= 0 {
-			cpu = o.perfCPU
-		}
-		rec, _ = startProc("perf-record", base+".perfrec", o.win+20*time.Second, o.perf, "record", "-q", "-g", "-e", "cpu-clock",
-			"-C", strconv.Itoa(cpu), "-o", perfRecord, "--", "sleep", fmt.Sprint(o.win.Seconds()))
-	}
-	if err := sleepCtx(ctx, o.win); err != nil {
-		return err
-	}
-	b, err := o.snapshot(dut, gen)
-	if err != nil {
-		return err
-	}
-	if goDUT {
-		dut.signal(syscall.SIGUSR2)
-	}
-	if rec != nil {
-		rec.wait(10 * time.Second)
 	}
 
 	// Syscall sub-window: perf counts the DUT's syscalls for 0.5 s after the
@@ -744,4 +718,39 @@ func ringBenchmark(ctx context.Context, cpu int) *ringResult {
 		rr.Err = fmt.Sprintf("%v: %s", err, firstLine(strings.TrimSpace(string(outb))))
 	}
 	return rr
+}
+
+// window is the measurement window both kinds of cells share: counters
+// before, the Go DUT told to count (SIGUSR1) and perf recording when
+// asked, o.win, counters after, the DUT told to stop counting (SIGUSR2).
+func (o *options) window(ctx context.Context, c Cell, dut, gen *proc, base, perfRecord string) (a, b snap, err error) {
+	if a, err = o.snapshot(dut, gen); err != nil {
+		return a, b, err
+	}
+	goDUT := dut != nil && c.dutwin()
+	if goDUT {
+		dut.signal(syscall.SIGUSR1)
+	}
+	var rec *proc
+	if perfRecord != "" && o.perf != "" {
+		cpu := o.dutCPU
+		if o.perfCPU >= 0 {
+			cpu = o.perfCPU
+		}
+		rec, _ = startProc("perf-record", base+".perfrec", o.win+20*time.Second, o.perf, "record", "-q", "-g", "-e", "cpu-clock",
+			"-C", strconv.Itoa(cpu), "-o", perfRecord, "--", "sleep", fmt.Sprint(o.win.Seconds()))
+	}
+	if err := sleepCtx(ctx, o.win); err != nil {
+		return a, b, err
+	}
+	if b, err = o.snapshot(dut, gen); err != nil {
+		return a, b, err
+	}
+	if goDUT {
+		dut.signal(syscall.SIGUSR2)
+	}
+	if rec != nil {
+		rec.wait(10 * time.Second)
+	}
+	return a, b, nil
 }

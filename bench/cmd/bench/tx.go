@@ -18,7 +18,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/xdpkit/xdpkit/bench/internal/dutwin"
@@ -53,35 +52,9 @@ func (o *options) measureTX(ctx context.Context, c Cell, r *Run, dut *proc, base
 	if err := sleepCtx(ctx, o.warm); err != nil {
 		return err
 	}
-	a, err := o.snapshot(dut, nil)
+	a, b, err := o.window(ctx, c, dut, nil, base, perfRecord)
 	if err != nil {
 		return err
-	}
-	goDUT := c.dutwin()
-	if goDUT {
-		dut.signal(syscall.SIGUSR1)
-	}
-	var rec *proc
-	if perfRecord != "" && o.perf != "" {
-		cpu := o.dutCPU
-		if o.perfCPU >= 0 {
-			cpu = o.perfCPU
-		}
-		rec, _ = startProc("perf-record", base+".perfrec", o.win+20*time.Second, o.perf, "record", "-q", "-g", "-e", "cpu-clock",
-			"-C", strconv.Itoa(cpu), "-o", perfRecord, "--", "sleep", fmt.Sprint(o.win.Seconds()))
-	}
-	if err := sleepCtx(ctx, o.win); err != nil {
-		return err
-	}
-	b, err := o.snapshot(dut, nil)
-	if err != nil {
-		return err
-	}
-	if goDUT {
-		dut.signal(syscall.SIGUSR2)
-	}
-	if rec != nil {
-		rec.wait(10 * time.Second)
 	}
 	if dut.exited() {
 		return fmt.Errorf("DUT exited during the window: %s", dut.tail(4))
