@@ -11,8 +11,12 @@
 //   - [FlowCounter] counts packets and bytes per 5-tuple and per protocol.
 //   - [PcapWriter] writes the frames it sees to a pcap stream.
 //
-// Each stage reads the headers the Runner parsed into [pipeline.Packet]
-// and edits the frame in place. Handle allocates nothing, and is safe on
+// Most stages read the headers the Runner parsed into [pipeline.Packet]
+// and edit the frame in place; FlowCounter and MACSwap are
+// [pipeline.FrameStage]s, which take a batch of frames in one call and
+// read what they need from the bytes (FlowCounter the 5-tuple of common
+// UDP and TCP frames directly, packet.Parse for the rest), so a Runner of
+// only such stages parses nothing. Handle allocates nothing, and is safe on
 // arbitrary bytes: a frame a stage cannot handle gets Malformed or is
 // passed on (see each stage), never a panic. The tables of FlowCounter,
 // RateLimiter and LoadBalancer are allocated by their constructors and

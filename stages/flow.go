@@ -197,12 +197,17 @@ type flowSlot struct {
 // flows rarely does. The hash is seeded at random for each FlowCounter,
 // so senders cannot pick addresses that collide.
 //
-// Frames that did not parse (Packet.ParseErr set) are counted by Malformed
-// only. Bytes are whole frames, Ethernet header included.
+// A FlowCounter is a [pipeline.FrameStage]: it reads each frame's tuple
+// from its bytes (the common UDP and TCP frames directly, any other
+// through packet.Parse), so a Runner need not parse for it, and it takes
+// the Runner's batches whole, hashing every frame of a batch before it
+// looks up any, so that the table's cache misses overlap. Frames that do
+// not parse (packet.Parse fails) are counted by Malformed only. Bytes are
+// whole frames, Ethernet header included.
 //
-// Handle allocates nothing. A FlowCounter is not safe for concurrent use:
-// call its other methods on the Runner's goroutine (from a Config.Tick, for
-// one) or after Run has returned.
+// Handle and HandleFrames allocate nothing. A FlowCounter is not safe for
+// concurrent use: call its other methods on the Runner's goroutine (from
+// a Config.Tick, for one) or after Run has returned.
 type FlowCounter struct {
 	slots     []flowSlot
 	mask      uint64
@@ -214,10 +219,18 @@ type FlowCounter struct {
 	malformed uint64
 	protos    [NumProtoClasses]uint64
 	scratch   addrScratch
+	hdr       packet.Headers // for frames fastTuple does not read
+	sink      uint64         // the loads that start a batch's cache misses
+	tuples    [tupleBatch]frameTuple
+	hashes    [tupleBatch]uint64
 }
 
+// tupleBatch is how many frames a stage reads the tuples of before it
+// looks them up in its table.
+const tupleBatch = 64
+
 var _ interface {
-	pipeline.Stage
+	pipeline.FrameStage
 	pipeline.Named
 } = (*FlowCounter)(nil)
 
@@ -241,29 +254,62 @@ func NewFlowCounter(capacity int) (*FlowCounter, error) {
 // Name returns "flows".
 func (c *FlowCounter) Name() string { return "flows" }
 
-// Handle counts p and returns Continue.
+// Raw marks FlowCounter as a stage that reads only Packet.Data.
+func (c *FlowCounter) Raw() {}
+
+// Handle counts p.Data and returns Continue.
 func (c *FlowCounter) Handle(p *pipeline.Packet) pipeline.Verdict {
-	c.tick++
-	if p.ParseErr != nil {
-		c.malformed++
-		return pipeline.Continue
+	t := &c.tuples[0]
+	readTuple(p.Data, t, &c.hdr, &c.scratch)
+	var h uint64
+	if !t.bad && t.class < ClassARP {
+		h = t.key.hash(&c.seed)
 	}
-	h := &p.Headers
-	cls := classify(h)
-	c.protos[cls]++
-	if cls >= ClassARP { // not IP: no flow
-		return pipeline.Continue
-	}
-	var k flowKey
-	c.scratch.flowKey(&k, h)
-	c.count(&k, uint64(len(p.Data)))
+	c.add(t, uint64(len(p.Data)), h)
 	return pipeline.Continue
 }
 
-// count adds a packet of n bytes to k's flow, making room for it if need
-// be.
-func (c *FlowCounter) count(k *flowKey, n uint64) {
-	i := k.hash(&c.seed)
+// HandleFrames counts the frames of b, which it passes on (Continue).
+func (c *FlowCounter) HandleFrames(b *pipeline.FrameBatch) {
+	for start := 0; start < len(b.Frames); start += tupleBatch {
+		frames := b.Frames[start:min(start+tupleBatch, len(b.Frames))]
+		sink := c.sink
+		for i, f := range frames {
+			t := &c.tuples[i]
+			readTuple(f, t, &c.hdr, &c.scratch)
+			if !t.bad && t.class < ClassARP {
+				h := t.key.hash(&c.seed)
+				c.hashes[i] = h
+				// Load the slot now: the loads of the batch do not wait
+				// for one another, so its cache misses overlap instead
+				// of coming one per count.
+				sink += c.slots[h&c.mask].key.meta
+			}
+		}
+		c.sink = sink
+		for i, f := range frames {
+			c.add(&c.tuples[i], uint64(len(f)), c.hashes[i])
+		}
+	}
+}
+
+// add counts a frame of n bytes with tuple t, whose key hashes to h.
+func (c *FlowCounter) add(t *frameTuple, n, h uint64) {
+	c.tick++
+	if t.bad {
+		c.malformed++
+		return
+	}
+	c.protos[t.class]++
+	if t.class >= ClassARP { // not IP: no flow
+		return
+	}
+	c.count(&t.key, h, n)
+}
+
+// count adds a packet of n bytes to k's flow, whose hash is i, making
+// room for it if need be.
+func (c *FlowCounter) count(k *flowKey, i, n uint64) {
 	victim := &c.slots[i&c.mask]
 	for range c.window {
 		s := &c.slots[i&c.mask]

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"reflect"
 	"runtime"
@@ -225,13 +226,14 @@ func TestFlowCounterEviction(t *testing.T) {
 	if c.Capacity() != 16 {
 		t.Fatalf("Capacity() = %d, want 16", c.Capacity())
 	}
-	busy := synthPacket(synthUDP4)
-	p := synthPacket(synthUDP4)
+	padded := append(bytes.Clone(synthUDP4), 0) // a byte of Ethernet padding
+	busy := synthPacket(padded)
+	p := synthPacket(bytes.Clone(synthUDP4))
 	const flows = 1000
 	for i := range flows {
-		busy.Data = busy.Data[:len(synthUDP4)-i%2] // bytes are counted: 46 or 45
+		busy.Data = padded[:len(padded)-i%2] // whole frames are counted: 47 or 46 bytes
 		c.Handle(busy)
-		p.Headers.SrcIP = netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)})
+		copy(p.Data[26:30], []byte{198, 51, byte(i >> 8), byte(i)}) // the source address
 		c.Handle(p)
 	}
 	if c.Len() != c.Capacity() {
@@ -242,7 +244,7 @@ func TestFlowCounterEviction(t *testing.T) {
 	}
 	top := c.TopN(1)
 	want := stages.Flow{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"),
-		SrcPort: 1234, DstPort: 53, Proto: 17, Packets: flows, Bytes: flows/2*46 + flows/2*45}
+		SrcPort: 1234, DstPort: 53, Proto: 17, Packets: flows, Bytes: flows/2*47 + flows/2*46}
 	if len(top) != 1 || top[0] != want {
 		t.Errorf("TopN(1) = %+v, want the busy flow %+v", top, want)
 	}
@@ -339,12 +341,11 @@ func TestFlowCounterAllocs(t *testing.T) {
 		}
 	}
 	// New flows and evictions do not allocate either.
-	p := synthPacket(synthTCP6)
+	p := synthPacket(bytes.Clone(synthTCP6))
 	i := 0
 	n := testing.AllocsPerRun(10000, func() {
 		i++
-		p.Headers.SrcPort = uint16(i)
-		p.Headers.DstPort = uint16(i >> 16)
+		setPorts(p.Data[54:], uint16(i), uint16(i>>16))
 		c.Handle(p)
 	})
 	if n != 0 {
@@ -353,34 +354,37 @@ func TestFlowCounterAllocs(t *testing.T) {
 	if c.Overflow() == 0 {
 		t.Error("no evictions: the test did not fill the table")
 	}
-	// Parse makes no zones, but a stage before could set one.
-	p.Headers.SrcIP = netip.MustParseAddr("fe80::1%eth0")
-	if n := testing.AllocsPerRun(100, func() { c.Handle(p) }); n != 0 {
-		t.Errorf("zoned address: %v allocations per packet, want 0", n)
+	// A batch, frames read by packet.Parse among them, does not either.
+	frames := [][]byte{synthUDP4, synthTCP6, synthICMP6, synthARP, synthTruncated, synthFrame(netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2"), 47, 0, 0, 0)}
+	b := &pipeline.FrameBatch{Frames: frames, Verdicts: make([]pipeline.Verdict, len(frames)), Out: make([]int, len(frames))}
+	if n := testing.AllocsPerRun(1000, func() { c.HandleFrames(b) }); n != 0 {
+		t.Errorf("HandleFrames: %v allocations per batch, want 0", n)
 	}
-	p.Headers.SrcIP = netip.Addr{}
-	if n := testing.AllocsPerRun(100, func() { c.Handle(p) }); n != 0 {
-		t.Errorf("zero address: %v allocations per packet, want 0", n)
-	}
+}
+
+// setPorts writes the source and destination ports into a UDP or TCP
+// header.
+func setPorts(l4 []byte, sport, dport uint16) {
+	binary.BigEndian.PutUint16(l4[0:], sport)
+	binary.BigEndian.PutUint16(l4[2:], dport)
 }
 
 // A million flows through a small table: it stays at its capacity and the
 // heap does not grow.
 func TestFlowCounterMemoryBounded(t *testing.T) {
 	c := newFlowCounter(t, 4096)
-	p := synthPacket(synthUDP4)
+	p4, p6 := synthPacket(bytes.Clone(synthUDP4)), synthPacket(bytes.Clone(synthTCP6))
 	const flows = 1 << 20
 	before := heapAfterGC()
 	allocs := testing.AllocsPerRun(1, func() {
 		for i := range flows {
 			if i%2 == 0 {
-				p.Headers.SrcIP = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-				p.Headers.DstIP = netip.AddrFrom4([4]byte{10, 255, 255, 255})
+				copy(p4.Data[26:30], []byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+				c.Handle(p4)
 			} else {
-				p.Headers.SrcIP = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 13: byte(i >> 16), 14: byte(i >> 8), 15: byte(i)})
-				p.Headers.DstIP = p.Headers.SrcIP
+				copy(p6.Data[35:38], []byte{byte(i >> 16), byte(i >> 8), byte(i)})
+				c.Handle(p6)
 			}
-			c.Handle(p)
 		}
 	})
 	after := heapAfterGC()
@@ -460,9 +464,9 @@ func BenchmarkFlowCounter(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			c := newFlowCounter(b, tc.capacity)
-			p := synthPacket(synthUDP4)
+			p := synthPacket(bytes.Clone(synthUDP4))
 			if tc.ipv6 {
-				p = synthPacket(synthTCP6)
+				p = synthPacket(bytes.Clone(synthTCP6))
 			}
 			i := 0
 			b.ReportAllocs()
@@ -478,7 +482,7 @@ func BenchmarkFlowCounter(b *testing.B) {
 // benchFlow counts one packet of flow i: p with i in its source port
 // and destination port.
 func benchFlow(c *stages.FlowCounter, p *pipeline.Packet, i int) pipeline.Verdict {
-	p.Headers.SrcPort, p.Headers.DstPort = uint16(i), uint16(i>>16)
+	setPorts(p.Data[p.Headers.L4Off:], uint16(i), uint16(i>>16))
 	return c.Handle(p)
 }
 
@@ -487,9 +491,8 @@ func ExampleFlowCounter() {
 	if err != nil {
 		panic(err)
 	}
-	// The Runner parses each frame and calls Handle; here we do it.
+	// A Runner calls HandleFrames with each batch; here we call Handle.
 	p := &pipeline.Packet{Data: synthUDP4}
-	p.Reparse()
 	c.Handle(p)
 	c.Handle(p)
 	b, _ := json.Marshal(c.TopN(10))
@@ -498,4 +501,54 @@ func ExampleFlowCounter() {
 	// Output:
 	// [{"src":"10.0.0.1","dst":"10.0.0.2","sport":1234,"dport":53,"proto":"udp","packets":2,"bytes":92}]
 	// 2
+}
+
+// HandleFrames counts a batch as Handle counts its frames one by one,
+// whichever way each frame's tuple is read; batches longer than the
+// stage's own batch of 64 included.
+func TestFlowCounterHandleFrames(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(1, 2))
+	fixed := append([][]byte{synthUDP4, synthTCP6, synthICMP4, synthICMP6, synthGRE4, synthARP, synthLLDP, synthTruncated, synthMalformed, {}}, edgeFrames...)
+	var frames [][]byte
+	for range 1000 {
+		if rng.IntN(4) == 0 {
+			frames = append(frames, fixed[rng.IntN(len(fixed))])
+			continue
+		}
+		src := netip.AddrFrom4([4]byte{10, 0, byte(rng.IntN(4)), byte(rng.IntN(256))})
+		dst := netip.MustParseAddr("10.0.0.2")
+		if rng.IntN(3) == 0 {
+			src = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(rng.IntN(256))})
+			dst = netip.MustParseAddr("2001:db8::2")
+		}
+		proto := []uint8{packet.ProtoUDP, packet.ProtoTCP}[rng.IntN(2)]
+		frames = append(frames, synthFrame(src, dst, proto, uint16(rng.IntN(8)), 53, rng.IntN(40)))
+	}
+	one, batched := newFlowCounter(t, 1<<14), newFlowCounter(t, 1<<14)
+	for _, f := range frames {
+		synthHandle(t, one, f, 1, pipeline.Continue)
+	}
+	for rest := frames; len(rest) > 0; {
+		n := min(len(rest), 1+rng.IntN(150))
+		b := &pipeline.FrameBatch{Frames: rest[:n], Verdicts: make([]pipeline.Verdict, n), Out: make([]int, n)}
+		batched.HandleFrames(b)
+		for i, v := range b.Verdicts {
+			if v != pipeline.Continue {
+				t.Fatalf("verdict %d = %v, want Continue", i, v)
+			}
+		}
+		rest = rest[n:]
+	}
+	if one.Overflow() != 0 {
+		t.Fatalf("%d evictions: the table is too small for the test", one.Overflow())
+	}
+	if !reflect.DeepEqual(one.TopN(one.Len()), batched.TopN(batched.Len())) || one.ProtoCounts() != batched.ProtoCounts() ||
+		one.Malformed() != batched.Malformed() || one.Packets() != batched.Packets() {
+		t.Errorf("Handle and HandleFrames disagree:\n%d flows %v malformed %d packets %d\n%d flows %v malformed %d packets %d",
+			one.Len(), one.ProtoCounts(), one.Malformed(), one.Packets(), batched.Len(), batched.ProtoCounts(), batched.Malformed(), batched.Packets())
+	}
+	if one.Len() < 100 || one.Malformed() == 0 {
+		t.Errorf("%d flows, %d malformed: the frames do not cover the cases", one.Len(), one.Malformed())
+	}
 }

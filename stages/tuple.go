@@ -1,0 +1,135 @@
+package stages
+
+import (
+	"encoding/binary"
+
+	"github.com/xdpkit/xdpkit/packet"
+)
+
+// The stages that key tables by 5-tuple (FlowCounter; LoadBalancer when
+// it takes batches) read the tuple from the frame's bytes themselves
+// instead of from packet.Parse's Headers: for the frames most traffic is
+// made of, reading the five fields where they are costs a few ns, where
+// Parse (which fills every field of Headers, addresses as netip.Addr) and
+// converting its addresses back to words cost 20-25. Anything else goes
+// through packet.Parse, so the keys and verdicts are the same either way
+// (FuzzFrameTuple checks that).
+
+// frameTuple is a frame's flow key and what a stage needs besides.
+type frameTuple struct {
+	key   flowKey
+	class ProtoClass
+	l3Off int  // start of the IP header; 0 if not IP
+	l4Off int  // start of the UDP or TCP header; 0 if none
+	bad   bool // the frame did not parse: key and class are unset
+}
+
+// fastTuple reads the tuple of an UDP or TCP frame over IPv4 without
+// options or fragmentation, or IPv6 without extension headers, under at
+// most one VLAN tag, checking the lengths just as packet.Parse does. ok
+// is false for every other frame, which the caller parses with
+// packet.Parse; such frames are not rare enough to be wrong, only to be
+// slower.
+func fastTuple(f []byte, t *frameTuple) (ok bool) {
+	if len(f) < 14+20 {
+		return false
+	}
+	off := 14
+	et := binary.BigEndian.Uint16(f[12:])
+	if et == packet.EtherTypeVLAN {
+		et = binary.BigEndian.Uint16(f[16:])
+		off = 18
+	}
+	switch et {
+	case packet.EtherTypeIPv4:
+		if len(f) < off+20 {
+			return false
+		}
+		ip := f[off:]
+		total := int(binary.BigEndian.Uint16(ip[2:]))
+		// 0x45: version 4, a 20-byte header. Fragment offset and MF 0.
+		if ip[0] != 0x45 || total < 20 || len(ip) < total || binary.BigEndian.Uint16(ip[6:])&0x3fff != 0 {
+			return false
+		}
+		proto := ip[9]
+		if !l4OK(ip[20:total], proto) {
+			return false
+		}
+		l4 := ip[20:]
+		t.key = flowKey{
+			srcLo: uint64(binary.BigEndian.Uint32(ip[12:])),
+			dstLo: uint64(binary.BigEndian.Uint32(ip[16:])),
+			meta:  4<<40 | uint64(proto)<<32 | uint64(binary.BigEndian.Uint32(l4)),
+		}
+		t.l3Off, t.l4Off = off, off+20
+	case packet.EtherTypeIPv6:
+		if len(f) < off+40 {
+			return false
+		}
+		ip := f[off:]
+		total := 40 + int(binary.BigEndian.Uint16(ip[4:]))
+		if ip[0]>>4 != 6 || len(ip) < total {
+			return false
+		}
+		proto := ip[6]
+		if !l4OK(ip[40:total], proto) {
+			return false
+		}
+		l4 := ip[40:]
+		t.key = flowKey{
+			srcHi: binary.BigEndian.Uint64(ip[8:]),
+			srcLo: binary.BigEndian.Uint64(ip[16:]),
+			dstHi: binary.BigEndian.Uint64(ip[24:]),
+			dstLo: binary.BigEndian.Uint64(ip[32:]),
+			meta:  6<<40 | uint64(proto)<<32 | uint64(binary.BigEndian.Uint32(l4)),
+		}
+		t.l3Off, t.l4Off = off, off+40
+	default:
+		return false
+	}
+	t.class, t.bad = ClassUDP, false
+	if t.key.meta>>32&0xff == packet.ProtoTCP {
+		t.class = ClassTCP
+	}
+	return true
+}
+
+// l4OK reports whether l4, the rest of an unfragmented IP packet, is a
+// UDP or TCP header (proto) that packet.Parse accepts.
+func l4OK(l4 []byte, proto uint8) bool {
+	switch proto {
+	case packet.ProtoUDP:
+		if len(l4) < 8 {
+			return false
+		}
+		l := int(binary.BigEndian.Uint16(l4[4:]))
+		return l >= 8 && l <= len(l4)
+	case packet.ProtoTCP:
+		if len(l4) < 20 {
+			return false
+		}
+		doff := int(l4[12]>>4) * 4
+		return doff >= 20 && doff <= len(l4)
+	}
+	return false
+}
+
+// slowTuple is the tuple of any frame, through packet.Parse into h.
+func slowTuple(f []byte, t *frameTuple, h *packet.Headers, s *addrScratch) {
+	*t = frameTuple{}
+	if packet.Parse(f, h) != nil {
+		t.bad = true
+		return
+	}
+	t.class, t.l3Off, t.l4Off = classify(h), h.L3Off, h.L4Off
+	if t.class < ClassARP {
+		s.flowKey(&t.key, h)
+	}
+}
+
+// readTuple sets t to frame f's tuple, fast if it can be.
+func readTuple(f []byte, t *frameTuple, h *packet.Headers, s *addrScratch) {
+	if !fastTuple(f, t) {
+		slowTuple(f, t, h, s)
+	}
+}
