@@ -240,3 +240,56 @@ func TestFrameStagesAllocs(t *testing.T) {
 		sock.Close()
 	}
 }
+
+// switchable is a FrameStage that takes batches only when on says so.
+type switchable struct {
+	on               bool
+	batches, packets int
+	parsedInHandle   bool // the headers were parsed when Handle ran
+}
+
+func (s *switchable) Raw()              {}
+func (s *switchable) TakesFrames() bool { return s.on }
+func (s *switchable) HandleFrames(b *pipeline.FrameBatch) {
+	s.batches++
+	for i := range b.Verdicts {
+		b.Verdicts[i] = pipeline.Transmit
+	}
+}
+func (s *switchable) Handle(p *pipeline.Packet) pipeline.Verdict {
+	s.packets++
+	s.parsedInHandle = p.Headers.IPv4 && p.Headers.DstPort != 0
+	return pipeline.Transmit
+}
+
+// A ConditionalFrameStage whose TakesFrames is false is run per packet,
+// with the headers parsed for it; one whose TakesFrames is true gets the
+// batch.
+func TestConditionalFrameStage(t *testing.T) {
+	t.Parallel()
+	for _, on := range []bool{false, true} {
+		sock, kernel, err := afxdp.NewMemory(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sock.Close()
+		s := &switchable{on: on}
+		r, err := pipeline.New(pipeline.Config{Socket: sock, Stages: []pipeline.Stage{s}, Final: pipeline.Drop, BatchSize: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kernel.Deliver(testframes.UDP4, testframes.UDP4, testframes.UDP4)
+		if n, err := r.Poll(); n != 3 || err != nil {
+			t.Fatalf("Poll = %d, %v", n, err)
+		}
+		if st := r.Stats(); st.TXPackets != 3 {
+			t.Errorf("TakesFrames %v: %d sent, want 3", on, st.TXPackets)
+		}
+		switch {
+		case on && (s.batches != 1 || s.packets != 0):
+			t.Errorf("TakesFrames true: %d batches, %d packets; want the one batch", s.batches, s.packets)
+		case !on && (s.batches != 0 || s.packets != 3 || !s.parsedInHandle):
+			t.Errorf("TakesFrames false: %d batches, %d packets, headers parsed %v; want 3 parsed packets", s.batches, s.packets, s.parsedInHandle)
+		}
+	}
+}

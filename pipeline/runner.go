@@ -212,7 +212,12 @@ func New(cfg Config) (*Runner, error) {
 	r.outs = make([]int, cfg.BatchSize)
 	for i, s := range cfg.Stages {
 		r.stats.Stages[i].Name = stageName(s, i)
-		if _, raw := s.(Raw); !raw {
+		_, raw := s.(Raw)
+		fs, frames := s.(FrameStage)
+		if c, ok := s.(ConditionalFrameStage); ok && !c.TakesFrames() {
+			raw, frames = false, false
+		}
+		if !raw {
 			r.parse = true
 		}
 		switch f := s.(type) {
@@ -221,7 +226,7 @@ func New(cfg Config) (*Runner, error) {
 		case RawFunc:
 			r.fns[i] = f
 		}
-		if fs, ok := s.(FrameStage); ok {
+		if frames {
 			r.frameStages[i] = fs
 		}
 	}

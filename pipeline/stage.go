@@ -301,6 +301,16 @@ type FrameStage interface {
 	HandleFrames(b *FrameBatch)
 }
 
+// ConditionalFrameStage is implemented by FrameStages that take batches
+// only in some of their configurations (stages.LoadBalancer: not when it
+// encapsulates, which needs Packet.Prepend). New asks TakesFrames once:
+// when it is false, the Runner runs the stage as a Stage that is not
+// Raw, parsing the headers for it and calling Handle per packet.
+type ConditionalFrameStage interface {
+	FrameStage
+	TakesFrames() bool
+}
+
 // FramesFunc adapts a function to a FrameStage.
 type FramesFunc func(b *FrameBatch)
 

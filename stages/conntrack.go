@@ -35,12 +35,12 @@ type ConnStats struct {
 	Evicted     uint64 `json:"evicted"` // live flows overwritten because their window of slots was full
 }
 
-// conn returns the index of the recorded backend of the flow k and its
+// conn returns the index of the recorded backend of the flow k, whose
+// hash under connSeed is i, and its
 // slot, or -1 and the slot to record it in (record) for a flow the table
 // does not hold, or holds with a backend that is gone or after too long
 // idle. Handle computes the hash's choice only then.
-func (lb *LoadBalancer) conn(k *flowKey, now int64) (int, *connSlot) {
-	i := k.hash(&lb.connSeed)
+func (lb *LoadBalancer) conn(k *flowKey, i uint64, now int64) (int, *connSlot) {
 	var victim *connSlot // a free or idle slot, else the least recently seen
 	for range probeWindow {
 		s := &lb.conns[i&lb.connMask]

@@ -288,6 +288,15 @@ type LoadBalancer struct {
 	tunSrc      netip.Addr // LBModeIPIP's outer source
 	encapErrs   uint64     // frames LBModeIPIP could not encapsulate (no headroom)
 
+	// HandleFrames' state for one chunk of a batch (lbbatch.go).
+	vipKey flowKey // the VIP as a flowKey's destination: dstHi, dstLo, and the family in meta
+	hdr    packet.Headers
+	tuples [tupleBatch]frameTuple
+	hashes [tupleBatch]uint64
+	chosen [tupleBatch]int32 // the backend index of frame i, or -1
+	counts []uint64          // per backend: frames of this chunk, added to packets after it
+	sink   uint64
+
 	mu      sync.Mutex // guards backends and packets for readers on other goroutines, and pending
 	pending []Backend  // from UpdateBackends, for the next Tick; nil: none
 	update  bool
@@ -307,7 +316,7 @@ type lbBackend struct {
 }
 
 var _ interface {
-	pipeline.Stage
+	pipeline.ConditionalFrameStage
 	pipeline.Named
 } = (*LoadBalancer)(nil)
 
@@ -395,6 +404,9 @@ func NewLoadBalancer(vip netip.AddrPort, backends []Backend, opts *LoadBalancerO
 		lb.seed[i] = splitmix64(&s)
 	}
 	lb.vipHash = lb.dstHash(addr)
+	var fam uint64
+	lb.vipKey.dstHi, lb.vipKey.dstLo, fam = lb.scratch.words(addr)
+	lb.vipKey.meta = fam << 40
 	bs := make([]lbBackend, 0, len(backends))
 	for _, b := range backends {
 		lbb, err := lb.newBackend(b, bs)
@@ -491,6 +503,7 @@ func (lb *LoadBalancer) setBackends(bs []lbBackend) {
 	lb.mu.Lock()
 	lb.backends, lb.packets = bs, packets
 	lb.mu.Unlock()
+	lb.counts = make([]uint64, len(bs))
 	lb.byID = make(map[uint32]int, len(bs))
 	for i := range bs {
 		lb.byID[bs[i].id] = i
@@ -650,7 +663,7 @@ func (lb *LoadBalancer) Handle(p *pipeline.Packet) pipeline.Verdict {
 		var k flowKey
 		lb.scratch.flowKey(&k, h)
 		now = lb.clock()
-		if i, conn = lb.conn(&k, now); i < 0 {
+		if i, conn = lb.conn(&k, k.hash(&lb.connSeed), now); i < 0 {
 			i = int(lb.table[lb.slot(h.IPProto, h.SrcIP, lb.vipHash, h.SrcPort, h.DstPort)])
 			lb.record(conn, &k, i, now)
 		}
@@ -671,6 +684,14 @@ func (lb *LoadBalancer) Handle(p *pipeline.Packet) pipeline.Verdict {
 	if lb.mode == LBModeIPIP {
 		return lb.encap(p, b, i) // writes a new Ethernet header of its own
 	}
+	lb.rewrite(d, h, b)
+	lb.packets[i].Add(1)
+	return pipeline.Transmit
+}
+
+// rewrite makes frame d, with headers h, one for backend b in LBModeDSR
+// or LBModeNAT.
+func (lb *LoadBalancer) rewrite(d []byte, h *packet.Headers, b *lbBackend) {
 	if lb.hasSrcMAC {
 		copy(d[6:12], lb.srcMAC[:])
 	} else {
@@ -683,8 +704,7 @@ func (lb *LoadBalancer) Handle(p *pipeline.Packet) pipeline.Verdict {
 		if lb.recompute {
 			packet.SetL4Checksum(d, h)
 		}
-		lb.packets[i].Add(1)
-		return pipeline.Transmit
+		return
 	}
 	ip := d[h.L3Off:]
 	if h.IPv4 {
@@ -698,8 +718,6 @@ func (lb *LoadBalancer) Handle(p *pipeline.Packet) pipeline.Verdict {
 	if !lb.recompute || !packet.SetL4Checksum(d, h) {
 		packet.UpdateL4ChecksumAddr(d, h, lb.vip, b.IP)
 	}
-	lb.packets[i].Add(1)
-	return pipeline.Transmit
 }
 
 // encap wraps the IP packet of p in an outer IPv4 header to backend b
@@ -758,7 +776,13 @@ func (lb *LoadBalancer) dstHash(dst netip.Addr) uint64 {
 // dstHash.
 func (lb *LoadBalancer) slot(proto uint8, src netip.Addr, dstHash uint64, sport, dport uint16) uint64 {
 	s := src.As16()
-	h := mix(binary.BigEndian.Uint64(s[:8])^lb.seed[0], binary.BigEndian.Uint64(s[8:])^lbK1) ^ dstHash
+	return lb.slotWords(proto, binary.BigEndian.Uint64(s[:8]), binary.BigEndian.Uint64(s[8:]), dstHash, sport, dport)
+}
+
+// slotWords is slot with the source address as the two words of its
+// 16-byte form (IPv4-mapped for IPv4).
+func (lb *LoadBalancer) slotWords(proto uint8, srcHi, srcLo, dstHash uint64, sport, dport uint16) uint64 {
+	h := mix(srcHi^lb.seed[0], srcLo^lbK1) ^ dstHash
 	h = mix(h^uint64(sport)<<24^uint64(dport)<<8^uint64(proto)^lb.seed[3], lbK4)
 	return h & lb.mask
 }

@@ -495,9 +495,21 @@ func FuzzLoadBalancer(f *testing.F) {
 		newLB(f, "198.51.100.2:80", bs4, &stages.LoadBalancerOptions{Mode: stages.LBModeNAT, RecomputeL4Checksum: true, Proto: packet.ProtoTCP}),
 		newLB(f, "[2001:db8::2]:443", bs6, &stages.LoadBalancerOptions{Mode: stages.LBModeNAT, RecomputeL4Checksum: true}),
 	}
+	// The same, taking batches (of one frame), must do the same.
+	batched := []*stages.LoadBalancer{
+		newLB(f, "198.51.100.2:53", bs4, &stages.LoadBalancerOptions{Mode: stages.LBModeNAT, SrcMAC: testframes.ServerMAC}),
+		newLB(f, "[2001:db8::2]:53", bs6, &stages.LoadBalancerOptions{Mode: stages.LBModeNAT, TableSize: 1024}),
+		newLB(f, "198.51.100.2:80", bs4, &stages.LoadBalancerOptions{Mode: stages.LBModeNAT, RecomputeL4Checksum: true, Proto: packet.ProtoTCP}),
+		newLB(f, "[2001:db8::2]:443", bs6, &stages.LoadBalancerOptions{Mode: stages.LBModeNAT, RecomputeL4Checksum: true}),
+	}
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		for _, lb := range lbs {
+		for j, lb := range lbs {
 			v, got := fuzzCheck(t, lb, frame, pipeline.Transmit, pipeline.Continue, pipeline.Malformed)
+			fb := &pipeline.FrameBatch{Frames: [][]byte{bytes.Clone(frame)}, Verdicts: make([]pipeline.Verdict, 1), Out: make([]int, 1)}
+			batched[j].HandleFrames(fb)
+			if fb.Verdicts[0] != v || !bytes.Equal(fb.Frames[0], got) {
+				t.Fatalf("HandleFrames: %v\n%x\nHandle: %v\n%x", fb.Verdicts[0], fb.Frames[0], v, got)
+			}
 			if v != pipeline.Transmit {
 				if !bytes.Equal(got, frame) {
 					t.Fatalf("a frame not balanced was changed")
