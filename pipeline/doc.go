@@ -21,7 +21,9 @@
 // stage does, the Runner makes one call per stage and batch instead of
 // one per packet and stage, fills no Packet, and sends or recycles a
 // batch whose frames all got the same verdict as it is
-// (stages.MACSwap is one). When idle, Run sleeps in poll(2) on its thread
+// (stages.MACSwap and stages.FlowCounter are; stages.LoadBalancer is in
+// the configurations that allow it, which a [ConditionalFrameStage]
+// says). When idle, Run sleeps in poll(2) on its thread
 // (afxdp.Socket.WaitPoll).
 //
 // BenchmarkRunnerMemory measures the Runner alone, over a memory socket

@@ -245,10 +245,21 @@ type LoadBalancerOptions struct {
 // In LBModeNAT Handle updates Packet.Headers.DstIP to the backend's
 // address.
 //
+// # Batches
+//
+// In LBModeDSR and LBModeNAT without a FastPath a LoadBalancer is a
+// [pipeline.FrameStage] (see TakesFrames): a Runner hands it whole
+// batches, and it reads each frame's 5-tuple from the bytes (the common
+// UDP and TCP frames directly, the rest through packet.Parse) and hashes
+// the whole batch into the connection table before it looks any flow up,
+// so that the table's cache misses overlap. It sends every frame where
+// Handle would, byte for byte; the one difference is the clock, read
+// once a batch instead of once a frame.
+//
 // # Concurrency
 //
-// Handle, AddBackend, RemoveBackend, SetNow and Tick must be called from
-// one goroutine, the one running the pipeline (or with the pipeline
+// Handle, HandleFrames, AddBackend, RemoveBackend, SetNow and Tick must
+// be called from one goroutine, the one running the pipeline (or with the pipeline
 // stopped): the table is rebuilt in place. To change the backends from
 // another goroutine (an admin endpoint, a signal handler), give the new
 // set to UpdateBackends: the next Tick applies it. Stats, Backends and
