@@ -552,9 +552,22 @@ func (f *poolFuzzer) do(op int) {
 		pi, p = pr.pool, pr.tp.pool
 		max := uint32(f.intn(int(f.compSz) + 2))
 		want := min(int(max), len(pr.comp))
+		// Aligned frames sent through pr go back onto its fill ring while
+		// it is due a refill (a quarter or more of it consumed, by the
+		// pool's count), as many as it lacks and has room for.
+		room := 0
+		if size, on := int(f.fillSz), pr.tp.Pair.onFill; !f.unal && !f.closed && on <= size-size/4 {
+			room = min(want, size-on, size-len(pr.ring))
+		}
 		for _, a := range pr.comp[:want] {
 			if i, in := f.frameOf(a); in && f.frames[i].pool == pi && f.frames[i].state == StateTX {
 				f.removeFlight(i)
+				if f.frames[i].pair == pr && room > 0 {
+					f.frames[i] = mFrame{state: StateFill, pool: pi, pair: pr}
+					pr.ring = append(pr.ring, f.start(i))
+					room--
+					continue
+				}
 				f.frames[i] = mFrame{state: StateFree, pool: pi}
 			} else {
 				f.misuse(pi)

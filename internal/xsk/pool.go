@@ -547,9 +547,10 @@ func (p *Pool) UnstageTXLocked(descs []ring.Desc) {
 }
 
 // ReapLocked moves up to max completed frames from pr's completion ring
-// to the free list (TX → Free) and returns how many entries it consumed.
-// An address of a frame that was not in transmission is recorded and
-// skipped, never freed twice.
+// to the free list (TX → Free), or, for aligned frames sent through pr
+// while its fill ring is due a refill, onto that ring (TX → Fill), and
+// returns how many entries it consumed. An address of a frame that was
+// not in transmission is recorded and skipped, never freed twice.
 func (p *Pool) ReapLocked(pr *Pair, max uint32) uint32 {
 	idx, got := pr.Comp.Peek(max)
 	if got == 0 {
@@ -561,8 +562,24 @@ func (p *Pool) ReapLocked(pr *Pair, max uint32) uint32 {
 		p.recordTXTimestamps(pr, b)
 	}
 	if p.u.fastIndex() {
-		p.reapAligned(pr, a)
-		p.reapAligned(pr, b)
+		// When pr's fill ring is due a refill (RefillDueLocked), the
+		// frames pr sent go straight onto it (TX → Fill), as many as it
+		// lacks, instead of through the free list, where the next
+		// receive would take them for the same ring: that saves the
+		// list's push and pop and a second pass over the frames'
+		// bookkeeping. The rest go to the free list.
+		var rf reapFill
+		if size := int(pr.Fill.Size()); pr.onFill <= size-size/4 && !p.umemClosed {
+			rf.idx, rf.room = pr.Fill.Reserve(min(got, uint32(size-pr.onFill)))
+		}
+		p.reapAligned(pr, a, &rf)
+		p.reapAligned(pr, b, &rf)
+		pr.Fill.Cancel(rf.room - rf.filled)
+		if rf.filled > 0 {
+			pr.Fill.Submit(rf.filled)
+			p.fill += int(rf.filled)
+			pr.onFill += int(rf.filled)
+		}
 	} else {
 		p.reapChecked(pr, a)
 		p.reapChecked(pr, b)
@@ -571,11 +588,17 @@ func (p *Pool) ReapLocked(pr *Pair, max uint32) uint32 {
 	return got
 }
 
+// reapFill is the room ReapLocked reserved on the fill ring for the
+// frames it reaps: from idx, room slots, filled of them used.
+type reapFill struct{ idx, room, filled uint32 }
+
 // reapAligned is ReapLocked's work on a run of completed addresses of
 // aligned frames, in a loop without calls: a refused address is recorded
-// after it.
-func (p *Pool) reapAligned(pr *Pair, addrs []uint64) {
+// after it. The frames pr sent go onto the fill ring while rf has room,
+// the rest to the free list.
+func (p *Pool) reapAligned(pr *Pair, addrs []uint64, rf *reapFill) {
 	meta, free, id, shift, l := p.u.meta, p.free, p.id, p.u.shift&63, pr.local
+	idx, room, filled := rf.idx, rf.room, rf.filled
 	freed, mine, bad := 0, 0, 0
 	var badAddr uint64
 	for _, addr := range addrs {
@@ -587,15 +610,22 @@ func (p *Pool) reapAligned(pr *Pair, addrs []uint64) {
 			bad++
 			continue
 		}
-		if pr := meta[j].pair; pr == l {
+		freed++
+		if owner := meta[j].pair; owner == l {
 			mine++
-		} else if int(pr) < len(p.pairs) && p.pairs[pr] != nil {
-			p.pairs[pr].txFrames-- // sent through another queue of the pool: not expected
+			if filled < room {
+				meta[j].state = StateFill // on pair l, as its meta says already
+				pr.Fill.Set(idx+filled, j<<shift)
+				filled++
+				continue
+			}
+		} else if int(owner) < len(p.pairs) && p.pairs[owner] != nil {
+			p.pairs[owner].txFrames-- // sent through another queue of the pool: not expected
 		}
 		meta[j].state = StateFree
 		free = append(free, j<<shift) // never grows: capacity is total
-		freed++
 	}
+	rf.filled = filled
 	p.free = free
 	p.tx -= freed
 	pr.txFrames -= mine

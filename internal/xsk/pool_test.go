@@ -4,6 +4,7 @@ package xsk
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -474,7 +475,9 @@ func TestReapLocked(t *testing.T) {
 	if got := p.reap(pr, 4); got != 4 {
 		t.Fatalf("ReapLocked(4) = %d, want 4", got)
 	}
-	wantCounts(t, "reaped a[0], a[1] and two bogus", p, Counts{Total: 16, Free: 13, App: 1, TX: 2})
+	// pr's fill ring is empty, so due a refill: a[0] and a[1], which it
+	// sent, go onto it.
+	wantCounts(t, "reaped a[0], a[1] and two bogus", p, Counts{Total: 16, Free: 11, Fill: 2, App: 1, TX: 2})
 	if n, n2 := pr.TXFramesLocked(), pr2.TXFramesLocked(); n != 1 || n2 != 1 {
 		t.Errorf("frames in transmission: %d and %d, want 1 and 1", n, n2)
 	}
@@ -482,15 +485,16 @@ func TestReapLocked(t *testing.T) {
 		t.Fatalf("ReapLocked(8) = %d, want the 3 left", got)
 	}
 	// a[4] went out through pr2 and came back through pr's ring: it is
-	// pr2's count that drops.
-	wantCounts(t, "reaped the rest", p, Counts{Total: 16, Free: 14, App: 1, TX: 1})
+	// pr2's count that drops, and it goes to the free list, not onto
+	// pr's fill ring.
+	wantCounts(t, "reaped the rest", p, Counts{Total: 16, Free: 12, Fill: 2, App: 1, TX: 1})
 	if n, n2 := pr.TXFramesLocked(), pr2.TXFramesLocked(); n != 1 || n2 != 0 {
 		t.Errorf("frames in transmission: %d and %d, want 1 and 0", n, n2)
 	}
 	for _, x := range []struct {
 		addr uint64
 		want State
-	}{{a[0], StateFree}, {a[1], StateFree}, {a[2], StateTX}, {a[3], StateApp}, {a[4], StateFree}, {free, StateFree}} {
+	}{{a[0], StateFill}, {a[1], StateFill}, {a[2], StateTX}, {a[3], StateApp}, {a[4], StateFree}, {free, StateFree}} {
 		if s := u.state(x.addr); s != x.want {
 			t.Errorf("frame %#x is %s, want %s", x.addr, s, x.want)
 		}
@@ -544,7 +548,7 @@ func TestReclaimPair(t *testing.T) {
 	if got := p.reap(pr1, 4); got != 1 || pr1.TXFramesLocked() != 0 {
 		t.Errorf("reap on the remaining pair = %d, %d in transmission", got, pr1.TXFramesLocked())
 	}
-	wantCounts(t, "after reap", p, Counts{Total: 16, Free: 13, Fill: 2, App: 1})
+	wantCounts(t, "after reap", p, Counts{Total: 16, Free: 12, Fill: 3, App: 1}) // h[2] onto pr1's fill ring, 2 of 4 full
 	wantClean(t, u)
 }
 
@@ -781,4 +785,60 @@ func TestRecycleLocked(t *testing.T) {
 	}
 	wantCounts(t, "after the misuse", p, Counts{Total: 16, Free: 12, Fill: 4})
 	wantViolation(t, u)
+}
+
+// Reaped frames go straight onto the fill ring of the pair that sent
+// them while it is due a refill (RefillDueLocked), as many as it lacks;
+// otherwise, and for frames another pair sent, to the free list.
+func TestReapToFill(t *testing.T) {
+	t.Parallel()
+	u := newTestUMEM(t, Config{FrameCount: 32, FrameSize: 2048})
+	p := u.Main()
+	pr := addTestPair(t, p, 8, 16)
+	other := addTestPair(t, p, 8, 16)
+	sendAndReap := func(via *testPair, n int) []uint64 {
+		t.Helper()
+		a := p.allocN(t, n)
+		for _, x := range a {
+			p.send(t, via, desc(x+256, 60))
+			pr.complete(x + 256)
+		}
+		if got := p.reap(pr, 16); got != uint32(n) {
+			t.Fatalf("reaped %d of %d", got, n)
+		}
+		return a
+	}
+	// An empty ring: all four go onto it.
+	a := sendAndReap(pr, 4)
+	if on := pr.onFill(); !slices.Equal(on, a) {
+		t.Errorf("fill ring holds %#x, want the reaped frames %#x", on, a)
+	}
+	wantCounts(t, "4 onto an empty ring", p, Counts{Total: 32, Free: 28, Fill: 4})
+	// 4 of 8 on it: due; it lacks 4, so 4 of 6 go onto it.
+	sendAndReap(pr, 6)
+	wantCounts(t, "4 of 6 onto a half-full ring", p, Counts{Total: 32, Free: 24, Fill: 8})
+	// Full: not due, all to the free list.
+	sendAndReap(pr, 3)
+	wantCounts(t, "3 with the ring full", p, Counts{Total: 32, Free: 24, Fill: 8})
+	// The kernel takes 3 (7/8 left on the ring by the pool's count, which
+	// counts them until they are received): still not due.
+	pr.take(3)
+	sendAndReap(pr, 2)
+	wantCounts(t, "2 with 5 of 8 taken", p, Counts{Total: 32, Free: 24, Fill: 8})
+	// Frames sent through another pair go to the free list, even when
+	// this pair's ring is due.
+	pr2 := addTestPair(t, p, 8, 16)
+	b := p.allocN(t, 2)
+	for _, x := range b {
+		p.send(t, other, desc(x, 60))
+		pr2.complete(x)
+	}
+	if got := p.reap(pr2, 16); got != 2 {
+		t.Fatalf("reaped %d of 2", got)
+	}
+	if on := pr2.onFill(); len(on) != 0 {
+		t.Errorf("another pair's frames went onto pr2's fill ring: %#x", on)
+	}
+	wantCounts(t, "another pair's", p, Counts{Total: 32, Free: 24, Fill: 8})
+	wantClean(t, u)
 }
