@@ -6,7 +6,7 @@
 //
 //	drop     receive, read the EtherType, recycle (like the C and asavie anchors)
 //	reflect  receive, swap the MAC addresses in place, transmit the same frame
-//	count    parse every frame and count it in a flow table (stages.FlowCounter), drop
+//	count    count every frame by its 5-tuple in a flow table (stages.FlowCounter), drop
 //	l2fwd    receive on -i, rewrite the MACs, forward out of -out (a second
 //	         socket on another interface sharing the UMEM)
 //	lb       balance the flows to -lb-vip over backends (stages.LoadBalancer,
