@@ -26,8 +26,10 @@ func (lb *LoadBalancer) Raw() {}
 func (lb *LoadBalancer) TakesFrames() bool { return lb.mode != LBModeIPIP && lb.fp == nil }
 
 // HandleFrames does what Handle does, for each frame of b. The Runner
-// calls it only when TakesFrames is true; called otherwise, it handles
-// the frames through Handle, one by one.
+// calls it only when TakesFrames is true; called otherwise, it parses the
+// frames and hands them to Handle one by one, without the frame's
+// headroom (LBModeIPIP then drops what it cannot encapsulate, as Handle
+// does for such a Packet) or the Runner's fast path.
 func (lb *LoadBalancer) HandleFrames(b *pipeline.FrameBatch) {
 	if !lb.TakesFrames() {
 		var p pipeline.Packet

@@ -154,3 +154,23 @@ func TestLoadBalancerHandleFramesAllocs(t *testing.T) {
 		t.Errorf("%v allocations per batch, want 0", n)
 	}
 }
+
+// Called on a LoadBalancer that does not take batches (ipip), HandleFrames
+// hands each frame to Handle, with the same verdicts.
+func TestLoadBalancerHandleFramesFallback(t *testing.T) {
+	t.Parallel()
+	opts := stages.LoadBalancerOptions{Mode: stages.LBModeIPIP, TunnelSrc: netip.MustParseAddr("192.0.2.254")}
+	one, batched := newLB(t, "198.51.100.2:53", makeBackends(2, false), &opts), newLB(t, "198.51.100.2:53", makeBackends(2, false), &opts)
+	r := rand.New(rand.NewPCG(7, 8))
+	frames := lbMix(r, 200, netip.MustParseAddrPort("198.51.100.2:53"), false)
+	b := &pipeline.FrameBatch{Frames: make([][]byte, len(frames)), Verdicts: make([]pipeline.Verdict, len(frames)), Out: make([]int, len(frames))}
+	for i, f := range frames {
+		b.Frames[i] = bytes.Clone(f)
+	}
+	batched.HandleFrames(b)
+	for i, f := range frames {
+		if v, _ := handle(t, one, f); v != b.Verdicts[i] {
+			t.Fatalf("frame %d: HandleFrames %v, Handle %v", i, b.Verdicts[i], v)
+		}
+	}
+}
