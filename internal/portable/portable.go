@@ -92,6 +92,8 @@ func Use(ctx context.Context) error {
 	_ = st.RXPackets
 	_ = sock.RingSizes().Fill
 	flows, _ := stages.NewFlowCounter(1024)
+	var _ pipeline.FrameStage = flows
+	var _ pipeline.ConditionalFrameStage = (*stages.LoadBalancer)(nil)
 	drop := pipeline.RawFunc(func(p *pipeline.Packet) pipeline.Verdict { return pipeline.Drop })
 	var _ pipeline.Raw = drop
 	r, err := pipeline.New(pipeline.Config{Socket: sock, FastPath: fp, LockOSThread: true, Stages: []pipeline.Stage{flows, stages.NewMACSwap(), drop}})
