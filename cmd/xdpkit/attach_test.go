@@ -30,6 +30,13 @@ func TestSplitPrivileges(t *testing.T) {
 	xdpkit, xdpDrop := binaries(t)
 	v := testutils.NewVeth(t, testutils.VethOptions{})
 	name := fmt.Sprintf("split%d", os.Getpid())
+	// The base directories go again if this test makes them and leaves
+	// them empty (os.Remove fails harmlessly if others have pins there).
+	for _, base := range []string{redirect.DefaultPinDir, "/sys/fs/bpf/xdpkit-shared"} {
+		if _, err := os.Stat(base); os.IsNotExist(err) {
+			t.Cleanup(func() { _ = os.Remove(base) })
+		}
+	}
 	t.Cleanup(func() { _ = redirect.Unpin(name, nil) })
 	out, err := exec.Command(xdpkit, "attach", "-i", v.Host, "-pin", name, "-filter", "udp").CombinedOutput()
 	if err != nil {
