@@ -479,15 +479,8 @@ func (p *Pool) StageTXLocked(pr *Pair, descs []ring.Desc, allowed uint32) (int, 
 		for k := range descs {
 			d := &descs[k]
 			a := d.Addr
-			switch {
-			case d.Len == 0:
-				return k, ZeroLength
-			case a >= size:
-				return k, OutsideUMEM
-			case a&(fs-1)+uint64(d.Len) > fs:
-				return k, CrossesFrame
-			case d.Options&^allowed != 0:
-				return k, BadOptions
+			if r := alignedTXCheck(d, size, fs, allowed); r != OK {
+				return k, r
 			}
 			m := &meta[a>>shift]
 			if m.state != StateApp || m.pool != id {
@@ -515,6 +508,24 @@ func (p *Pool) StageTXLocked(pr *Pair, descs []ring.Desc, allowed uint32) (int, 
 		m.state, m.pair = StateTX, pr.local
 	}
 	return len(descs), OK
+}
+
+// alignedTXCheck is ValidTX and the Options check for a descriptor of an
+// aligned UMEM of size bytes in frames of fs bytes: small enough to be
+// inlined into the staging loops.
+func alignedTXCheck(d *ring.Desc, size, fs uint64, allowed uint32) Reason {
+	a := d.Addr
+	switch {
+	case d.Len == 0:
+		return ZeroLength
+	case a >= size:
+		return OutsideUMEM
+	case a&(fs-1)+uint64(d.Len) > fs:
+		return CrossesFrame
+	case d.Options&^allowed != 0:
+		return BadOptions
+	}
+	return OK
 }
 
 // StageUncheckedLocked marks the frame addr points into TX for pr if the

@@ -51,21 +51,15 @@ func (p *Pool) stageTXMetadata(pr *Pair, descs []ring.Desc, allowed uint32) (int
 	u := p.u
 	contd := false // the previous descriptor's packet goes on in this one
 	if u.fastIndex() {
-		// Aligned frames: the checks inline, as StageTXLocked's.
+		// Aligned frames: the checks inline, as in StageTXLocked.
 		meta, txTS, id, size, shift, fs, md, l := u.meta, u.txTS, p.id, u.size, u.shift&63, u.frameSize, u.txmdLen, pr.local
 		for k := range descs {
 			d := &descs[k]
 			a := d.Addr
-			switch {
-			case d.Len == 0:
-				return k, ZeroLength
-			case a >= size:
-				return k, OutsideUMEM
-			case a&(fs-1)+uint64(d.Len) > fs:
-				return k, CrossesFrame
-			case d.Options&^allowed != 0:
-				return k, BadOptions
-			case a&(fs-1) < md:
+			if r := alignedTXCheck(d, size, fs, allowed); r != OK {
+				return k, r
+			}
+			if a&(fs-1) < md {
 				return k, NoMetadataRoom
 			}
 			j := a >> shift
