@@ -448,23 +448,11 @@ func (o *options) measure(ctx context.Context, c Cell, r *Run, profile, perfReco
 	}
 	r.GenErrs = gr.Errors
 	if dut != nil {
-		dut.stop(10 * time.Second)
-		if l := dut.find("DUTSTATS "); l != "" {
-			var st dutwin.Stats
-			if json.Unmarshal([]byte(l[strings.Index(l, "DUTSTATS ")+9:]), &st) == nil {
-				r.DUT = &st
-			}
-		}
+		stopDUT(r, dut)
 	}
 
 	o.compute(c, r, a, b, dut)
-	if perfCount >= 0 {
-		dt := pe.T.Sub(ps.T).Seconds()
-		if f := frames(c, ps, pe) * dt; f > 0 {
-			v := perfCount / f
-			r.PerfSyscalls = &v
-		}
-	}
+	setPerfSyscalls(c, r, perfCount, ps, pe)
 	if dut != nil {
 		o.selfStats(c, r, dut)
 	}
@@ -502,6 +490,31 @@ func rate(a, b snap, ifn, key string) float64 {
 }
 
 // frames is the scenario's frame rate (frames/s) between two snapshots.
+// stopDUT stops the DUT and reads the statistics it printed at exit
+// (its DUTSTATS line) into r.
+func stopDUT(r *Run, dut *proc) {
+	dut.stop(10 * time.Second)
+	if l := dut.find("DUTSTATS "); l != "" {
+		var st dutwin.Stats
+		if json.Unmarshal([]byte(l[strings.Index(l, "DUTSTATS ")+9:]), &st) == nil {
+			r.DUT = &st
+		}
+	}
+}
+
+// setPerfSyscalls sets r's syscalls per frame from a perf count over the
+// snapshots ps and pe (perfCount < 0: none was taken).
+func setPerfSyscalls(c Cell, r *Run, perfCount float64, ps, pe snap) {
+	if perfCount < 0 {
+		return
+	}
+	dt := pe.T.Sub(ps.T).Seconds()
+	if f := frames(c, ps, pe) * dt; f > 0 {
+		v := perfCount / f
+		r.PerfSyscalls = &v
+	}
+}
+
 func frames(c Cell, a, b snap) float64 {
 	switch {
 	case c.toGen(), c.tx():

@@ -12,15 +12,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"os"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/xdpkit/xdpkit/bench/internal/dutwin"
 )
 
 // sysfsTXDropped is the counters' key for xbv0's tx_dropped (rtnl
@@ -60,21 +57,9 @@ func (o *options) measureTX(ctx context.Context, c Cell, r *Run, dut *proc, base
 		return fmt.Errorf("DUT exited during the window: %s", dut.tail(4))
 	}
 	perfCount, ps, pe := o.perfSyscalls(dut, base, perfSub)
-	dut.stop(10 * time.Second)
-	if l := dut.find("DUTSTATS "); l != "" {
-		var st dutwin.Stats
-		if json.Unmarshal([]byte(l[strings.Index(l, "DUTSTATS ")+9:]), &st) == nil {
-			r.DUT = &st
-		}
-	}
+	stopDUT(r, dut)
 	o.compute(c, r, a, b, dut)
-	if perfCount >= 0 {
-		dt := pe.T.Sub(ps.T).Seconds()
-		if f := frames(c, ps, pe) * dt; f > 0 {
-			v := perfCount / f
-			r.PerfSyscalls = &v
-		}
-	}
+	setPerfSyscalls(c, r, perfCount, ps, pe)
 	o.selfStats(c, r, dut)
 	if r.Mpps <= 0 {
 		return fmt.Errorf("no frames counted at %s; DUT: %s", genIf, dut.tail(3))
