@@ -36,13 +36,8 @@ func (s *sock) receiveLocked(descs []unix.XDPDesc) int {
 		return 0
 	}
 	a, b := s.rx.Descs(idx, n)
-	copy(descs[copy(descs, a):], b)
+	k, bytes := s.pool.ReceiveLocked(s.pair, a, b, descs)
 	s.rx.Release(n)
-	k := s.pool.ReceivedLocked(s.pair, descs[:n])
-	var bytes uint64
-	for i := range descs[:k] {
-		bytes += uint64(descs[i].Len)
-	}
 	s.stats.RXPackets += uint64(k)
 	s.stats.RXBytes += bytes
 	return k

@@ -141,7 +141,7 @@ type Runner struct {
 	drop   []afxdp.Desc   // to recycle
 	stats  Stats
 	start  time.Time
-	nextAt time.Time
+	nextAt time.Duration // since start: when Tick is due
 
 	parse          bool                    // some stage is not Raw: parse every frame
 	fns            []func(*Packet) Verdict // per stage: a Func's or RawFunc's function, called without the interface
@@ -255,8 +255,7 @@ func (r *Runner) Run(ctx context.Context) (Stats, error) {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 	}
-	r.start = time.Now()
-	r.nextAt = r.start
+	r.start, r.nextAt = time.Now(), 0
 	err := r.loop(ctx)
 	r.stats.Duration = time.Since(r.start)
 	r.publish()
@@ -359,15 +358,17 @@ func permanent(err error) bool {
 
 func (r *Runner) maybeTick() {
 	r.pollsSinceTick = 0
-	now := time.Now()
-	if now.Before(r.nextAt) {
+	// The monotonic clock alone, one read: it runs once per wake-up, and
+	// time.Now reads the wall clock too.
+	since := time.Since(r.start)
+	if since < r.nextAt {
 		return
 	}
-	r.nextAt = now.Add(r.cfg.TickInterval)
+	r.nextAt = since + r.cfg.TickInterval
 	if r.cfg.Tick != nil {
-		r.cfg.Tick(now)
+		r.cfg.Tick(time.Now())
 	}
-	r.stats.Duration = now.Sub(r.start)
+	r.stats.Duration = since
 	r.publish()
 }
 
@@ -408,16 +409,14 @@ func (r *Runner) Poll() (int, error) {
 	// batch's cache misses (the kernel wrote the frames on another CPU)
 	// overlap instead of coming one per stage call.
 	var t byte
-	for _, f := range r.frames[:n] {
+	var bytes uint64
+	for i, f := range r.frames[:n] {
 		if len(f) > 0 {
 			t ^= f[0]
 		}
-	}
-	r.sink = t
-	var bytes uint64
-	for i := range r.rx[:n] {
 		bytes += uint64(r.rx[i].Len)
 	}
+	r.sink = t
 	r.stats.RXBytes += bytes
 	if r.allFrames {
 		r.handleFrames(n)
@@ -744,8 +743,7 @@ func RunAll(ctx context.Context, runners ...*Runner) ([]Stats, error) {
 	socks := make([]*afxdp.Socket, len(runners))
 	for i, r := range runners {
 		socks[i] = r.cfg.Socket
-		r.start = time.Now()
-		r.nextAt = r.start
+		r.start, r.nextAt = time.Now(), 0
 	}
 	err := func() error {
 		for {

@@ -444,8 +444,22 @@ func (f *poolFuzzer) do(op int) {
 			}
 			return
 		}
-		if n := p.received(descs); n != len(valid) || !slices.Equal(descs[:n], valid) {
-			f.fatalf("ReceivedLocked(%+v) kept %+v, want %+v", in, descs[:n], valid)
+		if f.intn(2) == 0 {
+			if n := p.received(descs); n != len(valid) || !slices.Equal(descs[:n], valid) {
+				f.fatalf("ReceivedLocked(%+v) kept %+v, want %+v", in, descs[:n], valid)
+			}
+			return
+		}
+		// ReceiveLocked, from the ring's two runs split where the input says.
+		cut := f.intn(len(descs) + 1)
+		dst := make([]unix.XDPDesc, len(descs))
+		var wantBytes uint64
+		for _, d := range valid {
+			wantBytes += uint64(d.Len)
+		}
+		n, bytes := p.receive(descs[:cut], descs[cut:], dst)
+		if n != len(valid) || !slices.Equal(dst[:n], valid) || bytes != wantBytes {
+			f.fatalf("ReceiveLocked(%+v | %+v) kept %+v (%d bytes), want %+v (%d)", in[:cut], in[cut:], dst[:n], bytes, valid, wantBytes)
 		}
 
 	case opStageTX:

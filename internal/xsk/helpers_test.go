@@ -131,6 +131,12 @@ func (p *Pool) received(descs []unix.XDPDesc) int {
 	return p.ReceivedLocked(nil, descs)
 }
 
+func (p *Pool) receive(a, b, dst []unix.XDPDesc) (int, uint64) {
+	p.Lock()
+	defer p.Unlock()
+	return p.ReceiveLocked(nil, a, b, dst)
+}
+
 func (p *Pool) release(descs ...unix.XDPDesc) int {
 	p.Lock()
 	defer p.Unlock()

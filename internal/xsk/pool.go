@@ -290,10 +290,11 @@ func (p *Pool) releaseAligned(pr *Pair, descs []ring.Desc) (bad int) {
 // the first room of them, and the rest to Free, until the first one the
 // application does not hold; it returns how many it took.
 func (p *Pool) markReleased(descs []ring.Desc, room int, l uint16) int {
-	meta, id, shift := p.u.meta, p.id, p.u.shift&63
+	meta, shift := p.u.meta, p.u.shift&63
+	want := frameMeta{state: StateApp, pool: p.id}.head()
 	for i := range descs {
 		j := descs[i].Addr >> shift
-		if j >= uint64(len(meta)) || meta[j].state != StateApp || meta[j].pool != id {
+		if j >= uint64(len(meta)) || meta[j].head() != want {
 			return i
 		}
 		if i < room {
@@ -372,6 +373,81 @@ func (p *Pool) RefillLocked(pr *Pair, max uint32) uint32 {
 	pr.onFill += int(got)
 	pr.Fill.Submit(got)
 	return got
+}
+
+// ReceiveLocked copies the descriptors peeked off an RX ring of a socket
+// on pr, as the ring's two runs a and b (ring.RX.Descs), into dst and
+// records that their frames are the application's (Fill → App): it is
+// a copy followed by ReceivedLocked, in one pass over the descriptors. It
+// returns how many it kept (in order, at the front of dst, which must
+// hold len(a)+len(b)) and their bytes.
+func (p *Pool) ReceiveLocked(pr *Pair, a, b, dst []ring.Desc) (k int, bytes uint64) {
+	if !p.u.fastIndex() {
+		n := copy(dst, a)
+		n += copy(dst[n:], b)
+		k = p.ReceivedLocked(pr, dst[:n])
+		for i := range dst[:k] {
+			bytes += uint64(dst[i].Len)
+		}
+		return k, bytes
+	}
+	dst = dst[:len(a)+len(b)]
+	k, bytes, bad, badAddr := p.receiveRun(a, dst, 0)
+	if len(b) > 0 {
+		k2, bytes2, bad2, badAddr2 := p.receiveRun(b, dst, k)
+		if bad == 0 {
+			badAddr = badAddr2
+		}
+		k, bytes, bad = k2, bytes+bytes2, bad+bad2
+	}
+	if bad > 0 {
+		p.refusedN(badAddr, StateFill, NotHeld, bad)
+	}
+	p.fill -= k
+	p.app += k
+	if pr != nil { // the kernel takes a socket's frames from its own pair's fill ring
+		pr.onFill = max(pr.onFill-k, 0)
+	}
+	return k, bytes
+}
+
+// receiveRun is ReceiveLocked's work on one run of aligned frames, to
+// dst[k:]: a tight loop marks the frames the application's up to the
+// first one it must refuse, the good prefix is copied at once, and the
+// rest (never, unless the ring was written by something other than the
+// kernel) goes one at a time. Few live values keep the loop in registers.
+func (p *Pool) receiveRun(run, dst []ring.Desc, k int) (int, uint64, int, uint64) {
+	meta, shift := p.u.meta, p.u.shift&63
+	want := frameMeta{state: StateFill, pool: p.id}.head()
+	var bytes uint64
+	good := len(run)
+	for i := range run {
+		j := run[i].Addr >> shift
+		if j >= uint64(len(meta)) || meta[j].head() != want {
+			good = i
+			break
+		}
+		meta[j].state = StateApp
+		bytes += uint64(run[i].Len)
+	}
+	k += copy(dst[k:], run[:good])
+	var badAddr uint64
+	bad := 0
+	for _, d := range run[good:] {
+		j := d.Addr >> shift
+		if j < uint64(len(meta)) && meta[j].head() == want {
+			meta[j].state = StateApp
+			dst[k] = d
+			bytes += uint64(d.Len)
+			k++
+			continue
+		}
+		if bad == 0 {
+			badAddr = d.Addr
+		}
+		bad++
+	}
+	return k, bytes, bad, badAddr
 }
 
 // ReceivedLocked records that the frames of descs, read off the RX ring

@@ -69,6 +69,11 @@ type frameMeta struct {
 	pair  uint16 // while Fill or TX: the ring pair, an index into its pool's table
 }
 
+// head is m's state and pool as one word, so that the per-frame checks
+// compare both in one load: the value is only compared with another
+// head, so the byte order does not matter.
+func (m frameMeta) head() uint16 { return uint16(m.state) | uint16(m.pool)<<8 }
+
 // CheckKernel fails, wrapping ErrNotSupported, on a kernel older than
 // MinKernel. It reads the version once per process.
 var CheckKernel = sync.OnceValue(func() error {
