@@ -684,6 +684,26 @@ type reapFill struct{ idx, room, filled uint32 }
 // after it. The frames pr sent go onto the fill ring while rf has room,
 // the rest to the free list.
 func (p *Pool) reapAligned(pr *Pair, addrs []uint64, rf *reapFill) {
+	if n := min(len(addrs), int(rf.room-rf.filled)); n > 0 {
+		// The common case first, in a loop of its own: frames pr sent,
+		// straight onto its fill ring, up to the first that is not.
+		meta, shift := p.u.meta, p.u.shift&63
+		want := frameMeta{state: StateTX, pool: p.id, pair: pr.local}.word()
+		idx := rf.idx + rf.filled
+		k := 0
+		for ; k < n; k++ {
+			j := addrs[k] >> shift
+			if j >= uint64(len(meta)) || meta[j].word() != want {
+				break
+			}
+			meta[j].state = StateFill // on pair pr.local, as its meta says already
+			pr.Fill.Set(idx+uint32(k), j<<shift)
+		}
+		rf.filled += uint32(k)
+		p.tx -= k
+		pr.txFrames -= k
+		addrs = addrs[k:]
+	}
 	meta, free, id, shift, l := p.u.meta, p.free, p.id, p.u.shift&63, pr.local
 	idx, room, filled := rf.idx, rf.room, rf.filled
 	freed, mine, bad := 0, 0, 0

@@ -74,6 +74,9 @@ type frameMeta struct {
 // head, so the byte order does not matter.
 func (m frameMeta) head() uint16 { return uint16(m.state) | uint16(m.pool)<<8 }
 
+// word is all of m as one word, for the same reason.
+func (m frameMeta) word() uint32 { return uint32(m.head()) | uint32(m.pair)<<16 }
+
 // CheckKernel fails, wrapping ErrNotSupported, on a kernel older than
 // MinKernel. It reads the version once per process.
 var CheckKernel = sync.OnceValue(func() error {
