@@ -200,6 +200,67 @@ func TestTransmitChecksumsMany(t *testing.T) {
 	}
 }
 
+// TestTransmitUDP6ChecksumZero: over IPv6 a UDP checksum is mandatory, so
+// a rewrite whose updated checksum computes to 0 must write 0xffff (a 0
+// would make the backend drop the datagram), and a 0 that arrives (0xffff's
+// other form) is updated, not left as "none". The payload's last word is
+// steered to make each case.
+func TestTransmitUDP6ChecksumZero(t *testing.T) {
+	fp, prog := newFastPath(t, nil)
+	c := flowCases()[2]
+	if c.name != "ipv6/udp" {
+		t.Fatalf("flowCases()[2] is %s", c.name)
+	}
+	install(t, fp, c.flow, fastpath.Entry{Action: fastpath.Transmit, NewDst: c.newIP, NewDstPort: 5353})
+	const csumOff = 14 + 40 + 6
+	rewritten := c.spec
+	rewritten.Dst, rewritten.DstPort = c.newIP, 5353
+	// steer returns the input and rewritten frames for the first payload
+	// word whose frame (the rewritten one if out) has a checksum of
+	// 0xffff or 0 (which gopacket may write for a computed 0).
+	steer := func(out bool) (in, want []byte) {
+		payload := append([]byte("zero checksum.."), 0, 0, 0)
+		for w := range 1 << 16 {
+			binary.BigEndian.PutUint16(payload[len(payload)-2:], uint16(w))
+			c.spec.Payload, rewritten.Payload = payload, payload
+			in, want = frame(c.spec), frame(rewritten)
+			f := in
+			if out {
+				f = want
+			}
+			if v := binary.BigEndian.Uint16(f[csumOff:]); v == 0 || v == 0xffff {
+				return in, want
+			}
+		}
+		t.Fatal("no payload word gives the checksum wanted")
+		return nil, nil
+	}
+
+	in, _ := steer(true)
+	v, out := run(t, prog, in)
+	if v != xdpTX {
+		t.Fatalf("verdict %d", v)
+	}
+	if got := binary.BigEndian.Uint16(out[csumOff:]); got != 0xffff {
+		t.Errorf("rewrite that computes to 0: UDP6 checksum %#04x, want 0xffff", got)
+	}
+
+	in, want := steer(false)
+	binary.BigEndian.PutUint16(in[csumOff:], 0) // 0xffff carried as 0
+	v, out = run(t, prog, in)
+	if v != xdpTX {
+		t.Fatalf("verdict %d", v)
+	}
+	got, w := binary.BigEndian.Uint16(out[csumOff:]), binary.BigEndian.Uint16(want[csumOff:])
+	if w == 0 {
+		w = 0xffff
+	}
+	if got != w {
+		t.Errorf("UDP6 checksum carried as 0: rewritten to %#04x, want %#04x", got, w)
+	}
+	testframes.CheckChecksums(t, out)
+}
+
 func TestTransmitUDPWithoutChecksum(t *testing.T) {
 	fp, prog := newFastPath(t, nil)
 	c := flowCases()[0] // ipv4/udp

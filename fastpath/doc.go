@@ -58,7 +58,9 @@
 // is counted (Counters.FlowErrors) and gets the default, unchanged.
 //
 // Checksum updates are incremental (RFC 1624), so a frame with a complete
-// checksum keeps a correct one. Frames whose sender left the checksum to
+// checksum keeps a correct one. A UDP checksum of 0 over IPv4 means none
+// and stays 0; over IPv6, where UDP always has one, it is 0xffff's other
+// form and is updated; a UDP result of 0 is written as 0xffff. Frames whose sender left the checksum to
 // the NIC (CHECKSUM_PARTIAL, as from a veth peer with TX offload on)
 // carry only the pseudo-header sum, and a rewritten one is then dropped
 // by its receiver: turn TX checksum offload off on such senders.

@@ -92,12 +92,15 @@ func model(in []byte, flows map[fastpath.Flow]bool, newDst map[bool][]byte) (tx 
 }
 
 // FuzzTransmit runs the fast path, with a rewrite installed for an IPv4
-// UDP flow and an IPv6 TCP flow, on arbitrary frames: a frame of those
+// UDP flow and an IPv6 UDP and TCP flow, on arbitrary frames: a frame of those
 // flows (by a Go model of what the program parses) is rewritten exactly
 // as RFC 1624 says, every other one goes to the socket unchanged.
 func FuzzTransmit(f *testing.F) {
 	cs := flowCases()
-	u4, t6 := cs[0], cs[3]
+	u4, u6, t6 := cs[0], cs[2], cs[3]
+	if u6.name != "ipv6/udp" || u6.newIP != t6.newIP {
+		f.Fatalf("flowCases changed: %s, %v", u6.name, u6.newIP)
+	}
 	for _, c := range cs {
 		f.Add(frame(c.spec))
 	}
@@ -111,9 +114,9 @@ func FuzzTransmit(f *testing.F) {
 	f.Add(testframes.ICMP4)
 
 	fp, prog := newFastPath(f, nil)
-	flows := map[fastpath.Flow]bool{u4.flow: true, t6.flow: true}
+	flows := map[fastpath.Flow]bool{u4.flow: true, u6.flow: true, t6.flow: true}
 	newDst := map[bool][]byte{true: u4.newIP.AsSlice(), false: t6.newIP.AsSlice()}
-	for _, c := range []flowCase{u4, t6} {
+	for _, c := range []flowCase{u4, u6, t6} {
 		if err := fp.Install(c.flow, fastpath.Entry{Action: fastpath.Transmit, DstMAC: newDstMAC, NewDst: c.newIP, NewDstPort: fuzzRewrite.port}); err != nil {
 			f.Fatal(err)
 		}

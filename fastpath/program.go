@@ -505,7 +505,7 @@ func (b *asmb) transmit() {
 		asm.Add.Imm(asm.R0, 24),
 		asm.LoadMem(asm.R1, rEntry, valIPDelta, asm.Word),
 	)
-	b.csumUpdate(asm.R0, false)
+	b.csumUpdate(asm.R0, csumPlain)
 	b.mark("tx4port")
 	b.unlessFlag(flagNewPort, "tx4l4")
 	b.emit(
@@ -516,10 +516,10 @@ func (b *asmb) transmit() {
 	b.emit(asm.LoadMem(asm.R1, rEntry, valL4Delta, asm.Word))
 	b.emit(asm.LoadMem(asm.R0, asm.RFP, fpProto, asm.Byte))
 	b.jmp(asm.JEq.Imm(asm.R0, TCP, ""), "tx4l4tcp")
-	b.csumUpdate(asm.R5, true) // UDP: no checksum stays none
+	b.csumUpdate(asm.R5, csumUDP4)
 	b.jmp(asm.Ja.Label(""), "txmac")
 	b.mark("tx4l4tcp")
-	b.csumUpdate(asm.R5, false)
+	b.csumUpdate(asm.R5, csumPlain)
 	b.jmp(asm.Ja.Label(""), "txmac")
 
 	// IPv6: no header checksum; UDP checksum at 60, TCP at 70.
@@ -540,7 +540,12 @@ func (b *asmb) transmit() {
 	)
 	b.mark("tx6l4")
 	b.emit(asm.LoadMem(asm.R1, rEntry, valL4Delta, asm.Word))
-	b.csumUpdate(asm.R5, false)
+	b.emit(asm.LoadMem(asm.R0, asm.RFP, fpProto, asm.Byte))
+	b.jmp(asm.JEq.Imm(asm.R0, TCP, ""), "tx6l4tcp")
+	b.csumUpdate(asm.R5, csumUDP6)
+	b.jmp(asm.Ja.Label(""), "txmac")
+	b.mark("tx6l4tcp")
+	b.csumUpdate(asm.R5, csumPlain)
 
 	// The MAC addresses: swapped, then overwritten where set.
 	b.mark("txmac")
@@ -603,14 +608,22 @@ func (b *asmb) writeMACs() {
 	}
 }
 
+// csumMode is how csumUpdate treats UDP's checksum values.
+type csumMode int
+
+const (
+	csumPlain csumMode = iota // the IPv4 header and TCP: any value, written as computed
+	csumUDP4                  // UDP over IPv4: 0 is "none" and stays; a result of 0 is written 0xffff
+	csumUDP6                  // UDP over IPv6: always present (0 is 0xffff's other form); a result of 0 is written 0xffff
+)
+
 // csumUpdate adds the ones' complement delta in R1 to the checksum at
-// [ptr] (RFC 1624: HC' = ~(~HC + delta)). With udp a checksum of 0 (none)
-// is left alone and a result of 0 is written as 0xffff. Clobbers R0, R1,
+// [ptr] (RFC 1624: HC' = ~(~HC + delta)), as mode says. Clobbers R0, R1,
 // R3 (ptr is R0 or R5).
-func (b *asmb) csumUpdate(ptr asm.Register, udp bool) {
+func (b *asmb) csumUpdate(ptr asm.Register, mode csumMode) {
 	done := fmt.Sprintf("csumdone%d", len(b.insns))
 	b.emit(asm.LoadMem(asm.R3, ptr, 0, asm.Half))
-	if udp {
+	if mode == csumUDP4 {
 		b.jmp(asm.JEq.Imm(asm.R3, 0, ""), done)
 	}
 	b.emit(
@@ -619,7 +632,7 @@ func (b *asmb) csumUpdate(ptr asm.Register, udp bool) {
 	)
 	b.fold(asm.R3, asm.R1)
 	b.emit(asm.Xor.Imm(asm.R3, 0xffff))
-	if udp {
+	if mode != csumPlain {
 		b.jmp(asm.JNE.Imm(asm.R3, 0, ""), done+"w")
 		b.emit(asm.Mov.Imm(asm.R3, 0xffff))
 		b.mark(done + "w")

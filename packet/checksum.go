@@ -249,7 +249,9 @@ func UpdateChecksumAddr(csum uint16, old, new netip.Addr) uint16 {
 // UpdateL4ChecksumAddr updates the L4 checksum in frame for a change of a
 // pseudo-header address (the source or destination IP) from old to new,
 // incrementally: the TCP and ICMPv6 checksums always, the UDP checksum
-// unless it is 0 ("none"; a result of 0 is written as 0xffff). It does
+// unless it is 0 over IPv4 ("none"; over IPv6, where UDP always has a
+// checksum, a 0 is 0xffff's other form and is updated; a result of 0 is
+// written as 0xffff). It does
 // nothing for ICMP over IPv4, whose checksum has no pseudo-header, and for
 // frames without an L4 header (non-first fragments: the checksum is in the
 // first fragment, which is updated like any packet). h is what [Parse]
@@ -262,7 +264,7 @@ func UpdateL4ChecksumAddr(frame []byte, h *Headers, old, new netip.Addr) {
 	field := frame[h.L4Off+csOff : h.L4Off+csOff+2]
 	csum := binary.BigEndian.Uint16(field)
 	if h.IPProto == ProtoUDP {
-		if csum == 0 {
+		if csum == 0 && h.IPv4 {
 			return
 		}
 		if csum = UpdateChecksumAddr(csum, old, new); csum == 0 {

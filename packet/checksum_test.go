@@ -385,6 +385,43 @@ func TestUpdateL4ChecksumAddrUDPZero(t *testing.T) {
 	}
 }
 
+// TestUpdateL4ChecksumAddrUDP6Zero: over IPv6 a UDP checksum of 0 is not
+// "none" (RFC 8200 makes it mandatory) but 0xffff's other one's-complement
+// form, as a sender may write a checksum that computes to 0xffff; an
+// address rewrite must update it like any other, or the rewritten frame's
+// checksum is wrong. (FuzzLoadBalancer found this in stages.)
+func TestUpdateL4ChecksumAddrUDP6Zero(t *testing.T) {
+	t.Parallel()
+	frame := append([]byte(nil), testframes.UDP6...)
+	var h packet.Headers
+	if err := packet.Parse(frame, &h); err != nil {
+		t.Fatal(err)
+	}
+	// Choose the source's last 16 bits so that the correct checksum is
+	// 0xffff, then carry it as 0.
+	src := h.SrcIP.As16()
+	binary.BigEndian.PutUint16(src[14:], 0)
+	copy(frame[h.L3Off+8:], src[:])
+	h.SrcIP = netip.AddrFrom16(src)
+	c, _ := packet.L4Checksum(frame, &h)
+	binary.BigEndian.PutUint16(src[14:], c) // adds c to the sum: the checksum becomes ~(~c + c) = 0
+	copy(frame[h.L3Off+8:], src[:])
+	h.SrcIP = netip.AddrFrom16(src)
+	if c, _ := packet.L4Checksum(frame, &h); c != 0xffff {
+		t.Fatalf("test setup: checksum %#04x, want 0xffff", c)
+	}
+	binary.BigEndian.PutUint16(frame[h.L4Off+6:], 0)
+
+	new := netip.MustParseAddr("2001:db8:1::c")
+	copy(frame[h.L3Off+24:], new.AsSlice())
+	packet.UpdateL4ChecksumAddr(frame, &h, h.DstIP, new)
+	h.DstIP = new
+	got := l4Field(frame, &h)
+	if want, _ := packet.L4Checksum(frame, &h); got != want {
+		t.Errorf("UDP6 checksum 0 updated to %#04x, recomputed %#04x", got, want)
+	}
+}
+
 func TestChecksumAllocs(t *testing.T) {
 	frame := append([]byte(nil), tcp6ExtChain...)
 	var h packet.Headers

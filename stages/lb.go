@@ -222,8 +222,9 @@ type LoadBalancerOptions struct {
 //
 // The IPv4 header checksum and the UDP or TCP checksum (whose
 // pseudo-header holds the destination address) are updated incrementally
-// (RFC 1624): TCP always, UDP unless it is 0 ("no checksum"), with a
-// result of 0 written as 0xffff. That keeps a complete checksum right. A
+// (RFC 1624): TCP always, UDP unless it is 0 over IPv4 ("no checksum";
+// over IPv6 a 0 is updated as 0xffff, its other form), with a result of 0
+// written as 0xffff. That keeps a complete checksum right. A
 // sender that leaves the L4 checksum to the NIC (TX checksum offload,
 // CHECKSUM_PARTIAL) puts only the pseudo-header sum in the field; on a
 // veth pair with offload on (the default) the peer's frames arrive at the

@@ -65,16 +65,23 @@ func (lb *LoadBalancer) handleChunk(frames [][]byte, verdicts []pipeline.Verdict
 		}
 		lb.chosen[i], balance = 0, true
 		if lb.conns != nil {
-			h := t.key.hash(&lb.connSeed)
-			lb.hashes[i] = h
-			// Load the slot now: the batch's loads do not wait for one
-			// another, so their misses overlap.
-			sink += uint64(lb.conns[h&lb.connMask].backend)
+			lb.hashes[i] = t.key.hash(&lb.connSeed)
 		}
 	}
-	lb.sink = sink
 	if !balance {
 		return
+	}
+	if lb.conns != nil {
+		// Load the batch's slots in a loop of their own, before any
+		// lookup: its few instructions per frame let many of the loads
+		// be in flight at once, so their cache misses overlap (issued
+		// from the loop above, between tuples, only two or three did).
+		for i, c := range lb.chosen[:len(frames)] {
+			if c == 0 {
+				sink += uint64(lb.conns[lb.hashes[i]&lb.connMask].backend)
+			}
+		}
+		lb.sink = sink
 	}
 	var now int64
 	if lb.conns != nil {
