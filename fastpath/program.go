@@ -513,14 +513,7 @@ func (b *asmb) transmit() {
 		asm.StoreMem(asm.R2, 36, asm.R1, asm.Half),
 	)
 	b.mark("tx4l4")
-	b.emit(asm.LoadMem(asm.R1, rEntry, valL4Delta, asm.Word))
-	b.emit(asm.LoadMem(asm.R0, asm.RFP, fpProto, asm.Byte))
-	b.jmp(asm.JEq.Imm(asm.R0, TCP, ""), "tx4l4tcp")
-	b.csumUpdate(asm.R5, csumUDP4)
-	b.jmp(asm.Ja.Label(""), "txmac")
-	b.mark("tx4l4tcp")
-	b.csumUpdate(asm.R5, csumPlain)
-	b.jmp(asm.Ja.Label(""), "txmac")
+	b.l4CsumUpdate(csumUDP4, "tx4l4tcp")
 
 	// IPv6: no header checksum; UDP checksum at 60, TCP at 70.
 	b.mark("tx6")
@@ -539,13 +532,7 @@ func (b *asmb) transmit() {
 		asm.StoreMem(asm.R2, 56, asm.R1, asm.Half),
 	)
 	b.mark("tx6l4")
-	b.emit(asm.LoadMem(asm.R1, rEntry, valL4Delta, asm.Word))
-	b.emit(asm.LoadMem(asm.R0, asm.RFP, fpProto, asm.Byte))
-	b.jmp(asm.JEq.Imm(asm.R0, TCP, ""), "tx6l4tcp")
-	b.csumUpdate(asm.R5, csumUDP6)
-	b.jmp(asm.Ja.Label(""), "txmac")
-	b.mark("tx6l4tcp")
-	b.csumUpdate(asm.R5, csumPlain)
+	b.l4CsumUpdate(csumUDP6, "tx6l4tcp")
 
 	// The MAC addresses: swapped, then overwritten where set.
 	b.mark("txmac")
@@ -606,6 +593,22 @@ func (b *asmb) writeMACs() {
 		)
 		b.mark(skip)
 	}
+}
+
+// l4CsumUpdate adds the rewrite's L4 delta to the UDP or TCP checksum R5
+// points at, udp saying how for UDP, and jumps to txmac; tcp names the
+// label of its TCP branch.
+func (b *asmb) l4CsumUpdate(udp csumMode, tcp string) {
+	b.emit(
+		asm.LoadMem(asm.R1, rEntry, valL4Delta, asm.Word),
+		asm.LoadMem(asm.R0, asm.RFP, fpProto, asm.Byte),
+	)
+	b.jmp(asm.JEq.Imm(asm.R0, TCP, ""), tcp)
+	b.csumUpdate(asm.R5, udp)
+	b.jmp(asm.Ja.Label(""), "txmac")
+	b.mark(tcp)
+	b.csumUpdate(asm.R5, csumPlain)
+	b.jmp(asm.Ja.Label(""), "txmac")
 }
 
 // csumMode is how csumUpdate treats UDP's checksum values.
