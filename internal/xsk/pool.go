@@ -415,7 +415,7 @@ func (p *Pool) ReceiveLocked(pr *Pair, a, b, dst []ring.Desc) (k int, bytes uint
 // dst[k:]: a tight loop marks the frames the application's up to the
 // first one it must refuse, the good prefix is copied at once, and the
 // rest (never, unless the ring was written by something other than the
-// kernel) goes one at a time. Few live values keep the loop in registers.
+// kernel) goes one at a time.
 func (p *Pool) receiveRun(run, dst []ring.Desc, k int) (int, uint64, int, uint64) {
 	meta, shift := p.u.meta, p.u.shift&63
 	want := frameMeta{state: StateFill, pool: p.id}.head()

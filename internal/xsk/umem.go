@@ -70,8 +70,7 @@ type frameMeta struct {
 }
 
 // head is m's state and pool as one word, so that the per-frame checks
-// compare both in one load: the value is only compared with another
-// head, so the byte order does not matter.
+// compare both at once (the compiler merges the two loads into one).
 func (m frameMeta) head() uint16 { return uint16(m.state) | uint16(m.pool)<<8 }
 
 // word is all of m as one word, for the same reason.
