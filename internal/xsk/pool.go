@@ -377,31 +377,34 @@ func (p *Pool) RefillLocked(pr *Pair, max uint32) uint32 {
 
 // ReceiveLocked copies the descriptors peeked off an RX ring of a socket
 // on pr, as the ring's two runs a and b (ring.RX.Descs), into dst and
-// records that their frames are the application's (Fill → App): it is
-// a copy followed by ReceivedLocked, in one pass over the descriptors. It
+// records that their frames are the application's (Fill → App): the
+// copy and the bookkeeping in one pass over the descriptors. It
 // returns how many it kept (in order, at the front of dst, which must
-// hold len(a)+len(b)) and their bytes.
+// hold len(a)+len(b)) and their bytes. dst may be a itself (b empty): the
+// descriptors kept move only towards the front.
 func (p *Pool) ReceiveLocked(pr *Pair, a, b, dst []ring.Desc) (k int, bytes uint64) {
 	if !p.u.fastIndex() {
-		n := copy(dst, a)
+		n := copy(dst, a) // a may be dst itself (ReceivedLocked)
 		n += copy(dst[n:], b)
-		k = p.ReceivedLocked(pr, dst[:n])
+		k = p.receivedChecked(dst[:n])
 		for i := range dst[:k] {
 			bytes += uint64(dst[i].Len)
 		}
-		return k, bytes
-	}
-	dst = dst[:len(a)+len(b)]
-	k, bytes, bad, badAddr := p.receiveRun(a, dst, 0)
-	if len(b) > 0 {
-		k2, bytes2, bad2, badAddr2 := p.receiveRun(b, dst, k)
-		if bad == 0 {
-			badAddr = badAddr2
+	} else {
+		var bad int
+		var badAddr uint64
+		dst = dst[:len(a)+len(b)]
+		k, bytes, bad, badAddr = p.receiveRun(a, dst, 0)
+		if len(b) > 0 {
+			k2, bytes2, bad2, badAddr2 := p.receiveRun(b, dst, k)
+			if bad == 0 {
+				badAddr = badAddr2
+			}
+			k, bytes, bad = k2, bytes+bytes2, bad+bad2
 		}
-		k, bytes, bad = k2, bytes+bytes2, bad+bad2
-	}
-	if bad > 0 {
-		p.refusedN(badAddr, StateFill, NotHeld, bad)
+		if bad > 0 {
+			p.refusedN(badAddr, StateFill, NotHeld, bad)
+		}
 	}
 	p.fill -= k
 	p.app += k
@@ -454,49 +457,27 @@ func (p *Pool) receiveRun(run, dst []ring.Desc, k int) (int, uint64, int, uint64
 // of a socket on pr, are the application's (Fill → App). Descriptors of
 // frames that were not on a fill ring of this pool (which the kernel never
 // produces) are removed from descs and recorded; it returns how many
-// remain, in order.
+// remain, in order. It is ReceiveLocked in place.
 func (p *Pool) ReceivedLocked(pr *Pair, descs []ring.Desc) int {
+	k, _ := p.ReceiveLocked(pr, descs, nil, descs)
+	return k
+}
+
+// receivedChecked is ReceiveLocked's work for unaligned frames, on descs
+// in place: it keeps, in order, the descriptors of frames on a fill ring
+// of this pool, marks those the application's and records the others.
+func (p *Pool) receivedChecked(descs []ring.Desc) int {
 	u := p.u
 	k := 0
-	if u.fastIndex() {
-		meta, id, shift := u.meta, p.id, u.shift&63
-		var badAddr uint64 // the first refused descriptor's, recorded after the loop: no call in it
-		bad := 0
-		for i := range descs {
-			a := descs[i].Addr
-			j := a >> shift
-			if j < uint64(len(meta)) && meta[j].state == StateFill && meta[j].pool == id {
-				meta[j].state = StateApp
-				if k != i {
-					descs[k] = descs[i]
-				}
-				k++
-				continue
-			}
-			if bad == 0 {
-				badAddr = a
-			}
-			bad++
+	for _, d := range descs {
+		i, ok := u.index(d.Addr)
+		if !ok || u.meta[i].pool != p.id || u.meta[i].state != StateFill {
+			_ = p.refused(d.Addr, StateFill, NotHeld)
+			continue
 		}
-		if bad > 0 {
-			p.refusedN(badAddr, StateFill, NotHeld, bad)
-		}
-	} else {
-		for _, d := range descs {
-			i, ok := u.index(d.Addr)
-			if !ok || u.meta[i].pool != p.id || u.meta[i].state != StateFill {
-				_ = p.refused(d.Addr, StateFill, NotHeld)
-				continue
-			}
-			u.meta[i].state = StateApp
-			descs[k] = d
-			k++
-		}
-	}
-	p.fill -= k
-	p.app += k
-	if pr != nil { // the kernel takes a socket's frames from its own pair's fill ring
-		pr.onFill = max(pr.onFill-k, 0)
+		u.meta[i].state = StateApp
+		descs[k] = d
+		k++
 	}
 	return k
 }
