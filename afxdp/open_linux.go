@@ -281,7 +281,8 @@ func (s *sock) teardown() error {
 		s.mem.stop() // the kernel side stops before the frames are reclaimed
 	}
 	s.closeMu.Lock()
-	s.closing = true // no Wait or WaitAny starts from now on
+	s.closing = true          // no Wait or WaitAny starts from now on
+	s.pollClosing.Store(true) // nor a WaitPoll; those in poll(2) see it within a slice
 	poller := s.poller
 	if s.wakeFD >= 0 {
 		errs = append(errs, sys.EventfdSignal(s.wakeFD))
@@ -303,6 +304,7 @@ func (s *sock) teardown() error {
 		errs = append(errs, poller.Close())
 	}
 	s.waitAnys.Wait() // woken by the eventfd
+	s.awaitPolls()
 	if s.wakeFD >= 0 {
 		errs = append(errs, sys.Close(s.wakeFD))
 	}

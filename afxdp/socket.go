@@ -112,6 +112,13 @@ type sock struct {
 	wakeFD   int            // eventfd Close signals to end a WaitAny; -1 until one runs
 	waitAnys sync.WaitGroup // WaitAny calls that may be in poll(2) on fd
 
+	// WaitPoll's own registration, two atomic adds a wake-up instead of
+	// closeMu and waitAnys: a WaitPoll counts itself in polls, then looks
+	// at pollClosing; Close sets pollClosing, then waits for polls to drop
+	// to 0. Sequentially consistent, so one of the two sees the other.
+	pollClosing atomic.Bool
+	polls       atomic.Int32
+
 	readyFn   func(uintptr) bool // s.rxReady, bound once so a Wait does not allocate
 	txRoomFn  func(uintptr) bool // s.txRoom, likewise for WaitTX
 	maxFrags  int                // most descriptors of one packet the kernel takes
@@ -395,8 +402,10 @@ func (s *Socket) Wait(timeout time.Duration) error { return s.waitFor(timeout) }
 // package workers and pipeline.Config.LockOSThread do): the runtime
 // poller would wake such a goroutine by handing it from the poller's
 // thread to its own, two thread switches per wake-up, where poll(2)
-// returns on the thread that waits. Close ends it like Wait (ErrClosed).
-// It allocates nothing.
+// returns on the thread that waits.
+// It allocates nothing. It polls the socket alone, so that a wake-up
+// costs the kernel one file and one wait queue, and sleeps in slices of
+// at most 10 ms: Close ends it (ErrClosed) within a slice.
 func (s *Socket) WaitPoll(timeout time.Duration) error { return s.waitPoll(timeout) }
 
 // WaitContext is Wait until ctx is done; then it returns ctx.Err().

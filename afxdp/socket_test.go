@@ -553,9 +553,10 @@ func TestTXBudget(t *testing.T) {
 	}
 }
 
-// TestWaitPoll: WaitPoll times out, returns when a frame is there, ends
-// with ErrClosed when another goroutine closes the socket while it blocks
-// on a locked thread, and allocates nothing.
+// TestWaitPoll: WaitPoll times out, also after a timeout that is not a
+// whole number of its slices, returns when a frame is there, ends with
+// ErrClosed when another goroutine closes the socket while several block
+// (one on a locked thread), and allocates nothing.
 func TestWaitPoll(t *testing.T) {
 	v := testutils.NewVeth(t, testutils.VethOptions{})
 	s, err := afxdp.OpenIndex(v.HostIndex, 0, nil)
@@ -574,6 +575,13 @@ func TestWaitPoll(t *testing.T) {
 	if d := time.Since(start); d < 40*time.Millisecond || d > 2*time.Second {
 		t.Errorf("WaitPoll(50ms) took %v", d)
 	}
+	start = time.Now() // not a whole number of WaitPoll's 10 ms slices
+	if err := s.WaitPoll(25 * time.Millisecond); !errors.Is(err, afxdp.ErrTimeout) {
+		t.Fatalf("WaitPoll(25ms): %v, want ErrTimeout", err)
+	}
+	if d := time.Since(start); d < 20*time.Millisecond || d > 2*time.Second {
+		t.Errorf("WaitPoll(25ms) took %v", d)
+	}
 	if allocs := testing.AllocsPerRun(20, func() { _ = s.WaitPoll(time.Millisecond) }); allocs != 0 {
 		t.Errorf("WaitPoll allocates %.2f times per call", allocs)
 	}
@@ -589,28 +597,41 @@ func TestWaitPoll(t *testing.T) {
 	}
 	_ = s.Release(descs[:1])
 
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		errc <- s.WaitPoll(-1)
-	}()
+	// Several waits at once, one on a locked thread: Close ends each
+	// within its 10 ms slice and returns once they have left.
+	const waiters = 4
+	errc := make(chan error, waiters)
+	for i := range waiters {
+		go func() {
+			if i == 0 {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+			}
+			errc <- s.WaitPoll(-1)
+		}()
+	}
 	time.Sleep(100 * time.Millisecond)
 	select {
 	case err := <-errc:
 		t.Fatalf("WaitPoll returned before Close: %v", err)
 	default:
 	}
+	start = time.Now()
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-errc:
-		if !errors.Is(err, afxdp.ErrClosed) {
-			t.Errorf("WaitPoll returned %v, want ErrClosed", err)
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Close with %d WaitPolls in flight took %v", waiters, d)
+	}
+	for range waiters {
+		select {
+		case err := <-errc:
+			if !errors.Is(err, afxdp.ErrClosed) {
+				t.Errorf("WaitPoll returned %v, want ErrClosed", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("WaitPoll still blocked 5s after Close")
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("WaitPoll still blocked 5s after Close")
 	}
 	if err := s.WaitPoll(0); !errors.Is(err, afxdp.ErrClosed) {
 		t.Errorf("WaitPoll after Close: %v, want ErrClosed", err)
