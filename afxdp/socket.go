@@ -437,7 +437,8 @@ func (s *Socket) BusyPolling() bool {
 
 // Close removes the socket from the XSKMAP (first, so the program stops
 // redirecting to it), wakes a blocked Wait or WaitAny, waits for the calls
-// in flight to return, gives the frames on its RX ring back to the pool,
+// in flight to return (a WaitPoll sees Close when its poll slice ends, so
+// Close may wait up to 10 ms for one), gives the frames on its RX ring back to the pool,
 // unmaps its rings and closes it; frames the kernel still had for this
 // queue return to the pool once the queue's last socket of the UMEM is
 // closed. Then it detaches the private program and closes the private
