@@ -321,3 +321,47 @@ func TestRecycle(t *testing.T) {
 		t.Errorf("after Close and Recycle: %+v, want every frame free", c)
 	}
 }
+
+// TestDiscard: Discard takes delivered frames in batches no longer than
+// its scratch, counts their bytes, leaves none with the application and
+// puts them back on the fill ring, so that many more frames than the
+// UMEM holds go through; it allocates nothing and says ErrClosed after
+// Close.
+func TestDiscard(t *testing.T) {
+	s, k := newMemory(t, &afxdp.Config{UMEMOptions: &umem.Options{FrameCount: 64, FillRingSize: 64, CompletionRingSize: 64}, RXRingSize: 64, TXRingSize: 64})
+	descs := make([]afxdp.Desc, 16)
+	var total int
+	for round := range 20 { // 800 frames through 64
+		if n := k.DeliverN(40, 60); n != 40 {
+			t.Fatalf("round %d: DeliverN delivered %d of 40: the discarded frames did not come back", round, n)
+		}
+		for _, want := range []int{16, 16, 8, 0} {
+			n, bytes, err := s.Discard(descs)
+			if n != want || bytes != uint64(60*want) || err != nil {
+				t.Fatalf("round %d: Discard = %d, %d bytes, %v; want %d, %d bytes", round, n, bytes, err, want, 60*want)
+			}
+			total += n
+		}
+		if c := s.UMEM().Counts(); c.App != 0 || c.TX != 0 {
+			t.Fatalf("round %d: counts %+v after Discard, want no frame held", round, c)
+		}
+	}
+	if st, err := s.Stats(); err != nil || st.RXPackets != uint64(total) || st.RXBytes != uint64(60*total) {
+		t.Errorf("Stats: %+v, %v; want %d packets of 60 bytes", st, err, total)
+	}
+	if err := s.UMEM().Check(); err != nil {
+		t.Errorf("UMEM check: %v", err)
+	}
+	if allocs := testing.AllocsPerRun(50, func() {
+		k.DeliverN(16, 60)
+		_, _, _ = s.Discard(descs)
+	}); allocs != 0 {
+		t.Errorf("DeliverN + Discard allocate %.2f times", allocs)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, err := s.Discard(descs); n != 0 || !errors.Is(err, afxdp.ErrClosed) {
+		t.Errorf("Discard after Close: %d, %v; want ErrClosed", n, err)
+	}
+}

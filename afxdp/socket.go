@@ -351,6 +351,19 @@ func (s *Socket) Release(descs []Desc) error { return s.release(descs, false) }
 // After Close it is Release.
 func (s *Socket) Recycle(descs []Desc) error { return s.release(descs, true) }
 
+// Discard takes up to len(descs) frames off the RX ring and puts them
+// straight back on the fill ring, unread: Receive and Recycle in one
+// call and one pass, with Receive's checks, for a loop that drops what it
+// receives (a sink, a drop counter: pipeline.Runner with no stage and
+// Final Drop). It returns how many frames it took and their bytes, 0
+// when the ring is empty, and ErrClosed after Close. descs is scratch
+// space: its length bounds the batch and its contents afterwards are
+// unspecified. The frames never become the application's, so there is
+// nothing to release. It allocates nothing.
+func (s *Socket) Discard(descs []Desc) (frames int, bytes uint64, err error) {
+	return s.discard(descs)
+}
+
 // Transmit puts up to len(descs) frames on the TX ring, makes the kernel
 // send them, and returns how many it took, always the first n. The
 // frames must be held by the application in the socket's pool (received,

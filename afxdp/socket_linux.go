@@ -43,6 +43,33 @@ func (s *sock) receiveLocked(descs []unix.XDPDesc) int {
 	return k
 }
 
+// discard implements Discard: receiveLocked's ring work, with the frames
+// put straight back on the fill ring instead of handed out.
+func (s *sock) discard(descs []unix.XDPDesc) (int, uint64, error) {
+	s.pool.Lock()
+	defer s.pool.Unlock()
+	if s.closed {
+		return 0, 0, ErrClosed
+	}
+	if s.pair.RefillDueLocked() {
+		s.pool.RefillLocked(s.pair, s.fill.Size())
+	}
+	idx, n := s.rx.Peek(uint32(len(descs)))
+	if n == 0 {
+		if s.needWakeup && s.fill.NeedWakeup() {
+			s.stats.RXWakeups++
+			_ = sys.WakeupRX(s.fd)
+		}
+		return 0, 0, nil
+	}
+	a, b := s.rx.Descs(idx, n)
+	k, bytes := s.pool.DiscardLocked(s.pair, a, b, descs)
+	s.rx.Release(n) // after DiscardLocked has read the descriptors
+	s.stats.RXPackets += uint64(k)
+	s.stats.RXBytes += bytes
+	return k, bytes, nil
+}
+
 // release implements Release, and Recycle with toFill.
 func (s *sock) release(descs []unix.XDPDesc, toFill bool) error {
 	s.pool.Lock()

@@ -20,6 +20,7 @@ func openIndex(int, int, *Config) (*Socket, error)      { return nil, errUnsuppo
 func waitAny(time.Duration, ...*Socket) error           { return errUnsupported }
 func (s *sock) receive([]Desc) (int, error)             { return 0, errUnsupported }
 func (s *sock) release([]Desc, bool) error              { return errUnsupported }
+func (s *sock) discard([]Desc) (int, uint64, error)     { return 0, 0, errUnsupported }
 func (s *sock) transmit([]Desc) (int, error)            { return 0, errUnsupported }
 func (s *sock) complete() int                           { return 0 }
 func (s *sock) pendingTX() int                          { return 0 }

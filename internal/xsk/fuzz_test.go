@@ -444,19 +444,49 @@ func (f *poolFuzzer) do(op int) {
 			}
 			return
 		}
-		if f.intn(2) == 0 {
+		how := f.intn(3)
+		if how == 0 {
 			if n := p.received(descs); n != len(valid) || !slices.Equal(descs[:n], valid) {
 				f.fatalf("ReceivedLocked(%+v) kept %+v, want %+v", in, descs[:n], valid)
 			}
 			return
 		}
-		// ReceiveLocked, from the ring's two runs split where the input says.
+		// ReceiveLocked or DiscardLocked, from the ring's two runs split
+		// where the input says.
 		cut := f.intn(len(descs) + 1)
-		dst := make([]unix.XDPDesc, len(descs))
 		var wantBytes uint64
 		for _, d := range valid {
 			wantBytes += uint64(d.Len)
 		}
+		if how == 2 {
+			// Discarded: the valid frames, in order, back onto the pair's
+			// fill ring while it has room, the rest to the free list;
+			// unaligned frames and a closed UMEM go to the free list, as
+			// RecycleLocked sends them.
+			room := int(f.fillSz) - len(pr.ring)
+			if f.unal || f.closed {
+				room = 0
+			}
+			for _, d := range valid {
+				i, _ := f.frameOf(d.Addr)
+				if room > 0 {
+					f.frames[i] = mFrame{state: StateFill, pool: pi, pair: pr}
+					pr.ring = append(pr.ring, f.start(i))
+					room--
+				} else {
+					f.frames[i] = mFrame{state: StateFree, pool: pi}
+				}
+			}
+			n, bytes := p.discard(pr.tp, descs[:cut], descs[cut:])
+			if n != len(valid) || bytes != wantBytes {
+				f.fatalf("DiscardLocked(%+v | %+v) took %d (%d bytes), want %d (%d)", in[:cut], in[cut:], n, bytes, len(valid), wantBytes)
+			}
+			if on := pr.tp.onFill(); !slices.Equal(on, pr.ring) {
+				f.fatalf("fill ring holds %#x after DiscardLocked, want %#x", on, pr.ring)
+			}
+			return
+		}
+		dst := make([]unix.XDPDesc, len(descs))
 		n, bytes := p.receive(descs[:cut], descs[cut:], dst)
 		if n != len(valid) || !slices.Equal(dst[:n], valid) || bytes != wantBytes {
 			f.fatalf("ReceiveLocked(%+v | %+v) kept %+v (%d bytes), want %+v (%d)", in[:cut], in[cut:], dst[:n], bytes, valid, wantBytes)

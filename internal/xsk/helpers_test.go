@@ -137,6 +137,12 @@ func (p *Pool) receive(a, b, dst []unix.XDPDesc) (int, uint64) {
 	return p.ReceiveLocked(nil, a, b, dst)
 }
 
+func (p *Pool) discard(pr *testPair, a, b []unix.XDPDesc) (int, uint64) {
+	p.Lock()
+	defer p.Unlock()
+	return p.DiscardLocked(pr.Pair, a, b, make([]unix.XDPDesc, len(a)+len(b)))
+}
+
 func (p *Pool) release(descs ...unix.XDPDesc) int {
 	p.Lock()
 	defer p.Unlock()

@@ -420,20 +420,10 @@ func (p *Pool) ReceiveLocked(pr *Pair, a, b, dst []ring.Desc) (k int, bytes uint
 // rest (never, unless the ring was written by something other than the
 // kernel) goes one at a time.
 func (p *Pool) receiveRun(run, dst []ring.Desc, k int) (int, uint64, int, uint64) {
+	good, bytes := p.markReceived(run)
+	k += copy(dst[k:], run[:good])
 	meta, shift := p.u.meta, p.u.shift&63
 	want := frameMeta{state: StateFill, pool: p.id}.head()
-	var bytes uint64
-	good := len(run)
-	for i := range run {
-		j := run[i].Addr >> shift
-		if j >= uint64(len(meta)) || meta[j].head() != want {
-			good = i
-			break
-		}
-		meta[j].state = StateApp
-		bytes += uint64(run[i].Len)
-	}
-	k += copy(dst[k:], run[:good])
 	var badAddr uint64
 	bad := 0
 	for _, d := range run[good:] {
@@ -451,6 +441,90 @@ func (p *Pool) receiveRun(run, dst []ring.Desc, k int) (int, uint64, int, uint64
 		bad++
 	}
 	return k, bytes, bad, badAddr
+}
+
+// DiscardLocked puts the frames of a and b, descriptors read off the RX
+// ring of a socket on pr (a then b, the ring's two runs), straight back
+// on pr's fill ring without handing them to the application: a
+// ReceiveLocked and a RecycleLocked in one pass, for a consumer that drops
+// what it receives unread. The checks are ReceiveLocked's (a frame that
+// was not on a fill ring of this pool is refused and recorded, and so is
+// the second descriptor of one frame) and the ring is RecycleLocked's
+// (frames it has no room for go to the free list). It returns how many
+// frames it took and their bytes. scratch must hold len(a)+len(b)
+// descriptors; only a ring written by something other than the kernel,
+// unaligned frames or a closed UMEM use it.
+func (p *Pool) DiscardLocked(pr *Pair, a, b, scratch []ring.Desc) (k int, bytes uint64) {
+	if !p.u.fastIndex() || p.umemClosed || pr == nil {
+		k, bytes = p.ReceiveLocked(pr, a, b, scratch)
+		_ = p.RecycleLocked(pr, scratch[:k]) // the application's since the line before: none is refused
+		return k, bytes
+	}
+	// The kernel's case: every frame was on a fill ring of this pool. The
+	// frames are marked the application's, as a receive does (so that a
+	// descriptor repeated in the batch is refused), and released from the
+	// ring's own descriptors: no copy.
+	ga, ba := p.markReceived(a)
+	gb, bb := 0, uint64(0)
+	if ga == len(a) {
+		gb, bb = p.markReceived(b)
+	}
+	if ga == len(a) && gb == len(b) {
+		k, bytes = len(a)+len(b), ba+bb
+		p.fill -= k
+		p.app += k
+		pr.onFill = max(pr.onFill-k, 0)
+		_ = p.releaseAligned(pr, a) // all held: none is refused
+		_ = p.releaseAligned(pr, b)
+		return k, bytes
+	}
+	// Something else wrote the ring: the marked prefix and the checked
+	// rest through scratch, as ReceiveLocked and RecycleLocked do.
+	k, bytes = copy(scratch, a[:ga]), ba
+	rest := [2][]ring.Desc{a[ga:], b}
+	if ga == len(a) {
+		k += copy(scratch[k:], b[:gb])
+		bytes += bb
+		rest = [2][]ring.Desc{nil, b[gb:]}
+	}
+	bad, badAddr := 0, uint64(0)
+	for _, run := range rest {
+		var by uint64
+		var bd int
+		var bAddr uint64
+		k, by, bd, bAddr = p.receiveRun(run, scratch, k)
+		bytes += by
+		if bad == 0 {
+			badAddr = bAddr
+		}
+		bad += bd
+	}
+	if bad > 0 {
+		p.refusedN(badAddr, StateFill, NotHeld, bad)
+	}
+	p.fill -= k
+	p.app += k
+	pr.onFill = max(pr.onFill-k, 0)
+	_ = p.releaseAligned(pr, scratch[:k])
+	return k, bytes
+}
+
+// markReceived is receiveRun's tight loop without the copy: it marks the
+// frames of run the application's (Fill → App) up to the first one it
+// must refuse, and returns how many it marked and their bytes.
+func (p *Pool) markReceived(run []ring.Desc) (int, uint64) {
+	meta, shift := p.u.meta, p.u.shift&63
+	want := frameMeta{state: StateFill, pool: p.id}.head()
+	var bytes uint64
+	for i := range run {
+		j := run[i].Addr >> shift
+		if j >= uint64(len(meta)) || meta[j].head() != want {
+			return i, bytes
+		}
+		meta[j].state = StateApp
+		bytes += uint64(run[i].Len)
+	}
+	return len(run), bytes
 }
 
 // ReceivedLocked records that the frames of descs, read off the RX ring

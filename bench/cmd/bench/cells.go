@@ -152,6 +152,8 @@ func plan(quick bool) []Cell {
 		cell("xdpkit", "pipeline poll", "drop", 60, "poll", "-poll", "-loop", "pipeline"),
 		cell("xdpkit", "pipeline poll runtime-wait", "drop", 60, "poll", "-poll", "-loop", "pipeline", "-wait", "runtime"),
 		cell("xdpkit", "pipeline poll frame-stage", "drop", 60, "poll", "-poll", "-loop", "pipeline", "-frame-stage"),
+		// The xdp-drop tool's pipeline: no stage, Final Drop (Socket.Discard; the frames unread).
+		cell("xdpkit", "pipeline poll no-stage", "drop", 60, "poll", "-poll", "-loop", "pipeline", "-no-stage"),
 		cell("xdpkit", "poll+LockOSThread", "drop", 60, "poll", "-poll", "-lock-thread"),
 		cell("xdpkit", "poll+LockOSThread runtime-wait", "drop", 60, "poll", "-poll", "-lock-thread", "-wait", "runtime"),
 		cell("xdpkit", "poll WaitPoll", "drop", 60, "poll", "-poll", "-wait", "poll"))

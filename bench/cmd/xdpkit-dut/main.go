@@ -78,6 +78,7 @@ type config struct {
 	LockThread  bool   `json:"lock_thread,omitempty"`
 	WaitPoll    bool   `json:"wait_poll,omitempty"`   // Socket.WaitPoll instead of Wait
 	FrameStage  bool   `json:"frame_stage,omitempty"` // drop/reflect pipeline stages are pipeline.FramesFuncs
+	NoStage     bool   `json:"no_stage,omitempty"`    // drop pipeline without a stage, as examples/xdp-drop runs it
 
 	FastPath *fpInfo  `json:"fastpath,omitempty"` // -fastpath
 	LB       *lbInfo  `json:"lb,omitempty"`       // -mode lb
@@ -105,6 +106,7 @@ func run() int {
 	flag.BoolVar(&c.Poll, "poll", false, "wait in Socket.Wait when idle instead of spinning")
 	flag.IntVar(&c.TXBudget, "txbudget", 0, "afxdp.Config.TXBudget (XDP_MAX_TX_SKB_BUDGET); 0 = kernel default (32)")
 	flag.IntVar(&c.FlowCap, "flows", 4096, "count: flow table capacity")
+	flag.BoolVar(&c.NoStage, "no-stage", false, "-loop pipeline, drop: no stage, Final Drop (examples/xdp-drop's pipeline: Socket.Discard, the frames unread)")
 	flag.BoolVar(&c.FrameStage, "frame-stage", false, "-loop pipeline, drop and reflect: the stage is a pipeline.FramesFunc (one call per batch) instead of a RawFunc (one per frame)")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the measurement window to this file")
 	lockThread := flag.Bool("lock-thread", false, "runtime.LockOSThread the loop (then -wait defaults to poll: Socket.Wait's runtime poller costs thread handoffs)")
@@ -527,6 +529,9 @@ func (d *dut) newRunner(outSrc, outDst net.HardwareAddr) error {
 			d.sink ^= p.Data[12]
 			return pipeline.Drop
 		})}
+		if d.c.NoStage {
+			cfg.Stages, cfg.Final = nil, pipeline.Drop
+		}
 		if d.c.FrameStage {
 			cfg.Stages = []pipeline.Stage{pipeline.FramesFunc(func(b *pipeline.FrameBatch) {
 				var sink byte
