@@ -16,7 +16,8 @@
 // Stages that read only the frame's bytes say so by implementing [Raw]
 // (or by being a [RawFunc]); a Runner whose stages all do parses nothing,
 // and one without stages that drops every frame does not even look at
-// them. A Raw stage that also implements [FrameStage] (or is a
+// them: it hands each batch straight back to the fill ring
+// (afxdp.Socket.Discard). A Raw stage that also implements [FrameStage] (or is a
 // [FramesFunc]) takes the whole batch's frames in one call: when every
 // stage does, the Runner makes one call per stage and batch instead of
 // one per packet and stage, fills no Packet, and sends or recycles a

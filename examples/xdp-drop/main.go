@@ -94,7 +94,9 @@ func run(ctx context.Context, tool *cli.Tool) error {
 	}
 	defer sock.Close()
 
-	// No stages: every frame gets the Final verdict, Drop, which recycles it.
+	// No stages: every frame gets the Final verdict, Drop. The Runner then
+	// puts each batch straight back on the fill ring without reading it
+	// (afxdp.Socket.Discard: Receive and Recycle in one pass).
 	r, err := pipeline.New(pipeline.Config{Socket: sock, Final: pipeline.Drop})
 	if err != nil {
 		return err
