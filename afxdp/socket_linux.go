@@ -23,19 +23,10 @@ func (s *sock) receive(descs []unix.XDPDesc) (int, error) {
 }
 
 func (s *sock) receiveLocked(descs []unix.XDPDesc) int {
-	if s.pair.RefillDueLocked() {
-		s.pool.RefillLocked(s.pair, s.fill.Size())
-	}
-	idx, n := s.rx.Peek(uint32(len(descs)))
+	a, b, n := s.peekRX(len(descs))
 	if n == 0 {
-		if s.needWakeup && s.fill.NeedWakeup() {
-			// Zero-copy drivers sleep on an empty fill ring until woken.
-			s.stats.RXWakeups++
-			_ = sys.WakeupRX(s.fd)
-		}
 		return 0
 	}
-	a, b := s.rx.Descs(idx, n)
 	k, bytes := s.pool.ReceiveLocked(s.pair, a, b, descs)
 	s.rx.Release(n)
 	s.stats.RXPackets += uint64(k)
@@ -51,23 +42,35 @@ func (s *sock) discard(descs []unix.XDPDesc) (int, uint64, error) {
 	if s.closed {
 		return 0, 0, ErrClosed
 	}
-	if s.pair.RefillDueLocked() {
-		s.pool.RefillLocked(s.pair, s.fill.Size())
-	}
-	idx, n := s.rx.Peek(uint32(len(descs)))
+	a, b, n := s.peekRX(len(descs))
 	if n == 0 {
-		if s.needWakeup && s.fill.NeedWakeup() {
-			s.stats.RXWakeups++
-			_ = sys.WakeupRX(s.fd)
-		}
 		return 0, 0, nil
 	}
-	a, b := s.rx.Descs(idx, n)
 	k, bytes := s.pool.DiscardLocked(s.pair, a, b, descs)
 	s.rx.Release(n) // after DiscardLocked has read the descriptors
 	s.stats.RXPackets += uint64(k)
 	s.stats.RXBytes += bytes
 	return k, bytes, nil
+}
+
+// peekRX restocks the fill ring if it is due and returns up to max
+// descriptors waiting on the RX ring, in the ring's two runs; with none
+// waiting it wakes a driver that asked for it.
+func (s *sock) peekRX(max int) (a, b []unix.XDPDesc, n uint32) {
+	if s.pair.RefillDueLocked() {
+		s.pool.RefillLocked(s.pair, s.fill.Size())
+	}
+	idx, n := s.rx.Peek(uint32(max))
+	if n == 0 {
+		if s.needWakeup && s.fill.NeedWakeup() {
+			// Zero-copy drivers sleep on an empty fill ring until woken.
+			s.stats.RXWakeups++
+			_ = sys.WakeupRX(s.fd)
+		}
+		return nil, nil, 0
+	}
+	a, b = s.rx.Descs(idx, n)
+	return a, b, n
 }
 
 // release implements Release, and Recycle with toFill.
