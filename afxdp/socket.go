@@ -415,10 +415,10 @@ func (s *Socket) Wait(timeout time.Duration) error { return s.waitFor(timeout) }
 // package workers and pipeline.Config.LockOSThread do): the runtime
 // poller would wake such a goroutine by handing it from the poller's
 // thread to its own, two thread switches per wake-up, where poll(2)
-// returns on the thread that waits.
-// It allocates nothing. It polls the socket alone, so that a wake-up
-// costs the kernel one file and one wait queue, and sleeps in slices of
-// at most 10 ms: Close ends it (ErrClosed) within a slice.
+// returns on the thread that waits. It polls the socket alone, so that
+// a wake-up costs the kernel one file and one wait queue, and sleeps in
+// slices of at most 10 ms: Close ends it (ErrClosed) within a slice. It
+// allocates nothing.
 func (s *Socket) WaitPoll(timeout time.Duration) error { return s.waitPoll(timeout) }
 
 // WaitContext is Wait until ctx is done; then it returns ctx.Err().
@@ -451,8 +451,8 @@ func (s *Socket) BusyPolling() bool {
 // Close removes the socket from the XSKMAP (first, so the program stops
 // redirecting to it), wakes a blocked Wait or WaitAny, waits for the calls
 // in flight to return (a WaitPoll sees Close when its poll slice ends, so
-// Close may wait up to 10 ms for one), gives the frames on its RX ring back to the pool,
-// unmaps its rings and closes it; frames the kernel still had for this
+// Close may wait up to 10 ms for one), gives the frames on its RX ring
+// back to the pool, unmaps its rings and closes it; frames the kernel still had for this
 // queue return to the pool once the queue's last socket of the UMEM is
 // closed. Then it detaches the private program and closes the private
 // UMEM, if the socket owns them. Frames the application holds stay its

@@ -17,8 +17,8 @@
 // (or by being a [RawFunc]); a Runner whose stages all do parses nothing,
 // and one without stages that drops every frame does not even look at
 // them: it hands each batch straight back to the fill ring
-// (afxdp.Socket.Discard). A Raw stage that also implements [FrameStage] (or is a
-// [FramesFunc]) takes the whole batch's frames in one call: when every
+// (afxdp.Socket.Discard). A Raw stage that also implements [FrameStage]
+// (or is a [FramesFunc]) takes the whole batch's frames in one call: when every
 // stage does, the Runner makes one call per stage and batch instead of
 // one per packet and stage, fills no Packet, and sends or recycles a
 // batch whose frames all got the same verdict as it is

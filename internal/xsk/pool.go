@@ -455,58 +455,41 @@ func (p *Pool) receiveRun(run, dst []ring.Desc, k int) (int, uint64, int, uint64
 // descriptors; only a ring written by something other than the kernel,
 // unaligned frames or a closed UMEM use it.
 func (p *Pool) DiscardLocked(pr *Pair, a, b, scratch []ring.Desc) (k int, bytes uint64) {
-	if !p.u.fastIndex() || p.umemClosed || pr == nil {
-		k, bytes = p.ReceiveLocked(pr, a, b, scratch)
-		_ = p.RecycleLocked(pr, scratch[:k]) // the application's since the line before: none is refused
-		return k, bytes
-	}
-	// The kernel's case: every frame was on a fill ring of this pool. The
-	// frames are marked the application's, as a receive does (so that a
-	// descriptor repeated in the batch is refused), and released from the
-	// ring's own descriptors: no copy.
-	ga, ba := p.markReceived(a)
-	gb, bb := 0, uint64(0)
-	if ga == len(a) {
-		gb, bb = p.markReceived(b)
-	}
-	if ga == len(a) && gb == len(b) {
-		k, bytes = len(a)+len(b), ba+bb
-		p.fill -= k
-		p.app += k
-		pr.onFill = max(pr.onFill-k, 0)
-		_ = p.releaseAligned(pr, a) // all held: none is refused
-		_ = p.releaseAligned(pr, b)
-		return k, bytes
-	}
-	// Something else wrote the ring: the marked prefix and the checked
-	// rest through scratch, as ReceiveLocked and RecycleLocked do.
-	k, bytes = copy(scratch, a[:ga]), ba
-	rest := [2][]ring.Desc{a[ga:], b}
-	if ga == len(a) {
-		k += copy(scratch[k:], b[:gb])
-		bytes += bb
-		rest = [2][]ring.Desc{nil, b[gb:]}
-	}
-	bad, badAddr := 0, uint64(0)
-	for _, run := range rest {
-		var by uint64
-		var bd int
-		var bAddr uint64
-		k, by, bd, bAddr = p.receiveRun(run, scratch, k)
-		bytes += by
-		if bad == 0 {
-			badAddr = bAddr
+	if p.u.fastIndex() && !p.umemClosed && pr != nil {
+		// The kernel's case: every frame was on a fill ring of this pool.
+		// The frames are marked the application's, as a receive does (so
+		// that a descriptor repeated in the batch is refused), and
+		// released from the ring's own descriptors: no copy.
+		ga, ba := p.markReceived(a)
+		gb, bb := 0, uint64(0)
+		if ga == len(a) {
+			gb, bb = p.markReceived(b)
 		}
-		bad += bd
+		if ga == len(a) && gb == len(b) {
+			k, bytes = len(a)+len(b), ba+bb
+			p.fill -= k
+			p.app += k
+			pr.onFill = max(pr.onFill-k, 0)
+			_ = p.releaseAligned(pr, a) // all held: none is refused
+			_ = p.releaseAligned(pr, b)
+			return k, bytes
+		}
+		// Something else wrote the ring: the marks undone, the general path.
+		p.unmarkReceived(a[:ga])
+		p.unmarkReceived(b[:gb])
 	}
-	if bad > 0 {
-		p.refusedN(badAddr, StateFill, NotHeld, bad)
-	}
-	p.fill -= k
-	p.app += k
-	pr.onFill = max(pr.onFill-k, 0)
-	_ = p.releaseAligned(pr, scratch[:k])
+	k, bytes = p.ReceiveLocked(pr, a, b, scratch)
+	_ = p.RecycleLocked(pr, scratch[:k]) // the application's since the line before: none is refused
 	return k, bytes
+}
+
+// unmarkReceived undoes markReceived on the frames it marked (App →
+// Fill: they were on a fill ring of this pool, and their pair is as it was).
+func (p *Pool) unmarkReceived(run []ring.Desc) {
+	meta, shift := p.u.meta, p.u.shift&63
+	for _, d := range run {
+		meta[d.Addr>>shift].state = StateFill
+	}
 }
 
 // markReceived is receiveRun's tight loop without the copy: it marks the
