@@ -499,8 +499,8 @@ func TestFramesHeldAcrossClose(t *testing.T) {
 	s.BusyPollOnce() // a no-op, not a syscall on a stale fd
 }
 
-// TestWaitAnyWokenByClose: WaitAny without a timeout returns when one of
-// its sockets is closed.
+// TestWaitAnyWokenByClose: WaitAny allocates nothing, and without a
+// timeout it returns ErrClosed when one of its sockets is closed.
 func TestWaitAnyWokenByClose(t *testing.T) {
 	v := testutils.NewVeth(t, testutils.VethOptions{Queues: 2})
 	prog, err := redirect.Attach(v.HostIndex, nil)
@@ -515,6 +515,9 @@ func TestWaitAnyWokenByClose(t *testing.T) {
 		n, _ := s.Receive(drain)
 		_ = s.Release(drain[:n])
 	}
+	if allocs := testing.AllocsPerRun(10, func() { _ = afxdp.WaitAny(time.Millisecond, a, b) }); allocs != 0 {
+		t.Errorf("WaitAny on two sockets allocates %.2f times per call", allocs)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- afxdp.WaitAny(-1, a, b) }()
 	time.Sleep(50 * time.Millisecond)
@@ -523,8 +526,8 @@ func TestWaitAnyWokenByClose(t *testing.T) {
 	}
 	select {
 	case err := <-errc:
-		if err != nil && !errors.Is(err, afxdp.ErrClosed) {
-			t.Errorf("WaitAny: %v", err)
+		if !errors.Is(err, afxdp.ErrClosed) {
+			t.Errorf("WaitAny: %v, want ErrClosed", err)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("WaitAny(-1) still blocked 5s after Close")

@@ -67,7 +67,7 @@ func newMemory(cfg *Config) (_ *Socket, _ *MemoryKernel, err error) {
 	if err != nil {
 		return nil, nil, opErr("open memory socket", fmt.Errorf("%w: %w", ErrInvalidConfig, err))
 	}
-	s := &sock{cfg: c, ifname: "memory", fd: -1, wakeFD: -1, needWakeup: true}
+	s := &sock{cfg: c, ifname: "memory", fd: -1, needWakeup: true}
 	defer func() {
 		if err != nil {
 			_ = s.teardown()

@@ -75,7 +75,7 @@ func openLink(link netlink.Link, queue int, cfg *Config) (_ *Socket, err error) 
 	if queue < 0 || nq > 0 && queue >= nq {
 		return nil, opErr("open", fmt.Errorf("%w: queue %d, but %s has %d queues (0-%d)", ErrQueueOutOfRange, queue, link.Name, nq, nq-1))
 	}
-	s := &sock{cfg: c, ifname: link.Name, ifindex: link.Index, queue: queue, fd: -1, wakeFD: -1, needWakeup: !c.DisableNeedWakeup}
+	s := &sock{cfg: c, ifname: link.Name, ifindex: link.Index, queue: queue, fd: -1, needWakeup: !c.DisableNeedWakeup}
 	defer func() {
 		if err != nil {
 			_ = s.teardown()
@@ -281,12 +281,9 @@ func (s *sock) teardown() error {
 		s.mem.stop() // the kernel side stops before the frames are reclaimed
 	}
 	s.closeMu.Lock()
-	s.closing = true          // no Wait or WaitAny starts from now on
-	s.pollClosing.Store(true) // nor a WaitPoll; those in poll(2) see it within a slice
+	s.closing = true          // no Wait starts from now on
+	s.pollClosing.Store(true) // nor a WaitPoll or WaitAny; those in poll(2) see it within a slice
 	poller := s.poller
-	if s.wakeFD >= 0 {
-		errs = append(errs, sys.EventfdSignal(s.wakeFD))
-	}
 	s.closeMu.Unlock()
 	if s.registered {
 		// A program closed before the socket took its XSKMAP along.
@@ -303,11 +300,7 @@ func (s *sock) teardown() error {
 		// Wakes a Wait and waits for it to leave the poller.
 		errs = append(errs, poller.Close())
 	}
-	s.waitAnys.Wait() // woken by the eventfd
 	s.awaitPolls()
-	if s.wakeFD >= 0 {
-		errs = append(errs, sys.Close(s.wakeFD))
-	}
 	if s.mem != nil && s.fd >= 0 {
 		errs = append(errs, sys.Close(s.fd)) // a memory socket's eventfd; a socket's own fd is its Member's
 	}

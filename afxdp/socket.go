@@ -44,7 +44,8 @@ func OpenIndex(ifindex, queue int, cfg *Config) (*Socket, error) {
 // them is closed (ErrClosed), for one goroutine that drives several
 // sockets, e.g. forwarding in both directions between two interfaces. It
 // returns at once when frames are already waiting. It blocks the OS thread
-// in poll(2); Close wakes it.
+// in poll(2), in slices of at most 10 ms: it sees Close of any of the
+// sockets within a slice. It allocates nothing for up to 8 sockets.
 func WaitAny(timeout time.Duration, socks ...*Socket) error { return waitAny(timeout, socks...) }
 
 // Socket is an AF_XDP socket bound to one queue of one interface.
@@ -105,17 +106,15 @@ type sock struct {
 	stats      Stats     // (pool)
 	stallSince time.Time // (pool) first time Transmit found the TX ring full with nothing completed
 
-	closeMu  sync.Mutex // guards the fields below, which Close and the waits share
-	closing  bool
-	poller   *os.File // a dup of fd, registered with the runtime poller on the first Wait
-	rawConn  syscall.RawConn
-	wakeFD   int            // eventfd Close signals to end a WaitAny; -1 until one runs
-	waitAnys sync.WaitGroup // WaitAny calls that may be in poll(2) on fd
+	closeMu sync.Mutex // guards the fields below, which Close and the waits share
+	closing bool
+	poller  *os.File // a dup of fd, registered with the runtime poller on the first Wait
+	rawConn syscall.RawConn
 
-	// WaitPoll's own registration, two atomic adds a wake-up instead of
-	// closeMu and waitAnys: a WaitPoll counts itself in polls, then looks
-	// at pollClosing; Close sets pollClosing, then waits for polls to drop
-	// to 0. Sequentially consistent, so one of the two sees the other.
+	// WaitPoll's and WaitAny's registration, two atomic adds a wake-up: a
+	// wait counts itself in polls, then looks at pollClosing; Close sets
+	// pollClosing, then waits for polls to drop to 0. Sequentially
+	// consistent, so one of the two sees the other.
 	pollClosing atomic.Bool
 	polls       atomic.Int32
 
@@ -449,9 +448,9 @@ func (s *Socket) BusyPolling() bool {
 }
 
 // Close removes the socket from the XSKMAP (first, so the program stops
-// redirecting to it), wakes a blocked Wait or WaitAny, waits for the calls
-// in flight to return (a WaitPoll sees Close when its poll slice ends, so
-// Close may wait up to 10 ms for one), gives the frames on its RX ring
+// redirecting to it), wakes a blocked Wait, waits for the calls in flight
+// to return (a WaitPoll or WaitAny sees Close when its poll slice ends,
+// so Close may wait up to 10 ms for one), gives the frames on its RX ring
 // back to the pool, unmaps its rings and closes it; frames the kernel still had for this
 // queue return to the pool once the queue's last socket of the UMEM is
 // closed. Then it detaches the private program and closes the private

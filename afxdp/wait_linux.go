@@ -33,49 +33,83 @@ func (s *sock) waitFor(timeout time.Duration) error {
 	return s.timedOut(s.wait(poller, rawConn, deadline))
 }
 
-// pollSlice bounds one poll(2) of a WaitPoll, which polls the socket
-// alone: with the eventfd Close signals as a second fd, every wake-up
-// cost the kernel another file reference and wait-queue entry (3-5 ns of
-// DUT CPU per frame in the bench's poll-mode rx-drop, at about 70 frames
-// a wake-up). So Close does not wake a WaitPoll; the WaitPoll sees Close
-// when its slice ends, and Close waits that long at most.
+// pollSlice bounds one poll(2) of a WaitPoll or WaitAny, which poll the
+// sockets alone: with an eventfd for Close to signal as a second fd per
+// socket, every wake-up cost the kernel another file reference and
+// wait-queue entry (3-5 ns of DUT CPU per frame in the bench's poll-mode
+// rx-drop, at about 70 frames a wake-up). So Close does not wake them;
+// they see Close when their slice ends, and Close waits that long at most.
 const pollSlice = 10 * time.Millisecond
 
-// waitPoll implements WaitPoll: poll(2) on the socket in slices of
-// pollSlice until frames come, the timeout passes or Close begins. It
-// counts itself in s.polls, which Close waits to drain before it closes
-// the fd, so no slice polls an fd number Close has given back.
+// waitPoll implements WaitPoll: pollWait on the one socket.
 func (s *sock) waitPoll(timeout time.Duration) error {
-	s.polls.Add(1)
-	defer s.polls.Add(-1)
-	if s.pollClosing.Load() {
-		return ErrClosed
+	socks := [1]*sock{s}
+	var fds [1]unix.PollFd
+	return pollWait(timeout, socks[:], fds[:])
+}
+
+// pollWait is WaitPoll and WaitAny: poll(2) on the sockets' fds in slices
+// of pollSlice until one has frames, the timeout passes or one of them is
+// closed. Each counts it in its polls, which Close waits to drain before
+// it closes the fd, so no slice polls an fd number Close has given back.
+// fds has room for one entry per socket.
+func pollWait(timeout time.Duration, socks []*sock, fds []unix.PollFd) error {
+	joined := 0
+	defer func() {
+		for _, s := range socks[:joined] {
+			s.memWaits(-1)
+			s.polls.Add(-1)
+		}
+	}()
+	for _, s := range socks {
+		s.polls.Add(1)
+		s.memWaits(1)
+		joined++
+		if s.pollClosing.Load() {
+			return ErrClosed
+		}
 	}
-	s.memWaits(1)
-	defer s.memWaits(-1)
-	if ready, err := s.prepareWait(); ready || err != nil {
-		return err
+	for _, s := range socks {
+		if ready, err := s.prepareWait(); ready || err != nil {
+			return err
+		}
 	}
-	fds := [1]unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN}}
+	for i, s := range socks {
+		fds[i] = unix.PollFd{Fd: int32(s.fd), Events: unix.POLLIN}
+	}
 	left := timeout // no clock: a slice that times out has lasted at least its length
 	for {
 		ms := int(pollSlice / time.Millisecond)
 		if left >= 0 && left < pollSlice {
 			ms = int((left + time.Millisecond - 1) / time.Millisecond)
 		}
-		got, err := sys.Poll(fds[:], ms)
+		got, err := sys.Poll(fds, ms)
+		if err != nil {
+			if len(socks) == 1 {
+				return &OpError{Op: "wait: poll", Interface: socks[0].ifname, Queue: socks[0].queue, Err: err}
+			}
+			return err
+		}
+		for _, s := range socks {
+			if s.pollClosing.Load() {
+				return ErrClosed
+			}
+		}
 		switch {
-		case err != nil:
-			return &OpError{Op: "wait: poll", Interface: s.ifname, Queue: s.queue, Err: err}
-		case s.pollClosing.Load():
-			return ErrClosed
 		case got > 0:
-			if s.mem != nil {
-				drainEventfd(s.fd)
+			for _, s := range socks {
+				if s.mem != nil {
+					drainEventfd(s.fd)
+				}
 			}
 			return nil
 		case left >= 0 && left <= pollSlice:
-			return s.timedOut(ErrTimeout)
+			for _, s := range socks {
+				if err := s.timedOut(ErrTimeout); !errors.Is(err, ErrTimeout) {
+					return err
+				}
+			}
+			return ErrTimeout
 		case left >= 0:
 			left -= pollSlice
 		}
@@ -275,77 +309,17 @@ func (s *sock) busyPollOnce() {
 	_ = sys.WakeupRX(s.fd)
 }
 
-// waitAny implements WaitAny.
+// waitAny implements WaitAny: pollWait on the sockets, with room for a
+// few on the stack.
 func waitAny(timeout time.Duration, socks ...*Socket) error {
-	n := 0
-	defer func() {
-		for _, s := range socks[:n] {
-			s.waitAnys.Done()
-		}
-	}()
-	for _, s := range socks {
-		if err := s.joinWaitAny(); err != nil {
-			return err
-		}
-		n++
+	var sbuf [8]*sock
+	var fbuf [8]unix.PollFd
+	ss, fds := sbuf[:0], fbuf[:]
+	if len(socks) > len(sbuf) {
+		ss, fds = make([]*sock, 0, len(socks)), make([]unix.PollFd, len(socks))
 	}
 	for _, s := range socks {
-		s.memWaits(1)
-		defer s.memWaits(-1)
+		ss = append(ss, s.sock)
 	}
-	for _, s := range socks {
-		if ready, err := s.prepareWait(); ready || err != nil {
-			return err
-		}
-	}
-	fds := make([]unix.PollFd, 0, 2*len(socks))
-	for _, s := range socks {
-		fds = append(fds, unix.PollFd{Fd: int32(s.fd), Events: unix.POLLIN}, unix.PollFd{Fd: int32(s.wakeFD), Events: unix.POLLIN})
-	}
-	ms := -1
-	if timeout >= 0 {
-		ms = int((timeout + time.Millisecond - 1) / time.Millisecond)
-	}
-	got, err := sys.Poll(fds, ms)
-	switch {
-	case err != nil:
-		return err
-	case got == 0:
-		for _, s := range socks {
-			if err := s.timedOut(ErrTimeout); !errors.Is(err, ErrTimeout) {
-				return err
-			}
-		}
-		return ErrTimeout
-	}
-	for i := 1; i < len(fds); i += 2 {
-		if fds[i].Revents != 0 {
-			return ErrClosed
-		}
-	}
-	for _, s := range socks {
-		if s.mem != nil {
-			drainEventfd(s.fd)
-		}
-	}
-	return nil
-}
-
-// joinWaitAny registers a WaitAny, which Close then waits for, and makes
-// the eventfd Close signals to end it.
-func (s *sock) joinWaitAny() error {
-	s.closeMu.Lock()
-	defer s.closeMu.Unlock()
-	if s.closing {
-		return ErrClosed
-	}
-	if s.wakeFD < 0 {
-		fd, err := sys.Eventfd()
-		if err != nil {
-			return &OpError{Op: "wait: eventfd", Interface: s.ifname, Queue: s.queue, Err: err}
-		}
-		s.wakeFD = fd
-	}
-	s.waitAnys.Add(1)
-	return nil
+	return pollWait(timeout, ss, fds[:len(ss)])
 }
