@@ -281,8 +281,7 @@ func (s *sock) teardown() error {
 		s.mem.stop() // the kernel side stops before the frames are reclaimed
 	}
 	s.closeMu.Lock()
-	s.closing = true          // no Wait starts from now on
-	s.pollClosing.Store(true) // nor a WaitPoll or WaitAny; those in poll(2) see it within a slice
+	s.closing.Store(true) // no wait starts from now on; a WaitPoll or WaitAny in poll(2) sees it within a slice
 	poller := s.poller
 	s.closeMu.Unlock()
 	if s.registered {

@@ -106,17 +106,17 @@ type sock struct {
 	stats      Stats     // (pool)
 	stallSince time.Time // (pool) first time Transmit found the TX ring full with nothing completed
 
-	closeMu sync.Mutex // guards the fields below, which Close and the waits share
-	closing bool
-	poller  *os.File // a dup of fd, registered with the runtime poller on the first Wait
+	closeMu sync.Mutex // guards poller and rawConn, which Close and Wait share
+	poller  *os.File   // a dup of fd, registered with the runtime poller on the first Wait
 	rawConn syscall.RawConn
 
-	// WaitPoll's and WaitAny's registration, two atomic adds a wake-up: a
-	// wait counts itself in polls, then looks at pollClosing; Close sets
-	// pollClosing, then waits for polls to drop to 0. Sequentially
-	// consistent, so one of the two sees the other.
-	pollClosing atomic.Bool
-	polls       atomic.Int32
+	// closing is set by Close (under closeMu, for Wait's poller). WaitPoll
+	// and WaitAny register with two atomic adds a wake-up: a wait counts
+	// itself in polls, then looks at closing; Close sets closing, then
+	// waits for polls to drop to 0. Sequentially consistent, so one of the
+	// two sees the other.
+	closing atomic.Bool
+	polls   atomic.Int32
 
 	readyFn   func(uintptr) bool // s.rxReady, bound once so a Wait does not allocate
 	txRoomFn  func(uintptr) bool // s.txRoom, likewise for WaitTX
@@ -451,9 +451,9 @@ func (s *Socket) BusyPolling() bool {
 // redirecting to it), wakes a blocked Wait, waits for the calls in flight
 // to return (a WaitPoll or WaitAny sees Close when its poll slice ends,
 // so Close may wait up to 10 ms for one), gives the frames on its RX ring
-// back to the pool, unmaps its rings and closes it; frames the kernel still had for this
-// queue return to the pool once the queue's last socket of the UMEM is
-// closed. Then it detaches the private program and closes the private
+// back to the pool, unmaps its rings and closes it; frames the kernel
+// still had for this queue return to the pool once the queue's last
+// socket of the UMEM is closed. Then it detaches the private program and closes the private
 // UMEM, if the socket owns them. Frames the application holds stay its
 // own: Release still takes them back after Close. Close is idempotent and
 // safe to call from any goroutine, at any time.

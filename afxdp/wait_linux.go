@@ -65,7 +65,7 @@ func pollWait(timeout time.Duration, socks []*sock, fds []unix.PollFd) error {
 		s.polls.Add(1)
 		s.memWaits(1)
 		joined++
-		if s.pollClosing.Load() {
+		if s.closing.Load() {
 			return ErrClosed
 		}
 	}
@@ -91,7 +91,7 @@ func pollWait(timeout time.Duration, socks []*sock, fds []unix.PollFd) error {
 			return err
 		}
 		for _, s := range socks {
-			if s.pollClosing.Load() {
+			if s.closing.Load() {
 				return ErrClosed
 			}
 		}
@@ -116,10 +116,10 @@ func pollWait(timeout time.Duration, socks []*sock, fds []unix.PollFd) error {
 	}
 }
 
-// awaitPolls waits, after pollClosing is set, for the WaitPolls in
-// flight to leave: each sees Close within a pollSlice. The bound only
-// guards against a WaitPoll that never returns; the fd stays safe even
-// then, because a WaitPoll looks at pollClosing after every slice.
+// awaitPolls waits, after closing is set, for the WaitPolls and WaitAnys
+// in flight to leave: each sees Close within a pollSlice. The bound only
+// guards against one that never returns; the fd stays safe even then,
+// because they look at closing after every slice.
 func (s *sock) awaitPolls() {
 	deadline := time.Now().Add(100 * pollSlice)
 	for s.polls.Load() > 0 && time.Now().Before(deadline) {
@@ -261,7 +261,7 @@ func (s *sock) rxReady(uintptr) bool { return s.rx.Ready() }
 func (s *sock) waitPoller() (*os.File, syscall.RawConn, error) {
 	s.closeMu.Lock()
 	defer s.closeMu.Unlock()
-	if s.closing {
+	if s.closing.Load() { // set under closeMu: no poller is made after Close took it
 		return nil, nil, ErrClosed
 	}
 	if s.poller == nil {
@@ -289,10 +289,7 @@ func (s *sock) pollErr(err error) error {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return ErrTimeout
 	}
-	s.closeMu.Lock()
-	closing := s.closing
-	s.closeMu.Unlock()
-	if closing || errors.Is(err, os.ErrClosed) {
+	if s.closing.Load() || errors.Is(err, os.ErrClosed) {
 		return ErrClosed
 	}
 	return err
