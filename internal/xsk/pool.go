@@ -4,7 +4,6 @@ package xsk
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/xdpkit/xdpkit/ring"
 )
@@ -13,7 +12,7 @@ import (
 // lock. Methods named ...Locked need p's mutex held (Lock/Unlock); the
 // others take it themselves.
 type Pool struct {
-	mu sync.Mutex
+	mu poolMutex
 	u  *UMEM
 	id uint8 // index in UMEM.pools
 
