@@ -185,6 +185,115 @@ func TestFrameStages(t *testing.T) {
 	}
 }
 
+// TestFrameStageAlone runs a batch through a single FrameStage that
+// transmits every frame, moving some within their frames and one outside
+// it: the batch is not sent as one any more, the moved frames go out as
+// they are now, the one outside is dropped (BadData), and the stage's
+// counters are its verdicts.
+func TestFrameStageAlone(t *testing.T) {
+	t.Parallel()
+	const n = 20
+	var frames [][]byte
+	for i := range n {
+		k := byte(kindPass)
+		switch i {
+		case 3, 11:
+			k = kindShorten
+		case 7:
+			k = kindOutside
+		}
+		frames = append(frames, kindFrame(uint16(i), k))
+	}
+	stage := pipeline.FramesFunc(func(b *pipeline.FrameBatch) {
+		for i, f := range b.Frames {
+			switch kindOf(f) {
+			case kindShorten:
+				b.Frames[i] = f[:45]
+			case kindOutside:
+				b.Frames[i] = outside
+			}
+			b.Verdicts[i] = pipeline.Transmit
+		}
+	})
+	sock, kernel, err := afxdp.NewMemory(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	r, err := pipeline.New(pipeline.Config{Socket: sock, Stages: []pipeline.Stage{stage}, BatchSize: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kernel.Deliver(frames...)
+	if got, err := r.Poll(); got != n || err != nil {
+		t.Fatalf("Poll = %d, %v; want %d", got, err, n)
+	}
+	var sent []uint16
+	var lens []int
+	kernel.Transmitted(func(f []byte) {
+		sent = append(sent, binary.BigEndian.Uint16(f[42:]))
+		lens = append(lens, len(f))
+	})
+	var wantSent []uint16
+	var wantLens []int
+	for i, f := range frames {
+		switch i {
+		case 7:
+		case 3, 11:
+			wantSent, wantLens = append(wantSent, uint16(i)), append(wantLens, 45)
+		default:
+			wantSent, wantLens = append(wantSent, uint16(i)), append(wantLens, len(f))
+		}
+	}
+	if !slices.Equal(sent, wantSent) || !slices.Equal(lens, wantLens) {
+		t.Errorf("sent %v (lengths %v), want %v (%v)", sent, lens, wantSent, wantLens)
+	}
+	st := r.Stats()
+	if st.RXPackets != n || st.TXPackets != n-1 || st.Dropped != 1 || st.BadData != 1 {
+		t.Errorf("counters %+v, want %d received, %d sent, 1 dropped for bad data", st, n, n-1)
+	}
+	if s := st.Stages[0]; s.Seen != n || s.Transmitted != n || s.Dropped != 0 {
+		t.Errorf("stage counters %+v, want %d seen and transmitted", s, n)
+	}
+	if err := sock.Pool().Check(); err != nil {
+		t.Errorf("frame accounting: %v", err)
+	}
+}
+
+// TestFrameStagePassesToFinal: a single FrameStage that decides nothing
+// leaves the whole batch to Final, here Transmit.
+func TestFrameStagePassesToFinal(t *testing.T) {
+	t.Parallel()
+	const n = 10
+	var frames [][]byte
+	for i := range n {
+		frames = append(frames, kindFrame(uint16(i), kindPass))
+	}
+	sock, kernel, err := afxdp.NewMemory(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	pass := pipeline.FramesFunc(func(*pipeline.FrameBatch) {})
+	r, err := pipeline.New(pipeline.Config{Socket: sock, Stages: []pipeline.Stage{pass}, Final: pipeline.Transmit, BatchSize: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kernel.Deliver(frames...)
+	if got, err := r.Poll(); got != n || err != nil {
+		t.Fatalf("Poll = %d, %v; want %d", got, err, n)
+	}
+	sent := 0
+	kernel.Transmitted(func([]byte) { sent++ })
+	st := r.Stats()
+	if sent != n || st.TXPackets != n || st.Dropped != 0 {
+		t.Errorf("%d frames sent, counters %+v; want all %d sent", sent, st, n)
+	}
+	if s := st.Stages[0]; s.Seen != n || s.Transmitted != 0 || s.Dropped != 0 {
+		t.Errorf("stage counters %+v, want %d seen and no verdict", s, n)
+	}
+}
+
 // A FramesFunc is a Stage too: Handle decides one packet.
 func TestFramesFuncHandle(t *testing.T) {
 	t.Parallel()

@@ -426,12 +426,12 @@ func (r *Runner) Poll() (int, error) {
 	r.sink = t
 	r.stats.RXBytes += bytes
 	if r.allFrames {
-		r.handleFrames(n)
-		return n, r.flushed(r.dispatch(n))
+		return n, r.flushed(r.dispatch(n, r.handleFrames(n)))
 	}
 	p := &r.pkt
 	u := sock.UMEM()
 	verdicts := r.verdicts[:n]
+	uniform := true
 	for i := range r.rx[:n] {
 		d := &r.rx[i]
 		data := r.frames[i]
@@ -493,14 +493,16 @@ func (r *Runner) Poll() (int, error) {
 		}
 		verdicts[i] = v
 		r.outs[i] = p.Out
+		uniform = uniform && v == verdicts[0]
 	}
-	return n, r.flushed(r.dispatch(n))
+	return n, r.flushed(r.dispatch(n, uniform))
 }
 
 // handleFrames runs the n frames received (in r.rx and r.frames) through
 // stages that are all FrameStages, one call per stage, and leaves their
-// verdicts in r.verdicts and their targets in r.outs.
-func (r *Runner) handleFrames(n int) {
+// verdicts in r.verdicts and their targets in r.outs. It reports whether
+// the verdicts are all the same, for dispatch.
+func (r *Runner) handleFrames(n int) (uniform bool) {
 	frames, verdicts, outs := r.frames[:n], r.verdicts[:n], r.outs[:n]
 	copy(r.orig, frames)
 	clear(verdicts)
@@ -526,36 +528,63 @@ func (r *Runner) handleFrames(n int) {
 			clear(b.Out)
 		}
 		fs.HandleFrames(b)
-		var dropped, sent, forwarded, malformed uint64 // in registers, not a store per frame
-		for _, v := range b.Verdicts {
-			switch v {
-			case Drop:
-				dropped++
-			case Transmit:
-				sent++
-			case Forward:
-				forwarded++
-			case Malformed:
-				malformed++
-			}
+		if len(r.frameStages) == 1 {
+			// The usual case, one stage over the whole batch: its counts
+			// and the final verdicts in one pass.
+			return r.finishFrames(n, &r.stats.Stages[0])
 		}
-		ss := &r.stats.Stages[j]
-		ss.Seen += uint64(len(b.Frames))
-		ss.Dropped += dropped
-		ss.Transmitted += sent
-		ss.Forwarded += forwarded
-		ss.Malformed += malformed
+		r.stats.Stages[j].countAll(b.Verdicts)
 		if j > 0 {
 			for k, i := range r.subIdx[:len(b.Frames)] {
 				frames[i], verdicts[i], outs[i] = b.Frames[k], b.Verdicts[k], b.Out[k]
 			}
 		}
 	}
-	final := r.cfg.Final
-	for i, v := range verdicts {
+	return r.finishFrames(n, nil)
+}
+
+// finishFrames gives the frames every stage passed on Final, sorts out
+// the frames to send that a stage moved, and reports whether the n
+// verdicts are all the same. With ss, the verdicts are one stage's over
+// the whole batch, and it counts them there too.
+func (r *Runner) finishFrames(n int, ss *StageStats) (uniform bool) {
+	verdicts := r.verdicts[:n]
+	if v0 := verdicts[0]; allAre(verdicts, v0) {
+		// The usual batch, every frame one way: a tight loop to see it,
+		// the counts at once, and no per-frame switch.
+		v := v0
 		if v == Continue {
+			v = r.cfg.Final
+			for i := range verdicts {
+				verdicts[i] = v
+			}
+		} else if ss != nil {
+			ss.countN(v, uint64(n))
+		}
+		if ss != nil {
+			ss.Seen += uint64(n)
+		}
+		if v != Transmit && v != Forward {
+			return true
+		}
+		return r.sortMoved(n)
+	}
+	frames := r.frames[:n]
+	final := r.cfg.Final
+	var dropped, sent, forwarded, malformed uint64 // in registers, not a store per frame
+	for i, v := range verdicts {
+		switch v {
+		case Continue:
 			v = final
 			verdicts[i] = v
+		case Drop:
+			dropped++
+		case Transmit:
+			sent++
+		case Forward:
+			forwarded++
+		case Malformed:
+			malformed++
 		}
 		if v == Transmit || v == Forward {
 			if f, o := frames[i], r.orig[i]; len(f) != len(o) || len(o) == 0 || &f[0] != &o[0] {
@@ -563,47 +592,100 @@ func (r *Runner) handleFrames(n int) {
 			}
 		}
 	}
+	if ss != nil {
+		ss.Seen += uint64(n)
+		ss.Dropped += dropped
+		ss.Transmitted += sent
+		ss.Forwarded += forwarded
+		ss.Malformed += malformed
+	}
+	return false
+}
+
+// allAre reports whether every verdict of vs is v.
+func allAre(vs []Verdict, v Verdict) bool {
+	for _, x := range vs {
+		if x != v {
+			return false
+		}
+	}
+	return true
+}
+
+// sortMoved is finishFrames' moved-frame pass for a batch of n frames all
+// to be sent: it reports whether they still all are.
+func (r *Runner) sortMoved(n int) (uniform bool) {
+	uniform = true
+	for i, f := range r.frames[:n] {
+		if o := r.orig[i]; len(f) != len(o) || len(o) == 0 || &f[0] != &o[0] {
+			uniform = r.moved(i) && uniform
+		}
+	}
+	return uniform
 }
 
 // moved handles frame i of a batch handleFrames ran, which is to be sent
 // and whose start or end a stage moved: what is sent is the frame as it
-// is now, if that is inside its UMEM frame; else it is dropped.
-func (r *Runner) moved(i int) {
+// is now, if that is inside its UMEM frame; else it is dropped, and moved
+// reports false.
+func (r *Runner) moved(i int) bool {
 	f := r.frames[i]
 	if addr, ok := r.cfg.Socket.UMEM().Within(r.rx[i].Addr, f); ok {
 		r.rx[i].Addr, r.rx[i].Len = addr, uint32(len(f))
-	} else {
-		r.stats.BadData++
-		r.verdicts[i] = Drop
+		return true
 	}
+	r.stats.BadData++
+	r.verdicts[i] = Drop
+	return false
+}
+
+// countAll counts a stage's verdicts over a batch (Continue is not
+// counted) and the frames it saw.
+func (ss *StageStats) countAll(verdicts []Verdict) {
+	var dropped, sent, forwarded, malformed uint64 // in registers, not a store per frame
+	for _, v := range verdicts {
+		switch v {
+		case Drop:
+			dropped++
+		case Transmit:
+			sent++
+		case Forward:
+			forwarded++
+		case Malformed:
+			malformed++
+		}
+	}
+	ss.Seen += uint64(len(verdicts))
+	ss.Dropped += dropped
+	ss.Transmitted += sent
+	ss.Forwarded += forwarded
+	ss.Malformed += malformed
 }
 
 // count counts a stage's verdict v (not Continue).
-func (ss *StageStats) count(v Verdict) {
+func (ss *StageStats) count(v Verdict) { ss.countN(v, 1) }
+
+// countN counts k verdicts v of a stage (not Continue).
+func (ss *StageStats) countN(v Verdict, k uint64) {
 	switch v {
 	case Drop:
-		ss.Dropped++
+		ss.Dropped += k
 	case Transmit:
-		ss.Transmitted++
+		ss.Transmitted += k
 	case Forward:
-		ss.Forwarded++
+		ss.Forwarded += k
 	case Malformed:
-		ss.Malformed++
+		ss.Malformed += k
 	}
 }
 
 // dispatch sends, forwards and recycles the n frames of r.rx by their
 // verdicts in r.verdicts, in one pass without calls. A batch whose frames
-// all go the same way goes as it is, without copying its descriptors.
-func (r *Runner) dispatch(n int) error {
+// all go the same way (uniform: the caller saw that while it wrote the
+// verdicts) goes as it is, without copying its descriptors.
+func (r *Runner) dispatch(n int, uniform bool) error {
 	rx, verdicts := r.rx[:n], r.verdicts[:n]
-	v0, same := verdicts[0], true
-	for _, v := range verdicts[1:] {
-		if v != v0 {
-			same = false
-			break
-		}
-	}
+	v0, same := verdicts[0], uniform
 	if same && v0 == Transmit {
 		sent, err := r.cfg.Socket.Transmit(rx) // nothing else is queued: no flush
 		r.account(rx, sent, &r.stats.TXPackets, &r.stats.TXBytes)
