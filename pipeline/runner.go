@@ -571,20 +571,12 @@ func (r *Runner) finishFrames(n int, ss *StageStats) (uniform bool) {
 	}
 	frames := r.frames[:n]
 	final := r.cfg.Final
-	var dropped, sent, forwarded, malformed uint64 // in registers, not a store per frame
+	var t tally
 	for i, v := range verdicts {
-		switch v {
-		case Continue:
+		t.add(v)
+		if v == Continue {
 			v = final
 			verdicts[i] = v
-		case Drop:
-			dropped++
-		case Transmit:
-			sent++
-		case Forward:
-			forwarded++
-		case Malformed:
-			malformed++
 		}
 		if v == Transmit || v == Forward {
 			if f, o := frames[i], r.orig[i]; len(f) != len(o) || len(o) == 0 || &f[0] != &o[0] {
@@ -593,11 +585,7 @@ func (r *Runner) finishFrames(n int, ss *StageStats) (uniform bool) {
 		}
 	}
 	if ss != nil {
-		ss.Seen += uint64(n)
-		ss.Dropped += dropped
-		ss.Transmitted += sent
-		ss.Forwarded += forwarded
-		ss.Malformed += malformed
+		ss.add(n, t)
 	}
 	return false
 }
@@ -642,24 +630,38 @@ func (r *Runner) moved(i int) bool {
 // countAll counts a stage's verdicts over a batch (Continue is not
 // counted) and the frames it saw.
 func (ss *StageStats) countAll(verdicts []Verdict) {
-	var dropped, sent, forwarded, malformed uint64 // in registers, not a store per frame
+	var t tally
 	for _, v := range verdicts {
-		switch v {
-		case Drop:
-			dropped++
-		case Transmit:
-			sent++
-		case Forward:
-			forwarded++
-		case Malformed:
-			malformed++
-		}
+		t.add(v)
 	}
-	ss.Seen += uint64(len(verdicts))
-	ss.Dropped += dropped
-	ss.Transmitted += sent
-	ss.Forwarded += forwarded
-	ss.Malformed += malformed
+	ss.add(len(verdicts), t)
+}
+
+// tally counts a batch's verdicts by kind, in registers rather than a
+// store per frame.
+type tally struct{ dropped, sent, forwarded, malformed uint64 }
+
+// add counts v (Continue, and what is not a verdict, count nothing).
+func (t *tally) add(v Verdict) {
+	switch v {
+	case Drop:
+		t.dropped++
+	case Transmit:
+		t.sent++
+	case Forward:
+		t.forwarded++
+	case Malformed:
+		t.malformed++
+	}
+}
+
+// add adds t, the tally of n frames the stage saw, to ss.
+func (ss *StageStats) add(n int, t tally) {
+	ss.Seen += uint64(n)
+	ss.Dropped += t.dropped
+	ss.Transmitted += t.sent
+	ss.Forwarded += t.forwarded
+	ss.Malformed += t.malformed
 }
 
 // count counts a stage's verdict v (not Continue).

@@ -26,5 +26,8 @@
 // frames, and the rings of the sockets that use it: the fill and
 // completion rings of their ring pairs and, by afxdp's convention, their
 // RX and TX rings. The UMEM's mutex guards its set of sockets and ring
-// pairs; it is taken before a pool's, never after.
+// pairs; it is taken before a pool's, never after. A Pool's mutex is its
+// own (mutex.go): its Unlock is a plain store on x86, not a fence, and a
+// waiter spins, yields and sleeps rather than parks, since a pool is
+// normally driven by one goroutine.
 package xsk
