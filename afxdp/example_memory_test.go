@@ -37,30 +37,3 @@ func ExampleNewMemory() {
 	// sent 1514 bytes
 	// completed: 2
 }
-
-// A receive loop's batch: the descriptors and the frames' bytes from one
-// call, then straight back onto the fill ring. A memory socket plays the
-// kernel here.
-func ExampleSocket_ReceiveFrames() {
-	sock, kernel, err := afxdp.NewMemory(nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer sock.Close()
-	kernel.Deliver([]byte("first frame"), []byte("second frame"))
-
-	descs, frames := make([]afxdp.Desc, 64), make([][]byte, 64)
-	n, err := sock.ReceiveFrames(descs, frames)
-	if err != nil {
-		log.Fatal(err)
-	}
-	for _, f := range frames[:n] {
-		fmt.Printf("%q\n", f)
-	}
-	if err := sock.Recycle(descs[:n]); err != nil {
-		log.Fatal(err)
-	}
-	// Output:
-	// "first frame"
-	// "second frame"
-}

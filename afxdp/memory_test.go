@@ -5,7 +5,6 @@ package afxdp_test
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -364,70 +363,5 @@ func TestDiscard(t *testing.T) {
 	}
 	if n, _, err := s.Discard(descs); n != 0 || !errors.Is(err, afxdp.ErrClosed) {
 		t.Errorf("Discard after Close: %d, %v; want ErrClosed", n, err)
-	}
-}
-
-// TestReceiveFrames checks that ReceiveFrames takes what Receive takes and
-// gives each frame's bytes as Frame does (the same memory, length and
-// capacity), bounded by the shorter of its two slices, in aligned and in
-// unaligned mode (where it takes the general path), without allocating.
-func TestReceiveFrames(t *testing.T) {
-	for _, unaligned := range []bool{false, true} {
-		t.Run(fmt.Sprintf("unaligned=%v", unaligned), func(t *testing.T) {
-			o := &umem.Options{FrameCount: 64, FillRingSize: 64, CompletionRingSize: 64, Unaligned: unaligned}
-			if unaligned {
-				o.FrameSize = 3000
-			}
-			s, k := newMemory(t, &afxdp.Config{UMEMOptions: o, RXRingSize: 64, TXRingSize: 64})
-			var sent [][]byte
-			for i := range 24 {
-				sent = append(sent, bytes.Repeat([]byte{byte(i)}, 60+i))
-			}
-			k.Deliver(sent...)
-			descs, frames := make([]afxdp.Desc, 16), make([][]byte, 10)
-			var got [][]byte
-			var total uint64
-			for _, want := range []int{10, 10, 4, 0} {
-				n, err := s.ReceiveFrames(descs, frames)
-				if n != want || err != nil {
-					t.Fatalf("ReceiveFrames = %d, %v; want %d (bounded by the 10 frames)", n, err, want)
-				}
-				for i, f := range frames[:n] {
-					ref := s.Frame(descs[i])
-					if len(f) != len(ref) || cap(f) != cap(ref) || len(f) == 0 || &f[0] != &ref[0] {
-						t.Fatalf("frame %d: %d bytes (cap %d), Frame gives %d (cap %d) at another place", i, len(f), cap(f), len(ref), cap(ref))
-					}
-					got = append(got, bytes.Clone(f))
-					total += uint64(descs[i].Len)
-				}
-				if err := s.Recycle(descs[:n]); err != nil {
-					t.Fatal(err)
-				}
-			}
-			for i := range sent {
-				if !bytes.Equal(got[i], sent[i]) {
-					t.Fatalf("frame %d: % x, want % x", i, got[i], sent[i])
-				}
-			}
-			if st, err := s.Stats(); err != nil || st.RXPackets != 24 || st.RXBytes != total {
-				t.Errorf("Stats: %+v, %v; want 24 packets, %d bytes", st, err, total)
-			}
-			if err := s.UMEM().Check(); err != nil {
-				t.Errorf("UMEM check: %v", err)
-			}
-			if allocs := testing.AllocsPerRun(50, func() {
-				k.DeliverN(10, 60)
-				n, _ := s.ReceiveFrames(descs, frames)
-				_ = s.Recycle(descs[:n])
-			}); allocs != 0 {
-				t.Errorf("DeliverN + ReceiveFrames + Recycle allocate %.2f times", allocs)
-			}
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if n, err := s.ReceiveFrames(descs, frames); n != 0 || !errors.Is(err, afxdp.ErrClosed) {
-				t.Errorf("ReceiveFrames after Close: %d, %v; want ErrClosed", n, err)
-			}
-		})
 	}
 }

@@ -252,9 +252,22 @@ func (s *Socket) Frames(descs []Desc, out [][]byte) {
 // alignedFrame is d's bytes in an aligned area of frames of 1<<shift
 // bytes, capped at the frame's end, or nil if d runs past its frame or the
 // area: a shift and a slice, inlined into Frame and Frames.
-func alignedFrame(area []byte, shift uint, d Desc) []byte { return xsk.AlignedFrame(area, shift, d) }
+func alignedFrame(area []byte, shift uint, d Desc) []byte {
+	a := d.Addr
+	end := (a>>shift + 1) << shift // of a's frame; 0 if a is past 2^64 - frame size
+	if a+uint64(d.Len) > end || end > uint64(len(area)) {
+		return nil
+	}
+	return area[a : a+uint64(d.Len) : end]
+}
 
-func (s *Socket) frameSlow(d Desc) []byte { return s.x.DescFrame(d) }
+func (s *Socket) frameSlow(d Desc) []byte {
+	f := s.x.Frame(d.Addr)
+	if uint32(len(f)) < d.Len {
+		return nil
+	}
+	return f[:d.Len]
+}
 
 // FrameHeadroom returns the whole UMEM frame of d and the offset of d's
 // data in it, or nil if d is not inside the UMEM. The bytes before the
@@ -320,15 +333,6 @@ func (s *Socket) TransmitBytes(pkts [][]byte) (int, error) {
 // until it hands them back with Release, or sends them with Transmit.
 // Before reading, it restocks the fill ring from the pool's free frames.
 func (s *Socket) Receive(descs []Desc) (int, error) { return s.receive(descs) }
-
-// ReceiveFrames is Receive that also sets frames[i] to Frame(descs[i])
-// for each frame it takes, in the same pass over the RX ring: a batch's
-// descriptors and bytes from one call, each descriptor read once. It
-// takes at most min(len(descs), len(frames)) frames and, like Receive,
-// allocates nothing and returns ErrClosed after Close.
-func (s *Socket) ReceiveFrames(descs []Desc, frames [][]byte) (int, error) {
-	return s.receiveFrames(descs, frames)
-}
 
 // Release hands received (or allocated) frames back to the socket's pool;
 // the next Receive puts them on the fill ring. It works after Close too,

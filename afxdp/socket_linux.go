@@ -34,25 +34,6 @@ func (s *sock) receiveLocked(descs []unix.XDPDesc) int {
 	return k
 }
 
-// receiveFrames implements ReceiveFrames.
-func (s *sock) receiveFrames(descs []unix.XDPDesc, frames [][]byte) (int, error) {
-	descs = descs[:min(len(descs), len(frames))]
-	s.pool.Lock()
-	defer s.pool.Unlock()
-	if s.closed {
-		return 0, ErrClosed
-	}
-	a, b, n := s.peekRX(len(descs))
-	if n == 0 {
-		return 0, nil
-	}
-	k, bytes := s.pool.ReceiveFramesLocked(s.pair, a, b, descs, frames)
-	s.rx.Release(n)
-	s.stats.RXPackets += uint64(k)
-	s.stats.RXBytes += bytes
-	return k, nil
-}
-
 // discard implements Discard: receiveLocked's ring work, with the frames
 // put straight back on the fill ring instead of handed out.
 func (s *sock) discard(descs []unix.XDPDesc) (int, uint64, error) {

@@ -37,7 +37,7 @@ func memFlows() [][]byte {
 // (a Raw stage that reads a byte and drops; drop-frames, the same as a
 // FrameStage), MAC-swap reflect (a FrameStage; reflect-per-packet calls it
 // once per frame), FlowCounter count, LoadBalancer (DSR, 4 backends, connection table),
-// and the hand loop (ReceiveFrames, touch, Recycle) under drop for
+// and the hand loop (Receive, Frames, touch, Recycle) under drop for
 // reference.
 func BenchmarkRunnerMemory(b *testing.B) {
 	const batch = 64
@@ -93,7 +93,8 @@ func BenchmarkRunnerMemory(b *testing.B) {
 		var sink byte
 		for b.Loop() {
 			k.DeliverN(batch, len(flows[0]))
-			n, _ := s.ReceiveFrames(descs, bufs)
+			n, _ := s.Receive(descs)
+			s.Frames(descs[:n], bufs)
 			for _, f := range bufs[:n] {
 				sink ^= f[12]
 			}

@@ -397,8 +397,7 @@ func (r *Runner) Poll() (int, error) {
 			return n, nil
 		}
 	} else {
-		// The descriptors and their frames' bytes in one pass.
-		n, err = sock.ReceiveFrames(r.rx, r.frames)
+		n, err = sock.Receive(r.rx)
 	}
 	if err != nil {
 		return 0, err
@@ -411,6 +410,7 @@ func (r *Runner) Poll() (int, error) {
 		return 0, nil
 	}
 	r.stats.RXPackets += uint64(n)
+	sock.Frames(r.rx[:n], r.frames)
 	// Every stage reads the headers: read each frame's first byte first,
 	// in a loop whose loads do not wait for one another, so that the
 	// batch's cache misses (the kernel wrote the frames on another CPU)

@@ -68,7 +68,7 @@ func Use(ctx context.Context) error {
 		sock.Frames(descs[:n], frames)
 		_ = sock.Release(descs[:n])
 		if sock.WaitPoll(time.Millisecond) == nil {
-			n, _ = sock.ReceiveFrames(descs, frames)
+			n, _ = sock.Receive(descs)
 			_ = sock.Recycle(descs[:n])
 		}
 	}

@@ -444,7 +444,7 @@ func (f *poolFuzzer) do(op int) {
 			}
 			return
 		}
-		how := f.intn(4)
+		how := f.intn(3)
 		if how == 0 {
 			if n := p.received(descs); n != len(valid) || !slices.Equal(descs[:n], valid) {
 				f.fatalf("ReceivedLocked(%+v) kept %+v, want %+v", in, descs[:n], valid)
@@ -487,22 +487,6 @@ func (f *poolFuzzer) do(op int) {
 			return
 		}
 		dst := make([]unix.XDPDesc, len(descs))
-		if how == 3 {
-			// ReceiveFramesLocked: ReceiveLocked's result, and each frame's
-			// bytes as DescFrame gives them.
-			frames := make([][]byte, len(descs))
-			n, bytes := p.receiveFrames(descs[:cut], descs[cut:], dst, frames)
-			if n != len(valid) || !slices.Equal(dst[:n], valid) || bytes != wantBytes {
-				f.fatalf("ReceiveFramesLocked(%+v | %+v) kept %+v (%d bytes), want %+v (%d)", in[:cut], in[cut:], dst[:n], bytes, valid, wantBytes)
-			}
-			for i, got := range frames[:n] {
-				want := f.u.DescFrame(dst[i])
-				if len(got) != len(want) || cap(got) != cap(want) || (len(got) > 0 && &got[0] != &want[0]) {
-					f.fatalf("ReceiveFramesLocked: frame %d of %+v is %d bytes (cap %d), want %d (cap %d) at the same place", i, dst[i], len(got), cap(got), len(want), cap(want))
-				}
-			}
-			return
-		}
 		n, bytes := p.receive(descs[:cut], descs[cut:], dst)
 		if n != len(valid) || !slices.Equal(dst[:n], valid) || bytes != wantBytes {
 			f.fatalf("ReceiveLocked(%+v | %+v) kept %+v (%d bytes), want %+v (%d)", in[:cut], in[cut:], dst[:n], bytes, valid, wantBytes)

@@ -137,12 +137,6 @@ func (p *Pool) receive(a, b, dst []unix.XDPDesc) (int, uint64) {
 	return p.ReceiveLocked(nil, a, b, dst)
 }
 
-func (p *Pool) receiveFrames(a, b, dst []unix.XDPDesc, frames [][]byte) (int, uint64) {
-	p.Lock()
-	defer p.Unlock()
-	return p.ReceiveFramesLocked(nil, a, b, dst, frames)
-}
-
 func (p *Pool) discard(pr *testPair, a, b []unix.XDPDesc) (int, uint64) {
 	p.Lock()
 	defer p.Unlock()

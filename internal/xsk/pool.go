@@ -442,63 +442,6 @@ func (p *Pool) receiveRun(run, dst []ring.Desc, k int) (int, uint64, int, uint64
 	return k, bytes, bad, badAddr
 }
 
-// ReceiveFramesLocked is ReceiveLocked that also sets frames[i] to the
-// bytes of dst[i] (DescFrame: Len bytes from the data address, capacity
-// to the frame's end, nil past it), in the same pass over the ring's
-// descriptors for aligned frames: each descriptor is read once, for the
-// bookkeeping, the copy and the slice. frames must hold len(a)+len(b).
-func (p *Pool) ReceiveFramesLocked(pr *Pair, a, b, dst []ring.Desc, frames [][]byte) (k int, bytes uint64) {
-	u := p.u
-	if u.fastIndex() && u.area != nil {
-		ga, ba := p.receiveFramesRun(a, dst, frames)
-		gb, bb := 0, uint64(0)
-		if ga == len(a) {
-			gb, bb = p.receiveFramesRun(b, dst[ga:], frames[ga:])
-		}
-		if ga == len(a) && gb == len(b) {
-			k, bytes = ga+gb, ba+bb
-			p.fill -= k
-			p.app += k
-			if pr != nil {
-				pr.onFill = max(pr.onFill-k, 0)
-			}
-			return k, bytes
-		}
-		// Something else wrote the ring: the marks undone, the general path.
-		p.unmarkReceived(dst[:ga+gb])
-	}
-	k, bytes = p.ReceiveLocked(pr, a, b, dst)
-	for i := range dst[:k] {
-		frames[i] = u.DescFrame(dst[i])
-	}
-	return k, bytes
-}
-
-// receiveFramesRun is ReceiveFramesLocked's loop over one run of aligned
-// frames, into dst and frames from their start: it marks the frames the
-// application's (Fill → App), copies their descriptors and slices their
-// bytes, up to the first one it must refuse, and returns how many it took
-// and their bytes.
-func (p *Pool) receiveFramesRun(run, dst []ring.Desc, frames [][]byte) (int, uint64) {
-	u := p.u
-	meta, shift, area := u.meta, u.shift&63, u.area[:u.size:u.size]
-	want := frameMeta{state: StateFill, pool: p.id}.head()
-	dst, frames = dst[:len(run)], frames[:len(run)]
-	var bytes uint64
-	for i := range run {
-		d := run[i]
-		j := d.Addr >> shift
-		if j >= uint64(len(meta)) || meta[j].head() != want {
-			return i, bytes
-		}
-		meta[j].state = StateApp
-		bytes += uint64(d.Len)
-		dst[i] = d
-		frames[i] = AlignedFrame(area, shift, d)
-	}
-	return len(run), bytes
-}
-
 // DiscardLocked puts the frames of a and b, descriptors read off the RX
 // ring of a socket on pr (a then b, the ring's two runs), straight back
 // on pr's fill ring without handing them to the application: a

@@ -17,7 +17,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpkit/xdpkit/internal/sys"
-	"github.com/xdpkit/xdpkit/ring"
 )
 
 // Unaligned descriptors carry the packet's offset in their chunk in the
@@ -345,17 +344,6 @@ func (u *UMEM) Frame(addr uint64) []byte {
 	}
 	end := u.FrameStart(a) + u.frameSize
 	return u.area[a:end:end]
-}
-
-// DescFrame returns d's bytes: Len bytes from its data address, with
-// capacity to the end of its frame, or nil if d is outside the UMEM or
-// runs past its frame's end.
-func (u *UMEM) DescFrame(d ring.Desc) []byte {
-	f := u.Frame(d.Addr)
-	if uint64(len(f)) < uint64(d.Len) {
-		return nil
-	}
-	return f[:d.Len]
 }
 
 // FrameHead returns the whole frame addr points into and the offset of

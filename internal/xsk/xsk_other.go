@@ -35,7 +35,6 @@ func (u *UMEM) FrameStart(addr uint64) uint64        { return addr }
 func (u *UMEM) DataAddr(addr uint64) uint64          { return addr }
 func (u *UMEM) Bytes(uint64, uint32) []byte          { return nil }
 func (u *UMEM) Frame(uint64) []byte                  { return nil }
-func (u *UMEM) DescFrame(ring.Desc) []byte           { return nil }
 func (u *UMEM) FrameHead(uint64) ([]byte, int)       { return nil, 0 }
 func (u *UMEM) Within(uint64, []byte) (uint64, bool) { return 0, false }
 func (u *UMEM) NewPool(int) (*Pool, error)           { return nil, errUnsupported }
