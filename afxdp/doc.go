@@ -20,8 +20,10 @@
 // the fill ring; the kernel writes received packets into them and describes
 // them on the RX ring. [Socket.Receive] restocks the fill ring from the
 // pool's free frames and takes a batch of descriptors off the RX ring.
-// [Socket.Frame] gives a descriptor's bytes, in place. [Socket.Release]
-// returns the frames to the free list.
+// [Socket.Frame] gives a descriptor's bytes, in place ([Socket.Frames]
+// a batch's). [Socket.Release] returns the frames to the free list,
+// [Socket.Recycle] straight to the fill ring; [Socket.Discard] drops a
+// batch unread.
 //
 // Transmitting: the application writes packets into frames it holds (a
 // received one, or one from Pool().Alloc()), and [Socket.Transmit] puts
