@@ -558,11 +558,11 @@ func (r *Runner) finishFrames(n int, ss *StageStats) (uniform bool) {
 			for i := range verdicts {
 				verdicts[i] = v
 			}
-		} else if ss != nil {
-			ss.countN(v, uint64(n))
 		}
 		if ss != nil {
-			ss.Seen += uint64(n)
+			var t tally
+			t.addN(v0, uint64(n)) // Continue counts nothing
+			ss.add(n, t)
 		}
 		if v != Transmit && v != Forward {
 			return true
@@ -642,16 +642,19 @@ func (ss *StageStats) countAll(verdicts []Verdict) {
 type tally struct{ dropped, sent, forwarded, malformed uint64 }
 
 // add counts v (Continue, and what is not a verdict, count nothing).
-func (t *tally) add(v Verdict) {
+func (t *tally) add(v Verdict) { t.addN(v, 1) }
+
+// addN counts k verdicts v.
+func (t *tally) addN(v Verdict, k uint64) {
 	switch v {
 	case Drop:
-		t.dropped++
+		t.dropped += k
 	case Transmit:
-		t.sent++
+		t.sent += k
 	case Forward:
-		t.forwarded++
+		t.forwarded += k
 	case Malformed:
-		t.malformed++
+		t.malformed += k
 	}
 }
 
@@ -664,20 +667,18 @@ func (ss *StageStats) add(n int, t tally) {
 	ss.Malformed += t.malformed
 }
 
-// count counts a stage's verdict v (not Continue).
-func (ss *StageStats) count(v Verdict) { ss.countN(v, 1) }
-
-// countN counts k verdicts v of a stage (not Continue).
-func (ss *StageStats) countN(v Verdict, k uint64) {
+// count counts a stage's verdict v (not Continue): one increment, for
+// the per-packet path.
+func (ss *StageStats) count(v Verdict) {
 	switch v {
 	case Drop:
-		ss.Dropped += k
+		ss.Dropped++
 	case Transmit:
-		ss.Transmitted += k
+		ss.Transmitted++
 	case Forward:
-		ss.Forwarded += k
+		ss.Forwarded++
 	case Malformed:
-		ss.Malformed += k
+		ss.Malformed++
 	}
 }
 
