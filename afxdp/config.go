@@ -132,6 +132,17 @@ type Config struct {
 	DisableNeedWakeup bool
 	// BusyPoll sets the busy-poll socket options. Zero value: off.
 	BusyPoll BusyPoll
+	// PollYields makes WaitPoll and WaitAny give the goroutine's P (its
+	// slot in the Go scheduler) back whenever they sleep. By default the
+	// first 10 ms of each such wait keep it: to the scheduler the
+	// goroutine is running, as a busy-polling loop is, so the wake-up that
+	// ends the wait costs no scheduler hand-off. Other goroutines still
+	// get the P when the runtime preempts the waiter (the GC, or after
+	// 10 ms), but with GOMAXPROCS=1, or as many waiters as Ps, they may
+	// wait that long for it. Set PollYields for a socket whose waits must
+	// never delay other goroutines; it costs CPU per wake-up (in the
+	// bench's poll-mode rx-drop, 20-45 ns per frame). Zero value: off.
+	PollYields bool
 	// TXBudget sets XDP_MAX_TX_SKB_BUDGET (Linux 6.16+): how many frames
 	// one sendto sends in copy mode, instead of the kernel's 32. Fewer
 	// syscalls per frame; a larger value holds the CPU longer per call.

@@ -36,7 +36,9 @@
 // timeout passes or the socket is closed; it makes no syscall when frames
 // are already waiting. [Socket.WaitPoll] does the same in poll(2) on the
 // calling thread: cheaper per wake-up, and the one for a goroutine locked
-// to its thread.
+// to its thread. For its first 10 ms it keeps the goroutine's P, as a
+// busy-polling loop does, so that a wake-up costs no scheduler hand-off;
+// [Config].PollYields gives the P back at once instead.
 //
 // # Memory sockets
 //

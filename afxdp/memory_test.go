@@ -5,6 +5,7 @@ package afxdp_test
 import (
 	"bytes"
 	"errors"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -113,49 +114,71 @@ func TestMemoryRoundTrip(t *testing.T) {
 // TestMemoryWaits: Wait and WaitPoll time out on an empty ring, return
 // when another goroutine delivers, and end with ErrClosed on Close.
 func TestMemoryWaits(t *testing.T) {
-	for _, tc := range waitKinds {
-		t.Run(tc.name, func(t *testing.T) {
-			s, k := newMemory(t, nil)
-			if err := tc.wait(s, 20*time.Millisecond); !errors.Is(err, afxdp.ErrTimeout) {
-				t.Fatalf("on an empty ring: %v, want ErrTimeout", err)
-			}
-			descs := make([]afxdp.Desc, 8)
-			for round := range 3 {
-				go func() {
-					time.Sleep(20 * time.Millisecond)
-					k.Deliver(testframes.UDP4)
-				}()
-				start := time.Now()
-				if err := tc.wait(s, 5*time.Second); err != nil {
-					t.Fatalf("round %d: %v", round, err)
+	for _, v := range []struct {
+		name       string
+		cfg        *afxdp.Config
+		gomaxprocs int
+	}{
+		{"", nil, 0},
+		// WaitPoll and WaitAny keep the goroutine's P in their first
+		// slice: the goroutine that delivers runs all the same.
+		{"/GOMAXPROCS=1", nil, 1},
+		{"/PollYields", &afxdp.Config{PollYields: true}, 0},
+		{"/PollYields/GOMAXPROCS=1", &afxdp.Config{PollYields: true}, 1},
+	} {
+		for _, tc := range waitKinds {
+			t.Run(tc.name+v.name, func(t *testing.T) {
+				if v.gomaxprocs > 0 {
+					defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(v.gomaxprocs))
 				}
-				if d := time.Since(start); d > 2*time.Second {
-					t.Errorf("round %d: woken after %v", round, d)
-				}
-				if n, _ := s.Receive(descs); n != 1 {
-					t.Fatalf("round %d: received %d, want 1", round, n)
-				}
-				_ = s.Release(descs[:1])
-			}
-			// The eventfd was emptied: with the ring empty it waits again.
-			if err := tc.wait(s, 20*time.Millisecond); !errors.Is(err, afxdp.ErrTimeout) {
-				t.Fatalf("after the deliveries: %v, want ErrTimeout", err)
-			}
-			errc := make(chan error, 1)
-			go func() { errc <- tc.wait(s, -1) }()
-			time.Sleep(50 * time.Millisecond)
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case err := <-errc:
-				if !errors.Is(err, afxdp.ErrClosed) {
-					t.Errorf("after Close: %v, want ErrClosed", err)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("still waiting 5s after Close")
-			}
-		})
+				testMemoryWait(t, v.cfg, tc.wait)
+			})
+		}
+	}
+}
+
+// testMemoryWait is TestMemoryWaits for one way to wait on a memory
+// socket made with cfg.
+func testMemoryWait(t *testing.T, cfg *afxdp.Config, wait func(*afxdp.Socket, time.Duration) error) {
+	s, k := newMemory(t, cfg)
+	if err := wait(s, 20*time.Millisecond); !errors.Is(err, afxdp.ErrTimeout) {
+		t.Fatalf("on an empty ring: %v, want ErrTimeout", err)
+	}
+	descs := make([]afxdp.Desc, 8)
+	for round := range 3 {
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			k.Deliver(testframes.UDP4)
+		}()
+		start := time.Now()
+		if err := wait(s, 5*time.Second); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("round %d: woken after %v", round, d)
+		}
+		if n, _ := s.Receive(descs); n != 1 {
+			t.Fatalf("round %d: received %d, want 1", round, n)
+		}
+		_ = s.Release(descs[:1])
+	}
+	// The eventfd was emptied: with the ring empty it waits again.
+	if err := wait(s, 20*time.Millisecond); !errors.Is(err, afxdp.ErrTimeout) {
+		t.Fatalf("after the deliveries: %v, want ErrTimeout", err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- wait(s, -1) }()
+	time.Sleep(50 * time.Millisecond)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if !errors.Is(err, afxdp.ErrClosed) {
+			t.Errorf("after Close: %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("still waiting 5s after Close")
 	}
 }
 

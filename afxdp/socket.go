@@ -416,8 +416,10 @@ func (s *Socket) Wait(timeout time.Duration) error { return s.waitFor(timeout) }
 // thread to its own, two thread switches per wake-up, where poll(2)
 // returns on the thread that waits. It polls the socket alone, so that
 // a wake-up costs the kernel one file and one wait queue, and sleeps in
-// slices of at most 10 ms: Close ends it (ErrClosed) within a slice. It
-// allocates nothing.
+// slices of at most 10 ms: Close ends it (ErrClosed) within a slice. The
+// first slice keeps the goroutine's place in the scheduler (its P), so
+// that the wake-up costs no hand-off; see Config.PollYields for what that
+// means for other goroutines and how to turn it off. It allocates nothing.
 func (s *Socket) WaitPoll(timeout time.Duration) error { return s.waitPoll(timeout) }
 
 // WaitContext is Wait until ctx is done; then it returns ctx.Err().

@@ -25,7 +25,8 @@
 // (stages.MACSwap and stages.FlowCounter are; stages.LoadBalancer is in
 // the configurations that allow it, which a [ConditionalFrameStage]
 // says). When idle, Run sleeps in poll(2) on its thread
-// (afxdp.Socket.WaitPoll).
+// (afxdp.Socket.WaitPoll), keeping its P for the first 10 ms of each sleep
+// unless the socket has afxdp.Config.PollYields.
 //
 // BenchmarkRunnerMemory measures the Runner alone, over a memory socket
 // (afxdp.NewMemory) whose kernel side costs next to nothing: the

@@ -313,7 +313,8 @@ func (r *Runner) loop(ctx context.Context) error {
 // against 162-175 through the runtime poller; unlocked the two are within
 // the bench's noise), and a socket never registered with the runtime's
 // epoll set does not wake it for every frame it transmits. A Runner holds
-// a thread while it sleeps; a few per process are nothing.
+// a thread while it sleeps, and for the first 10 ms of each sleep its P
+// too, unless the socket has afxdp.Config.PollYields (see there).
 func (r *Runner) wait(sock *afxdp.Socket) error {
 	return sock.WaitPoll(r.cfg.IdleWait)
 }

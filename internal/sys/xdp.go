@@ -7,6 +7,8 @@ package sys
 
 import (
 	"fmt"
+	"runtime"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -185,6 +187,37 @@ func Poll(fds []unix.PollFd, timeoutMs int) (int, error) {
 		n, err := unix.Poll(fds, timeoutMs)
 		if err != unix.EINTR {
 			return n, err
+		}
+	}
+}
+
+// PollHeld is ppoll(2) for at most timeout without telling the Go
+// scheduler that the thread blocks: the goroutine keeps its P while it
+// sleeps, as a busy-polling loop would. A poll that the scheduler knows
+// of (Poll) loses its P to sysmon when it sleeps past one of sysmon's
+// ticks (20 µs and up) while no other P is idle, and getting it back costs
+// the waking thread a slow path and often a futex wake-up of another
+// thread (afxdp's pollWait has the numbers). The runtime still reaches a
+// held goroutine: preemption (the GC's stop-the-world, sysmon's 10 ms
+// time slice) signals its thread, the signal ends ppoll with EINTR, and PollHeld
+// yields (runtime.Gosched) before it polls again with the same timeout.
+// While it sleeps, the P runs nothing else: keep timeout bounded.
+func PollHeld(fds []unix.PollFd, timeout time.Duration) (int, error) {
+	if len(fds) == 0 {
+		return 0, unix.EINVAL
+	}
+	ts := unix.NsecToTimespec(int64(timeout))
+	for {
+		// RawSyscall6: no entersyscall, so the P stays with this goroutine;
+		// fds and ts live across the call (uintptrkeepalive).
+		n, _, errno := unix.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), uintptr(len(fds)), uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+		switch errno {
+		case 0:
+			return int(n), nil
+		case unix.EINTR:
+			runtime.Gosched() // let the preemption that signalled us happen
+		default:
+			return 0, errno
 		}
 	}
 }
