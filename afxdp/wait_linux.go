@@ -59,10 +59,10 @@ func (s *sock) waitPoll(timeout time.Duration) error {
 // a poll the scheduler knows of loses its P to sysmon and pays to get it
 // back (bench poll-mode rx-drop, DUT CPU per frame, 4 alternations:
 // 108-135 ns with every slice a plain poll(2), 77-88 with the first one
-// held). It is a full slice, not a short one: a poll timeout shorter than
-// the kernel's next timer reprograms the CPU's timer on every wait and
-// again when the wait ends early, which in a VM is an exit each time
-// (200 µs and 1 ms held slices cost 107-141 ns).
+// held). It is a full slice, not a short one: 200 µs and 1 ms held
+// slices cost 107-141 ns, most likely because a poll timeout shorter
+// than the kernel's next timer reprograms the CPU's timer on every wait
+// and again when the wait ends early, in a VM an exit each time.
 func pollWait(timeout time.Duration, socks []*sock, fds []unix.PollFd) error {
 	joined := 0
 	defer func() {
