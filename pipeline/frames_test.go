@@ -204,17 +204,40 @@ func TestFrameStageAlone(t *testing.T) {
 		}
 		frames = append(frames, kindFrame(uint16(i), k))
 	}
-	stage := pipeline.FramesFunc(func(b *pipeline.FrameBatch) {
-		for i, f := range b.Frames {
-			switch kindOf(f) {
-			case kindShorten:
-				b.Frames[i] = f[:45]
-			case kindOutside:
-				b.Frames[i] = outside
-			}
-			b.Verdicts[i] = pipeline.Transmit
+	decide := func(f []byte) []byte {
+		switch kindOf(f) {
+		case kindShorten:
+			return f[:45]
+		case kindOutside:
+			return outside
 		}
-	})
+		return f
+	}
+	// The same decision as a lone Func and RawFunc: the Runner's loop for
+	// a single per-packet stage (handleOneFn) must do what it does for the
+	// FrameStage.
+	for name, stage := range map[string]pipeline.Stage{
+		"FrameStage": pipeline.FramesFunc(func(b *pipeline.FrameBatch) {
+			for i, f := range b.Frames {
+				b.Frames[i], b.Verdicts[i] = decide(f), pipeline.Transmit
+			}
+		}),
+		"Func": pipeline.Func(func(p *pipeline.Packet) pipeline.Verdict {
+			p.Data = decide(p.Data)
+			return pipeline.Transmit
+		}),
+		"RawFunc": pipeline.RawFunc(func(p *pipeline.Packet) pipeline.Verdict {
+			p.Data = decide(p.Data)
+			return pipeline.Transmit
+		}),
+	} {
+		t.Run(name, func(t *testing.T) { testStageAlone(t, stage, frames) })
+	}
+}
+
+// testStageAlone is TestFrameStageAlone for one stage.
+func testStageAlone(t *testing.T, stage pipeline.Stage, frames [][]byte) {
+	n := uint64(len(frames))
 	sock, kernel, err := afxdp.NewMemory(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -225,7 +248,7 @@ func TestFrameStageAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	kernel.Deliver(frames...)
-	if got, err := r.Poll(); got != n || err != nil {
+	if got, err := r.Poll(); uint64(got) != n || err != nil {
 		t.Fatalf("Poll = %d, %v; want %d", got, err, n)
 	}
 	var sent []uint16

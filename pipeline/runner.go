@@ -149,6 +149,7 @@ type Runner struct {
 	outs           []int                   // the batch's Packet.Out, by frame, for Forward
 	frameStages    []FrameStage            // per stage: the stage as a FrameStage, or nil
 	allFrames      bool                    // every stage is a FrameStage: handleFrames runs the batch
+	oneFn          func(*Packet) Verdict   // the one stage is a Func or RawFunc: handleOneFn runs the batch
 	discard        bool                    // no stage and Final Drop: Socket.Discard, the frames unread
 	orig           [][]byte                // handleFrames: the frames as received
 	full           FrameBatch              // handleFrames: the batch the first stage gets
@@ -232,6 +233,9 @@ func New(cfg Config) (*Runner, error) {
 		}
 	}
 	r.allFrames = len(cfg.Stages) > 0 && !slices.Contains(r.frameStages, nil)
+	if len(cfg.Stages) == 1 && !r.allFrames {
+		r.oneFn = r.fns[0]
+	}
 	r.discard = len(cfg.Stages) == 0 && cfg.Final == Drop
 	if r.allFrames {
 		r.orig = make([][]byte, cfg.BatchSize)
@@ -429,22 +433,19 @@ func (r *Runner) Poll() (int, error) {
 	if r.allFrames {
 		return n, r.flushed(r.dispatch(n, r.handleFrames(n)))
 	}
+	if r.oneFn != nil {
+		return n, r.flushed(r.dispatch(n, r.handleOneFn(n)))
+	}
 	p := &r.pkt
-	u := sock.UMEM()
 	verdicts := r.verdicts[:n]
 	uniform := true
 	for i := range r.rx[:n] {
 		d := &r.rx[i]
 		data := r.frames[i]
-		p.Data = data
-		p.Out = 0
+		p.Data, p.Out = data, 0
 		p.desc, p.prepended, p.frame, p.l4csum = *d, 0, nil, false
-		if r.parse {
-			if p.ParseErr = packet.Parse(p.Data, &p.Headers); p.ParseErr != nil {
-				r.stats.ParseErrors++
-			}
-		} else if p.reparsed {
-			p.Headers, p.ParseErr, p.reparsed = packet.Headers{}, nil, false
+		if r.parse || p.reparsed {
+			r.parsePacket()
 		}
 		v := r.cfg.Final
 		for j, st := range r.cfg.Stages {
@@ -470,33 +471,100 @@ func (r *Runner) Poll() (int, error) {
 			v = sv
 			break
 		}
-		if (v == Transmit || v == Forward) && (len(p.Data) != len(data) || len(data) == 0 || &p.Data[0] != &data[0]) {
-			// Send what Data is now: a stage may have moved its start or
-			// end within the frame. Anything else cannot be sent.
-			if addr, ok := u.Within(d.Addr, p.Data); ok {
-				d.Addr, d.Len = addr, uint32(len(p.Data))
-			} else {
-				r.stats.BadData++
-				v = Drop
-			}
-		}
-		if p.l4csum && (v == Transmit || v == Forward) {
-			// The stage left the checksum to the device: request it on
-			// the socket that sends the frame.
-			out := sock
-			if v == Forward && p.Out >= 0 && p.Out < len(r.cfg.Targets) {
-				out = r.cfg.Targets[p.Out]
-			}
-			if out.RequestL4Checksum(d) != nil {
-				r.stats.BadData++
-				v = Drop
-			}
+		if (v == Transmit || v == Forward) && (p.l4csum || len(p.Data) != len(data) || len(data) == 0 || &p.Data[0] != &data[0]) {
+			v = r.settle(d, data, v)
 		}
 		verdicts[i] = v
 		r.outs[i] = p.Out
 		uniform = uniform && v == verdicts[0]
 	}
 	return n, r.flushed(r.dispatch(n, uniform))
+}
+
+// handleOneFn is Poll's per-packet loop for a Runner whose one stage is a
+// Func or RawFunc: the same steps without the loop over stages, and the
+// stage's counts in registers (bench poll-mode rx-drop with a RawFunc,
+// and BenchmarkRunnerMemory/drop-stage). It leaves the verdicts in
+// r.verdicts and the targets in r.outs, and reports whether the verdicts
+// are all the same, for dispatch.
+func (r *Runner) handleOneFn(n int) (uniform bool) {
+	fn, final := r.oneFn, r.cfg.Final
+	p := &r.pkt
+	p.stage = 0
+	verdicts, outs, frames := r.verdicts[:n], r.outs[:n], r.frames[:n]
+	var t tally
+	uniform = true
+	for i := range verdicts {
+		d := &r.rx[i]
+		data := frames[i]
+		p.Data, p.Out = data, 0
+		p.desc, p.prepended, p.frame, p.l4csum = *d, 0, nil, false
+		if r.parse || p.reparsed {
+			r.parsePacket()
+		}
+		v := fn(p)
+		if v == Continue {
+			v = final
+		} else {
+			t.add(v)
+		}
+		if (v == Transmit || v == Forward) && (p.l4csum || len(p.Data) != len(data) || len(data) == 0 || &p.Data[0] != &data[0]) {
+			v = r.settle(d, data, v)
+		}
+		verdicts[i] = v
+		outs[i] = p.Out
+		uniform = uniform && v == verdicts[0]
+	}
+	r.stats.Stages[0].add(n, t)
+	return uniform
+}
+
+// parsePacket parses r.pkt.Data, a frame just received, for stages that
+// read the headers, or clears the headers a Raw stage had parsed for
+// itself (Packet.Reparse).
+func (r *Runner) parsePacket() {
+	p := &r.pkt
+	if r.parse {
+		if p.ParseErr = packet.Parse(p.Data, &p.Headers); p.ParseErr != nil {
+			r.stats.ParseErrors++
+		}
+	} else {
+		p.Headers, p.ParseErr, p.reparsed = packet.Headers{}, nil, false
+	}
+}
+
+// settle checks a frame to be sent (v is Transmit or Forward) whose data
+// the stages moved, or whose checksum they left to the device: d is its
+// descriptor, data its bytes as received. It points d at what r.pkt.Data
+// is now and requests the checksum on the socket that sends it, and
+// returns v, or Drop (counted in BadData) for a frame that cannot be sent
+// so.
+func (r *Runner) settle(d *afxdp.Desc, data []byte, v Verdict) Verdict {
+	p := &r.pkt
+	sock := r.cfg.Socket
+	if len(p.Data) != len(data) || len(data) == 0 || &p.Data[0] != &data[0] {
+		// Send what Data is now: a stage may have moved its start or
+		// end within the frame. Anything else cannot be sent.
+		addr, ok := sock.UMEM().Within(d.Addr, p.Data)
+		if !ok {
+			r.stats.BadData++
+			return Drop
+		}
+		d.Addr, d.Len = addr, uint32(len(p.Data))
+	}
+	if p.l4csum {
+		// The stage left the checksum to the device: request it on
+		// the socket that sends the frame.
+		out := sock
+		if v == Forward && p.Out >= 0 && p.Out < len(r.cfg.Targets) {
+			out = r.cfg.Targets[p.Out]
+		}
+		if out.RequestL4Checksum(d) != nil {
+			r.stats.BadData++
+			return Drop
+		}
+	}
+	return v
 }
 
 // handleFrames runs the n frames received (in r.rx and r.frames) through
