@@ -29,6 +29,8 @@ func TestPollHeld(t *testing.T) {
 	if n, err := sys.PollHeld(fds, 0); n != 0 || err != nil {
 		t.Fatalf("PollHeld(0) on an empty pipe: %d, %v", n, err)
 	}
+	// Sysmon signals a goroutine that seems to run for 10 ms: a timeout
+	// restarted after every EINTR would never end.
 	start := time.Now()
 	if n, err := sys.PollHeld(fds, 30*time.Millisecond); n != 0 || err != nil {
 		t.Fatalf("PollHeld(30ms) on an empty pipe: %d, %v", n, err)

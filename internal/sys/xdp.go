@@ -200,7 +200,10 @@ func Poll(fds []unix.PollFd, timeoutMs int) (int, error) {
 // thread (afxdp's pollWait has the numbers). The runtime still reaches a
 // held goroutine: preemption (the GC's stop-the-world, sysmon's 10 ms
 // time slice) signals its thread, the signal ends ppoll with EINTR, and PollHeld
-// yields (runtime.Gosched) before it polls again with the same timeout.
+// yields (runtime.Gosched) before it polls again for what is left of
+// the timeout, which ppoll wrote back (poll(2) would start the whole
+// timeout again after every signal, and sysmon signals a goroutine that
+// seems to run for 10 ms, so a wait longer than that would never end).
 // While it sleeps, the P runs nothing else: keep timeout bounded.
 func PollHeld(fds []unix.PollFd, timeout time.Duration) (int, error) {
 	if len(fds) == 0 {
@@ -209,7 +212,8 @@ func PollHeld(fds []unix.PollFd, timeout time.Duration) (int, error) {
 	ts := unix.NsecToTimespec(int64(timeout))
 	for {
 		// RawSyscall6: no entersyscall, so the P stays with this goroutine;
-		// fds and ts live across the call (uintptrkeepalive).
+		// fds and ts live across the call (uintptrkeepalive); on EINTR ts
+		// holds the time left.
 		n, _, errno := unix.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), uintptr(len(fds)), uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
 		switch errno {
 		case 0:
