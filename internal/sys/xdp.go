@@ -199,12 +199,12 @@ func Poll(fds []unix.PollFd, timeoutMs int) (int, error) {
 // the waking thread a slow path and often a futex wake-up of another
 // thread (afxdp's pollWait has the numbers). The runtime still reaches a
 // held goroutine: preemption (the GC's stop-the-world, sysmon's 10 ms
-// time slice) signals its thread, the signal ends ppoll with EINTR, and PollHeld
-// yields (runtime.Gosched) before it polls again for what is left of
-// the timeout, which ppoll wrote back (poll(2) would start the whole
-// timeout again after every signal, and sysmon signals a goroutine that
-// seems to run for 10 ms, so a wait longer than that would never end).
-// While it sleeps, the P runs nothing else: keep timeout bounded.
+// time slice) signals its thread, the signal ends ppoll with EINTR, and
+// PollHeld yields (runtime.Gosched) before it polls again for what is
+// left of the timeout, which ppoll wrote back. (poll(2) would start the
+// whole timeout again after every signal, and sysmon signals a goroutine
+// that seems to run for 10 ms, so a wait longer than that would never
+// end.) While it sleeps, the P runs nothing else: keep timeout bounded.
 func PollHeld(fds []unix.PollFd, timeout time.Duration) (int, error) {
 	if len(fds) == 0 {
 		return 0, unix.EINVAL
