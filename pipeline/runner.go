@@ -471,7 +471,7 @@ func (r *Runner) Poll() (int, error) {
 			v = sv
 			break
 		}
-		if (v == Transmit || v == Forward) && (p.l4csum || len(p.Data) != len(data) || len(data) == 0 || &p.Data[0] != &data[0]) {
+		if (v == Transmit || v == Forward) && (p.l4csum || resliced(p.Data, data)) {
 			v = r.settle(d, data, v)
 		}
 		verdicts[i] = v
@@ -508,7 +508,7 @@ func (r *Runner) handleOneFn(n int) (uniform bool) {
 		} else {
 			t.add(v)
 		}
-		if (v == Transmit || v == Forward) && (p.l4csum || len(p.Data) != len(data) || len(data) == 0 || &p.Data[0] != &data[0]) {
+		if (v == Transmit || v == Forward) && (p.l4csum || resliced(p.Data, data)) {
 			v = r.settle(d, data, v)
 		}
 		verdicts[i] = v
@@ -541,21 +541,13 @@ func (r *Runner) parsePacket() {
 // so.
 func (r *Runner) settle(d *afxdp.Desc, data []byte, v Verdict) Verdict {
 	p := &r.pkt
-	sock := r.cfg.Socket
-	if len(p.Data) != len(data) || len(data) == 0 || &p.Data[0] != &data[0] {
-		// Send what Data is now: a stage may have moved its start or
-		// end within the frame. Anything else cannot be sent.
-		addr, ok := sock.UMEM().Within(d.Addr, p.Data)
-		if !ok {
-			r.stats.BadData++
-			return Drop
-		}
-		d.Addr, d.Len = addr, uint32(len(p.Data))
+	if resliced(p.Data, data) && !r.repoint(d, p.Data) {
+		return Drop
 	}
 	if p.l4csum {
 		// The stage left the checksum to the device: request it on
 		// the socket that sends the frame.
-		out := sock
+		out := r.cfg.Socket
 		if v == Forward && p.Out >= 0 && p.Out < len(r.cfg.Targets) {
 			out = r.cfg.Targets[p.Out]
 		}
@@ -648,7 +640,7 @@ func (r *Runner) finishFrames(n int, ss *StageStats) (uniform bool) {
 			verdicts[i] = v
 		}
 		if v == Transmit || v == Forward {
-			if f, o := frames[i], r.orig[i]; len(f) != len(o) || len(o) == 0 || &f[0] != &o[0] {
+			if resliced(frames[i], r.orig[i]) {
 				r.moved(i)
 			}
 		}
@@ -674,7 +666,7 @@ func allAre(vs []Verdict, v Verdict) bool {
 func (r *Runner) sortMoved(n int) (uniform bool) {
 	uniform = true
 	for i, f := range r.frames[:n] {
-		if o := r.orig[i]; len(f) != len(o) || len(o) == 0 || &f[0] != &o[0] {
+		if resliced(f, r.orig[i]) {
 			uniform = r.moved(i) && uniform
 		}
 	}
@@ -686,14 +678,30 @@ func (r *Runner) sortMoved(n int) (uniform bool) {
 // is now, if that is inside its UMEM frame; else it is dropped, and moved
 // reports false.
 func (r *Runner) moved(i int) bool {
-	f := r.frames[i]
-	if addr, ok := r.cfg.Socket.UMEM().Within(r.rx[i].Addr, f); ok {
-		r.rx[i].Addr, r.rx[i].Len = addr, uint32(len(f))
+	if r.repoint(&r.rx[i], r.frames[i]) {
 		return true
 	}
-	r.stats.BadData++
 	r.verdicts[i] = Drop
 	return false
+}
+
+// resliced reports whether a stage left a frame's bytes, was when
+// received, as other bytes now: its start or end moved, or another slice.
+func resliced(now, was []byte) bool {
+	return len(now) != len(was) || len(was) == 0 || &now[0] != &was[0]
+}
+
+// repoint points d at data, the bytes a stage left for its frame, so that
+// they are what is sent, if they are within d's UMEM frame. If not, the
+// frame cannot be sent: repoint counts it in BadData and reports false.
+func (r *Runner) repoint(d *afxdp.Desc, data []byte) bool {
+	addr, ok := r.cfg.Socket.UMEM().Within(d.Addr, data)
+	if !ok {
+		r.stats.BadData++
+		return false
+	}
+	d.Addr, d.Len = addr, uint32(len(data))
+	return true
 }
 
 // countAll counts a stage's verdicts over a batch (Continue is not
