@@ -58,18 +58,21 @@ type snap struct {
 	T     time.Time
 	C     map[string]map[string]uint64
 	CPU   []cpuTicks
-	DUTns uint64 // DUT process CPU time (schedstat), ns
-	DUTcs uint64 // DUT context switches
-	DUTut uint64 // DUT user time, ticks
-	DUTst uint64 // DUT system time (syscalls, and the softirqs that ran in them), ticks
-	GenNs uint64 // generator process CPU time, ns
-	OurNs uint64 // this process, ns
-	KNs   uint64 // all kernel threads, ns
+	CPUT  time.Time         // when CPU was read (monotonic)
+	Idle  uint64            // entries into the DUT CPU's idle states
+	IRQs  map[string]uint64 // the DUT CPU's interrupts by kind, and "all"
+	DUTns uint64            // DUT process CPU time (schedstat), ns
+	DUTcs uint64            // DUT context switches
+	DUTut uint64            // DUT user time, ticks
+	DUTst uint64            // DUT system time (syscalls, and the softirqs that ran in them), ticks
+	GenNs uint64            // generator process CPU time, ns
+	OurNs uint64            // this process, ns
+	KNs   uint64            // all kernel threads, ns
 	Procs map[int]procCPU
 	Load  string
 }
 
-type cpuTicks struct{ busy, total uint64 }
+type cpuTicks struct{ busy, total, idle, steal uint64 }
 
 // Latency is a percentile summary, in microseconds.
 type Latency struct {
@@ -107,12 +110,20 @@ type Run struct {
 	FrameBytes float64 `json:"frame_bytes,omitempty"`
 	Gbps       float64 `json:"gbps"`
 
-	GenCPU         float64 `json:"gen_cpu_pct"`
-	DUTCPU         float64 `json:"dut_cpu_pct"`      // busy % of the DUT CPU (/proc/stat)
-	DUTProcCPU     float64 `json:"dut_proc_cpu_pct"` // the DUT process's own CPU time (schedstat)
-	NsPerFrame     float64 `json:"dut_ns_per_frame"` // DUT CPU busy ns / frame
-	ProcNsPerFrame float64 `json:"dut_proc_ns_per_frame"`
-	DUTCtxSw       float64 `json:"dut_ctx_switches_per_s"`
+	GenCPU            float64 `json:"gen_cpu_pct"`
+	DUTCPU            float64 `json:"dut_cpu_pct"`              // busy % of the DUT CPU: wall time less idle (/proc/stat), see busyPct
+	DUTCPUSampled     float64 `json:"dut_cpu_sampled_pct"`      // the same from the tick-sampled jiffies, as reported before 2026-12-02
+	DUTProcCPU        float64 `json:"dut_proc_cpu_pct"`         // the DUT process's own CPU time (schedstat)
+	NsPerFrame        float64 `json:"dut_ns_per_frame"`         // DUT CPU busy ns / frame
+	SampledNsPerFrame float64 `json:"dut_sampled_ns_per_frame"` // from DUTCPUSampled
+	ProcNsPerFrame    float64 `json:"dut_proc_ns_per_frame"`
+	DUTCtxSw          float64 `json:"dut_ctx_switches_per_s"`
+	// The DUT CPU's wake-ups, per frame: how often it left the idle
+	// loop (cpuidle) and the interrupts it took (/proc/interrupts), by
+	// kind. They are what busy time the DUT process is not charged for
+	// is made of.
+	DUTIdleEntries float64            `json:"dut_cpu_idle_entries_per_frame,omitempty"`
+	DUTIRQs        map[string]float64 `json:"dut_cpu_irqs_per_frame,omitempty"`
 	// UserNsPerFrame and SysNsPerFrame split the DUT process's CPU time
 	// per frame into user space and kernel (/proc/PID/stat): what the
 	// implementation itself costs, apart from the kernel's copy-mode path.
@@ -153,7 +164,10 @@ func (o *options) snapshot(dut, gen *proc) (snap, error) {
 	s := snap{T: time.Now()}
 	var err error
 	s.C, err = o.topo.counters()
+	s.CPUT = time.Now()
 	s.CPU = readCPUTicks()
+	s.Idle = idleEntries(o.dutCPU)
+	s.IRQs = cpuIRQs(o.dutCPU)
 	if dut != nil && !dut.exited() {
 		s.DUTns = schedstatNs(dut.pid())
 		s.DUTcs = ctxSwitches(dut.pid())
@@ -552,24 +566,30 @@ func (o *options) compute(c Cell, r *Run, a, b snap, dut *proc) {
 			r.FrameBytes = rate(a, b, genIf, "rx_queue_0_xdp_bytes")/f + 14
 		}
 	}
-	busy := func(cpu int) float64 {
-		if cpu >= len(a.CPU) || cpu >= len(b.CPU) {
-			return math.NaN()
-		}
-		dt := float64(b.CPU[cpu].total - a.CPU[cpu].total)
-		if dt <= 0 {
-			return math.NaN()
-		}
-		return 100 * float64(b.CPU[cpu].busy-a.CPU[cpu].busy) / dt
-	}
-	r.GenCPU, r.DUTCPU = busy(o.genCPU), busy(o.dutCPU)
+	r.GenCPU = busyPct(a.CPU, b.CPU, a.CPUT, b.CPUT, o.genCPU)
+	r.DUTCPU = busyPct(a.CPU, b.CPU, a.CPUT, b.CPUT, o.dutCPU)
+	r.DUTCPUSampled = sampledBusyPct(a.CPU, b.CPU, o.dutCPU)
 	if f > 0 {
 		r.NsPerFrame = r.DUTCPU / 100 * 1e9 / f
+		r.SampledNsPerFrame = r.DUTCPUSampled / 100 * 1e9 / f
 	}
 	if dut != nil && b.DUTns > a.DUTns {
 		r.DUTProcCPU = 100 * float64(b.DUTns-a.DUTns) / 1e9 / dt
 		if f > 0 {
 			r.ProcNsPerFrame = float64(b.DUTns-a.DUTns) / dt / f
+		}
+	}
+	if f > 0 && dt > 0 {
+		if b.Idle > a.Idle {
+			r.DUTIdleEntries = float64(b.Idle-a.Idle) / dt / f
+		}
+		for k, v := range b.IRQs {
+			if w, ok := a.IRQs[k]; ok && v >= w {
+				if r.DUTIRQs == nil {
+					r.DUTIRQs = map[string]float64{}
+				}
+				r.DUTIRQs[k] = float64(v-w) / dt / f
+			}
 		}
 	}
 	if dut != nil && b.DUTcs >= a.DUTcs {
@@ -590,6 +610,9 @@ func (o *options) compute(c Cell, r *Run, a, b snap, dut *proc) {
 	// used (schedstat; softirq work is charged to the task it interrupted,
 	// as this kernel has no IRQ time accounting). It includes processes too
 	// short-lived to be seen by the /proc scan.
+	// The sampled jiffies, as when the threshold was chosen: wall time less
+	// idle would also count the wake-ups' interrupts, which no task is
+	// charged for, as someone else's.
 	var busyTicks uint64
 	for i := range b.CPU {
 		if i < len(a.CPU) {

@@ -54,6 +54,7 @@ type Summary struct {
 	NsMin        float64  `json:"dut_ns_per_frame_min"`
 	NsMax        float64  `json:"dut_ns_per_frame_max"`
 	ProcNs       float64  `json:"dut_proc_ns_per_frame_median"`
+	SampledNs    float64  `json:"dut_sampled_ns_per_frame_median,omitempty"` // from the tick-sampled jiffies
 	Allocs       *float64 `json:"allocs_per_frame_max,omitempty"`
 	Syscalls     *float64 `json:"syscalls_per_frame_median,omitempty"`
 	PerfSys      *float64 `json:"perf_syscalls_per_frame,omitempty"`
@@ -208,6 +209,7 @@ func summarize(cells []Cell, runs []*Run) []*Summary {
 		s.Ns = median(ns)
 		s.NsMin, s.NsMax = minmax(ns)
 		s.ProcNs = median(col(func(r *Run) float64 { return r.ProcNsPerFrame }))
+		s.SampledNs = median(col(func(r *Run) float64 { return r.SampledNsPerFrame }))
 		s.UserNs = median(col(func(r *Run) float64 { return r.UserNsPerFrame }))
 		s.SysNs = median(col(func(r *Run) float64 { return r.SysNsPerFrame }))
 		_, s.Foreign = minmax(col(func(r *Run) float64 { return r.ForeignCPU }))
@@ -323,6 +325,15 @@ func targets(ss []*Summary, ex extras) ([]Target, []Target) {
 			tt.Result = fmt.Sprintf("%s %.1f ns (%.1f-%.1f, %.2f Mpps) vs %s %.1f ns (%.1f-%.1f, %.2f Mpps) = %.2fx",
 				x.Cell.Label(), x.Ns, x.NsMin, x.NsMax, x.Mpps, p.Cell.Label(), p.Ns, p.NsMin, p.NsMax, p.Mpps, x.Ns/p.Ns)
 			tt.Met = boolp(x.Ns <= factor*p.Ns)
+			// The same two costs as the DUT process's own CPU time (the
+			// wake-ups' interrupts left out) and, for runs before
+			// 2026-12-02, from the sampled jiffies they reported.
+			if x.ProcNs > 0 && p.ProcNs > 0 {
+				tt.Result += fmt.Sprintf("; process %.1f vs %.1f = %.2fx", x.ProcNs, p.ProcNs, x.ProcNs/p.ProcNs)
+			}
+			if x.SampledNs > 0 && p.SampledNs > 0 {
+				tt.Result += fmt.Sprintf("; sampled %.1f vs %.1f = %.2fx", x.SampledNs, p.SampledNs, x.SampledNs/p.SampledNs)
+			}
 		}
 		t = append(t, tt)
 	}
@@ -558,7 +569,7 @@ func textTable(o options, rep *Report, rows []tableRow) string {
 	env := rep.Env
 	fmt.Fprintf(&b, "\nxdpkit bench: %s, xdpkit %s, kernel %s, %s x%d, %s; %d rounds interleaved, %s warm-up, %s window; load %s -> %s\n",
 		env.Start, env.Versions["github.com/xdpkit/xdpkit"], env.Kernel, env.CPU, env.CPUs, env.Go, o.runs, o.warm, o.win, env.LoadStart, env.LoadEnd)
-	fmt.Fprintf(&b, "Mpps = median (min-max) from veth counters; ns/f = DUT-CPU busy ns per frame, (x) = DUT CPU saturated;\n")
+	fmt.Fprintf(&b, "Mpps = median (min-max) from veth counters; ns/f = DUT-CPU busy ns per frame (wall time less idle, every wake-up counted), (x) = DUT CPU saturated;\n")
 	fmt.Fprintf(&b, "sys/f = syscalls per frame (DUT's own count; perf in []); lat = probe RTT p50/p99/p99.9 us under load | idle\n")
 	fmt.Fprintf(&b, "n = runs used; + = disturbed runs excluded; ! = every run disturbed by other processes (>%d%% of a CPU)\n\n", disturbedPct)
 	fmt.Fprintf(&b, "%-8s %-30s %-6s %-7s %-22s %-3s %7s %8s %6s %8s %-14s %-7s %s\n",

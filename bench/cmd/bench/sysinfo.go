@@ -12,10 +12,21 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
-// readCPUTicks returns busy and total jiffies per CPU from /proc/stat
-// (busy = total - idle - iowait), like the anchors' harness.
+// readCPUTicks returns, per CPU, the jiffies of /proc/stat (USER_HZ): busy
+// = total - idle - iowait (the sampled figure, like the anchors' harness),
+// the idle and iowait time, and steal.
+//
+// The busy jiffies are sampled: with CONFIG_TICK_CPU_ACCOUNTING (this
+// kernel, HZ 250) user, system, irq and softirq time is what the tick saw
+// running, and a NO_HZ_IDLE CPU that wakes for a few microseconds at a time
+// and sleeps again is often not running when a tick lands. The idle time of
+// such a CPU is not sampled: the kernel measures it from entering the idle
+// loop to leaving it. So wall time minus idle (busyPct) is the busy time
+// that counts every wake-up, and the sampled figure is kept only to compare
+// with runs made before it.
 func readCPUTicks() []cpuTicks {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
@@ -24,7 +35,7 @@ func readCPUTicks() []cpuTicks {
 	var out []cpuTicks
 	for _, l := range strings.Split(string(b), "\n") {
 		f := strings.Fields(l)
-		if len(f) < 6 || !strings.HasPrefix(f[0], "cpu") || f[0] == "cpu" {
+		if len(f) < 9 || !strings.HasPrefix(f[0], "cpu") || f[0] == "cpu" {
 			continue
 		}
 		n, err := strconv.Atoi(f[0][3:])
@@ -38,10 +49,92 @@ func readCPUTicks() []cpuTicks {
 		}
 		idle, _ := strconv.ParseUint(f[4], 10, 64)
 		iow, _ := strconv.ParseUint(f[5], 10, 64)
+		steal, _ := strconv.ParseUint(f[8], 10, 64)
 		for len(out) <= n {
 			out = append(out, cpuTicks{})
 		}
-		out[n] = cpuTicks{busy: t - idle - iow, total: t}
+		out[n] = cpuTicks{busy: t - idle - iow, total: t, idle: idle + iow, steal: steal}
+	}
+	return out
+}
+
+// busyPct is how busy one CPU was between two readings of /proc/stat taken
+// at the monotonic times ta and tb, in percent: the wall time less what the
+// CPU spent idle (or waiting for I/O) and what the hypervisor stole. NaN if
+// either reading lacks the CPU or no time passed.
+func busyPct(a, b []cpuTicks, ta, tb time.Time, cpu int) float64 {
+	if cpu < 0 || cpu >= len(a) || cpu >= len(b) {
+		return math.NaN()
+	}
+	wall := tb.Sub(ta).Seconds() * 100 // USER_HZ
+	if wall <= 0 {
+		return math.NaN()
+	}
+	idle := float64(b[cpu].idle-a[cpu].idle) + float64(b[cpu].steal-a[cpu].steal)
+	return min(max(100*(wall-idle)/wall, 0), 100)
+}
+
+// sampledBusyPct is the busy share of one CPU from the sampled jiffies,
+// the figure runs before 2026-12-02 reported as the DUT CPU.
+func sampledBusyPct(a, b []cpuTicks, cpu int) float64 {
+	if cpu < 0 || cpu >= len(a) || cpu >= len(b) {
+		return math.NaN()
+	}
+	dt := float64(b[cpu].total - a[cpu].total)
+	if dt <= 0 {
+		return math.NaN()
+	}
+	return 100 * float64(b[cpu].busy-a[cpu].busy) / dt
+}
+
+// idleEntries is how many times cpu entered an idle state, summed over
+// its cpuidle states; 0 without cpuidle.
+func idleEntries(cpu int) uint64 {
+	ds, _ := filepath.Glob(fmt.Sprintf("/sys/devices/system/cpu/cpu%d/cpuidle/state*/usage", cpu))
+	var sum uint64
+	for _, d := range ds {
+		if b, err := os.ReadFile(d); err == nil {
+			v, _ := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+			sum += v
+		}
+	}
+	return sum
+}
+
+// cpuIRQs is cpu's column of /proc/interrupts: the architecture's
+// interrupts by name (LOC, RES, CAL, ...), the devices' summed as "dev",
+// and everything as "all". nil if the file or the column is missing.
+func cpuIRQs(cpu int) map[string]uint64 {
+	b, err := os.ReadFile("/proc/interrupts")
+	if err != nil {
+		return nil
+	}
+	lines := strings.Split(string(b), "\n")
+	col := -1
+	for i, h := range strings.Fields(lines[0]) {
+		if h == fmt.Sprintf("CPU%d", cpu) {
+			col = i + 1 // the rows start with their name
+		}
+	}
+	if col < 0 {
+		return nil
+	}
+	out := map[string]uint64{}
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		if len(f) <= col {
+			continue
+		}
+		v, err := strconv.ParseUint(f[col], 10, 64)
+		if err != nil {
+			continue
+		}
+		name := strings.TrimSuffix(f[0], ":")
+		if _, err := strconv.Atoi(name); err == nil {
+			name = "dev"
+		}
+		out[name] += v
+		out["all"] += v
 	}
 	return out
 }
