@@ -143,6 +143,22 @@ type Config struct {
 	// never delay other goroutines; it costs CPU per wake-up (in the
 	// bench's poll-mode rx-drop, 13-41 ns per frame). Zero value: off.
 	PollYields bool
+	// Coalesce is interrupt moderation for a loop that waits when idle,
+	// in user space: a wait (Wait, WaitContext, WaitPoll, WaitAny, and so
+	// pipeline.Runner.Run) that follows CoalesceBurst or more frames
+	// received since the last one first sleeps Coalesce on its thread,
+	// without asking the kernel to wake it, and returns if frames came
+	// meanwhile. Under load the frames of each Coalesce then arrive as one
+	// batch instead of waking the loop one burst at a time: fewer
+	// wake-ups (in the bench's poll-mode rx-drop on veth they were most
+	// of the DUT CPU's cost per frame) for up to Coalesce more latency,
+	// the trade a NIC's rx-usecs makes. Light traffic, whose wake-ups
+	// bring fewer frames, waits as without it. The sleep lasts at least
+	// Coalesce plus the thread's timer slack (50 µs unless changed with
+	// prctl PR_SET_TIMERSLACK), and holds the goroutine's P like the
+	// first slice of a WaitPoll; the RX ring must hold what arrives in
+	// that time (RXRingSize). At most 1 ms; zero value: off.
+	Coalesce time.Duration
 	// TXBudget sets XDP_MAX_TX_SKB_BUDGET (Linux 6.16+): how many frames
 	// one sendto sends in copy mode, instead of the kernel's 32. Fewer
 	// syscalls per frame; a larger value holds the CPU longer per call.
@@ -178,6 +194,17 @@ type Config struct {
 	// a UMEM frame are dropped.
 	MultiBuffer bool
 }
+
+// MaxCoalesce is the longest Config.Coalesce: a longer sleep under load
+// is a latency few want and, at rates that would need it, more frames
+// than an RX ring holds.
+const MaxCoalesce = time.Millisecond
+
+// CoalesceBurst is how many frames received since a socket's last wait
+// make its next wait coalesce (Config.Coalesce): half the Runner's
+// default batch, so that a loop whose wake-ups bring less than that
+// (light traffic) is never delayed.
+const CoalesceBurst = 32
 
 func (c *Config) withDefaults() Config {
 	var r Config
@@ -224,6 +251,9 @@ func (r *Config) validate() error {
 	}
 	if r.BusyPoll.Timeout < 0 || r.BusyPoll.Budget < 0 {
 		return fmt.Errorf("invalid busy-poll settings %+v: must not be negative: %w", r.BusyPoll, ErrInvalidConfig)
+	}
+	if r.Coalesce < 0 || r.Coalesce > MaxCoalesce {
+		return fmt.Errorf("invalid Coalesce %v: must be between 0 and %v: %w", r.Coalesce, MaxCoalesce, ErrInvalidConfig)
 	}
 	if r.TXStallTimeout < 0 || r.BindRetryTimeout < 0 {
 		return fmt.Errorf("invalid timeouts: must not be negative: %w", ErrInvalidConfig)

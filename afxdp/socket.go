@@ -104,6 +104,7 @@ type sock struct {
 
 	closed     bool      // (pool) set by Close once no call is in flight
 	stats      Stats     // (pool)
+	sinceWait  uint32    // (pool) RX descriptors taken since the last wait, for Coalesce
 	stallSince time.Time // (pool) first time Transmit found the TX ring full with nothing completed
 
 	closeMu sync.Mutex // guards poller and rawConn, which Close and Wait share
@@ -136,6 +137,7 @@ type Stats struct {
 	Kicks       uint64 // sendto calls made to start transmission
 	RXWakeups   uint64 // recvfrom calls made for a fill ring that needed a wakeup
 	Waits       uint64 // Wait calls that blocked in the poller
+	Coalesced   uint64 // waits that first slept Config.Coalesce after a burst of frames
 	TXStalls    uint64 // times Transmit reported ErrTXStalled
 	TXRefused   uint64 // descriptors Transmit refused as invalid (ErrInvalidDescriptor)
 	RXTooLong   uint64 // packets ReceivePackets dropped because they did not fit the caller's slice

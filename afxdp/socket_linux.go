@@ -61,6 +61,7 @@ func (s *sock) peekRX(max int) (a, b []unix.XDPDesc, n uint32) {
 		s.pool.RefillLocked(s.pair, s.fill.Size())
 	}
 	idx, n := s.rx.Peek(uint32(max))
+	s.sinceWait = min(s.sinceWait+n, CoalesceBurst) // saturating: only the threshold matters
 	if n == 0 {
 		if s.needWakeup && s.fill.NeedWakeup() {
 			// Zero-copy drivers sleep on an empty fill ring until woken.

@@ -23,8 +23,9 @@ func (s *sock) waitFor(timeout time.Duration) error {
 	}
 	s.memWaits(1)
 	defer s.memWaits(-1)
-	if ready, err := s.prepareWait(); ready || err != nil {
-		return err
+	ready, timeout, err := s.settleWait(timeout)
+	if ready || err != nil {
+		return s.timedOut(err)
 	}
 	var deadline time.Time
 	if timeout >= 0 {
@@ -79,9 +80,47 @@ func pollWait(timeout time.Duration, socks []*sock, fds []unix.PollFd) error {
 			return ErrClosed
 		}
 	}
+	var coalesce time.Duration
 	for _, s := range socks {
-		if ready, err := s.prepareWait(); ready || err != nil {
+		ready, co, err := s.prepareWait()
+		if ready || err != nil {
 			return err
+		}
+		coalesce = max(coalesce, co)
+	}
+	left := timeout // no clock: a slice that times out has lasted at least its length
+	if coalesce > 0 {
+		// A burst came since the last wait: sleep without a wake-up first
+		// (Config.Coalesce), then look again.
+		if left >= 0 {
+			coalesce = min(coalesce, left)
+			left -= coalesce
+		}
+		if coalesce > 0 {
+			sys.SleepHeld(coalesce)
+		}
+		for _, s := range socks {
+			if s.closing.Load() {
+				return ErrClosed
+			}
+			var ready bool
+			var err error
+			if left == 0 {
+				ready, err = s.rxWaiting()
+			} else {
+				ready, _, err = s.prepareWait()
+			}
+			if ready || err != nil {
+				return err
+			}
+		}
+		if left == 0 {
+			for _, s := range socks {
+				if err := s.timedOut(ErrTimeout); !errors.Is(err, ErrTimeout) {
+					return err
+				}
+			}
+			return ErrTimeout
 		}
 	}
 	for i, s := range socks {
@@ -91,7 +130,6 @@ func pollWait(timeout time.Duration, socks []*sock, fds []unix.PollFd) error {
 	for _, s := range socks {
 		held = held && !s.cfg.PollYields
 	}
-	left := timeout // no clock: a slice that times out has lasted at least its length
 	for ; ; held = false {
 		slice := pollSlice
 		if left >= 0 && left < pollSlice {
@@ -159,10 +197,19 @@ func (s *sock) waitContext(ctx context.Context) error {
 	}
 	s.memWaits(1)
 	defer s.memWaits(-1)
-	if ready, err := s.prepareWait(); ready || err != nil {
+	deadline, limited := ctx.Deadline()
+	timeout := time.Duration(-1)
+	if limited {
+		timeout = max(time.Until(deadline), 0)
+	}
+	switch ready, _, err := s.settleWait(timeout); {
+	case ready:
+		return nil
+	case errors.Is(err, ErrTimeout) && ctx.Err() != nil:
+		return ctx.Err()
+	case err != nil && !errors.Is(err, ErrTimeout):
 		return err
 	}
-	deadline, _ := ctx.Deadline()
 	stop := context.AfterFunc(ctx, func() { _ = poller.SetReadDeadline(time.Unix(1, 0)) })
 	err = s.wait(poller, rawConn, deadline)
 	if !stop() && ctx.Err() != nil {
@@ -197,17 +244,27 @@ func (s *sock) timedOut(err error) error {
 // prepareWait reports whether frames are waiting; if not, it makes sure
 // the kernel is not waiting for us before the caller sleeps: it restocks
 // the fill ring, wakes a driver that asked for it, and kicks frames left
-// on the TX ring.
-func (s *sock) prepareWait() (ready bool, err error) {
+// on the TX ring. coalesce is how long the caller is to sleep first,
+// without a wake-up, when the socket has Config.Coalesce and received a
+// burst since its last wait; 0 to wait for the kernel at once (counted
+// in Waits).
+func (s *sock) prepareWait() (ready bool, coalesce time.Duration, err error) {
 	s.pool.Lock()
 	defer s.pool.Unlock()
 	if s.closed {
-		return false, ErrClosed
+		return false, 0, ErrClosed
 	}
 	if s.rx.Available() > 0 {
-		return true, nil
+		return true, 0, nil
 	}
-	s.stats.Waits++
+	burst := s.sinceWait >= CoalesceBurst
+	s.sinceWait = 0
+	if burst && s.cfg.Coalesce > 0 {
+		coalesce = s.cfg.Coalesce
+		s.stats.Coalesced++
+	} else {
+		s.stats.Waits++
+	}
 	s.pool.RefillLocked(s.pair, s.fill.Size())
 	if s.needWakeup && s.fill.NeedWakeup() {
 		s.stats.RXWakeups++
@@ -216,7 +273,44 @@ func (s *sock) prepareWait() (ready bool, err error) {
 	if s.tx.Pending() > 0 {
 		_ = s.kickLocked()
 	}
+	return s.rx.Available() > 0, coalesce, nil
+}
+
+// rxWaiting reports whether frames are waiting on the RX ring.
+func (s *sock) rxWaiting() (bool, error) {
+	s.pool.Lock()
+	defer s.pool.Unlock()
+	if s.closed {
+		return false, ErrClosed
+	}
 	return s.rx.Available() > 0, nil
+}
+
+// settleWait is prepareWait and, when it says to coalesce, the sleep and
+// a second look (which waits at once: the burst is counted): it reports
+// whether frames are waiting and how much of timeout (negative: no
+// limit) is left for the wait that follows if not, with ErrTimeout if
+// the sleep took all of it.
+func (s *sock) settleWait(timeout time.Duration) (ready bool, left time.Duration, err error) {
+	ready, co, err := s.prepareWait()
+	if ready || err != nil || co == 0 {
+		return ready, timeout, err
+	}
+	if timeout >= 0 && co >= timeout {
+		if timeout > 0 {
+			sys.SleepHeld(timeout)
+		}
+		if ready, err = s.rxWaiting(); !ready && err == nil {
+			err = ErrTimeout
+		}
+		return ready, 0, err
+	}
+	sys.SleepHeld(co)
+	if timeout >= 0 {
+		timeout -= co
+	}
+	ready, _, err = s.prepareWait()
+	return ready, timeout, err
 }
 
 func (s *sock) wait(poller *os.File, rawConn syscall.RawConn, deadline time.Time) error {

@@ -54,6 +54,7 @@ type Tool struct {
 	Queue      int            // -q: queue id (without -queues)
 	XDPMode    redirect.Mode  // -xdp-mode: where the redirect program attaches
 	Bind       afxdp.BindMode // -bind: zero-copy or copy
+	Coalesce   time.Duration  // -coalesce: afxdp.Config.Coalesce
 	Filter     string         // -filter: tcpdump expression of the frames to redirect
 	KeepMgmt   bool           // -keep-mgmt: ARP, ND, SSH and DNS always go to the kernel
 	Duration   time.Duration  // -duration: how long to run, 0 until a signal
@@ -83,6 +84,7 @@ func New(name, summary, defaultFilter string) *Tool {
 	f.IntVar(&t.Queue, "q", 0, "queue id")
 	f.TextVar(&t.XDPMode, "xdp-mode", redirect.ModeAuto, "XDP attach `mode`: auto, driver or generic")
 	f.TextVar(&t.Bind, "bind", afxdp.BindAuto, "AF_XDP bind `mode`: auto, zerocopy or copy")
+	f.DurationVar(&t.Coalesce, "coalesce", 0, "under load, sleep this long (up to 1ms) before each wait for frames, without a wake-up: fewer wake-ups for that much more latency (0: off)")
 	f.StringVar(&t.Filter, "filter", defaultFilter, "tcpdump-style filter: only matching frames come to user space (empty: all)")
 	f.BoolVar(&t.KeepMgmt, "keep-mgmt", true, "always leave ARP, IPv6 ND, SSH and DNS to the kernel")
 	f.DurationVar(&t.Duration, "duration", 0, "how long to run (0: until SIGINT/SIGTERM)")

@@ -88,7 +88,7 @@ func run(ctx context.Context, tool *cli.Tool) error {
 	}
 
 	// One socket on one queue, registered for that queue.
-	sock, err := afxdp.Open(tool.Iface, tool.Queue, &afxdp.Config{Bind: tool.Bind, Steering: steer})
+	sock, err := afxdp.Open(tool.Iface, tool.Queue, &afxdp.Config{Bind: tool.Bind, Coalesce: tool.Coalesce, Steering: steer})
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func runWorkers(ctx context.Context, tool *cli.Tool, steer afxdp.Registrar, numQ
 		Queues:     queues,
 		CPUs:       cpus,
 		SharedUMEM: tool.SharedUMEM,
-		Socket:     afxdp.Config{Bind: tool.Bind},
+		Socket:     afxdp.Config{Bind: tool.Bind, Coalesce: tool.Coalesce},
 		Steering:   steer,
 		Pipeline: func(queue int) (pipeline.Config, error) {
 			return pipeline.Config{Final: pipeline.Drop}, nil

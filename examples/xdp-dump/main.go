@@ -102,7 +102,7 @@ func run(ctx context.Context, tool *cli.Tool, w *stages.PcapWriter, rxts bool, s
 	}
 	defer steer.Close()
 
-	sock, err := afxdp.Open(tool.Iface, tool.Queue, &afxdp.Config{Bind: tool.Bind, Steering: steer})
+	sock, err := afxdp.Open(tool.Iface, tool.Queue, &afxdp.Config{Bind: tool.Bind, Coalesce: tool.Coalesce, Steering: steer})
 	if err != nil {
 		return err
 	}

@@ -74,7 +74,7 @@ func main() {
 
 		// -userspace: a socket on -q gets the matching frames, and its
 		// pipeline, without stages, drops them all.
-		sock, err := afxdp.Open(tool.Iface, tool.Queue, &afxdp.Config{Bind: tool.Bind, Steering: prog})
+		sock, err := afxdp.Open(tool.Iface, tool.Queue, &afxdp.Config{Bind: tool.Bind, Coalesce: tool.Coalesce, Steering: prog})
 		if err != nil {
 			return err
 		}

@@ -119,7 +119,7 @@ func run(ctx context.Context, tool *cli.Tool, out string, toOut, toIn net.Hardwa
 		defer inProg.Close()
 		inSteer = inProg
 	}
-	inSock, err := afxdp.Open(tool.Iface, tool.Queue, &afxdp.Config{UMEM: u, Bind: tool.Bind, Steering: inSteer})
+	inSock, err := afxdp.Open(tool.Iface, tool.Queue, &afxdp.Config{UMEM: u, Bind: tool.Bind, Coalesce: tool.Coalesce, Steering: inSteer})
 	if err != nil {
 		return err
 	}
@@ -136,7 +136,7 @@ func run(ctx context.Context, tool *cli.Tool, out string, toOut, toIn net.Hardwa
 		defer outProg.Close()
 		steer = outProg
 	}
-	outSock, err := afxdp.Open(out, tool.Queue, &afxdp.Config{UMEM: u, Steering: steer})
+	outSock, err := afxdp.Open(out, tool.Queue, &afxdp.Config{UMEM: u, Coalesce: tool.Coalesce, Steering: steer})
 	if err != nil {
 		return err
 	}

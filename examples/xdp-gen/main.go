@@ -62,6 +62,7 @@ func main() {
 	csum := f.String("csum", "compute", "UDP/TCP checksums: compute (here), offload (TX metadata: the NIC, or in copy mode the kernel's stack, finishes them) or kernel (TX metadata: the kernel computes them at send, XDP_UMEM_TX_SW_CSUM); Linux 6.8+")
 	rxts := f.Bool("rx-timestamps", false, "with -latency: time replies by the NIC's RX timestamp (XDP RX metadata) where it has one")
 	tool.Refuse("xdp-gen opens its own sockets; run one process per interface", "pin", "shared-umem")
+	tool.Refuse("it only transmits; replies are counted as they come", "coalesce")
 	tool.Main(func(ctx context.Context) error {
 		cfg := config{tool: tool, count: *count, batch: *batch, latency: *latency, wait: *wait, budget: *budget, rxts: *rxts,
 			stamp: *stamp || *latency, budgetSet: tool.IsSet("tx-budget")}

@@ -265,7 +265,7 @@ func run(ctx context.Context, tool *cli.Tool, iface *net.Interface, fp *fastpath
 		Queues:     queues,
 		CPUs:       cpus,
 		SharedUMEM: tool.SharedUMEM,
-		Socket:     afxdp.Config{Bind: tool.Bind},
+		Socket:     afxdp.Config{Bind: tool.Bind, Coalesce: tool.Coalesce},
 		Steering:   steer, // each worker's socket is registered for its queue
 		Pipeline: func(queue int) (pipeline.Config, error) {
 			cfg, summary, err := newPipeline()

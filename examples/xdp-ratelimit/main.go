@@ -354,7 +354,7 @@ func policeInUserSpace(ctx context.Context, tool *cli.Tool, lim limits) error {
 		Queues:     queues,
 		CPUs:       cpus,
 		SharedUMEM: tool.SharedUMEM,
-		Socket:     afxdp.Config{Bind: tool.Bind},
+		Socket:     afxdp.Config{Bind: tool.Bind, Coalesce: tool.Coalesce},
 		Steering:   steer, // each worker's socket is registered for its queue
 		Pipeline: func(queue int) (pipeline.Config, error) {
 			cfg, summary, err := newPipeline()

@@ -47,7 +47,7 @@ func main() {
 			extra := func() map[string]any { return map[string]any{"checksums_left": swap.ChecksumsLeft()} }
 			return pipeline.Config{Stages: []pipeline.Stage{swap}, Final: pipeline.Drop}, extra
 		}
-		sockCfg := afxdp.Config{Bind: tool.Bind, TXBudget: *budget}
+		sockCfg := afxdp.Config{Bind: tool.Bind, Coalesce: tool.Coalesce, TXBudget: *budget}
 		if *leave {
 			// TX metadata in front of each frame for the checksum request;
 			// in copy mode the kernel computes the checksum at send.

@@ -226,6 +226,18 @@ func PollHeld(fds []unix.PollFd, timeout time.Duration) (int, error) {
 	}
 }
 
+// SleepHeld sleeps d on the calling thread, keeping its P as PollHeld
+// does; a signal (the runtime's preemption) ends it early after letting
+// the preemption happen, since callers look at the ring again anyway.
+func SleepHeld(d time.Duration) {
+	ts := unix.NsecToTimespec(int64(d))
+	// RawSyscall: no entersyscall, so the P stays (see PollHeld); ts lives
+	// across the call.
+	if _, _, errno := unix.RawSyscall(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), 0, 0); errno == unix.EINTR {
+		runtime.Gosched()
+	}
+}
+
 // Eventfd opens a non-blocking, close-on-exec eventfd.
 func Eventfd() (int, error) {
 	return unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)

@@ -56,29 +56,30 @@ import (
 )
 
 type config struct {
-	Interface   string `json:"if"`
-	Queue       int    `json:"queue"`
-	Mode        string `json:"mode"`
-	Loop        string `json:"loop"`
-	Out         string `json:"out,omitempty"`
-	Batch       int    `json:"batch"`
-	Frames      uint32 `json:"frames"`
-	FrameSize   uint32 `json:"frame_size"`
-	Huge        bool   `json:"hugepages"`
-	HugeGot     bool   `json:"hugepages_got"`
-	NoWakeup    bool   `json:"no_need_wakeup"`
-	BusyPoll    bool   `json:"busy_poll"`
-	BusyUS      int    `json:"busy_poll_us,omitempty"`
-	Poll        bool   `json:"poll"`
-	TXBudget    int    `json:"tx_budget"`
-	FlowCap     int    `json:"flow_capacity,omitempty"`
-	FlowImpl    string `json:"flow_impl,omitempty"`
-	ZeroCopy    bool   `json:"zero_copy"`
-	ProgramMode string `json:"xdp_mode"`
-	LockThread  bool   `json:"lock_thread,omitempty"`
-	WaitPoll    bool   `json:"wait_poll,omitempty"`   // Socket.WaitPoll instead of Wait
-	FrameStage  bool   `json:"frame_stage,omitempty"` // drop/reflect pipeline stages are pipeline.FramesFuncs
-	NoStage     bool   `json:"no_stage,omitempty"`    // drop pipeline without a stage, as examples/xdp-drop runs it
+	Interface   string        `json:"if"`
+	Queue       int           `json:"queue"`
+	Mode        string        `json:"mode"`
+	Loop        string        `json:"loop"`
+	Out         string        `json:"out,omitempty"`
+	Batch       int           `json:"batch"`
+	Frames      uint32        `json:"frames"`
+	FrameSize   uint32        `json:"frame_size"`
+	Huge        bool          `json:"hugepages"`
+	HugeGot     bool          `json:"hugepages_got"`
+	NoWakeup    bool          `json:"no_need_wakeup"`
+	BusyPoll    bool          `json:"busy_poll"`
+	BusyUS      int           `json:"busy_poll_us,omitempty"`
+	Poll        bool          `json:"poll"`
+	TXBudget    int           `json:"tx_budget"`
+	FlowCap     int           `json:"flow_capacity,omitempty"`
+	FlowImpl    string        `json:"flow_impl,omitempty"`
+	ZeroCopy    bool          `json:"zero_copy"`
+	ProgramMode string        `json:"xdp_mode"`
+	LockThread  bool          `json:"lock_thread,omitempty"`
+	WaitPoll    bool          `json:"wait_poll,omitempty"`   // Socket.WaitPoll instead of Wait
+	FrameStage  bool          `json:"frame_stage,omitempty"` // drop/reflect pipeline stages are pipeline.FramesFuncs
+	NoStage     bool          `json:"no_stage,omitempty"`    // drop pipeline without a stage, as examples/xdp-drop runs it
+	Coalesce    time.Duration `json:"coalesce,omitempty"`    // afxdp.Config.Coalesce
 
 	FastPath *fpInfo  `json:"fastpath,omitempty"` // -fastpath
 	LB       *lbInfo  `json:"lb,omitempty"`       // -mode lb
@@ -112,6 +113,7 @@ func run() int {
 	lockThread := flag.Bool("lock-thread", false, "runtime.LockOSThread the loop (then -wait defaults to poll: Socket.Wait's runtime poller costs thread handoffs)")
 	waitHow := flag.String("wait", "", "with -poll: runtime (Socket.Wait, the runtime poller) | poll (Socket.WaitPoll, poll(2) on the thread); default poll with -lock-thread or -loop pipeline (as Runner.Run), runtime otherwise")
 	bound := flag.Duration("T", 60*time.Second, "hard bound on the run time")
+	flag.DurationVar(&c.Coalesce, "coalesce", 0, "with -poll: afxdp.Config.Coalesce, the sleep before a wait that follows a burst")
 	var fpf fpFlags
 	flag.StringVar(&fpf.mode, "fastpath", "", "police | flowdrop | reflect: a fastpath.FastPath in the redirect program decides the generator's frames in XDP; lb (with -mode lb): the balancer offloads each flow to it")
 	flag.StringVar(&fpf.src, "fp-src", "10.235.0.2", "-fastpath flowdrop/reflect: the generator flows' source address")
@@ -198,6 +200,7 @@ func run() int {
 		UMEMOptions:       &umem.Options{FrameCount: c.Frames, FrameSize: uint32(*frameSize), Unaligned: *unaligned, HugePages: c.Huge},
 		DisableNeedWakeup: c.NoWakeup,
 		TXBudget:          c.TXBudget,
+		Coalesce:          c.Coalesce,
 		BindRetryTimeout:  5 * time.Second,
 		Redirect:          &redirect.Options{Mode: redirect.ModeDriver, FastPath: fp},
 	}
