@@ -116,6 +116,8 @@ type Run struct {
 	DUTProcCPU        float64 `json:"dut_proc_cpu_pct"`         // the DUT process's own CPU time (schedstat)
 	NsPerFrame        float64 `json:"dut_ns_per_frame"`         // DUT CPU busy ns / frame
 	SampledNsPerFrame float64 `json:"dut_sampled_ns_per_frame"` // from DUTCPUSampled
+	DUTSteal          float64 `json:"dut_cpu_steal_pct"`        // wall time the hypervisor stole from the DUT CPU, %
+	GenSteal          float64 `json:"gen_cpu_steal_pct"`        // the same for the generator's CPU
 	ProcNsPerFrame    float64 `json:"dut_proc_ns_per_frame"`
 	DUTCtxSw          float64 `json:"dut_ctx_switches_per_s"`
 	// The DUT CPU's wake-ups, per frame: how often it left the idle
@@ -569,6 +571,8 @@ func (o *options) compute(c Cell, r *Run, a, b snap, dut *proc) {
 	r.GenCPU = busyPct(a.CPU, b.CPU, a.CPUT, b.CPUT, o.genCPU)
 	r.DUTCPU = busyPct(a.CPU, b.CPU, a.CPUT, b.CPUT, o.dutCPU)
 	r.DUTCPUSampled = sampledBusyPct(a.CPU, b.CPU, o.dutCPU)
+	r.DUTSteal = stealPct(a.CPU, b.CPU, a.CPUT, b.CPUT, o.dutCPU)
+	r.GenSteal = stealPct(a.CPU, b.CPU, a.CPUT, b.CPUT, o.genCPU)
 	if f > 0 {
 		r.NsPerFrame = r.DUTCPU / 100 * 1e9 / f
 		r.SampledNsPerFrame = r.DUTCPUSampled / 100 * 1e9 / f

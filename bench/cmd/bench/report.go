@@ -611,7 +611,7 @@ func textTable(o options, rep *Report, rows []tableRow) string {
 			fmt.Fprintf(&b, "  %-44s %s\n", t.Name, t.Result)
 		}
 	}
-	var maxForeign, sumForeign float64
+	var maxForeign, sumForeign, maxSteal float64
 	nd, nr := 0, 0
 	for _, r := range rep.Runs {
 		if !r.OK {
@@ -620,13 +620,14 @@ func textTable(o options, rep *Report, rows []tableRow) string {
 		nr++
 		maxForeign = math.Max(maxForeign, r.ForeignCPU)
 		sumForeign += math.Max(0, r.ForeignCPU)
+		maxSteal = math.Max(maxSteal, math.Max(r.DUTSteal, r.GenSteal))
 		if r.Disturbed {
 			nd++
 		}
 	}
 	if nr > 0 {
-		fmt.Fprintf(&b, "\nOther processes during the windows: mean %.0f%%, max %.0f%% of one CPU; %d of %d runs disturbed (>%d%%), repeated when time allowed\n",
-			sumForeign/float64(nr), maxForeign, nd, nr, disturbedPct)
+		fmt.Fprintf(&b, "\nOther processes during the windows: mean %.0f%%, max %.0f%% of one CPU; hypervisor steal max %.0f%% of the DUT's or generator's CPU; %d of %d runs disturbed (>%d%% others or >%d%% stolen), repeated when time allowed\n",
+			sumForeign/float64(nr), maxForeign, maxSteal, nd, nr, disturbedPct, stolenPct)
 	}
 	return b.String()
 }

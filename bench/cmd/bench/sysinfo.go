@@ -74,6 +74,20 @@ func busyPct(a, b []cpuTicks, ta, tb time.Time, cpu int) float64 {
 	return min(max(100*(wall-idle)/wall, 0), 100)
 }
 
+// stealPct is the share of the wall time between ta and tb the
+// hypervisor stole from cpu (the steal jiffies of /proc/stat), in percent;
+// NaN as for busyPct.
+func stealPct(a, b []cpuTicks, ta, tb time.Time, cpu int) float64 {
+	if cpu < 0 || cpu >= len(a) || cpu >= len(b) {
+		return math.NaN()
+	}
+	wall := tb.Sub(ta).Seconds() * 100 // USER_HZ
+	if wall <= 0 {
+		return math.NaN()
+	}
+	return min(100*float64(b[cpu].steal-a[cpu].steal)/wall, 100)
+}
+
 // sampledBusyPct is the busy share of one CPU from the sampled jiffies,
 // the figure runs before 2026-12-02 reported as the DUT CPU.
 func sampledBusyPct(a, b []cpuTicks, cpu int) float64 {

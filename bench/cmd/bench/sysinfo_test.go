@@ -49,7 +49,7 @@ func TestBusyPct(t *testing.T) {
 // itself sampled (no NO_HZ) busyPct would be no better, and this could fail.
 func TestBusyPctCountsShortBursts(t *testing.T) {
 	if testing.Short() {
-		t.Skip("takes 2 s")
+		t.Skip("takes 1-3 s")
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -82,22 +82,34 @@ func TestBusyPctCountsShortBursts(t *testing.T) {
 		return v
 	}
 
-	ta, ra, a := time.Now(), run(), readCPUTicks()
-	sleep := unix.NsecToTimespec(20_000)
-	for end := ta.Add(2 * time.Second); time.Now().Before(end); {
-		for s := time.Now(); time.Since(s) < 5*time.Microsecond; {
+	// A window in which the hypervisor stole much of the CPU says nothing:
+	// with the guest's haltpoll, stolen idle polling counts as idle and as
+	// steal (see stolenPct). Up to three windows, then give up.
+	var own, busy, sampled, stolen float64
+	for attempt := range 3 {
+		ta, ra, a := time.Now(), run(), readCPUTicks()
+		sleep := unix.NsecToTimespec(20_000)
+		for end := ta.Add(time.Second); time.Now().Before(end); {
+			for s := time.Now(); time.Since(s) < 5*time.Microsecond; {
+			}
+			_ = unix.Nanosleep(&sleep, nil)
 		}
-		_ = unix.Nanosleep(&sleep, nil)
+		tb, rb, b := time.Now(), run(), readCPUTicks()
+		own = 100 * float64(rb-ra) / float64(tb.Sub(ta).Nanoseconds())
+		busy = busyPct(a, b, ta, tb, cpu)
+		sampled = sampledBusyPct(a, b, cpu)
+		stolen = stealPct(a, b, ta, tb, cpu)
+		t.Logf("CPU %d, window %d: thread %.1f%%, busy (wall - idle - steal) %.1f%%, sampled jiffies %.1f%%, stolen %.1f%%", cpu, attempt, own, busy, sampled, stolen)
+		if stolen <= stolenPct {
+			break
+		}
 	}
-	tb, rb, b := time.Now(), run(), readCPUTicks()
-
-	own := 100 * float64(rb-ra) / float64(tb.Sub(ta).Nanoseconds())
-	busy := busyPct(a, b, ta, tb, cpu)
-	sampled := sampledBusyPct(a, b, cpu)
-	t.Logf("CPU %d: thread %.1f%%, busy (wall - idle) %.1f%%, sampled jiffies %.1f%%", cpu, own, busy, sampled)
-	// One jiffy of rounding at each end of 2 s is 1%; the rest of the
+	if stolen > stolenPct {
+		t.Skipf("the hypervisor stole %.0f%% of CPU %d in every window (more than stolenPct, %d%%): busy time cannot be checked now", stolen, cpu, stolenPct)
+	}
+	// One jiffy of rounding at each end of 1 s is 2%; the rest of the
 	// slack is for a steal figure that is itself sampled.
-	if busy < own-3 {
+	if busy < own-4 {
 		t.Errorf("busy %.1f%% of CPU %d is less than the %.1f%% its one thread ran", busy, cpu, own)
 	}
 }
