@@ -156,6 +156,8 @@ func (t *Tool) Parse(args []string) error {
 		return errors.New("-cpus needs -queues")
 	case t.Duration < 0:
 		return errors.New("-duration must not be negative")
+	case t.Coalesce < 0 || t.Coalesce > afxdp.MaxCoalesce:
+		return fmt.Errorf("-coalesce %v: want 0 (off) up to %v", t.Coalesce, afxdp.MaxCoalesce)
 	case t.DP != "" && t.DP != "uds" && t.DP != "pinned":
 		return fmt.Errorf("-dp %q: want uds or pinned", t.DP)
 	case t.DP != "" && t.XSKMap != "":

@@ -68,7 +68,7 @@ func (t *Tool) Summary(st pipeline.Stats, sock *afxdp.Socket, extra func() map[s
 	}
 	if sock != nil {
 		if ks, err := sock.Stats(); err == nil {
-			out["kernel"] = kernelDrops(ks)
+			out["kernel"], out["waits"] = kernelDrops(ks), waits(ks)
 		}
 	}
 	if extra != nil {
@@ -110,7 +110,7 @@ func (t *Tool) WorkersSummary(st workers.Stats, set *workers.Set, extras map[int
 		}
 		for _, sock := range set.Sockets() {
 			if ks, err := sock.Stats(); err == nil {
-				merge(out, map[string]any{"kernel": kernelDrops(ks)}) // summed
+				merge(out, map[string]any{"kernel": kernelDrops(ks), "waits": waits(ks)}) // summed
 			}
 		}
 		if e := extras[SetWide]; e != nil {
@@ -130,6 +130,12 @@ func kernelDrops(ks afxdp.Stats) map[string]uint64 {
 		"rx_dropped": ks.RXDropped, "rx_ring_full": ks.RXRingFull,
 		"rx_fill_ring_empty": ks.RXFillRingEmptyDescs, "tx_invalid_descs": ks.TXInvalidDescs,
 	}
+}
+
+// waits are how the socket's loop slept: in poll(2) or the poller
+// (slept), and after a burst first for -coalesce (coalesced).
+func waits(ks afxdp.Stats) map[string]uint64 {
+	return map[string]uint64{"slept": ks.Waits, "coalesced": ks.Coalesced}
 }
 
 // PrintJSON writes v on stdout, indented.

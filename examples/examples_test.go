@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -213,6 +214,8 @@ func TestBadFlags(t *testing.T) {
 		{"xdp-drop", []string{"-i", "lo", "-bogus"}, 2, "bogus"},
 		{"xdp-drop", []string{"-i", "lo", "-xdp-mode", "fast"}, 2, `invalid XDP mode "fast"`},
 		{"xdp-drop", []string{"-i", "lo", "-cpus", "0"}, 2, "-cpus needs -queues"},
+		{"xdp-drop", []string{"-i", "lo", "-coalesce", "2ms"}, 2, "-coalesce 2ms: want 0 (off) up to 1ms"},
+		{"xdp-gen", []string{"-i", "lo", "-coalesce", "20us"}, 2, "-coalesce does not apply to xdp-gen"},
 		{"xdp-drop", []string{"-i", "xknoexist0"}, 1, "xknoexist0"},
 		{"xdp-fwd", []string{"-i", "lo", "-o", "lo", "-queues", "all"}, 2, "-queues does not apply to xdp-fwd"},
 		{"xdp-fwd", []string{"-i", "lo", "-o", "lo", "-pin", "x"}, 2, "-pin does not apply to xdp-fwd"},
@@ -236,8 +239,15 @@ func TestBadFlags(t *testing.T) {
 }
 
 func TestDrop(t *testing.T) {
+	// With -coalesce the tool sleeps before a wait that follows a burst:
+	// every frame still arrives.
+	t.Run("default", func(t *testing.T) { testDrop(t) })
+	t.Run("coalesce", func(t *testing.T) { testDrop(t, "-coalesce", "1ms") })
+}
+
+func testDrop(t *testing.T, args ...string) {
 	v := testutils.NewVeth(t, testutils.VethOptions{})
-	p := start(t, v, "xdp-drop")
+	p := start(t, v, "xdp-drop", args...)
 	peer := v.OpenPeerPacketSocket(t)
 	var frames [][]byte
 	for i := range 1000 {
@@ -251,6 +261,12 @@ func TestDrop(t *testing.T) {
 	}
 	if !strings.Contains(p.stderr.String(), "xdp-drop: rx ") {
 		t.Errorf("no live rate line on stderr:\n%s", p.stderr)
+	}
+	// The frames came in one burst: with -coalesce the wait after it
+	// slept first.
+	waits, _ := out["waits"].(map[string]any)
+	if c, _ := waits["coalesced"].(float64); (c > 0) != slices.Contains(args, "-coalesce") {
+		t.Errorf("waits %v with %q", out["waits"], args)
 	}
 	noProgramLeft(t, v)
 }
