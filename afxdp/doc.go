@@ -40,6 +40,16 @@
 // busy-polling loop does, so that a wake-up costs no scheduler hand-off;
 // [Config].PollYields gives the P back at once instead.
 //
+// Under load a loop that waits when idle is woken once per burst the
+// kernel delivers, and each wake-up costs more CPU than the frames it
+// brings (in the bench's poll-mode rx-drop on veth, most of the CPU per
+// frame went to them). [Config].Coalesce is interrupt moderation for such
+// a loop: a wait that follows [CoalesceBurst] or more frames received since
+// the last one first sleeps that long without a wake-up, so that the
+// bursts of that time come as one; light traffic is not delayed.
+//
+//	sock, err := afxdp.Open("eth0", 0, &afxdp.Config{Coalesce: 20 * time.Microsecond})
+//
 // # Memory sockets
 //
 // [NewMemory] opens a socket whose rings are in ordinary memory, with a

@@ -26,7 +26,9 @@
 // the configurations that allow it, which a [ConditionalFrameStage]
 // says). When idle, Run sleeps in poll(2) on its thread
 // (afxdp.Socket.WaitPoll), keeping its P for the first 10 ms of each sleep
-// unless the socket has afxdp.Config.PollYields.
+// unless the socket has afxdp.Config.PollYields; a socket with
+// afxdp.Config.Coalesce makes it sleep that long first after a burst,
+// which under load saves most of the wake-ups for that much latency.
 //
 // BenchmarkRunnerMemory measures the Runner alone, over a memory socket
 // (afxdp.NewMemory) whose kernel side costs next to nothing: the
