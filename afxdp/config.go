@@ -155,9 +155,10 @@ type Config struct {
 	// the trade a NIC's rx-usecs makes. Light traffic, whose wake-ups
 	// bring fewer frames, waits as without it. The sleep lasts at least
 	// Coalesce plus the thread's timer slack (50 µs unless changed with
-	// prctl PR_SET_TIMERSLACK), and holds the goroutine's P like the
-	// first slice of a WaitPoll; the RX ring must hold what arrives in
-	// that time (RXRingSize). At most 1 ms; zero value: off.
+	// prctl PR_SET_TIMERSLACK), and keeps the goroutine's P like the
+	// first slice of a WaitPoll unless PollYields is set; the RX ring must
+	// hold what arrives in that time (RXRingSize). At most MaxCoalesce;
+	// zero value: off.
 	Coalesce time.Duration
 	// TXBudget sets XDP_MAX_TX_SKB_BUDGET (Linux 6.16+): how many frames
 	// one sendto sends in copy mode, instead of the kernel's 32. Fewer

@@ -88,6 +88,10 @@ func pollWait(timeout time.Duration, socks []*sock, fds []unix.PollFd) error {
 		}
 		coalesce = max(coalesce, co)
 	}
+	held := true
+	for _, s := range socks {
+		held = held && !s.cfg.PollYields
+	}
 	left := timeout // no clock: a slice that times out has lasted at least its length
 	if coalesce > 0 {
 		// A burst came since the last wait: sleep without a wake-up first
@@ -96,8 +100,11 @@ func pollWait(timeout time.Duration, socks []*sock, fds []unix.PollFd) error {
 			coalesce = min(coalesce, left)
 			left -= coalesce
 		}
-		if coalesce > 0 {
+		switch {
+		case coalesce > 0 && held:
 			sys.SleepHeld(coalesce)
+		case coalesce > 0:
+			sys.Sleep(coalesce)
 		}
 		for _, s := range socks {
 			if s.closing.Load() {
@@ -125,10 +132,6 @@ func pollWait(timeout time.Duration, socks []*sock, fds []unix.PollFd) error {
 	}
 	for i, s := range socks {
 		fds[i] = unix.PollFd{Fd: int32(s.fd), Events: unix.POLLIN}
-	}
-	held := true
-	for _, s := range socks {
-		held = held && !s.cfg.PollYields
 	}
 	for ; ; held = false {
 		slice := pollSlice
@@ -276,6 +279,16 @@ func (s *sock) prepareWait() (ready bool, coalesce time.Duration, err error) {
 	return s.rx.Available() > 0, coalesce, nil
 }
 
+// coalesceSleep sleeps d for Config.Coalesce, keeping the goroutine's P
+// (as WaitPoll's first slice does) unless the socket has PollYields.
+func (s *sock) coalesceSleep(d time.Duration) {
+	if s.cfg.PollYields {
+		sys.Sleep(d)
+		return
+	}
+	sys.SleepHeld(d)
+}
+
 // rxWaiting reports whether frames are waiting on the RX ring.
 func (s *sock) rxWaiting() (bool, error) {
 	s.pool.Lock()
@@ -298,14 +311,14 @@ func (s *sock) settleWait(timeout time.Duration) (ready bool, left time.Duration
 	}
 	if timeout >= 0 && co >= timeout {
 		if timeout > 0 {
-			sys.SleepHeld(timeout)
+			s.coalesceSleep(timeout)
 		}
 		if ready, err = s.rxWaiting(); !ready && err == nil {
 			err = ErrTimeout
 		}
 		return ready, 0, err
 	}
-	sys.SleepHeld(co)
+	s.coalesceSleep(co)
 	if timeout >= 0 {
 		timeout -= co
 	}

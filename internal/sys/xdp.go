@@ -238,6 +238,13 @@ func SleepHeld(d time.Duration) {
 	}
 }
 
+// Sleep is SleepHeld through the scheduler: the P may go to other
+// goroutines while the thread sleeps.
+func Sleep(d time.Duration) {
+	ts := unix.NsecToTimespec(int64(d))
+	_ = unix.Nanosleep(&ts, nil) // EINTR: the caller looks at the ring again anyway
+}
+
 // Eventfd opens a non-blocking, close-on-exec eventfd.
 func Eventfd() (int, error) {
 	return unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
