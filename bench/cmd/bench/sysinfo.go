@@ -63,27 +63,31 @@ func readCPUTicks() []cpuTicks {
 // CPU spent idle (or waiting for I/O) and what the hypervisor stole. NaN if
 // either reading lacks the CPU or no time passed.
 func busyPct(a, b []cpuTicks, ta, tb time.Time, cpu int) float64 {
-	if cpu < 0 || cpu >= len(a) || cpu >= len(b) {
-		return math.NaN()
-	}
-	wall := tb.Sub(ta).Seconds() * 100 // USER_HZ
-	if wall <= 0 {
-		return math.NaN()
+	wall := wallJiffies(a, b, ta, tb, cpu)
+	if math.IsNaN(wall) {
+		return wall
 	}
 	idle := float64(b[cpu].idle-a[cpu].idle) + float64(b[cpu].steal-a[cpu].steal)
 	return min(max(100*(wall-idle)/wall, 0), 100)
+}
+
+// wallJiffies is the time from ta to tb in USER_HZ jiffies, NaN if either
+// reading lacks cpu or no time passed.
+func wallJiffies(a, b []cpuTicks, ta, tb time.Time, cpu int) float64 {
+	wall := tb.Sub(ta).Seconds() * 100 // USER_HZ
+	if cpu < 0 || cpu >= len(a) || cpu >= len(b) || wall <= 0 {
+		return math.NaN()
+	}
+	return wall
 }
 
 // stealPct is the share of the wall time between ta and tb the
 // hypervisor stole from cpu (the steal jiffies of /proc/stat), in percent;
 // NaN as for busyPct.
 func stealPct(a, b []cpuTicks, ta, tb time.Time, cpu int) float64 {
-	if cpu < 0 || cpu >= len(a) || cpu >= len(b) {
-		return math.NaN()
-	}
-	wall := tb.Sub(ta).Seconds() * 100 // USER_HZ
-	if wall <= 0 {
-		return math.NaN()
+	wall := wallJiffies(a, b, ta, tb, cpu)
+	if math.IsNaN(wall) {
+		return wall
 	}
 	return min(100*float64(b[cpu].steal-a[cpu].steal)/wall, 100)
 }

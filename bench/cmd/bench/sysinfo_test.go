@@ -39,6 +39,22 @@ func TestBusyPct(t *testing.T) {
 	if got := busyPct(a, b, t0, t0.Add(2*time.Second), 0); math.Abs(got-0) > 1e-9 {
 		t.Errorf("busyPct with 50 jiffies stolen = %v, want 0", got)
 	}
+	for _, tc := range []struct {
+		cpu  int
+		dt   time.Duration
+		want float64
+	}{
+		{0, 2 * time.Second, 25},         // 50 of 200 jiffies stolen
+		{1, 2 * time.Second, 0},          // none
+		{0, 100 * time.Millisecond, 100}, // more stolen than wall (rounding): 100, not more
+		{2, 2 * time.Second, math.NaN()},
+		{0, 0, math.NaN()},
+	} {
+		got := stealPct(a, b, t0, t0.Add(tc.dt), tc.cpu)
+		if math.IsNaN(tc.want) != math.IsNaN(got) || !math.IsNaN(got) && math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("stealPct(cpu %d, %v) = %v, want %v", tc.cpu, tc.dt, got, tc.want)
+		}
+	}
 }
 
 // TestBusyPctCountsShortBursts runs a thread that works 5 µs and sleeps
