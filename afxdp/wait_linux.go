@@ -100,11 +100,8 @@ func pollWait(timeout time.Duration, socks []*sock, fds []unix.PollFd) error {
 			coalesce = min(coalesce, left)
 			left -= coalesce
 		}
-		switch {
-		case coalesce > 0 && held:
-			sys.SleepHeld(coalesce)
-		case coalesce > 0:
-			sys.Sleep(coalesce)
+		if coalesce > 0 {
+			coalesceSleep(coalesce, held)
 		}
 		for _, s := range socks {
 			if s.closing.Load() {
@@ -280,13 +277,14 @@ func (s *sock) prepareWait() (ready bool, coalesce time.Duration, err error) {
 }
 
 // coalesceSleep sleeps d for Config.Coalesce, keeping the goroutine's P
-// (as WaitPoll's first slice does) unless the socket has PollYields.
-func (s *sock) coalesceSleep(d time.Duration) {
-	if s.cfg.PollYields {
-		sys.Sleep(d)
+// if held (as WaitPoll's first slice does): unless a socket waited on
+// has PollYields.
+func coalesceSleep(d time.Duration, held bool) {
+	if held {
+		sys.SleepHeld(d)
 		return
 	}
-	sys.SleepHeld(d)
+	sys.Sleep(d)
 }
 
 // rxWaiting reports whether frames are waiting on the RX ring.
@@ -311,14 +309,14 @@ func (s *sock) settleWait(timeout time.Duration) (ready bool, left time.Duration
 	}
 	if timeout >= 0 && co >= timeout {
 		if timeout > 0 {
-			s.coalesceSleep(timeout)
+			coalesceSleep(timeout, !s.cfg.PollYields)
 		}
 		if ready, err = s.rxWaiting(); !ready && err == nil {
 			err = ErrTimeout
 		}
 		return ready, 0, err
 	}
-	s.coalesceSleep(co)
+	coalesceSleep(co, !s.cfg.PollYields)
 	if timeout >= 0 {
 		timeout -= co
 	}
