@@ -23,7 +23,8 @@ func (s *sock) waitFor(timeout time.Duration) error {
 	}
 	s.memWaits(1)
 	defer s.memWaits(-1)
-	ready, timeout, err := s.settleWait(timeout)
+	socks := [1]*sock{s}
+	ready, timeout, err := settleWait(timeout, socks[:])
 	if ready || err != nil {
 		return s.timedOut(err)
 	}
@@ -80,52 +81,23 @@ func pollWait(timeout time.Duration, socks []*sock, fds []unix.PollFd) error {
 			return ErrClosed
 		}
 	}
-	var coalesce time.Duration
-	for _, s := range socks {
-		ready, co, err := s.prepareWait()
-		if ready || err != nil {
-			return err
+	ready, left, err := settleWait(timeout, socks)
+	switch {
+	case ready:
+		return nil
+	case errors.Is(err, ErrTimeout):
+		for _, s := range socks {
+			if err := s.timedOut(ErrTimeout); !errors.Is(err, ErrTimeout) {
+				return err
+			}
 		}
-		coalesce = max(coalesce, co)
+		return ErrTimeout
+	case err != nil:
+		return err
 	}
 	held := true
 	for _, s := range socks {
 		held = held && !s.cfg.PollYields
-	}
-	left := timeout // no clock: a slice that times out has lasted at least its length
-	if coalesce > 0 {
-		// A burst came since the last wait: sleep without a wake-up first
-		// (Config.Coalesce), then look again.
-		if left >= 0 {
-			coalesce = min(coalesce, left)
-			left -= coalesce
-		}
-		if coalesce > 0 {
-			coalesceSleep(coalesce, held)
-		}
-		for _, s := range socks {
-			if s.closing.Load() {
-				return ErrClosed
-			}
-			var ready bool
-			var err error
-			if left == 0 {
-				ready, err = s.rxWaiting()
-			} else {
-				ready, _, err = s.prepareWait()
-			}
-			if ready || err != nil {
-				return err
-			}
-		}
-		if left == 0 {
-			for _, s := range socks {
-				if err := s.timedOut(ErrTimeout); !errors.Is(err, ErrTimeout) {
-					return err
-				}
-			}
-			return ErrTimeout
-		}
 	}
 	for i, s := range socks {
 		fds[i] = unix.PollFd{Fd: int32(s.fd), Events: unix.POLLIN}
@@ -202,7 +174,8 @@ func (s *sock) waitContext(ctx context.Context) error {
 	if limited {
 		timeout = max(time.Until(deadline), 0)
 	}
-	switch ready, _, err := s.settleWait(timeout); {
+	socks := [1]*sock{s}
+	switch ready, _, err := settleWait(timeout, socks[:]); {
 	case ready:
 		return nil
 	case errors.Is(err, ErrTimeout) && ctx.Err() != nil:
@@ -297,31 +270,50 @@ func (s *sock) rxWaiting() (bool, error) {
 	return s.rx.Available() > 0, nil
 }
 
-// settleWait is prepareWait and, when it says to coalesce, the sleep and
-// a second look (which waits at once: the burst is counted): it reports
-// whether frames are waiting and how much of timeout (negative: no
-// limit) is left for the wait that follows if not, with ErrTimeout if
-// the sleep took all of it.
-func (s *sock) settleWait(timeout time.Duration) (ready bool, left time.Duration, err error) {
-	ready, co, err := s.prepareWait()
-	if ready || err != nil || co == 0 {
-		return ready, timeout, err
-	}
-	if timeout >= 0 && co >= timeout {
-		if timeout > 0 {
-			coalesceSleep(timeout, !s.cfg.PollYields)
+// settleWait is prepareWait on each of socks and, when one of them says
+// to coalesce, the sleep (within timeout; negative: no limit) and a
+// second look, which waits at once (the burst is counted). It reports
+// whether frames are waiting on one of them and how much of timeout is
+// left for the wait that follows if not, with ErrTimeout if the sleep
+// took all of it, or ErrClosed if Close began meanwhile.
+func settleWait(timeout time.Duration, socks []*sock) (ready bool, left time.Duration, err error) {
+	var co time.Duration
+	held := true
+	for _, s := range socks {
+		ready, c, err := s.prepareWait()
+		if ready || err != nil {
+			return ready, timeout, err
 		}
-		if ready, err = s.rxWaiting(); !ready && err == nil {
-			err = ErrTimeout
-		}
-		return ready, 0, err
+		co = max(co, c)
+		held = held && !s.cfg.PollYields
 	}
-	coalesceSleep(co, !s.cfg.PollYields)
+	if co == 0 {
+		return false, timeout, nil
+	}
 	if timeout >= 0 {
+		co = min(co, timeout)
 		timeout -= co
 	}
-	ready, _, err = s.prepareWait()
-	return ready, timeout, err
+	if co > 0 {
+		coalesceSleep(co, held)
+	}
+	for _, s := range socks {
+		if s.closing.Load() {
+			return false, 0, ErrClosed
+		}
+		if timeout == 0 {
+			ready, err = s.rxWaiting()
+		} else {
+			ready, _, err = s.prepareWait()
+		}
+		if ready || err != nil {
+			return ready, timeout, err
+		}
+	}
+	if timeout == 0 {
+		return false, 0, ErrTimeout
+	}
+	return false, timeout, nil
 }
 
 func (s *sock) wait(poller *os.File, rawConn syscall.RawConn, deadline time.Time) error {
