@@ -153,10 +153,12 @@ type Config struct {
 	// wake-ups (in the bench's poll-mode rx-drop on veth they were most
 	// of the DUT CPU's cost per frame) for up to Coalesce more latency,
 	// the trade a NIC's rx-usecs makes. Light traffic, whose wake-ups
-	// bring fewer frames, waits as without it. The sleep lasts at least
-	// Coalesce plus the thread's timer slack (50 µs unless changed with
-	// prctl PR_SET_TIMERSLACK), and keeps the goroutine's P like the
-	// first slice of a WaitPoll unless PollYields is set; the RX ring must
+	// bring fewer frames, waits as without it. The sleep lasts Coalesce
+	// plus the wake-up (a few µs): the thread's timer slack, which the
+	// kernel would add to it (50 µs unless changed with prctl
+	// PR_SET_TIMERSLACK), is lowered to 1 µs for the sleep and put back
+	// after. It keeps the goroutine's P like the first slice of a WaitPoll
+	// unless PollYields is set; the RX ring must
 	// hold what arrives in that time (RXRingSize). At most MaxCoalesce;
 	// zero value: off.
 	Coalesce time.Duration

@@ -48,7 +48,7 @@
 // the last one first sleeps that long without a wake-up, so that the
 // bursts of that time come as one; light traffic is not delayed.
 //
-//	sock, err := afxdp.Open("eth0", 0, &afxdp.Config{Coalesce: 20 * time.Microsecond})
+//	sock, err := afxdp.Open("eth0", 0, &afxdp.Config{Coalesce: 50 * time.Microsecond})
 //
 // # Memory sockets
 //

@@ -3,7 +3,12 @@
 package sys_test
 
 import (
+	"fmt"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,4 +88,96 @@ func TestPollHeld(t *testing.T) {
 	case <-time.After(2 * timeout):
 		t.Fatal("PollHeld still blocked")
 	}
+}
+
+// threadSlack reads the timer slack of thread tid, or -1 if it cannot
+// (/proc/TID/timerslack_ns: the file is not under /proc/self/task).
+func threadSlack(tid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/timerslack_ns", tid))
+	if err != nil {
+		return -1
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return -1
+	}
+	return v
+}
+
+// TestSleepSlack: SleepHeld and Sleep run with the thread's timer slack
+// at SleepSlack, seen from another goroutine while they sleep, and put
+// the thread's slack back after, so that a 20 µs coalescing sleep is not
+// a 70 µs one and the thread keeps the program's slack otherwise.
+func TestSleepSlack(t *testing.T) {
+	// A held sleep keeps its P: the goroutine that looks needs another.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0))))
+	for _, tc := range []struct {
+		name  string
+		sleep func(time.Duration)
+	}{{"SleepHeld", sys.SleepHeld}, {"Sleep", sys.Sleep}} {
+		t.Run(tc.name, func(t *testing.T) {
+			type sleeper struct{ tid, before int }
+			ready := make(chan sleeper)
+			done := make(chan int, 1)
+			var stop atomic.Bool
+			go func() {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				tid := unix.Gettid()
+				ready <- sleeper{tid, threadSlack(tid)}
+				// The runtime's preemption ends a held sleep early (EINTR):
+				// sleep again until the other goroutine has looked.
+				for end := time.Now().Add(2 * time.Second); !stop.Load() && time.Now().Before(end); {
+					tc.sleep(50 * time.Millisecond)
+				}
+				done <- threadSlack(tid)
+			}()
+			s := <-ready
+			if s.before < 0 {
+				t.Fatalf("cannot read /proc/%d/timerslack_ns", s.tid)
+			}
+			if s.before <= sys.SleepSlack {
+				t.Skipf("the thread's timer slack is already %d ns", s.before)
+			}
+			seen := -1
+			deadline := time.Now().Add(250 * time.Millisecond)
+			for seen != sys.SleepSlack && time.Now().Before(deadline) {
+				seen = threadSlack(s.tid)
+				time.Sleep(time.Millisecond)
+			}
+			stop.Store(true)
+			if seen != sys.SleepSlack {
+				t.Errorf("timer slack during the sleep %d ns; want %d", seen, sys.SleepSlack)
+			}
+			select {
+			case after := <-done:
+				if after != s.before {
+					t.Errorf("timer slack after the sleep %d ns; want %d as before", after, s.before)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the sleep did not end")
+			}
+		})
+	}
+	if n := testing.AllocsPerRun(50, func() { sys.SleepHeld(time.Microsecond) }); n != 0 {
+		t.Errorf("SleepHeld allocates %v times", n)
+	}
+}
+
+// BenchmarkSleepHeld reports how long a 20 µs SleepHeld lasts: about
+// 20 µs plus the wake-up, where a plain nanosleep (nanosleep-default-slack)
+// lasts 20 µs plus the thread's timer slack (50 µs by default).
+func BenchmarkSleepHeld(b *testing.B) {
+	const d = 20 * time.Microsecond
+	b.Run("SleepHeld", func(b *testing.B) {
+		for b.Loop() {
+			sys.SleepHeld(d)
+		}
+	})
+	b.Run("nanosleep-default-slack", func(b *testing.B) {
+		ts := unix.NsecToTimespec(int64(d))
+		for b.Loop() {
+			_ = unix.Nanosleep(&ts, nil)
+		}
+	})
 }

@@ -158,11 +158,11 @@ func plan(quick bool) []Cell {
 		cell("xdpkit", "poll+LockOSThread runtime-wait", "drop", 60, "poll", "-poll", "-lock-thread", "-wait", "runtime"),
 		cell("xdpkit", "poll WaitPoll", "drop", 60, "poll", "-poll", "-wait", "poll"),
 		// The same with afxdp.Config.Coalesce: a wait after a burst first
-		// sleeps 20 µs (plus the timer slack) without a wake-up.
-		cell("xdpkit", "poll WaitPoll coalesce", "drop", 60, "poll", "-poll", "-wait", "poll", "-coalesce", "20us"),
-		cell("xdpkit", "pipeline poll coalesce", "drop", 60, "poll", "-poll", "-loop", "pipeline", "-coalesce", "20us"),
-		cell("xdpkit", "pipeline poll frame-stage coalesce", "drop", 60, "poll", "-poll", "-loop", "pipeline", "-frame-stage", "-coalesce", "20us"),
-		cell("xdpkit", "poll+LockOSThread coalesce", "drop", 60, "poll", "-poll", "-lock-thread", "-coalesce", "20us"))
+		// sleeps 50 µs without a wake-up.
+		cell("xdpkit", "poll WaitPoll coalesce", "drop", 60, "poll", "-poll", "-wait", "poll", "-coalesce", "50us"),
+		cell("xdpkit", "pipeline poll coalesce", "drop", 60, "poll", "-poll", "-loop", "pipeline", "-coalesce", "50us"),
+		cell("xdpkit", "pipeline poll frame-stage coalesce", "drop", 60, "poll", "-poll", "-loop", "pipeline", "-frame-stage", "-coalesce", "50us"),
+		cell("xdpkit", "poll+LockOSThread coalesce", "drop", 60, "poll", "-poll", "-lock-thread", "-coalesce", "50us"))
 	// 1500 B frames.
 	add(cell("c-libxdp", "", "drop", 1500, "1500"),
 		cell("xdpkit", "", "drop", 1500, "1500"))
@@ -176,7 +176,7 @@ func plan(quick bool) []Cell {
 		cell("xdpkit", "no-wakeup", "reflect", 60, "levers", "-nowakeup"),
 		cell("xdpkit", "busy-poll", "reflect", 60, "levers", "-busypoll"),
 		cell("xdpkit", "poll", "reflect", 60, "levers", "-poll"),
-		cell("xdpkit", "poll coalesce", "reflect", 60, "levers", "-poll", "-coalesce", "20us"),
+		cell("xdpkit", "poll coalesce", "reflect", 60, "levers", "-poll", "-coalesce", "50us"),
 		cell("xdpkit", "txbudget256", "reflect", 60, "levers", "-txbudget", "256"),
 		cell("xdpkit", "b256+txb256", "reflect", 60, "levers", "-batch", "256", "-txbudget", "256"),
 		cell("xdpkit", "pipeline", "reflect", 60, "levers", "-loop", "pipeline"),

@@ -343,7 +343,7 @@ func targets(ss []*Summary, ex extras) ([]Target, []Target) {
 	nsCmp("poll-mode rx-drop ns/frame, pipeline.Runner (a RawFunc stage)", "<= 1.0x C libxdp", find(ss, "xdpkit.pipeline.poll/drop/60"), cpoll, 1)
 	nsCmp("poll-mode rx-drop ns/frame, pipeline.Runner (a FrameStage)", "<= 1.0x C libxdp", find(ss, "xdpkit.pipeline.poll.frame-stage/drop/60"), cpoll, 1)
 	nsCmp("poll-mode rx-drop ns/frame, locked loop vs unlocked (WaitPoll)", "<= 1.0x", find(ss, "xdpkit.poll+LockOSThread/drop/60"), find(ss, "xdpkit.poll.WaitPoll/drop/60"), 1)
-	// The same with afxdp.Config.Coalesce (20 µs): an option, not the
+	// The same with afxdp.Config.Coalesce (50 µs): an option, not the
 	// default, so these rows are beside the ones above, not instead.
 	nsCmp("the same, hand loop with WaitPoll and Coalesce", "<= 0.9x C libxdp", find(ss, "xdpkit.poll.WaitPoll.coalesce/drop/60"), cpoll, 0.9)
 	nsCmp("the same, pipeline.Runner (a RawFunc stage) with Coalesce", "<= 1.0x C libxdp", find(ss, "xdpkit.pipeline.poll.coalesce/drop/60"), cpoll, 1)
