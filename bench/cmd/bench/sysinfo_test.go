@@ -19,42 +19,38 @@ func TestBusyPct(t *testing.T) {
 	t0 := time.Now()
 	a := []cpuTicks{{idle: 1000, steal: 5}, {idle: 2000}}
 	b := []cpuTicks{{idle: 1150, steal: 5}, {idle: 2100}}
-	for _, tc := range []struct {
+	type row struct {
 		cpu  int
 		dt   time.Duration
 		want float64
-	}{
+	}
+	check := func(name string, fn func(a, b []cpuTicks, t0, t1 time.Time, cpu int) float64, rows []row) {
+		t.Helper()
+		for _, tc := range rows {
+			got := fn(a, b, t0, t0.Add(tc.dt), tc.cpu)
+			if math.IsNaN(tc.want) != math.IsNaN(got) || !math.IsNaN(got) && math.Abs(got-tc.want) > 1e-9 {
+				t.Errorf("%s(cpu %d, %v) = %v, want %v", name, tc.cpu, tc.dt, got, tc.want)
+			}
+		}
+	}
+	check("busyPct", busyPct, []row{
 		{0, 2 * time.Second, 25},       // 150 of 200 jiffies idle
 		{1, 2 * time.Second, 50},       // 100 of 200
 		{1, 500 * time.Millisecond, 0}, // more idle than wall (rounding): 0, not negative
 		{2, 2 * time.Second, math.NaN()},
 		{0, 0, math.NaN()},
-	} {
-		got := busyPct(a, b, t0, t0.Add(tc.dt), tc.cpu)
-		if math.IsNaN(tc.want) != math.IsNaN(got) || !math.IsNaN(got) && math.Abs(got-tc.want) > 1e-9 {
-			t.Errorf("busyPct(cpu %d, %v) = %v, want %v", tc.cpu, tc.dt, got, tc.want)
-		}
-	}
+	})
 	b[0].steal = 55 // stolen time is not the guest's work
 	if got := busyPct(a, b, t0, t0.Add(2*time.Second), 0); math.Abs(got-0) > 1e-9 {
 		t.Errorf("busyPct with 50 jiffies stolen = %v, want 0", got)
 	}
-	for _, tc := range []struct {
-		cpu  int
-		dt   time.Duration
-		want float64
-	}{
+	check("stealPct", stealPct, []row{
 		{0, 2 * time.Second, 25},         // 50 of 200 jiffies stolen
 		{1, 2 * time.Second, 0},          // none
 		{0, 100 * time.Millisecond, 100}, // more stolen than wall (rounding): 100, not more
 		{2, 2 * time.Second, math.NaN()},
 		{0, 0, math.NaN()},
-	} {
-		got := stealPct(a, b, t0, t0.Add(tc.dt), tc.cpu)
-		if math.IsNaN(tc.want) != math.IsNaN(got) || !math.IsNaN(got) && math.Abs(got-tc.want) > 1e-9 {
-			t.Errorf("stealPct(cpu %d, %v) = %v, want %v", tc.cpu, tc.dt, got, tc.want)
-		}
-	}
+	})
 }
 
 // TestBusyPctCountsShortBursts runs a thread that works 5 µs and sleeps
