@@ -251,3 +251,34 @@ func TestRefuse(t *testing.T) {
 			tool.IsSet("q"), tool.IsSet("i"), tool.IsSet("queues"), tool.IsSet("bind"))
 	}
 }
+
+func TestCoalesceByDefault(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{[]string{"-i", "eth0"}, cli.SinkCoalesce},
+		{[]string{"-i", "eth0", "-coalesce", "0"}, 0},
+		{[]string{"-i", "eth0", "-coalesce", "200us"}, 200 * time.Microsecond},
+	} {
+		tool, _, stderr := newTool("")
+		tool.CoalesceByDefault(cli.SinkCoalesce)
+		if err := tool.Parse(tc.args); err != nil {
+			t.Fatalf("Parse(%q): %v", tc.args, err)
+		}
+		if tool.Coalesce != tc.want {
+			t.Errorf("Parse(%q): Coalesce %v, want %v", tc.args, tool.Coalesce, tc.want)
+		}
+		if tool.IsSet("coalesce") != (len(tc.args) > 2) {
+			t.Errorf("Parse(%q): IsSet(coalesce) = %v", tc.args, tool.IsSet("coalesce"))
+		}
+		if err := tool.Parse([]string{"-h"}); !errors.Is(err, flag.ErrHelp) || !strings.Contains(stderr.String(), "(default 50µs)") {
+			t.Errorf("usage does not give the default 50µs:\n%s", stderr)
+		}
+	}
+	// Without it, coalescing is off, as in afxdp.Config.
+	tool, _, _ := newTool("")
+	if err := tool.Parse([]string{"-i", "eth0"}); err != nil || tool.Coalesce != 0 {
+		t.Errorf("Parse: %v, Coalesce %v, want 0", err, tool.Coalesce)
+	}
+}

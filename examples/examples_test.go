@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -222,7 +221,8 @@ func TestBadFlags(t *testing.T) {
 		{"xdp-dump", []string{"-i", "lo", "-w", "/nonexistent/x.pcap", "-shared-umem"}, 2, "-shared-umem does not apply to xdp-dump"},
 		{"xdp-filter", []string{"-i", "lo", "-filter", "udp"}, 2, "say what to drop with -drop"},
 		{"xdp-filter", []string{"-i", "lo", "-pin", "x", "-userspace"}, 2, "-pin does not apply to xdp-filter"},
-		{"xdp-filter", []string{"-i", "lo", "-q", "1"}, 1, "-q and -bind need -userspace"},
+		{"xdp-filter", []string{"-i", "lo", "-q", "1"}, 1, "-q, -bind and -coalesce need -userspace"},
+		{"xdp-filter", []string{"-i", "lo", "-coalesce", "0"}, 1, "-q, -bind and -coalesce need -userspace"},
 	} {
 		cmd := exec.Command(binary(t, tc.tool), tc.args...)
 		out, err := cmd.CombinedOutput()
@@ -239,13 +239,14 @@ func TestBadFlags(t *testing.T) {
 }
 
 func TestDrop(t *testing.T) {
-	// With -coalesce the tool sleeps before a wait that follows a burst:
-	// every frame still arrives.
-	t.Run("default", func(t *testing.T) { testDrop(t) })
-	t.Run("coalesce", func(t *testing.T) { testDrop(t, "-coalesce", "1ms") })
+	// xdp-drop coalesces by default (cli.SinkCoalesce): it sleeps before a
+	// wait that follows a burst, and every frame still arrives.
+	t.Run("default", func(t *testing.T) { testDrop(t, true) })
+	t.Run("coalesce-off", func(t *testing.T) { testDrop(t, false, "-coalesce", "0") })
+	t.Run("coalesce-1ms", func(t *testing.T) { testDrop(t, true, "-coalesce", "1ms") })
 }
 
-func testDrop(t *testing.T, args ...string) {
+func testDrop(t *testing.T, coalesce bool, args ...string) {
 	v := testutils.NewVeth(t, testutils.VethOptions{})
 	p := start(t, v, "xdp-drop", args...)
 	peer := v.OpenPeerPacketSocket(t)
@@ -262,10 +263,10 @@ func testDrop(t *testing.T, args ...string) {
 	if !strings.Contains(p.stderr.String(), "xdp-drop: rx ") {
 		t.Errorf("no live rate line on stderr:\n%s", p.stderr)
 	}
-	// The frames came in one burst: with -coalesce the wait after it
-	// slept first.
+	// The frames came in one burst: coalescing, the wait after it slept
+	// first.
 	waits, _ := out["waits"].(map[string]any)
-	if c, _ := waits["coalesced"].(float64); (c > 0) != slices.Contains(args, "-coalesce") {
+	if c, _ := waits["coalesced"].(float64); (c > 0) != coalesce {
 		t.Errorf("waits %v with %q", out["waits"], args)
 	}
 	noProgramLeft(t, v)

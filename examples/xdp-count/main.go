@@ -28,6 +28,7 @@ import (
 
 func main() {
 	tool := cli.New("xdp-count", "count redirected packets per protocol and per flow", "")
+	tool.CoalesceByDefault(cli.SinkCoalesce) // it ends the traffic: coalescing delays nothing
 	top := tool.Flags.Int("top", 10, "how many top flows to show and report")
 	flows := tool.Flags.Int("flows", 65536, "flow table size (fixed; flows beyond it are counted as overflow)")
 	tool.Main(func(ctx context.Context) error {

@@ -36,6 +36,7 @@ import (
 
 func main() {
 	tool := cli.New("xdp-drop", "receive and drop every redirected frame", "")
+	tool.CoalesceByDefault(cli.SinkCoalesce) // it ends the traffic: coalescing delays nothing
 	tool.Main(func(ctx context.Context) error { return run(ctx, tool) })
 }
 

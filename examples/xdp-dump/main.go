@@ -34,6 +34,7 @@ import (
 
 func main() {
 	tool := cli.New("xdp-dump", "write redirected frames to a pcap file", "")
+	tool.CoalesceByDefault(cli.SinkCoalesce) // it ends the traffic: coalescing delays nothing
 	path := tool.Flags.String("w", "", "pcap file to write (required)")
 	snaplen := tool.Flags.Int("snaplen", 65535, "bytes of each frame to keep")
 	nano := tool.Flags.Bool("nano", false, "nanosecond timestamps")

@@ -32,14 +32,15 @@ import (
 
 func main() {
 	tool := cli.New("xdp-filter", "drop frames matching a filter, in the kernel or in user space", "")
+	tool.CoalesceByDefault(cli.SinkCoalesce) // it ends the traffic: coalescing delays nothing
 	drop := tool.Flags.String("drop", "tcp port 80", "tcpdump-style expression of the frames to drop")
 	userspace := tool.Flags.Bool("userspace", false, "drop in user space (AF_XDP) instead of in the kernel")
 	tool.Refuse("say what to drop with -drop", "filter")
 	tool.Refuse("it drops on every queue in the kernel, or on one (-q) with -userspace", "queues", "cpus", "shared-umem", "pin")
 	tool.Refuse("its filter runs in the program it attaches", "xskmap", "dp")
 	tool.Main(func(ctx context.Context) error {
-		if !*userspace && (tool.IsSet("q") || tool.IsSet("bind")) {
-			return errors.New("-q and -bind need -userspace: in the kernel the filter runs on every queue, without a socket")
+		if !*userspace && (tool.IsSet("q") || tool.IsSet("bind") || tool.IsSet("coalesce")) {
+			return errors.New("-q, -bind and -coalesce need -userspace: in the kernel the filter runs on every queue, without a socket")
 		}
 		if *drop == "" {
 			return errors.New("-drop must not be empty (it would drop everything)")
