@@ -56,6 +56,8 @@ type Summary struct {
 	ProcNs       float64  `json:"dut_proc_ns_per_frame_median"`
 	SampledNs    float64  `json:"dut_sampled_ns_per_frame_median,omitempty"` // from the tick-sampled jiffies
 	Allocs       *float64 `json:"allocs_per_frame_max,omitempty"`
+	ThreadAllocs uint64   `json:"thread_allocs,omitempty"` // over the runs: the runtime's, left out of Allocs
+	NewThreads   int      `json:"new_threads,omitempty"`
 	Syscalls     *float64 `json:"syscalls_per_frame_median,omitempty"`
 	PerfSys      *float64 `json:"perf_syscalls_per_frame,omitempty"`
 	SelfMpps     *float64 `json:"self_mpps_median,omitempty"`
@@ -125,6 +127,9 @@ func (r *Run) brief() string {
 	s := fmt.Sprintf("%7.3f Mpps  gen %6.3f  vethdrop %6.3f  cpu %3.0f/%3.0f%%  %6.1f ns/f", r.Mpps, r.GenMpps, r.VethDropMpps, r.GenCPU, r.DUTCPU, r.NsPerFrame)
 	if r.AllocsPerFrame != nil {
 		s += fmt.Sprintf("  allocs %.2g", *r.AllocsPerFrame)
+		if r.ThreadAllocs > 0 {
+			s += fmt.Sprintf(" (+%d of the runtime starting %d thread(s))", r.ThreadAllocs, r.NewThreads)
+		}
 	}
 	if r.SyscallsPerFrame != nil {
 		s += fmt.Sprintf("  sys/f %.3f", *r.SyscallsPerFrame)
@@ -218,6 +223,8 @@ func summarize(cells []Cell, runs []*Run) []*Summary {
 				v := *r.AllocsPerFrame
 				s.Allocs = &v
 			}
+			s.ThreadAllocs += r.ThreadAllocs
+			s.NewThreads += r.NewThreads
 		}
 		s.Syscalls = ptrMedian(ok, func(r *Run) *float64 { return r.SyscallsPerFrame })
 		s.PerfSys = ptrMedian(ok, func(r *Run) *float64 { return r.PerfSyscalls })
@@ -364,6 +371,18 @@ func targets(ss []*Summary, ex extras) ([]Target, []Target) {
 			tt.Result = "not measured"
 		} else {
 			tt.Result = fmt.Sprintf("max %.3g over %d cells", worst, n)
+			var ta uint64
+			var nt int
+			var where []string
+			for _, s := range ss {
+				if s.Cell.Impl == "xdpkit" && s.ThreadAllocs > 0 {
+					ta, nt = ta+s.ThreadAllocs, nt+s.NewThreads
+					where = append(where, s.Cell.Label())
+				}
+			}
+			if ta > 0 {
+				tt.Result += fmt.Sprintf("; left out: %d allocations of the Go runtime starting %d OS threads (%s)", ta, nt, strings.Join(where, ", "))
+			}
 			tt.Met = boolp(worst == 0)
 		}
 		t = append(t, tt)

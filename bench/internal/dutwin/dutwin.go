@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -33,6 +35,26 @@ type Snap struct {
 	// for this snapshot (reading map counters, say): Mallocs includes them,
 	// the harness leaves them out of the window's allocations per frame.
 	CollectMallocs uint64 `json:"collect_mallocs,omitempty"`
+	// Threads is how many OS threads the process has (/proc/self/status):
+	// the Go runtime allocates when it starts one (runtime.newm), which a
+	// goroutine locked to its thread that parks makes it do, and the
+	// harness tells those allocations from the frames' by it.
+	Threads int `json:"threads,omitempty"`
+}
+
+// threads returns the process's OS thread count, 0 if unknown.
+func threads() int {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
 }
 
 // Stats is what the DUT prints at exit.
@@ -106,6 +128,7 @@ func (w *Window) Edge(collect func() Snap) {
 		runtime.ReadMemStats(&w.ms)
 		before := w.ms.Mallocs
 		*s = collect()
+		s.Threads = threads() // its allocations are the collect's
 		runtime.ReadMemStats(&w.ms)
 		s.Mallocs = w.ms.Mallocs
 		s.CollectMallocs = w.ms.Mallocs - before

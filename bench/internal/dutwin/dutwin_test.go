@@ -36,6 +36,10 @@ func TestEdgeCollectMallocs(t *testing.T) {
 	if b.CollectMallocs < 3 || b.CollectMallocs > b.Mallocs-a.Mallocs {
 		t.Errorf("CollectMallocs %d, want at least 3 and at most the window's %d", b.CollectMallocs, b.Mallocs-a.Mallocs)
 	}
+	// Threads is read with the collect's allocations: none of the window's.
+	if a.Threads < 1 || b.Threads < 1 {
+		t.Errorf("Threads a=%d b=%d, want the process's (at least 1)", a.Threads, b.Threads)
+	}
 	if b.T < a.T {
 		t.Errorf("T b=%d before a=%d", b.T, a.T)
 	}
