@@ -136,12 +136,12 @@ type Run struct {
 	LoadAvg        string   `json:"loadavg"`
 	SelfMpps       *float64 `json:"self_mpps,omitempty"`
 
-	AllocsPerFrame   *float64 `json:"allocs_per_frame,omitempty"`
+	AllocsPerFrame *float64 `json:"allocs_per_frame,omitempty"`
 	// ThreadAllocs are the window's allocations left out of AllocsPerFrame
 	// as the Go runtime's: threadMallocs for each OS thread the DUT
 	// process started in the window (NewThreads).
-	ThreadAllocs uint64 `json:"thread_allocs,omitempty"`
-	NewThreads   int    `json:"new_threads,omitempty"`
+	ThreadAllocs     uint64   `json:"thread_allocs,omitempty"`
+	NewThreads       int      `json:"new_threads,omitempty"`
 	SyscallsPerFrame *float64 `json:"syscalls_per_frame,omitempty"` // the DUT's own count
 	PerfSyscalls     *float64 `json:"perf_syscalls_per_frame,omitempty"`
 	DUTDroppedMpps   *float64 `json:"dut_dropped_mpps,omitempty"`
