@@ -226,14 +226,15 @@ func xdpGenCell(variant string, size int, args ...string) Cell {
 }
 
 // optInCells run only when -only selects them (a full run has no time
-// left for them): the TX levers. xdp-gen's -burst and -tx-budget (the
+// left for them): the TX levers and three frame-stride levers of reflect. xdp-gen's -burst and -tx-budget (the
 // budget only pays when a burst holds more frames than the default 32);
 // xdpkit-dut -mode tx, which drives the same gen.Sender with the
 // harness's window protocol (allocations and syscalls per frame,
 // -cpuprofile) and the UMEM on hugepages, also on 4 KiB pages like
 // xdp-gen, without the per-frame stamp that xdp-gen always writes, and
 // with 2 KiB or 2176-byte frames (unaligned: DPDK's mbuf stride) instead
-// of 4 KiB ones, whose headers all fall into the same cache sets; DPDK
+// of 4 KiB ones, whose headers all fall into the same cache sets (and
+// the same strides in reflect); DPDK
 // without preferred busy polling and with bursts of 64.
 func optInCells() []Cell {
 	return []Cell{
@@ -250,6 +251,10 @@ func optInCells() []Cell {
 		cell("xdpkit", "gen.Sender 2k-frames", "tx", 64, "tx", "-frame-size", "2048"),
 		cell("xdpkit", "gen.Sender unaligned-2176", "tx", 64, "tx", "-frame-size", "2176", "-unaligned"),
 		cell("dpdk", "busy_budget0", "tx", 64, "tx", "vdev:busy_budget=0"),
+		// The same frame strides in reflect, against the 4k-pages lever.
+		cell("xdpkit", "2k-frames", "reflect", 60, "levers", "-frame-size", "2048"),
+		cell("xdpkit", "unaligned-2176", "reflect", 60, "levers", "-frame-size", "2176", "-unaligned"),
+		cell("xdpkit", "4k-pages unaligned-2176", "reflect", 60, "levers", "-4k", "-frame-size", "2176", "-unaligned"),
 		cell("dpdk", "burst64", "tx", 64, "tx", "--burst=64"),
 	}
 }
