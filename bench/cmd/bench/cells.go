@@ -226,8 +226,9 @@ func xdpGenCell(variant string, size int, args ...string) Cell {
 }
 
 // optInCells run only when -only selects them (a full run has no time
-// left for them): the TX levers and three frame-stride levers of reflect. xdp-gen's -burst and -tx-budget (the
-// budget only pays when a burst holds more frames than the default 32);
+// left for them): the TX levers, and three of reflect. xdp-gen's -burst
+// and -tx-budget (the budget only pays when a burst holds more frames
+// than the default 32);
 // xdpkit-dut -mode tx, which drives the same gen.Sender with the
 // harness's window protocol (allocations and syscalls per frame,
 // -cpuprofile) and the UMEM on hugepages, also on 4 KiB pages like
