@@ -162,7 +162,9 @@ func plan(quick bool) []Cell {
 		cell("xdpkit", "poll WaitPoll coalesce", "drop", 60, "poll", "-poll", "-wait", "poll", "-coalesce", "50us"),
 		cell("xdpkit", "pipeline poll coalesce", "drop", 60, "poll", "-poll", "-loop", "pipeline", "-coalesce", "50us"),
 		cell("xdpkit", "pipeline poll frame-stage coalesce", "drop", 60, "poll", "-poll", "-loop", "pipeline", "-frame-stage", "-coalesce", "50us"),
-		cell("xdpkit", "poll+LockOSThread coalesce", "drop", 60, "poll", "-poll", "-lock-thread", "-coalesce", "50us"))
+		cell("xdpkit", "poll+LockOSThread coalesce", "drop", 60, "poll", "-poll", "-lock-thread", "-coalesce", "50us"),
+		// xdp-drop as the tool runs by default (cli.SinkCoalesce).
+		cell("xdpkit", "pipeline poll no-stage coalesce", "drop", 60, "poll", "-poll", "-loop", "pipeline", "-no-stage", "-coalesce", "50us"))
 	// 1500 B frames.
 	add(cell("c-libxdp", "", "drop", 1500, "1500"),
 		cell("xdpkit", "", "drop", 1500, "1500"))

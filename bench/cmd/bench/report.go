@@ -356,6 +356,9 @@ func targets(ss []*Summary, ex extras) ([]Target, []Target) {
 	nsCmp("the same, pipeline.Runner (a RawFunc stage) with Coalesce", "<= 1.0x C libxdp", find(ss, "xdpkit.pipeline.poll.coalesce/drop/60"), cpoll, 1)
 	nsCmp("the same, pipeline.Runner (a FrameStage) with Coalesce", "<= 1.0x C libxdp", find(ss, "xdpkit.pipeline.poll.frame-stage.coalesce/drop/60"), cpoll, 1)
 	nsCmp("the same, locked loop vs unlocked, both with Coalesce", "<= 1.0x", find(ss, "xdpkit.poll+LockOSThread.coalesce/drop/60"), find(ss, "xdpkit.poll.WaitPoll.coalesce/drop/60"), 1)
+	// The tool: xdp-drop's pipeline as it runs by default (the anchors'
+	// harness measures the binary itself against the same 1.1x).
+	nsCmp("xdp-drop's pipeline as the tool runs by default (no stage, Coalesce 50 µs)", "<= 1.1x C libxdp", find(ss, "xdpkit.pipeline.poll.no-stage.coalesce/drop/60"), cpoll, 1.1)
 	// Allocations.
 	{
 		tt := Target{Name: "allocations per frame (all xdpkit cells, max over runs)", Goal: "0"}
