@@ -88,7 +88,10 @@ func run(ctx context.Context, tool *cli.Tool) error {
 		return runWorkers(ctx, tool, steer, numQueues, prog)
 	}
 
-	// One socket on one queue, registered for that queue.
+	// One socket on one queue, registered for that queue. Under load its
+	// waits coalesce (Config.Coalesce, -coalesce: 50µs by default here):
+	// a wait after a burst first sleeps, so the next bursts come as one
+	// batch and one wake-up.
 	sock, err := afxdp.Open(tool.Iface, tool.Queue, &afxdp.Config{Bind: tool.Bind, Coalesce: tool.Coalesce, Steering: steer})
 	if err != nil {
 		return err
