@@ -384,7 +384,7 @@ func targets(ss []*Summary, ex extras) ([]Target, []Target) {
 				}
 			}
 			if ta > 0 {
-				tt.Result += fmt.Sprintf("; left out: %d allocations of the Go runtime starting %d OS threads (%s)", ta, nt, strings.Join(where, ", "))
+				tt.Result += fmt.Sprintf("; left out: %d allocations of the Go runtime starting %d OS thread(s) (%s)", ta, nt, strings.Join(where, ", "))
 			}
 			tt.Met = boolp(worst == 0)
 		}
