@@ -120,7 +120,7 @@ func (t *Tool) Refuse(why string, names ...string) {
 // they take (xdp-drop, xdp-count, xdp-dump, xdp-filter -userspace): no
 // frame they receive goes anywhere, so the latency coalescing adds under
 // load delays nothing, and in the bench's poll-mode rx-drop on veth it
-// cut the DUT's CPU per frame by a third or more (bench/README.md). The
+// cut the DUT's CPU per frame by 17-41 % (bench/README.md). The
 // tools that send frames on keep 0, as the library does.
 const SinkCoalesce = 50 * time.Microsecond
 

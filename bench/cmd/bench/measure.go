@@ -136,11 +136,8 @@ type Run struct {
 	LoadAvg        string   `json:"loadavg"`
 	SelfMpps       *float64 `json:"self_mpps,omitempty"`
 
-	AllocsPerFrame *float64 `json:"allocs_per_frame,omitempty"`
-	// ThreadAllocs are the window's allocations left out of AllocsPerFrame
-	// as the Go runtime's: threadMallocs for each OS thread the DUT
-	// process started in the window (NewThreads).
-	ThreadAllocs     uint64   `json:"thread_allocs,omitempty"`
+	AllocsPerFrame   *float64 `json:"allocs_per_frame,omitempty"`
+	ThreadAllocs     uint64   `json:"thread_allocs,omitempty"` // left out of AllocsPerFrame: the runtime's for the NewThreads it started in the window
 	NewThreads       int      `json:"new_threads,omitempty"`
 	SyscallsPerFrame *float64 `json:"syscalls_per_frame,omitempty"` // the DUT's own count
 	PerfSyscalls     *float64 `json:"perf_syscalls_per_frame,omitempty"`
@@ -645,8 +642,8 @@ func (o *options) compute(c Cell, r *Run, a, b snap, dut *proc) {
 // threadMallocs is how many heap objects the Go runtime (1.26) allocates
 // to start an OS thread (runtime.newm: allocm, mcommoninit, malg), as a
 // memory profile of the xdpkit.poll+LockOSThread.runtime-wait cell
-// showed: 35 objects for 5 threads, the window's 7 allocations in 4.3
-// million frames one of them. A goroutine locked to its thread that parks
+// showed: 35 objects for 5 threads, and the 7 one window counted in 4.3
+// million frames were one thread's. A goroutine locked to its thread that parks
 // in the runtime poller hands its P to another thread, started if none
 // is idle. Allocations beyond these counts still show.
 const threadMallocs = 7
