@@ -643,9 +643,9 @@ func (o *options) compute(c Cell, r *Run, a, b snap, dut *proc) {
 // to start an OS thread (runtime.newm: allocm, mcommoninit, malg), as a
 // memory profile of the xdpkit.poll+LockOSThread.runtime-wait cell
 // showed: 35 objects for 5 threads, and the 7 one window counted in 4.3
-// million frames were one thread's. A goroutine locked to its thread that parks
-// in the runtime poller hands its P to another thread, started if none
-// is idle. Allocations beyond these counts still show.
+// million frames were one thread's. A goroutine locked to its thread
+// that parks in the runtime poller hands its P to another thread,
+// started if none is idle. Allocations beyond these counts still show.
 const threadMallocs = 7
 
 func (o *options) selfStats(c Cell, r *Run, dut *proc) {
