@@ -364,25 +364,23 @@ func targets(ss []*Summary, ex extras) ([]Target, []Target) {
 		tt := Target{Name: "allocations per frame (all xdpkit cells, max over runs)", Goal: "0"}
 		var worst float64
 		n := 0
+		var ta uint64 // the runtime's, for threads it started: left out
+		var nt int
+		var where []string
 		for _, s := range ss {
 			if s.Cell.Impl == "xdpkit" && s.Allocs != nil {
 				n++
 				worst = math.Max(worst, *s.Allocs)
+				if s.ThreadAllocs > 0 {
+					ta, nt = ta+s.ThreadAllocs, nt+s.NewThreads
+					where = append(where, s.Cell.Label())
+				}
 			}
 		}
 		if n == 0 {
 			tt.Result = "not measured"
 		} else {
 			tt.Result = fmt.Sprintf("max %.3g over %d cells", worst, n)
-			var ta uint64
-			var nt int
-			var where []string
-			for _, s := range ss {
-				if s.Cell.Impl == "xdpkit" && s.ThreadAllocs > 0 {
-					ta, nt = ta+s.ThreadAllocs, nt+s.NewThreads
-					where = append(where, s.Cell.Label())
-				}
-			}
 			if ta > 0 {
 				tt.Result += fmt.Sprintf("; left out: %d allocations of the Go runtime starting %d OS thread(s) (%s)", ta, nt, strings.Join(where, ", "))
 			}
