@@ -60,6 +60,10 @@ func benchMain() int {
 	flag.IntVar(&o.perfCPU, "perf-cpu", -1, "CPU perf records in the profile runs (default: the DUT CPU)")
 	ringBench := flag.Bool("ring-bench", true, "run `go test -bench . ./ring` in the main module (full runs only)")
 	readme := flag.Bool("readme", true, "update the results block of README.md (full runs with default settings only)")
+	ceiling := flag.Bool("ceiling", true, "measure the user-space ceiling (xdpkit's BenchmarkRunnerMemory against C libxdp's ring code over memory rings) after the rounds (full runs only)")
+	ceilingOnly := flag.Bool("ceiling-only", false, "measure only the user-space ceiling, no cells (no veth, no generator)")
+	ceilingRounds := flag.Int("ceiling-rounds", 3, "user-space ceiling: interleaved rounds")
+	ceilingSecs := flag.Float64("ceiling-secs", 1, "user-space ceiling: seconds per path and round")
 	maxLoad := flag.Float64("max-load", 0, "wait (up to 2 min) until the 1-minute load average is below this before measuring (0 = don't wait)")
 	flag.Parse()
 	if o.runs == 0 {
@@ -113,6 +117,9 @@ func benchMain() int {
 	logf("results -> %s; load before start: %s", o.res, env.LoadStart)
 	if *maxLoad > 0 {
 		waitLoad(ctx, *maxLoad)
+	}
+	if *ceilingOnly {
+		return ceilingOnlyRun(ctx, o, env, work, *ceilingRounds, *ceilingSecs)
 	}
 
 	// Build the DUTs and the C anchor.
@@ -183,6 +190,11 @@ func benchMain() int {
 	// uses the undisturbed runs.
 	budget := 9*time.Minute + 20*time.Second
 	reserve := 50 * time.Second // profiles and ring benchmarks
+	if *ceiling && !o.quick {
+		// The ceiling's runs come on top of the cells' time.
+		c := time.Duration(float64(*ceilingRounds*len(ceilingPaths)) * (*ceilingSecs + 0.6) * float64(time.Second))
+		budget, reserve = budget+c, reserve+c
+	}
 	if o.quick {
 		// 17 cells x 2 rounds; more rounds (-runs) get more time.
 		budget, reserve = time.Duration(max(2, o.runs))*75*time.Second, 0
@@ -267,6 +279,9 @@ func benchMain() int {
 		}
 		if *ringBench {
 			extra.Ring = ringBenchmark(ctx, o.dutCPU)
+		}
+		if *ceiling {
+			extra.Ceiling = ceilingBenchmark(ctx, work, o.dutCPU, *ceilingRounds, *ceilingSecs)
 		}
 	}
 	env.End = time.Now().UTC().Format(time.RFC3339)

@@ -76,6 +76,7 @@ func (s *Summary) Saturated() bool { return s.DUTCPU >= 95 }
 type extras struct {
 	Profiles map[string]string `json:"profiles,omitempty"` // name -> file (relative)
 	Ring     *ringResult       `json:"ring,omitempty"`
+	Ceiling  *ceilingResult    `json:"ceiling,omitempty"`
 }
 
 // Target is one of the goals the README states, as this run measured it.
@@ -416,6 +417,7 @@ func targets(ss []*Summary, ex extras) ([]Target, []Target) {
 		}
 		t = append(t, tt)
 	}
+	t = append(t, ceilingTargets(ex.Ceiling)...)
 	// Levers: every xdpkit reflect 64 B variant against the default.
 	var lv []Target
 	if xd != nil {

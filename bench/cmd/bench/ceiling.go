@@ -1,0 +1,202 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The user-space ceiling: xdpkit's BenchmarkRunnerMemory (package
+// pipeline: the Runner over a memory socket whose kernel side is two ring
+// updates a batch) and C libxdp's ring code over the same kind of memory
+// rings (ceiling/ring_ceiling.c: the C anchor's loops), in interleaved
+// rounds on the DUT CPU, so that the two user spaces are compared without
+// veth's kernel cost and in the same minutes of the VM.
+
+// ceilingPath is one path of the ceiling: a sub-benchmark of
+// BenchmarkRunnerMemory, or a mode of ring_ceiling (C).
+type ceilingPath struct {
+	Name   string  `json:"name"`
+	C      bool    `json:"c,omitempty"`
+	Target float64 `json:"target_mpps,omitempty"` // issue 12's Mpps/core goal; 0: none
+	Peer   string  `json:"peer,omitempty"`        // the C path it compares with
+}
+
+var ceilingPaths = []ceilingPath{
+	{Name: "hand-drop", Peer: "c-drop"},
+	{Name: "drop", Target: 40, Peer: "c-drop"},
+	{Name: "drop-stage", Peer: "c-drop"},
+	{Name: "drop-frames", Peer: "c-drop"},
+	{Name: "reflect", Target: 30, Peer: "c-reflect"},
+	{Name: "count", Target: 20},
+	{Name: "lb", Target: 20},
+	{Name: "c-drop", C: true},
+	{Name: "c-reflect", C: true},
+}
+
+type ceilingResult struct {
+	Err      string               `json:"error,omitempty"`
+	Rounds   int                  `json:"rounds"`
+	Seconds  float64              `json:"seconds_per_run"`
+	CPU      int                  `json:"cpu"`
+	Paths    []ceilingPath        `json:"paths"`
+	NsFrame  map[string][]float64 `json:"ns_per_frame"` // by path, one per round
+	Commands []string             `json:"commands"`
+}
+
+// median is the path's median ns/frame, or 0 if it was not measured.
+func (c *ceilingResult) median(path string) float64 {
+	if v := c.NsFrame[path]; len(v) > 0 {
+		return median(v)
+	}
+	return 0
+}
+
+var memBenchLine = regexp.MustCompile(`^BenchmarkRunnerMemory/(\S+?)(-\d+)?\s+\d+\s+.*?([\d.]+) ns/frame`)
+var cCeilingLine = regexp.MustCompile(`mode=(\S+) .*ns_per_frame=([\d.]+)`)
+
+// ceilingBenchmark builds both sides into dir and measures every path
+// rounds times, each run secs long, in an order shuffled per round.
+func ceilingBenchmark(ctx context.Context, dir string, cpu, rounds int, secs float64) *ceilingResult {
+	cr := &ceilingResult{Rounds: rounds, Seconds: secs, CPU: cpu, Paths: ceilingPaths, NsFrame: map[string][]float64{}}
+	goBin := filepath.Join(dir, "pipeline.test")
+	if err := run(ctx, "..", "go", "test", "-c", "-o", goBin, "./pipeline"); err != nil {
+		cr.Err = firstLine(err.Error())
+		return cr
+	}
+	cBin := filepath.Join(dir, "ring_ceiling")
+	if _, err := os.Stat("/usr/include/xdp/xsk.h"); err != nil {
+		cr.Err = "no <xdp/xsk.h> for the C side (apt-get install libxdp-dev)"
+		return cr
+	}
+	if err := run(ctx, ".", "cc", "-O2", "-Wall", "-o", cBin, "ceiling/ring_ceiling.c"); err != nil {
+		cr.Err = firstLine(err.Error())
+		return cr
+	}
+	bt := strconv.FormatFloat(secs, 'f', -1, 64) + "s"
+	argv := func(p ceilingPath) []string {
+		if p.C {
+			return []string{"taskset", "-c", strconv.Itoa(cpu), cBin, "-m", strings.TrimPrefix(p.Name, "c-"), "-t", strconv.FormatFloat(secs, 'f', -1, 64)}
+		}
+		return []string{"taskset", "-c", strconv.Itoa(cpu), goBin, "-test.run", "^$", "-test.bench", "^BenchmarkRunnerMemory/" + p.Name + "$", "-test.benchtime", bt}
+	}
+	for _, p := range ceilingPaths {
+		cr.Commands = append(cr.Commands, strings.Join(argv(p), " "))
+	}
+	logf("user-space ceiling: %d paths x %d rounds of %s on CPU %d", len(ceilingPaths), rounds, bt, cpu)
+	for round := 1; round <= rounds && ctx.Err() == nil; round++ {
+		order := rand.New(rand.NewPCG(uint64(round), 0xce11)).Perm(len(ceilingPaths))
+		var line []string
+		for _, i := range order {
+			p := ceilingPaths[i]
+			ns, err := ceilingRun(ctx, argv(p), secs)
+			if err != nil {
+				logf("ceiling %s: %v", p.Name, err)
+				continue
+			}
+			cr.NsFrame[p.Name] = append(cr.NsFrame[p.Name], ns)
+			line = append(line, fmt.Sprintf("%s %.1f", p.Name, ns))
+		}
+		logf("ceiling round %d/%d (ns/frame): %s", round, rounds, strings.Join(line, ", "))
+	}
+	if len(cr.NsFrame) == 0 && cr.Err == "" {
+		cr.Err = "no path measured"
+	}
+	return cr
+}
+
+// ceilingRun runs one path and returns its ns per frame.
+func ceilingRun(ctx context.Context, argv []string, secs float64) (float64, error) {
+	c, cancel := context.WithTimeout(ctx, time.Duration(secs*float64(time.Second))*4+30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(c, argv[0], argv[1:]...).CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s", err, firstLine(strings.TrimSpace(string(out))))
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if m := memBenchLine.FindStringSubmatch(l); m != nil {
+			return strconv.ParseFloat(m[3], 64)
+		}
+		if m := cCeilingLine.FindStringSubmatch(l); m != nil {
+			return strconv.ParseFloat(m[2], 64)
+		}
+	}
+	return 0, fmt.Errorf("no result in its output: %s", firstLine(strings.TrimSpace(string(out))))
+}
+
+// ceilingTargets are the report's rows for the ceiling: the issue's
+// Mpps/core goals, and every Go path against its C counterpart.
+func ceilingTargets(cr *ceilingResult) []Target {
+	const name = "user-space ceiling (memory rings, batch 64)"
+	if cr == nil {
+		return []Target{{Name: name, Goal: "see bench/README.md", Result: "not measured (full runs and -ceiling-only)"}}
+	}
+	if cr.Err != "" {
+		return []Target{{Name: name, Goal: "see bench/README.md", Result: "failed: " + cr.Err}}
+	}
+	var t []Target
+	for _, p := range cr.Paths {
+		v := cr.NsFrame[p.Name]
+		if p.C || len(v) == 0 {
+			continue
+		}
+		ns := median(v)
+		lo, hi := minmax(v)
+		res := fmt.Sprintf("%.1f Mpps/core, %.1f ns/frame (%.1f-%.1f, %d rounds)", 1e3/ns, ns, lo, hi, len(v))
+		if c := cr.median(p.Peer); c > 0 {
+			res += fmt.Sprintf("; C libxdp's ring code %s %.1f ns/frame: %.2fx", strings.TrimPrefix(p.Peer, "c-"), c, ns/c)
+		}
+		tt := Target{Name: "ceiling " + p.Name, Goal: "-", Result: res}
+		if p.Target > 0 {
+			tt.Goal = fmt.Sprintf(">= %g Mpps/core", p.Target)
+			tt.Met = boolp(1e3/ns >= p.Target)
+		}
+		t = append(t, tt)
+	}
+	return t
+}
+
+// ceilingOnlyRun is -ceiling-only: the ceiling alone, written to the
+// results directory as ceiling.json and ceiling.txt.
+func ceilingOnlyRun(ctx context.Context, o options, env Env, work string, rounds int, secs float64) int {
+	cr := ceilingBenchmark(ctx, work, o.dutCPU, rounds, secs)
+	var b strings.Builder
+	fmt.Fprintf(&b, "user-space ceiling, %s, CPU %d, %d rounds of %gs\n", env.Start, o.dutCPU, rounds, secs)
+	for _, t := range ceilingTargets(cr) {
+		mark := ""
+		if t.Met != nil {
+			mark = map[bool]string{true: "[met]", false: "[MISSED]"}[*t.Met]
+		}
+		fmt.Fprintf(&b, "  %-22s goal %-18s %-9s %s\n", t.Name, t.Goal, mark, t.Result)
+	}
+	js, err := json.MarshalIndent(struct {
+		Env     Env            `json:"env"`
+		Ceiling *ceilingResult `json:"ceiling"`
+	}{env, cr}, "", "  ")
+	if err == nil {
+		err = os.WriteFile(filepath.Join(o.res, "ceiling.json"), js, 0o644)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(o.res, "ceiling.txt"), []byte(b.String()), 0o644)
+	}
+	if err != nil {
+		logf("write results: %v", err)
+		return 1
+	}
+	_ = os.Remove(filepath.Join(o.res, "runs")) // empty: no cells ran
+	fmt.Print(b.String())
+	if cr.Err != "" {
+		return 1
+	}
+	return 0
+}
