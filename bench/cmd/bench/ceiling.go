@@ -88,7 +88,7 @@ func ceilingBenchmark(ctx context.Context, dir string, cpu, rounds int, secs flo
 		if p.C {
 			return []string{"taskset", "-c", strconv.Itoa(cpu), cBin, "-m", strings.TrimPrefix(p.Name, "c-"), "-t", strconv.FormatFloat(secs, 'f', -1, 64)}
 		}
-		return []string{"taskset", "-c", strconv.Itoa(cpu), goBin, "-test.run", "^$", "-test.bench", "^BenchmarkRunnerMemory/" + p.Name + "$", "-test.benchtime", bt}
+		return []string{"taskset", "-c", strconv.Itoa(cpu), goBin, "-test.run", "^$", "-test.bench", "^BenchmarkRunnerMemory$/^" + p.Name + "$", "-test.benchtime", bt}
 	}
 	for _, p := range ceilingPaths {
 		cr.Commands = append(cr.Commands, strings.Join(argv(p), " "))
@@ -99,7 +99,7 @@ func ceilingBenchmark(ctx context.Context, dir string, cpu, rounds int, secs flo
 		var line []string
 		for _, i := range order {
 			p := ceilingPaths[i]
-			ns, err := ceilingRun(ctx, argv(p), secs)
+			ns, err := ceilingRun(ctx, argv(p), p, secs)
 			if err != nil {
 				logf("ceiling %s: %v", p.Name, err)
 				continue
@@ -116,22 +116,29 @@ func ceilingBenchmark(ctx context.Context, dir string, cpu, rounds int, secs flo
 }
 
 // ceilingRun runs one path and returns its ns per frame.
-func ceilingRun(ctx context.Context, argv []string, secs float64) (float64, error) {
+func ceilingRun(ctx context.Context, argv []string, p ceilingPath, secs float64) (float64, error) {
 	c, cancel := context.WithTimeout(ctx, time.Duration(secs*float64(time.Second))*4+30*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(c, argv[0], argv[1:]...).CombinedOutput()
 	if err != nil {
 		return 0, fmt.Errorf("%w: %s", err, firstLine(strings.TrimSpace(string(out))))
 	}
-	for _, l := range strings.Split(string(out), "\n") {
-		if m := memBenchLine.FindStringSubmatch(l); m != nil {
+	return parseCeiling(string(out), p)
+}
+
+// parseCeiling finds path p's ns per frame in its run's output: the
+// line of its own sub-benchmark (a -test.bench pattern may match more
+// than one), or the C side's result line for its mode.
+func parseCeiling(out string, p ceilingPath) (float64, error) {
+	for _, l := range strings.Split(out, "\n") {
+		if m := memBenchLine.FindStringSubmatch(l); m != nil && !p.C && m[1] == p.Name {
 			return strconv.ParseFloat(m[3], 64)
 		}
-		if m := cCeilingLine.FindStringSubmatch(l); m != nil {
+		if m := cCeilingLine.FindStringSubmatch(l); m != nil && p.C && "c-"+m[1] == p.Name {
 			return strconv.ParseFloat(m[2], 64)
 		}
 	}
-	return 0, fmt.Errorf("no result in its output: %s", firstLine(strings.TrimSpace(string(out))))
+	return 0, fmt.Errorf("no result for %s in its output: %s", p.Name, firstLine(strings.TrimSpace(out)))
 }
 
 // ceilingTargets are the report's rows for the ceiling: the issue's

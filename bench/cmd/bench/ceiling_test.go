@@ -1,0 +1,55 @@
+//go:build linux
+
+package main
+
+import "testing"
+
+func TestParseCeiling(t *testing.T) {
+	goOut := `goos: linux
+BenchmarkRunnerMemory/hand-drop         	 3956947	        46.67 Mpps	        21.43 ns/frame	       0 B/op	       0 allocs/op
+BenchmarkRunnerMemory/drop-2            	 9000000	       120.1 Mpps	         8.33 ns/frame	       0 B/op	       0 allocs/op
+PASS`
+	cOut := "mode=reflect batch=64 frames=135659520 ns_per_frame=14.748 mpps=67.807\n"
+	for _, tc := range []struct {
+		out  string
+		p    ceilingPath
+		want float64
+		err  bool
+	}{
+		{goOut, ceilingPath{Name: "drop"}, 8.33, false}, // not hand-drop's line, which comes first
+		{goOut, ceilingPath{Name: "hand-drop"}, 21.43, false},
+		{goOut, ceilingPath{Name: "lb"}, 0, true},
+		{cOut, ceilingPath{Name: "c-reflect", C: true}, 14.748, false},
+		{cOut, ceilingPath{Name: "c-drop", C: true}, 0, true},
+		{goOut, ceilingPath{Name: "c-drop", C: true}, 0, true},
+	} {
+		got, err := parseCeiling(tc.out, tc.p)
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("parseCeiling(%s) = %v, %v; want %v, error %v", tc.p.Name, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+func TestCeilingTargets(t *testing.T) {
+	cr := &ceilingResult{Paths: ceilingPaths, NsFrame: map[string][]float64{
+		"drop":   {20, 25, 22}, // 45.5 Mpps: >= 40
+		"lb":     {60, 55, 70}, // 16.7 Mpps: < 20
+		"c-drop": {10, 11, 9},
+	}}
+	got := map[string]Target{}
+	for _, tt := range ceilingTargets(cr) {
+		got[tt.Name] = tt
+	}
+	if len(got) != 2 {
+		t.Fatalf("rows %v, want drop and lb only (C paths and unmeasured ones left out)", got)
+	}
+	if d := got["ceiling drop"]; d.Met == nil || !*d.Met || d.Result != "45.5 Mpps/core, 22.0 ns/frame (20.0-25.0, 3 rounds); C libxdp's ring code drop 10.0 ns/frame: 2.20x" {
+		t.Errorf("drop row %+v", d)
+	}
+	if l := got["ceiling lb"]; l.Met == nil || *l.Met {
+		t.Errorf("lb row %+v, want missed", l)
+	}
+	if r := ceilingTargets(&ceilingResult{Err: "boom"}); len(r) != 1 || r[0].Result != "failed: boom" {
+		t.Errorf("failed ceiling: %+v", r)
+	}
+}
