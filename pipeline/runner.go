@@ -422,11 +422,12 @@ func (r *Runner) Poll() (int, error) {
 	// overlap instead of coming one per stage call.
 	var t byte
 	var bytes uint64
+	rx := r.rx[:n] // locals: the compiler reloads r's fields in every iteration
 	for i, f := range r.frames[:n] {
 		if len(f) > 0 {
 			t ^= f[0]
 		}
-		bytes += uint64(r.rx[i].Len)
+		bytes += uint64(rx[i].Len)
 	}
 	r.sink = t
 	r.stats.RXBytes += bytes
@@ -665,8 +666,9 @@ func allAre(vs []Verdict, v Verdict) bool {
 // to be sent: it reports whether they still all are.
 func (r *Runner) sortMoved(n int) (uniform bool) {
 	uniform = true
+	orig := r.orig[:n]
 	for i, f := range r.frames[:n] {
-		if resliced(f, r.orig[i]) {
+		if resliced(f, orig[i]) {
 			uniform = r.moved(i) && uniform
 		}
 	}
@@ -688,7 +690,7 @@ func (r *Runner) moved(i int) bool {
 // resliced reports whether a stage left a frame's bytes, was when
 // received, as other bytes now: its start or end moved, or another slice.
 func resliced(now, was []byte) bool {
-	return len(now) != len(was) || len(was) == 0 || &now[0] != &was[0]
+	return len(now) != len(was) || len(now) == 0 || &now[0] != &was[0]
 }
 
 // repoint points d at data, the bytes a stage left for its frame, so that

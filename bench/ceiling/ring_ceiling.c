@@ -231,7 +231,7 @@ static double now(void)
 static void usage(const char *p)
 {
 	fprintf(stderr,
-		"usage: %s [-m drop|reflect] [-b batch] [-t seconds] [-n frames] [-s frame-size] [-r ring-size] [-l length] [-H]\n",
+		"usage: %s [-m drop|reflect] [-b batch] [-t seconds | -i batches] [-n frames] [-s frame-size] [-r ring-size] [-l length] [-H]\n",
 		p);
 	exit(2);
 }
@@ -243,11 +243,13 @@ int main(int argc, char **argv)
 	const char *mode = "drop";
 	double secs = 2;
 	int huge = 0, c;
-	while ((c = getopt(argc, argv, "m:b:t:n:s:r:l:H")) != -1) {
+	long long batches = 0;
+	while ((c = getopt(argc, argv, "m:b:t:i:n:s:r:l:H")) != -1) {
 		switch (c) {
 		case 'm': mode = optarg; break;
 		case 'b': opt_batch = atoi(optarg); break;
 		case 't': secs = atof(optarg); break;
+		case 'i': batches = atoll(optarg); break;
 		case 'n': opt_frames = atoi(optarg); break;
 		case 's': opt_frame_size = atoi(optarg); break;
 		case 'r': opt_ring = atoi(optarg); break;
@@ -287,6 +289,22 @@ int main(int argc, char **argv)
 		*xsk_ring_prod__fill_addr(&fq, idx + i) = (uint64_t)i * opt_frame_size;
 	xsk_ring_prod__submit(&fq, opt_ring);
 
+	if (batches > 0) {
+		/* A fixed number of batches, untimed: for instruction counts
+		 * (valgrind --tool=callgrind), which two such runs differ by. */
+		for (long long it = 0; it < batches; it++) {
+			deliver(opt_batch);
+			if ((reflect ? rx_reflect() : rx_drop()) != opt_batch) {
+				fprintf(stderr, "ring_ceiling: a short batch\n");
+				return 1;
+			}
+			if (reflect)
+				transmitted();
+		}
+		sink_out = sink;
+		printf("mode=%s batch=%u batches=%lld\n", mode, opt_batch, batches);
+		return 0;
+	}
 	/* Warm up for a tenth of the time, then count whole batches until
 	 * the time is up, reading the clock every 1024 batches. */
 	uint64_t frames = 0, warm = 0;

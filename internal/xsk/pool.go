@@ -587,20 +587,19 @@ func (p *Pool) StageTXLocked(pr *Pair, descs []ring.Desc, allowed uint32) (int, 
 		return p.stageTXMetadata(pr, descs, allowed)
 	}
 	if u.fastIndex() {
-		// Aligned frames: ValidTX and the state check inline.
-		meta, id, size, shift, fs, l := u.meta, p.id, u.size, u.shift, u.frameSize, pr.local
+		// Aligned frames: ValidTX, the Options check and the state check
+		// as one condition, so that a valid descriptor (the usual one)
+		// costs one branch; stageRefused sorts out the first that fails.
+		meta, shift, fs, l := u.meta, u.shift&63, u.frameSize, pr.local
+		want := frameMeta{state: StateApp, pool: p.id}.head()
 		for k := range descs {
 			d := &descs[k]
-			a := d.Addr
-			if r := alignedTXCheck(d, size, fs, allowed); r != OK {
-				return k, r
+			a, n := d.Addr, uint64(d.Len)
+			j := a >> shift // < len(meta) exactly when a is inside the UMEM
+			if j >= uint64(len(meta)) || n == 0 || a&(fs-1)+n > fs || d.Options&^allowed != 0 || meta[j].head() != want {
+				return k, p.stageRefused(d, allowed)
 			}
-			m := &meta[a>>shift]
-			if m.state != StateApp || m.pool != id {
-				_ = p.refused(a, StateApp, NotHeld)
-				return k, NotHeld // also a frame twice in descs: the first made it TX
-			}
-			m.state, m.pair = StateTX, l
+			meta[j].state, meta[j].pair = StateTX, l
 		}
 		return len(descs), OK
 	}
@@ -621,6 +620,18 @@ func (p *Pool) StageTXLocked(pr *Pair, descs []ring.Desc, allowed uint32) (int, 
 		m.state, m.pair = StateTX, pr.local
 	}
 	return len(descs), OK
+}
+
+// stageRefused is why StageTXLocked refuses d, a descriptor of an
+// aligned UMEM, recording a frame the application does not hold (also a
+// frame twice in one batch: the first made it TX).
+func (p *Pool) stageRefused(d *ring.Desc, allowed uint32) Reason {
+	u := p.u
+	if r := alignedTXCheck(d, u.size, u.frameSize, allowed); r != OK {
+		return r
+	}
+	_ = p.refused(d.Addr, StateApp, NotHeld)
+	return NotHeld
 }
 
 // alignedTXCheck is ValidTX and the Options check for a descriptor of an
