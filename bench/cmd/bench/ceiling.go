@@ -45,13 +45,19 @@ var ceilingPaths = []ceilingPath{
 }
 
 type ceilingResult struct {
-	Err      string               `json:"error,omitempty"`
-	Rounds   int                  `json:"rounds"`
-	Seconds  float64              `json:"seconds_per_run"`
-	CPU      int                  `json:"cpu"`
-	Paths    []ceilingPath        `json:"paths"`
-	NsFrame  map[string][]float64 `json:"ns_per_frame"` // by path, one per round
-	Commands []string             `json:"commands"`
+	Err     string               `json:"error,omitempty"`
+	Rounds  int                  `json:"rounds"`
+	Seconds float64              `json:"seconds_per_run"`
+	CPU     int                  `json:"cpu"`
+	Paths   []ceilingPath        `json:"paths"`
+	NsFrame map[string][]float64 `json:"ns_per_frame"` // by path, one per round
+	// Instructions per frame by path (valgrind --tool=callgrind: two
+	// runs of a fixed number of batches, their difference over the
+	// difference in frames), which unlike time does not move with the
+	// VM's phases; nil without valgrind.
+	Instr    map[string]float64 `json:"instructions_per_frame,omitempty"`
+	InstrErr string             `json:"instructions_error,omitempty"`
+	Commands []string           `json:"commands"`
 }
 
 // median is the path's median ns/frame, or 0 if it was not measured.
@@ -67,7 +73,7 @@ var cCeilingLine = regexp.MustCompile(`mode=(\S+) .*ns_per_frame=([\d.]+)`)
 
 // ceilingBenchmark builds both sides into dir and measures every path
 // rounds times, each run secs long, in an order shuffled per round.
-func ceilingBenchmark(ctx context.Context, dir string, cpu, rounds int, secs float64) *ceilingResult {
+func ceilingBenchmark(ctx context.Context, dir string, cpu, rounds int, secs float64, instr bool) *ceilingResult {
 	cr := &ceilingResult{Rounds: rounds, Seconds: secs, CPU: cpu, Paths: ceilingPaths, NsFrame: map[string][]float64{}}
 	goBin := filepath.Join(dir, "pipeline.test")
 	if err := run(ctx, "..", "go", "test", "-c", "-o", goBin, "./pipeline"); err != nil {
@@ -112,7 +118,68 @@ func ceilingBenchmark(ctx context.Context, dir string, cpu, rounds int, secs flo
 	if len(cr.NsFrame) == 0 && cr.Err == "" {
 		cr.Err = "no path measured"
 	}
+	if instr && ctx.Err() == nil {
+		cr.Instr, cr.InstrErr = ceilingInstructions(ctx, goBin, cBin, cpu)
+	}
 	return cr
+}
+
+// The batch counts of the two instruction-counting runs of a path.
+const instrBatchesA, instrBatchesB = 2000, 6000
+
+// ceilingInstructions counts each path's instructions per frame under
+// callgrind. Go's runtime runs without asynchronous preemption (callgrind
+// fails on its signals) and without GC (so that only the loop differs
+// between the two runs).
+func ceilingInstructions(ctx context.Context, goBin, cBin string, cpu int) (map[string]float64, string) {
+	vg, err := exec.LookPath("valgrind")
+	if err != nil {
+		return nil, "no valgrind (apt-get install valgrind)"
+	}
+	logf("user-space ceiling: instructions per frame under callgrind")
+	out := map[string]float64{}
+	var errs []string
+	for _, p := range ceilingPaths {
+		var total [2]float64
+		var failed error
+		for i, n := range []int{instrBatchesA, instrBatchesB} {
+			argv := []string{"taskset", "-c", strconv.Itoa(cpu), vg, "--tool=callgrind", "--callgrind-out-file=/dev/null"}
+			if p.C {
+				argv = append(argv, cBin, "-m", strings.TrimPrefix(p.Name, "c-"), "-i", strconv.Itoa(n))
+			} else {
+				argv = append(argv, goBin, "-test.run", "^$", "-test.bench", "^BenchmarkRunnerMemory$/^"+p.Name+"$", "-test.benchtime", strconv.Itoa(n)+"x", "-test.cpu", "1")
+			}
+			c, cancel := context.WithTimeout(ctx, 3*time.Minute)
+			cmd := exec.CommandContext(c, argv[0], argv[1:]...)
+			cmd.Env = append(os.Environ(), "GODEBUG=asyncpreemptoff=1", "GOGC=off")
+			b, err := cmd.CombinedOutput()
+			cancel()
+			if err == nil {
+				total[i], err = parseCollected(string(b))
+			}
+			if err != nil {
+				failed = err
+				break
+			}
+		}
+		if failed != nil {
+			errs = append(errs, p.Name+": "+failed.Error())
+			continue
+		}
+		out[p.Name] = (total[1] - total[0]) / float64((instrBatchesB-instrBatchesA)*64)
+	}
+	return out, strings.Join(errs, "; ")
+}
+
+var collectedLine = regexp.MustCompile(`Collected : (\d+)`)
+
+// parseCollected is the instruction total callgrind printed.
+func parseCollected(out string) (float64, error) {
+	m := collectedLine.FindStringSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("no instruction count in callgrind's output: %s", firstLine(strings.TrimSpace(out)))
+	}
+	return strconv.ParseFloat(m[1], 64)
 }
 
 // ceilingRun runs one path and returns its ns per frame.
@@ -163,6 +230,12 @@ func ceilingTargets(cr *ceilingResult) []Target {
 		if c := cr.median(p.Peer); c > 0 {
 			res += fmt.Sprintf("; C libxdp's ring code %s %.1f ns/frame: %.2fx", strings.TrimPrefix(p.Peer, "c-"), c, ns/c)
 		}
+		if in, ok := cr.Instr[p.Name]; ok {
+			res += fmt.Sprintf("; %.0f instructions/frame", in)
+			if c, ok := cr.Instr[p.Peer]; ok && c > 0 {
+				res += fmt.Sprintf(" against C's %.0f (%.1fx)", c, in/c)
+			}
+		}
 		tt := Target{Name: "ceiling " + p.Name, Goal: "-", Result: res}
 		if p.Target > 0 {
 			tt.Goal = fmt.Sprintf(">= %g Mpps/core", p.Target)
@@ -175,10 +248,13 @@ func ceilingTargets(cr *ceilingResult) []Target {
 
 // ceilingOnlyRun is -ceiling-only: the ceiling alone, written to the
 // results directory as ceiling.json and ceiling.txt.
-func ceilingOnlyRun(ctx context.Context, o options, env Env, work string, rounds int, secs float64) int {
-	cr := ceilingBenchmark(ctx, work, o.dutCPU, rounds, secs)
+func ceilingOnlyRun(ctx context.Context, o options, env Env, work string, rounds int, secs float64, instr bool) int {
+	cr := ceilingBenchmark(ctx, work, o.dutCPU, rounds, secs, instr)
 	var b strings.Builder
 	fmt.Fprintf(&b, "user-space ceiling, %s, CPU %d, %d rounds of %gs\n", env.Start, o.dutCPU, rounds, secs)
+	if cr.InstrErr != "" {
+		fmt.Fprintf(&b, "  instructions: %s\n", cr.InstrErr)
+	}
 	for _, t := range ceilingTargets(cr) {
 		mark := ""
 		if t.Met != nil {

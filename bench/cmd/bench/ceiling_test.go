@@ -2,7 +2,10 @@
 
 package main
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestParseCeiling(t *testing.T) {
 	goOut := `goos: linux
@@ -51,5 +54,25 @@ func TestCeilingTargets(t *testing.T) {
 	}
 	if r := ceilingTargets(&ceilingResult{Err: "boom"}); len(r) != 1 || r[0].Result != "failed: boom" {
 		t.Errorf("failed ceiling: %+v", r)
+	}
+}
+
+func TestParseCollected(t *testing.T) {
+	out := "==15598== Callgrind, a call-graph generating cache profiler\n==15598== \n==15598== Events    : Ir\n==15598== Collected : 4832159\n==15598== \n==15598== I   refs:      4,832,159\n"
+	if n, err := parseCollected(out); err != nil || n != 4832159 {
+		t.Errorf("parseCollected = %v, %v; want 4832159", n, err)
+	}
+	if _, err := parseCollected("valgrind: command not found"); err == nil {
+		t.Error("parseCollected of output without a count: no error")
+	}
+}
+
+func TestCeilingTargetsInstructions(t *testing.T) {
+	cr := &ceilingResult{Paths: ceilingPaths,
+		NsFrame: map[string][]float64{"hand-drop": {20}, "c-drop": {10}},
+		Instr:   map[string]float64{"hand-drop": 141.2, "c-drop": 35.7}}
+	r := ceilingTargets(cr)
+	if len(r) != 1 || !strings.HasSuffix(r[0].Result, "; 141 instructions/frame against C's 36 (4.0x)") {
+		t.Errorf("rows %+v", r)
 	}
 }

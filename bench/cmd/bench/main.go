@@ -64,6 +64,7 @@ func benchMain() int {
 	ceilingOnly := flag.Bool("ceiling-only", false, "measure only the user-space ceiling, no cells (no veth, no generator)")
 	ceilingRounds := flag.Int("ceiling-rounds", 3, "user-space ceiling: interleaved rounds")
 	ceilingSecs := flag.Float64("ceiling-secs", 1, "user-space ceiling: seconds per path and round")
+	ceilingInstr := flag.Bool("ceiling-instr", true, "user-space ceiling: also count instructions per frame under valgrind's callgrind (skipped without valgrind)")
 	maxLoad := flag.Float64("max-load", 0, "wait (up to 2 min) until the 1-minute load average is below this before measuring (0 = don't wait)")
 	flag.Parse()
 	if o.runs == 0 {
@@ -119,7 +120,7 @@ func benchMain() int {
 		waitLoad(ctx, *maxLoad)
 	}
 	if *ceilingOnly {
-		return ceilingOnlyRun(ctx, o, env, work, *ceilingRounds, *ceilingSecs)
+		return ceilingOnlyRun(ctx, o, env, work, *ceilingRounds, *ceilingSecs, *ceilingInstr)
 	}
 
 	// Build the DUTs and the C anchor.
@@ -193,6 +194,9 @@ func benchMain() int {
 	if *ceiling && !o.quick {
 		// The ceiling's runs come on top of the cells' time.
 		c := time.Duration(float64(*ceilingRounds*len(ceilingPaths)) * (*ceilingSecs + 0.6) * float64(time.Second))
+		if *ceilingInstr {
+			c += time.Duration(len(ceilingPaths)) * 8 * time.Second
+		}
 		budget, reserve = budget+c, reserve+c
 	}
 	if o.quick {
@@ -281,7 +285,7 @@ func benchMain() int {
 			extra.Ring = ringBenchmark(ctx, o.dutCPU)
 		}
 		if *ceiling {
-			extra.Ceiling = ceilingBenchmark(ctx, work, o.dutCPU, *ceilingRounds, *ceilingSecs)
+			extra.Ceiling = ceilingBenchmark(ctx, work, o.dutCPU, *ceilingRounds, *ceilingSecs, *ceilingInstr)
 		}
 	}
 	env.End = time.Now().UTC().Format(time.RFC3339)
