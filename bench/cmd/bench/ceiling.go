@@ -236,7 +236,7 @@ func ceilingTargets(cr *ceilingResult) []Target {
 				res += fmt.Sprintf(" against C's %.0f (%.1fx)", c, in/c)
 			}
 		}
-		tt := Target{Name: "ceiling " + p.Name, Goal: "-", Result: res}
+		tt := Target{Name: "ceiling " + p.Name, Goal: infoGoal, Result: res}
 		if p.Target > 0 {
 			tt.Goal = fmt.Sprintf(">= %g Mpps/core", p.Target)
 			tt.Met = boolp(1e3/ns >= p.Target)

@@ -619,7 +619,7 @@ func textTable(o options, rep *Report, rows []tableRow) string {
 	}
 	fmt.Fprintf(&b, "\nTargets (measured):\n")
 	for _, t := range rep.Targets {
-		fmt.Fprintf(&b, "  %-62s goal %-12s %s  %s\n", t.Name, t.Goal, metStr(t.Met), t.Result)
+		fmt.Fprintf(&b, "  %-62s goal %-12s %s  %s\n", t.Name, t.Goal, metStr(t), t.Result)
 	}
 	if len(rep.Levers) > 0 {
 		fmt.Fprintf(&b, "\nxdpkit levers, reflect 64B (vs default):\n")
@@ -672,8 +672,13 @@ func uniq(s []string) []string {
 	return out
 }
 
-func metStr(m *bool) string {
-	switch {
+// infoGoal is the goal of a row that only reports (no target).
+const infoGoal = "-"
+
+func metStr(t Target) string {
+	switch m := t.Met; {
+	case m == nil && t.Goal == infoGoal:
+		return "[info]"
 	case m == nil:
 		return "[ ? ]"
 	case *m:
@@ -712,7 +717,7 @@ func markdown(o options, rep *Report, rows []tableRow) string {
 	}
 	b.WriteString("\nTargets, as measured in this run:\n\n| target | goal | result | |\n| --- | --- | --- | --- |\n")
 	for _, t := range rep.Targets {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.Name, t.Goal, t.Result, metStr(t.Met))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.Name, t.Goal, t.Result, metStr(t))
 	}
 	if len(rep.Levers) > 0 {
 		b.WriteString("\nxdpkit levers (reflect, 64 B) against its default:\n\n")
