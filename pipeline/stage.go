@@ -291,8 +291,11 @@ type FrameBatch struct {
 // Runner calls HandleFrames once per stage and batch, with the frames no
 // stage before decided, instead of Handle once per packet and stage: the
 // call per packet, and the Packet it fills, are then gone, and the
-// stage's loop over the batch keeps its state in registers (see the
-// bench's results). Among other stages it gets batches of one. A
+// stage's loop over the batch keeps its state in registers: in the
+// bench, a RawFunc that drops every frame costs 66 more instructions per
+// frame than the same FrameStage, most of them to store and reload what
+// the loop holds around each call, which Go's calling convention does
+// not keep in registers. Among other stages it gets batches of one. A
 // FrameStage sees no Packet, so it has no headers, Prepend or Offload;
 // it must not keep the batch or its frames after HandleFrames returns.
 type FrameStage interface {
