@@ -35,18 +35,22 @@ PASS`
 
 func TestCeilingTargets(t *testing.T) {
 	cr := &ceilingResult{Paths: ceilingPaths, NsFrame: map[string][]float64{
-		"drop":   {20, 25, 22}, // 45.5 Mpps: >= 40
-		"lb":     {60, 55, 70}, // 16.7 Mpps: < 20
-		"c-drop": {10, 11, 9},
+		"drop":      {20, 25, 22}, // 45.5 Mpps: >= 40; no C peer (it reads no frame)
+		"lb":        {60, 55, 70}, // 16.7 Mpps: < 20
+		"hand-drop": {20},
+		"c-drop":    {10, 11, 9},
 	}}
 	got := map[string]Target{}
 	for _, tt := range ceilingTargets(cr) {
 		got[tt.Name] = tt
 	}
-	if len(got) != 2 {
-		t.Fatalf("rows %v, want drop and lb only (C paths and unmeasured ones left out)", got)
+	if len(got) != 3 {
+		t.Fatalf("rows %v, want hand-drop, drop and lb only (C paths and unmeasured ones left out)", got)
 	}
-	if d := got["ceiling drop"]; d.Met == nil || !*d.Met || d.Result != "45.5 Mpps/core, 22.0 ns/frame (20.0-25.0, 3 rounds); C libxdp's ring code drop 10.0 ns/frame: 2.20x" {
+	if h := got["ceiling hand-drop"]; h.Met != nil || h.Goal != infoGoal || h.Result != "50.0 Mpps/core, 20.0 ns/frame (20.0-20.0, 1 rounds); C libxdp's ring code drop 10.0 ns/frame: 2.00x" {
+		t.Errorf("hand-drop row %+v", h)
+	}
+	if d := got["ceiling drop"]; d.Met == nil || !*d.Met || d.Result != "45.5 Mpps/core, 22.0 ns/frame (20.0-25.0, 3 rounds)" {
 		t.Errorf("drop row %+v", d)
 	}
 	if l := got["ceiling lb"]; l.Met == nil || *l.Met {
