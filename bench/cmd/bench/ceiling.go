@@ -68,6 +68,28 @@ func (c *ceilingResult) median(path string) float64 {
 	return 0
 }
 
+// ceilingBatch is both sides' batch size (BenchmarkRunnerMemory's, and
+// ring_ceiling's default).
+const ceilingBatch = 64
+
+// command is the command line that runs p for secs seconds, or for
+// batches batches (untimed, for counting instructions) if batches > 0.
+func (p ceilingPath) command(goBin, cBin string, secs float64, batches int) []string {
+	if p.C {
+		amount := []string{"-t", strconv.FormatFloat(secs, 'f', -1, 64)}
+		if batches > 0 {
+			amount = []string{"-i", strconv.Itoa(batches)}
+		}
+		return append([]string{cBin, "-m", strings.TrimPrefix(p.Name, "c-"), "-b", strconv.Itoa(ceilingBatch)}, amount...)
+	}
+	benchtime := strconv.FormatFloat(secs, 'f', -1, 64) + "s"
+	if batches > 0 {
+		benchtime = strconv.Itoa(batches) + "x"
+	}
+	// Anchored per level: "drop$" alone matches hand-drop too.
+	return []string{goBin, "-test.run", "^$", "-test.bench", "^BenchmarkRunnerMemory$/^" + p.Name + "$", "-test.benchtime", benchtime, "-test.cpu", "1"}
+}
+
 var memBenchLine = regexp.MustCompile(`^BenchmarkRunnerMemory/(\S+?)(-\d+)?\s+\d+\s+.*?([\d.]+) ns/frame`)
 var cCeilingLine = regexp.MustCompile(`mode=(\S+) .*ns_per_frame=([\d.]+)`)
 
@@ -89,17 +111,13 @@ func ceilingBenchmark(ctx context.Context, dir string, cpu, rounds int, secs flo
 		cr.Err = firstLine(err.Error())
 		return cr
 	}
-	bt := strconv.FormatFloat(secs, 'f', -1, 64) + "s"
 	argv := func(p ceilingPath) []string {
-		if p.C {
-			return []string{"taskset", "-c", strconv.Itoa(cpu), cBin, "-m", strings.TrimPrefix(p.Name, "c-"), "-t", strconv.FormatFloat(secs, 'f', -1, 64)}
-		}
-		return []string{"taskset", "-c", strconv.Itoa(cpu), goBin, "-test.run", "^$", "-test.bench", "^BenchmarkRunnerMemory$/^" + p.Name + "$", "-test.benchtime", bt}
+		return append([]string{"taskset", "-c", strconv.Itoa(cpu)}, p.command(goBin, cBin, secs, 0)...)
 	}
 	for _, p := range ceilingPaths {
 		cr.Commands = append(cr.Commands, strings.Join(argv(p), " "))
 	}
-	logf("user-space ceiling: %d paths x %d rounds of %s on CPU %d", len(ceilingPaths), rounds, bt, cpu)
+	logf("user-space ceiling: %d paths x %d rounds of %gs on CPU %d", len(ceilingPaths), rounds, secs, cpu)
 	for round := 1; round <= rounds && ctx.Err() == nil; round++ {
 		order := rand.New(rand.NewPCG(uint64(round), 0xce11)).Perm(len(ceilingPaths))
 		var line []string
@@ -143,12 +161,7 @@ func ceilingInstructions(ctx context.Context, goBin, cBin string, cpu int) (map[
 		var total [2]float64
 		var failed error
 		for i, n := range []int{instrBatchesA, instrBatchesB} {
-			argv := []string{"taskset", "-c", strconv.Itoa(cpu), vg, "--tool=callgrind", "--callgrind-out-file=/dev/null"}
-			if p.C {
-				argv = append(argv, cBin, "-m", strings.TrimPrefix(p.Name, "c-"), "-i", strconv.Itoa(n))
-			} else {
-				argv = append(argv, goBin, "-test.run", "^$", "-test.bench", "^BenchmarkRunnerMemory$/^"+p.Name+"$", "-test.benchtime", strconv.Itoa(n)+"x", "-test.cpu", "1")
-			}
+			argv := append([]string{"taskset", "-c", strconv.Itoa(cpu), vg, "--tool=callgrind", "--callgrind-out-file=/dev/null"}, p.command(goBin, cBin, 0, n)...)
 			c, cancel := context.WithTimeout(ctx, 3*time.Minute)
 			cmd := exec.CommandContext(c, argv[0], argv[1:]...)
 			cmd.Env = append(os.Environ(), "GODEBUG=asyncpreemptoff=1", "GOGC=off")
@@ -166,7 +179,7 @@ func ceilingInstructions(ctx context.Context, goBin, cBin string, cpu int) (map[
 			errs = append(errs, p.Name+": "+failed.Error())
 			continue
 		}
-		out[p.Name] = (total[1] - total[0]) / float64((instrBatchesB-instrBatchesA)*64)
+		out[p.Name] = (total[1] - total[0]) / float64((instrBatchesB-instrBatchesA)*ceilingBatch)
 	}
 	return out, strings.Join(errs, "; ")
 }

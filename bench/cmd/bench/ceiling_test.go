@@ -80,3 +80,19 @@ func TestCeilingTargetsInstructions(t *testing.T) {
 		t.Errorf("rows %+v", r)
 	}
 }
+
+func TestCeilingCommand(t *testing.T) {
+	g, c := ceilingPath{Name: "drop"}, ceilingPath{Name: "c-reflect", C: true}
+	for _, tc := range []struct {
+		got, want string
+	}{
+		{strings.Join(g.command("pt", "rc", 1.5, 0), " "), "pt -test.run ^$ -test.bench ^BenchmarkRunnerMemory$/^drop$ -test.benchtime 1.5s -test.cpu 1"},
+		{strings.Join(g.command("pt", "rc", 0, 2000), " "), "pt -test.run ^$ -test.bench ^BenchmarkRunnerMemory$/^drop$ -test.benchtime 2000x -test.cpu 1"},
+		{strings.Join(c.command("pt", "rc", 1, 0), " "), "rc -m reflect -b 64 -t 1"},
+		{strings.Join(c.command("pt", "rc", 0, 6000), " "), "rc -m reflect -b 64 -i 6000"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("command %q, want %q", tc.got, tc.want)
+		}
+	}
+}
