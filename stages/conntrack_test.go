@@ -30,16 +30,39 @@ func flowFrames(first, n int) [][]byte {
 }
 
 // backendsOf sends each frame through lb and returns the backend MAC
-// address (in DSR mode, the one sign of the backend) each went to.
+// address (in DSR mode, the one sign of the backend) each went to. Runs
+// of 50 frames go through Handle and through HandleFrames (in batches of
+// 1 to 64) in turn, so that the tests of the connection table test both.
 func backendsOf(t *testing.T, lb *stages.LoadBalancer, frames [][]byte) []string {
 	t.Helper()
 	out := make([]string, len(frames))
-	for i, f := range frames {
-		v, got := handle(t, lb, f)
-		if v != pipeline.Transmit {
-			t.Fatalf("frame %d: %v", i, v)
+	for start := 0; start < len(frames); start += 50 {
+		run := frames[start:min(start+50, len(frames))]
+		if start/50%2 == 0 {
+			for i, f := range run {
+				v, got := handle(t, lb, f)
+				if v != pipeline.Transmit {
+					t.Fatalf("frame %d: %v", start+i, v)
+				}
+				out[start+i] = fmt.Sprintf("%x", got[0:6])
+			}
+			continue
 		}
-		out[i] = fmt.Sprintf("%x", got[0:6])
+		for off := 0; off < len(run); {
+			n := min(len(run)-off, 1+(start+off)%64)
+			b := &pipeline.FrameBatch{Frames: make([][]byte, n), Verdicts: make([]pipeline.Verdict, n), Out: make([]int, n)}
+			for i := range n {
+				b.Frames[i] = bytes.Clone(run[off+i])
+			}
+			lb.HandleFrames(b)
+			for i := range n {
+				if b.Verdicts[i] != pipeline.Transmit {
+					t.Fatalf("frame %d (HandleFrames): %v", start+off+i, b.Verdicts[i])
+				}
+				out[start+off+i] = fmt.Sprintf("%x", b.Frames[i][0:6])
+			}
+			off += n
+		}
 	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -259,55 +260,59 @@ func (c *FlowCounter) Raw() {}
 
 // Handle counts p.Data and returns Continue.
 func (c *FlowCounter) Handle(p *pipeline.Packet) pipeline.Verdict {
-	t := &c.tuples[0]
-	readTuple(p.Data, t, &c.hdr, &c.scratch)
-	var h uint64
-	if !t.bad && t.class < ClassARP {
-		h = t.key.hash(&c.seed)
-	}
-	c.add(t, uint64(len(p.Data)), h)
+	frames := [1][]byte{p.Data}
+	c.countFrames(frames[:])
 	return pipeline.Continue
 }
 
 // HandleFrames counts the frames of b, which it passes on (Continue).
 func (c *FlowCounter) HandleFrames(b *pipeline.FrameBatch) {
 	for start := 0; start < len(b.Frames); start += tupleBatch {
-		frames := b.Frames[start:min(start+tupleBatch, len(b.Frames))]
-		for i, f := range frames {
-			t := &c.tuples[i]
-			readTuple(f, t, &c.hdr, &c.scratch)
-			if !t.bad && t.class < ClassARP {
-				c.hashes[i] = t.key.hash(&c.seed)
-			}
-		}
-		// Load the batch's slots before any count, in a loop of their
-		// own: its few instructions per frame let many of the loads be
-		// in flight at once, so their cache misses overlap.
-		sink := c.sink
-		for i := range frames {
-			if t := &c.tuples[i]; !t.bad && t.class < ClassARP {
-				sink += c.slots[c.hashes[i]&c.mask].key.meta
-			}
-		}
-		c.sink = sink
-		for i, f := range frames {
-			c.add(&c.tuples[i], uint64(len(f)), c.hashes[i])
-		}
+		c.countFrames(b.Frames[start:min(start+tupleBatch, len(b.Frames))])
 	}
 }
 
-// add counts a frame of n bytes with tuple t, whose key hashes to h.
-func (c *FlowCounter) add(t *frameTuple, n, h uint64) {
-	c.tick++
-	if t.bad {
-		c.malformed++
-		return
+// countFrames counts at most tupleBatch frames, in passes over them
+// without a call per frame on the common path: read the tuples, hash
+// them and load their slots, count.
+func (c *FlowCounter) countFrames(frames [][]byte) {
+	readTuples(frames, c.tuples[:], &c.hdr, &c.scratch)
+	tuples, hashes := c.tuples[:len(frames)], c.hashes[:len(frames)]
+	// Load the batch's slots before any count, in a loop of their own:
+	// its few instructions per frame let many of the loads be in flight
+	// at once, so their cache misses overlap.
+	sink := c.sink
+	for i := range tuples {
+		if t := &tuples[i]; !t.bad && t.class < ClassARP {
+			h := t.key.hash(&c.seed)
+			hashes[i] = h
+			sink += c.slots[h&c.mask].key.meta
+		}
 	}
-	c.protos[t.class]++
-	if t.class >= ClassARP { // not IP: no flow
-		return
+	c.sink = sink
+	tick := c.tick
+	for i, f := range frames {
+		t := &tuples[i]
+		tick++
+		if t.bad {
+			c.malformed++
+			continue
+		}
+		c.protos[t.class]++
+		if t.class >= ClassARP { // not IP: no flow
+			continue
+		}
+		// Most frames are of a flow in the slot its hash picks.
+		if s := &c.slots[hashes[i]&c.mask]; s.key.equal(&t.key) {
+			s.packets++
+			s.bytes += uint64(len(f))
+			s.seen = tick
+			continue
+		}
+		c.tick = tick
+		c.count(&t.key, hashes[i], uint64(len(f)))
 	}
-	c.count(&t.key, h, n)
+	c.tick = tick
 }
 
 // count adds a packet of n bytes to k's flow, whose hash is i, making
@@ -341,8 +346,12 @@ func (c *FlowCounter) count(k *flowKey, i, n uint64) {
 // hash returns k's hash under seed. It is a wyhash-style multiply-fold of
 // the key's words.
 func (k *flowKey) hash(seed *[5]uint64) uint64 {
-	h := mix(k.srcHi^seed[0], k.srcLo^seed[1]) ^ mix(k.dstHi^seed[2], k.dstLo^seed[3])
-	return mix(h^k.meta^seed[4], 0xe7037ed1a0b428db)
+	// mix(mix(srcHi, srcLo) ^ mix(dstHi, dstLo) ^ meta, c), with the
+	// seed, written out so that it is cheap enough to inline.
+	a, b := bits.Mul64(k.srcHi^seed[0], k.srcLo^seed[1])
+	c, d := bits.Mul64(k.dstHi^seed[2], k.dstLo^seed[3])
+	e, f := bits.Mul64(a^b^c^d^k.meta^seed[4], 0xe7037ed1a0b428db)
+	return e ^ f
 }
 
 // flow returns the Flow of the key and counts in s.

@@ -301,13 +301,14 @@ type LoadBalancer struct {
 	encapErrs   uint64     // frames LBModeIPIP could not encapsulate (no headroom)
 
 	// HandleFrames' state for one chunk of a batch (lbbatch.go).
-	vipKey flowKey // the VIP as a flowKey's destination: dstHi, dstLo, and the family in meta
-	hdr    packet.Headers
-	tuples [tupleBatch]frameTuple
-	hashes [tupleBatch]uint64
-	chosen [tupleBatch]int32 // the backend index of frame i, or -1
-	counts []uint64          // per backend: frames of this chunk, added to packets after it
-	sink   uint64
+	vipKey   flowKey   // the VIP as a flowKey's destination: dstHi, dstLo, and the family in meta
+	vipMetas [2]uint64 // the flowKey.metas balanced, without the source port (vipMetaMask)
+	hdr      packet.Headers
+	tuples   [tupleBatch]frameTuple
+	hashes   [tupleBatch]uint64
+	chosen   [tupleBatch]int32 // the backend index of frame i, or -1
+	counts   []uint64          // per backend: frames of this chunk, added to packets after it
+	sink     uint64
 
 	mu      sync.Mutex // guards backends and packets for readers on other goroutines, and pending
 	pending []Backend  // from UpdateBackends, for the next Tick; nil: none
@@ -419,6 +420,14 @@ func NewLoadBalancer(vip netip.AddrPort, backends []Backend, opts *LoadBalancerO
 	var fam uint64
 	lb.vipKey.dstHi, lb.vipKey.dstLo, fam = lb.scratch.words(addr)
 	lb.vipKey.meta = fam << 40
+	// The metas of balanced flows, the source port masked off: UDP and
+	// TCP unless the options name one.
+	for i, proto := range [2]uint8{packet.ProtoUDP, packet.ProtoTCP} {
+		if lb.proto != 0 {
+			proto = lb.proto
+		}
+		lb.vipMetas[i] = fam<<40 | uint64(proto)<<32 | uint64(lb.vipPort)
+	}
 	bs := make([]lbBackend, 0, len(backends))
 	for _, b := range backends {
 		lbb, err := lb.newBackend(b, bs)

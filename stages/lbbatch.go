@@ -47,83 +47,114 @@ func (lb *LoadBalancer) HandleFrames(b *pipeline.FrameBatch) {
 	}
 }
 
-// handleChunk is HandleFrames for at most tupleBatch frames.
+// handleChunk is HandleFrames for at most tupleBatch frames. Its loops
+// make no call per frame on the common path (a UDP or TCP frame of a
+// flow in the slot its hash picks, DSR): each call would store and
+// reload the loop's live values around it.
 func (lb *LoadBalancer) handleChunk(frames [][]byte, verdicts []pipeline.Verdict) {
-	sink := lb.sink
+	readTuples(frames, lb.tuples[:], &lb.hdr, &lb.scratch)
+	tuples, hashes, chosen := lb.tuples[:len(frames)], lb.hashes[:len(frames)], lb.chosen[:len(frames)]
+	verdicts = verdicts[:len(frames)]
+	conns, backends := lb.conns, lb.backends
 	balance := false
-	for i, f := range frames {
-		t := &lb.tuples[i]
-		readTuple(f, t, &lb.hdr, &lb.scratch)
-		lb.chosen[i] = -1
+	for i := range tuples {
+		t := &tuples[i]
+		chosen[i] = -1
 		switch v, ok := lb.classify(t); {
 		case !ok:
 			verdicts[i] = v
 			continue
-		case len(lb.backends) == 0:
+		case len(backends) == 0:
 			verdicts[i] = pipeline.Drop
 			continue
 		}
-		lb.chosen[i], balance = 0, true
-		if lb.conns != nil {
-			lb.hashes[i] = t.key.hash(&lb.connSeed)
+		chosen[i], balance = 0, true
+		if conns != nil {
+			hashes[i] = t.key.hash(&lb.connSeed)
 		}
 	}
 	if !balance {
 		return
 	}
-	if lb.conns != nil {
+	var now int64
+	if conns != nil {
 		// Load the batch's slots in a loop of their own, before any
 		// lookup: its few instructions per frame let many of the loads
-		// be in flight at once, so their cache misses overlap (issued
-		// from the loop above, between tuples, only two or three did).
-		for i, c := range lb.chosen[:len(frames)] {
+		// be in flight at once, so their cache misses overlap.
+		sink := lb.sink
+		for i, c := range chosen {
 			if c == 0 {
-				sink += uint64(lb.conns[lb.hashes[i]&lb.connMask].backend)
+				sink += uint64(conns[hashes[i]&lb.connMask].backend)
 			}
 		}
 		lb.sink = sink
-	}
-	var now int64
-	if lb.conns != nil {
 		now = lb.clock() // once a batch: the idle timeout is minutes
 	}
+	dsr := lb.mode == LBModeDSR && !lb.recompute
 	for i, f := range frames {
-		if lb.chosen[i] < 0 {
+		if chosen[i] < 0 {
 			continue
 		}
-		k := &lb.tuples[i].key
+		k := &tuples[i].key
 		idx := -1
-		var conn *connSlot
-		if lb.conns != nil {
-			idx, conn = lb.conn(k, lb.hashes[i], now)
-		}
-		if idx < 0 {
-			srcHi, srcLo := k.srcHi, k.srcLo
-			if k.family() == 4 {
-				srcLo |= 0xffff << 32 // As16's IPv4-mapped form, as Handle hashes it
+		if conns != nil {
+			// Most frames are of a live flow in the slot its hash picks;
+			// conn sorts out the rest. A free slot's backend, 0, is no
+			// backend's id.
+			s := &conns[hashes[i]&lb.connMask]
+			if si := int(s.index); si < len(backends) && backends[si].id == s.backend && s.key.equal(k) && now-s.seen <= lb.connIdle {
+				s.seen, idx = now, si
+			} else {
+				var conn *connSlot
+				if idx, conn = lb.conn(k, hashes[i], now); idx < 0 {
+					idx = lb.pick(k)
+					lb.record(conn, k, idx, now)
+				}
 			}
-			idx = int(lb.table[lb.slotWords(uint8(k.meta>>32), srcHi, srcLo, lb.vipHash, uint16(k.meta>>16), uint16(k.meta))])
-			if conn != nil {
-				lb.record(conn, k, idx, now)
+		} else {
+			idx = lb.pick(k)
+		}
+		b := &backends[idx]
+		if dsr {
+			// rewrite's LBModeDSR, here to save a call.
+			if lb.hasSrcMAC {
+				*(*[6]byte)(f[6:12]) = lb.srcMAC
+			} else {
+				*(*[6]byte)(f[6:12]) = *(*[6]byte)(f[0:6])
 			}
+			*(*[6]byte)(f[0:6]) = b.mac
+		} else {
+			var h *packet.Headers
+			if lb.mode == LBModeNAT || lb.recompute {
+				h = &lb.hdr
+				_ = packet.Parse(f, h) // it parsed when its tuple was read
+			}
+			lb.rewrite(f, h, b)
 		}
-		var h *packet.Headers
-		if lb.mode == LBModeNAT || lb.recompute {
-			h = &lb.hdr
-			_ = packet.Parse(f, h) // it parsed when its tuple was read
-		}
-		lb.rewrite(f, h, &lb.backends[idx])
 		verdicts[i] = pipeline.Transmit
-		lb.chosen[i] = int32(idx)
+		chosen[i] = int32(idx)
 		lb.counts[idx]++
 	}
-	for _, idx := range lb.chosen[:len(frames)] {
+	for _, idx := range chosen {
 		if idx >= 0 && lb.counts[idx] != 0 {
 			lb.packets[idx].Add(lb.counts[idx])
 			lb.counts[idx] = 0
 		}
 	}
 }
+
+// pick returns the index of the backend the hash table gives flow k.
+func (lb *LoadBalancer) pick(k *flowKey) int {
+	srcHi, srcLo := k.srcHi, k.srcLo
+	if k.family() == 4 {
+		srcLo |= 0xffff << 32 // As16's IPv4-mapped form, as Handle hashes it
+	}
+	return int(lb.table[lb.slotWords(uint8(k.meta>>32), srcHi, srcLo, lb.vipHash, uint16(k.meta>>16), uint16(k.meta))])
+}
+
+// vipMetaMask is the part of a flowKey's meta that says whether its flow
+// is balanced: family, protocol, destination port.
+const vipMetaMask = 0xffff<<32 | 0xffff
 
 // classify reports whether a frame is to be balanced (a UDP or TCP frame
 // to the VIP's address and port), and if not its verdict: Malformed if
@@ -132,11 +163,8 @@ func (lb *LoadBalancer) classify(t *frameTuple) (v pipeline.Verdict, balance boo
 	if t.bad {
 		return pipeline.Malformed, false
 	}
-	k := &t.key
-	proto := uint8(k.meta >> 32)
-	if t.l4Off == 0 || uint16(k.meta) != lb.vipPort || k.dstLo != lb.vipKey.dstLo || k.dstHi != lb.vipKey.dstHi ||
-		k.meta>>40 != lb.vipKey.meta>>40 || proto != packet.ProtoUDP && proto != packet.ProtoTCP ||
-		lb.proto != 0 && proto != lb.proto {
+	m := t.key.meta & vipMetaMask
+	if t.l4Off == 0 || m != lb.vipMetas[0] && m != lb.vipMetas[1] || t.key.dstLo != lb.vipKey.dstLo || t.key.dstHi != lb.vipKey.dstHi {
 		return lb.other, false
 	}
 	return 0, true

@@ -8,6 +8,14 @@ import (
 	"github.com/xdpkit/xdpkit/packet"
 )
 
+// fastTuple is fastTuples for one frame.
+func fastTuple(f []byte, t *frameTuple) bool {
+	ts := [1]frameTuple{*t}
+	ok := fastTuples([][]byte{f}, ts[:]) == 0
+	*t = ts[0]
+	return ok
+}
+
 // tupleSeeds are frames at the edges of what fastTuple reads: each
 // field it checks, on both sides.
 var tupleSeeds = [][]byte{
