@@ -135,6 +135,17 @@ func (lb *LoadBalancer) handleChunk(frames [][]byte, verdicts []pipeline.Verdict
 		chosen[i] = int32(idx)
 		lb.counts[idx]++
 	}
+	// One atomic add per backend the chunk used: over the backends when
+	// there are fewer of them than frames, else over the frames' choices.
+	if len(lb.counts) <= len(chosen) {
+		for idx, n := range lb.counts {
+			if n != 0 {
+				lb.packets[idx].Add(n)
+				lb.counts[idx] = 0
+			}
+		}
+		return
+	}
 	for _, idx := range chosen {
 		if idx >= 0 && lb.counts[idx] != 0 {
 			lb.packets[idx].Add(lb.counts[idx])

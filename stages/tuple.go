@@ -48,6 +48,7 @@ func fastTuples(frames [][]byte, ts []frameTuple) (slow uint64) {
 			et = binary.BigEndian.Uint16(f[16:])
 			off = 18
 		}
+		var proto uint8
 		switch et {
 		case packet.EtherTypeIPv4:
 			if len(f) < off+20 {
@@ -61,7 +62,7 @@ func fastTuples(frames [][]byte, ts []frameTuple) (slow uint64) {
 				slow |= 1 << i
 				continue
 			}
-			proto := ip[9]
+			proto = ip[9]
 			if !l4OK(ip[20:total], proto) {
 				slow |= 1 << i
 				continue
@@ -84,7 +85,7 @@ func fastTuples(frames [][]byte, ts []frameTuple) (slow uint64) {
 				slow |= 1 << i
 				continue
 			}
-			proto := ip[6]
+			proto = ip[6]
 			if !l4OK(ip[40:total], proto) {
 				slow |= 1 << i
 				continue
@@ -102,10 +103,11 @@ func fastTuples(frames [][]byte, ts []frameTuple) (slow uint64) {
 			slow |= 1 << i
 			continue
 		}
-		t.class, t.bad = ClassUDP, false
-		if t.key.meta>>32&0xff == packet.ProtoTCP {
-			t.class = ClassTCP
+		class := ClassTCP // l4OK passed: UDP or TCP
+		if proto == packet.ProtoUDP {
+			class = ClassUDP
 		}
+		t.class, t.bad = class, false
 	}
 	return slow
 }
