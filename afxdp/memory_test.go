@@ -388,3 +388,61 @@ func TestDiscard(t *testing.T) {
 		t.Errorf("Discard after Close: %d, %v; want ErrClosed", n, err)
 	}
 }
+
+// TestTXBytesStat: TXBytes counts the bytes of the descriptors put on
+// the TX ring, and only those: not the ones a full ring had no room for,
+// nor those from a refused descriptor on.
+func TestTXBytesStat(t *testing.T) {
+	s, k := newMemory(t, &afxdp.Config{UMEMOptions: &umem.Options{FrameCount: 256, FillRingSize: 128, CompletionRingSize: 128}, RXRingSize: 128, TXRingSize: 64})
+	frames := make([][]byte, 100)
+	for i := range frames {
+		frames[i] = append(bytes.Clone(testframes.UDP4), make([]byte, i)...)
+	}
+	if n := k.Deliver(frames...); n != len(frames) {
+		t.Fatalf("Deliver: %d of %d", n, len(frames))
+	}
+	descs := make([]afxdp.Desc, len(frames))
+	if n, err := s.Receive(descs); n != len(frames) || err != nil {
+		t.Fatalf("Receive: %d, %v", n, err)
+	}
+	sum := func(ds []afxdp.Desc) (n uint64) {
+		for _, d := range ds {
+			n += uint64(d.Len)
+		}
+		return n
+	}
+	txBytes := func() uint64 {
+		st, err := s.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.TXBytes
+	}
+	// 100 onto a ring of 64: 64 go.
+	if sent, err := s.Transmit(descs); sent != 64 || err != nil {
+		t.Fatalf("Transmit of 100 onto a 64-entry ring: %d, %v", sent, err)
+	}
+	if got, want := txBytes(), sum(descs[:64]); got != want {
+		t.Errorf("TXBytes after a full ring: %d, want %d", got, want)
+	}
+	if n := k.Transmitted(nil); n != 64 {
+		t.Fatalf("Transmitted: %d", n)
+	}
+	s.Complete()
+	// A zero-length descriptor stops the batch: the 6 before it go.
+	rest := descs[64:]
+	bad := rest[6]
+	rest[6].Len = 0
+	if sent, err := s.Transmit(rest); sent != 6 || !errors.Is(err, afxdp.ErrInvalidDescriptor) {
+		t.Fatalf("Transmit with a zero-length descriptor: %d, %v", sent, err)
+	}
+	if got, want := txBytes(), sum(descs[:70]); got != want {
+		t.Errorf("TXBytes after a refused descriptor: %d, want %d", got, want)
+	}
+	rest[6] = bad
+	if err := s.Release(rest[6:]); err != nil {
+		t.Fatal(err)
+	}
+	k.Transmitted(nil)
+	s.Complete()
+}

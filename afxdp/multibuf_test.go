@@ -420,7 +420,9 @@ func TestMultiBufferTransmit(t *testing.T) {
 			if err != nil || !sent {
 				t.Fatalf("TransmitPacket of %d frames: %v, %v", frames, sent, err)
 			}
+			var sentBytes uint64
 			for i := range frames {
+				sentBytes += uint64(descs[i].Len)
 				if last := i == frames-1; (descs[i].Options&unix.XDP_PKT_CONTD == 0) != last {
 					t.Errorf("descriptor %d of %d: Options %#x", i, frames, descs[i].Options)
 				}
@@ -452,6 +454,9 @@ func TestMultiBufferTransmit(t *testing.T) {
 			t.Logf("stats %+v", st)
 			if want := uint64(frames + n); st.TXPackets != want || st.TXCompleted != want || st.TXInvalidDescs != 0 {
 				t.Errorf("stats: %d descriptors sent, %d completed, %d invalid; want %d, %d, 0", st.TXPackets, st.TXCompleted, st.TXInvalidDescs, want, want)
+			}
+			if want := sentBytes + uint64(len(pkt)); st.TXBytes != want {
+				t.Errorf("stats: %d bytes sent, want %d", st.TXBytes, want)
 			}
 			if got := pool.FreeFrames(); got != free {
 				t.Errorf("%d free frames after completion, want %d as before", got, free)
@@ -595,6 +600,14 @@ func TestMultiBufferTransmitRefused(t *testing.T) {
 	if n != 2 || !errors.Is(err, afxdp.ErrInvalidPacket) {
 		t.Errorf("TransmitPackets(packet, incomplete packet) = %d, %v; want 2, ErrInvalidPacket", n, err)
 	}
+	// A refused descriptor inside a packet: the packets before it go, the
+	// part of its packet staged before it does not (nor its bytes).
+	reset()
+	rest := descs[2:5]
+	rest[0].Options, rest[1].Options, rest[2].Len = 0, unix.XDP_PKT_CONTD, 0
+	if n, err := s.TransmitPackets(rest); n != 1 || err == nil {
+		t.Errorf("TransmitPackets(packet, packet with a zero-length descriptor) = %d, %v; want 1 and an error", n, err)
+	}
 	// A packet longer than the TX ring can never be sent.
 	small := openHost(t, testutils.NewVeth(t, testutils.VethOptions{}), 0, &afxdp.Config{MultiBuffer: true, TXRingSize: 4})
 	d4 := alloc(small, 5)
@@ -604,7 +617,7 @@ func TestMultiBufferTransmitRefused(t *testing.T) {
 	if err := s.Flush(time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if c := s.Pool().Counts(); c.App != afxdp.MaxPacketFrames+1-2 {
+	if c := s.Pool().Counts(); c.App != afxdp.MaxPacketFrames+1-3 {
 		t.Errorf("refused frames must stay the caller's: %+v", c)
 	}
 	st, err := s.Stats()
@@ -613,6 +626,9 @@ func TestMultiBufferTransmitRefused(t *testing.T) {
 	}
 	if st.TXInvalidDescs != 0 {
 		t.Errorf("the kernel saw %d invalid descriptors", st.TXInvalidDescs)
+	}
+	if want := uint64(3 * 100); st.TXPackets != 3 || st.TXBytes != want {
+		t.Errorf("stats: %d descriptors, %d bytes sent; want the whole packets' 3, %d", st.TXPackets, st.TXBytes, want)
 	}
 	checkAccounting(t, s)
 }

@@ -111,7 +111,7 @@ func (s *sock) transmitLocked(descs []unix.XDPDesc) (int, error) {
 		descs = descs[:whole]
 	}
 	s.completeLocked()
-	k, why := s.pool.StageTXLocked(s.pair, descs, s.txOptions)
+	k, bytes, why := s.pool.StageTXLocked(s.pair, descs, s.txOptions)
 	if why != xsk.OK {
 		s.stats.TXRefused++
 		bad = s.reasonError(why, descs[k].Options)
@@ -119,6 +119,9 @@ func (s *sock) transmitLocked(descs []unix.XDPDesc) (int, error) {
 	if s.cfg.MultiBuffer {
 		if w := wholePackets(descs[:k]); w < k {
 			s.pool.UnstageTXLocked(descs[w:k])
+			for _, d := range descs[w:k] {
+				bytes -= uint64(d.Len)
+			}
 			k = w
 		}
 	}
@@ -147,7 +150,6 @@ func (s *sock) transmitLocked(descs []unix.XDPDesc) (int, error) {
 		}
 	}
 	s.stallSince = time.Time{}
-	var bytes uint64
 	a, b := s.tx.Slots(idx, uint32(m))
 	if s.x.Unaligned() {
 		for i := range a {
@@ -161,8 +163,8 @@ func (s *sock) transmitLocked(descs []unix.XDPDesc) (int, error) {
 	} else { // the descriptors go on the ring as they are
 		copy(b, descs[copy(a, descs[:m]):m])
 	}
-	for i := range descs[:m] {
-		bytes += uint64(descs[i].Len)
+	for i := range descs[m:k] { // not sent: the ring had room for m
+		bytes -= uint64(descs[m+i].Len)
 	}
 	if m > 0 {
 		s.tx.Submit(uint32(m))

@@ -54,7 +54,7 @@ func BenchmarkTXCycle(b *testing.B) {
 			descs[i] = unix.XDPDesc{Addr: addrs[i], Len: 60}
 		}
 		p.Lock()
-		k, _ := p.StageTXLocked(tp.Pair, descs[:n], 0)
+		k, _, _ := p.StageTXLocked(tp.Pair, descs[:n], 0)
 		p.CommitTXLocked(tp.Pair, k)
 		p.Unlock()
 		tp.complete(addrs[:k]...)

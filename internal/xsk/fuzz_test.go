@@ -544,10 +544,10 @@ func (f *poolFuzzer) do(op int) {
 			staged[i] = true
 		}
 		p.Lock()
-		k, r := p.StageTXLocked(pr.tp.Pair, descs, allowed)
-		if k != wantK || r != wantR {
+		k, bytes, r := p.StageTXLocked(pr.tp.Pair, descs, allowed)
+		if k != wantK || r != wantR || bytes != descBytes(descs[:k]) {
 			p.Unlock()
-			f.fatalf("StageTXLocked(%+v, allowed %#x) = %d, %d; want %d, %d", descs, allowed, k, r, wantK, wantR)
+			f.fatalf("StageTXLocked(%+v, allowed %#x) = %d, %d bytes, %d; want %d, %d bytes, %d", descs, allowed, k, bytes, r, wantK, descBytes(descs[:wantK]), wantR)
 		}
 		for _, d := range descs[:k] {
 			if s := f.u.state(d.Addr); s != StateTX {

@@ -167,7 +167,7 @@ func (p *Pool) send(tb testing.TB, pr *testPair, descs ...unix.XDPDesc) {
 	tb.Helper()
 	p.Lock()
 	defer p.Unlock()
-	if k, r := p.StageTXLocked(pr.Pair, descs, 0); k != len(descs) {
+	if k, _, r := p.StageTXLocked(pr.Pair, descs, 0); k != len(descs) {
 		tb.Fatalf("StageTXLocked(%+v) = %d, %v; want all", descs, k, r)
 	}
 	p.CommitTXLocked(pr.Pair, len(descs))
@@ -212,3 +212,12 @@ func (u *UMEM) checkIgnoringViolations() error {
 }
 
 func desc(addr uint64, n uint32) unix.XDPDesc { return unix.XDPDesc{Addr: addr, Len: n} }
+
+// descBytes is the sum of the descriptors' lengths.
+func descBytes(descs []ring.Desc) uint64 {
+	var n uint64
+	for _, d := range descs {
+		n += uint64(d.Len)
+	}
+	return n
+}

@@ -573,35 +573,48 @@ func (u *UMEM) ValidTX(d *ring.Desc) Reason {
 
 // StageTXLocked checks the descriptors to be put on pr's TX ring, in
 // order, and marks the frames of the valid ones TX. It stops at the first
-// invalid one and returns how many it marked and, if it stopped early,
-// why. allowed are the Options bits the socket accepts. The caller then
-// commits the ones it puts on the ring (CommitTXLocked) and unstages the
-// rest (UnstageTXLocked).
+// invalid one and returns how many it marked, their bytes (the sum of
+// their Len) and, if it stopped early, why. allowed are the Options bits
+// the socket accepts. The caller then commits the ones it puts on the
+// ring (CommitTXLocked) and unstages the rest (UnstageTXLocked).
 //
 // On a UMEM with TX metadata every descriptor must leave room for it in
 // front of its data, and one with XDP_TX_METADATA must carry metadata the
 // kernel takes (see stageTXMetadata).
-func (p *Pool) StageTXLocked(pr *Pair, descs []ring.Desc, allowed uint32) (int, Reason) {
+func (p *Pool) StageTXLocked(pr *Pair, descs []ring.Desc, allowed uint32) (k int, bytes uint64, why Reason) {
+	u := p.u
+	if u.txmdLen != 0 || !u.fastIndex() {
+		k, why = p.stageTXChecked(pr, descs, allowed)
+		for i := range descs[:k] {
+			bytes += uint64(descs[i].Len)
+		}
+		return k, bytes, why
+	}
+	// Aligned frames: ValidTX, the Options check and the state check as
+	// one condition, so that a valid descriptor (the usual one) costs one
+	// branch; stageRefused sorts out the first that fails. The bytes are
+	// summed here, where each Len is read anyway.
+	meta, shift, fs, l := u.meta, u.shift&63, u.frameSize, pr.local
+	want := frameMeta{state: StateApp, pool: p.id}.head()
+	for k := range descs {
+		d := &descs[k]
+		a, n := d.Addr, uint64(d.Len)
+		j := a >> shift // < len(meta) exactly when a is inside the UMEM
+		if j >= uint64(len(meta)) || n == 0 || a&(fs-1)+n > fs || d.Options&^allowed != 0 || meta[j].head() != want {
+			return k, bytes, p.stageRefused(d, allowed)
+		}
+		meta[j].state, meta[j].pair = StateTX, l
+		bytes += n
+	}
+	return len(descs), bytes, OK
+}
+
+// stageTXChecked is StageTXLocked for a UMEM with TX metadata or
+// unaligned frames, without the bytes.
+func (p *Pool) stageTXChecked(pr *Pair, descs []ring.Desc, allowed uint32) (int, Reason) {
 	u := p.u
 	if u.txmdLen != 0 {
 		return p.stageTXMetadata(pr, descs, allowed)
-	}
-	if u.fastIndex() {
-		// Aligned frames: ValidTX, the Options check and the state check
-		// as one condition, so that a valid descriptor (the usual one)
-		// costs one branch; stageRefused sorts out the first that fails.
-		meta, shift, fs, l := u.meta, u.shift&63, u.frameSize, pr.local
-		want := frameMeta{state: StateApp, pool: p.id}.head()
-		for k := range descs {
-			d := &descs[k]
-			a, n := d.Addr, uint64(d.Len)
-			j := a >> shift // < len(meta) exactly when a is inside the UMEM
-			if j >= uint64(len(meta)) || n == 0 || a&(fs-1)+n > fs || d.Options&^allowed != 0 || meta[j].head() != want {
-				return k, p.stageRefused(d, allowed)
-			}
-			meta[j].state, meta[j].pair = StateTX, l
-		}
-		return len(descs), OK
 	}
 	for k := range descs {
 		d := &descs[k]

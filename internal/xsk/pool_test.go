@@ -415,10 +415,10 @@ func TestStageTX(t *testing.T) {
 				before := f.p.Counts()
 
 				f.p.Lock()
-				k, r := f.p.StageTXLocked(f.pr.Pair, descs, tc.allowed)
-				if k != tc.want || r != tc.reason {
+				k, bytes, r := f.p.StageTXLocked(f.pr.Pair, descs, tc.allowed)
+				if k != tc.want || r != tc.reason || bytes != descBytes(descs[:k]) {
 					f.p.Unlock()
-					t.Fatalf("StageTXLocked = %d, %d; want %d, %d", k, r, tc.want, tc.reason)
+					t.Fatalf("StageTXLocked = %d, %d bytes, %d; want %d, %d bytes, %d", k, bytes, r, tc.want, descBytes(descs[:tc.want]), tc.reason)
 				}
 				for _, d := range descs[:k] {
 					if s := f.u.state(d.Addr); s != StateTX {

@@ -122,7 +122,10 @@ func TestStageTXMetadata(t *testing.T) {
 				descs := tc.descs(u, a)
 				before := p.Counts()
 				p.Lock()
-				k, r := p.StageTXLocked(pr.Pair, descs, tc.allowed)
+				k, bytes, r := p.StageTXLocked(pr.Pair, descs, tc.allowed)
+				if bytes != descBytes(descs[:k]) {
+					t.Errorf("StageTXLocked: %d bytes, want %d", bytes, descBytes(descs[:k]))
+				}
 				if k != tc.want || r != tc.reason {
 					p.Unlock()
 					t.Fatalf("StageTXLocked = %d, %d; want %d, %d", k, r, tc.want, tc.reason)
@@ -168,7 +171,7 @@ func TestTXTimestampLog(t *testing.T) {
 			}
 		}
 		p.Lock()
-		if k, r := p.StageTXLocked(pr.Pair, descs, unix.XDP_TX_METADATA); k != len(descs) {
+		if k, _, r := p.StageTXLocked(pr.Pair, descs, unix.XDP_TX_METADATA); k != len(descs) {
 			p.Unlock()
 			t.Fatalf("StageTXLocked = %d, %d", k, r)
 		}
@@ -252,7 +255,7 @@ func TestTXMetadataFastPath(t *testing.T) {
 	pr := addTestPair(t, p, 4, 4)
 	a := p.allocN(t, 2)
 	p.Lock()
-	k, r := p.StageTXLocked(pr.Pair, []ring.Desc{desc(a[0], 60), {Addr: a[1] + 256, Len: 60, Options: unix.XDP_TX_METADATA}}, 0)
+	k, _, r := p.StageTXLocked(pr.Pair, []ring.Desc{desc(a[0], 60), {Addr: a[1] + 256, Len: 60, Options: unix.XDP_TX_METADATA}}, 0)
 	p.UnstageTXLocked([]ring.Desc{desc(a[0], 60)}[:k])
 	p.Unlock()
 	if k != 1 || r != BadOptions {
@@ -288,7 +291,7 @@ func BenchmarkTXCycleMetadata(b *testing.B) {
 					}
 				}
 				p.Lock()
-				k, _ := p.StageTXLocked(tp.Pair, descs[:n], allowed)
+				k, _, _ := p.StageTXLocked(tp.Pair, descs[:n], allowed)
 				p.CommitTXLocked(tp.Pair, k)
 				p.Unlock()
 				for i := range k {
