@@ -163,8 +163,8 @@ func (s *sock) transmitLocked(descs []unix.XDPDesc) (int, error) {
 	} else { // the descriptors go on the ring as they are
 		copy(b, descs[copy(a, descs[:m]):m])
 	}
-	for i := range descs[m:k] { // not sent: the ring had room for m
-		bytes -= uint64(descs[m+i].Len)
+	for _, d := range descs[m:k] { // not sent: the ring had room for m
+		bytes -= uint64(d.Len)
 	}
 	if m > 0 {
 		s.tx.Submit(uint32(m))
