@@ -231,7 +231,7 @@ func (s *Socket) Frame(d Desc) []byte {
 	if s.areaShift == 0 || !s.areaMapped.Load() {
 		return s.frameSlow(d)
 	}
-	return alignedFrame(s.area, s.areaShift, d)
+	return alignedFrame(s.area, 1<<(s.areaShift&63)-1, d)
 }
 
 // Frames sets out[i] to Frame(descs[i]) for each descriptor (out must be
@@ -245,22 +245,22 @@ func (s *Socket) Frames(descs []Desc, out [][]byte) {
 		}
 		return
 	}
-	area, shift := s.area, s.areaShift&63
+	area, mask := s.area, uint64(1)<<(s.areaShift&63)-1
 	for i, d := range descs {
-		out[i] = alignedFrame(area, shift, d)
+		out[i] = alignedFrame(area, mask, d)
 	}
 }
 
-// alignedFrame is d's bytes in an aligned area of frames of 1<<shift
+// alignedFrame is d's bytes in an aligned area of frames of mask+1
 // bytes, capped at the frame's end, or nil if d runs past its frame or the
-// area: a shift and a slice, inlined into Frame and Frames.
-func alignedFrame(area []byte, shift uint, d Desc) []byte {
+// area: an or and a slice, inlined into Frame and Frames.
+func alignedFrame(area []byte, mask uint64, d Desc) []byte {
 	a := d.Addr
-	end := (a>>shift + 1) << shift // of a's frame; 0 if a is past 2^64 - frame size
-	if a+uint64(d.Len) > end || end > uint64(len(area)) {
-		return nil
+	end := a | mask + 1 // of a's frame; 0 if a is in the last frame below 2^64
+	if n := a + uint64(d.Len); n <= end && end <= uint64(len(area)) {
+		return area[a:n:end]
 	}
-	return area[a : a+uint64(d.Len) : end]
+	return nil
 }
 
 func (s *Socket) frameSlow(d Desc) []byte {

@@ -590,23 +590,41 @@ func (p *Pool) StageTXLocked(pr *Pair, descs []ring.Desc, allowed uint32) (k int
 		}
 		return k, bytes, why
 	}
-	// Aligned frames: ValidTX, the Options check and the state check as
-	// one condition, so that a valid descriptor (the usual one) costs one
-	// branch; stageRefused sorts out the first that fails. The bytes are
-	// summed here, where each Len is read anyway.
-	meta, shift, fs, l := u.meta, u.shift&63, u.frameSize, pr.local
-	want := frameMeta{state: StateApp, pool: p.id}.head()
-	for k := range descs {
-		d := &descs[k]
-		a, n := d.Addr, uint64(d.Len)
-		j := a >> shift // < len(meta) exactly when a is inside the UMEM
-		if j >= uint64(len(meta)) || n == 0 || a&(fs-1)+n > fs || d.Options&^allowed != 0 || meta[j].head() != want {
-			return k, bytes, p.stageRefused(d, allowed)
-		}
-		meta[j].state, meta[j].pair = StateTX, l
-		bytes += n
+	// Aligned frames: the loop in a function of its own without calls,
+	// where the compiler keeps its values in registers; stageRefused
+	// sorts out the first descriptor it stopped at.
+	k, bytes = stageAligned(u.meta, descs, u.shift&63, u.frameSize-1, ^allowed,
+		frameMeta{state: StateApp, pool: p.id}.head(), frameMeta{state: StateTX, pool: p.id, pair: pr.local})
+	if k < len(descs) {
+		return k, bytes, p.stageRefused(&descs[k], allowed)
 	}
-	return len(descs), bytes, OK
+	return k, bytes, OK
+}
+
+// stageAligned is StageTXLocked's loop over descriptors of aligned frames
+// (of mask+1 bytes, shift its log2): ValidTX, the Options check (refuse,
+// the bits not allowed) and the state check (want, the frame's head when
+// the application holds it) as one condition, so that a valid descriptor
+// (the usual one) costs one branch; it stops at the first that fails. The
+// frames of the valid ones become staged. It returns how many it staged
+// and their bytes (summed here, where each Len is read anyway).
+//
+//go:noinline because inlined into its caller, which calls, its values would be spilled on every iteration
+func stageAligned(meta []frameMeta, descs []ring.Desc, shift uint, mask uint64, refuse uint32, want uint16, staged frameMeta) (int, uint64) {
+	shift &= 63
+	w := staged.native()
+	var bytes uint64
+	for k := range descs {
+		a, n, o := descs[k].Addr, descs[k].Len, descs[k].Options
+		j := a >> shift // < len(meta) exactly when a is inside the UMEM
+		// Len-1 wraps for a zero Len, so one comparison refuses that too.
+		if j >= uint64(len(meta)) || a&mask+uint64(n-1) > mask || o&refuse != 0 || meta[j].head() != want {
+			return k, bytes
+		}
+		meta[j].setNative(w)
+		bytes += uint64(n)
+	}
+	return len(descs), bytes
 }
 
 // stageTXChecked is StageTXLocked for a UMEM with TX metadata or
@@ -748,17 +766,12 @@ func (p *Pool) reapAligned(pr *Pair, addrs []uint64, rf *reapFill) {
 	if n := min(len(addrs), int(rf.room-rf.filled)); n > 0 {
 		// The common case first, in a loop of its own: frames pr sent,
 		// straight onto its fill ring, up to the first that is not.
-		meta, shift := p.u.meta, p.u.shift&63
-		want := frameMeta{state: StateTX, pool: p.id, pair: pr.local}.word()
-		idx := rf.idx + rf.filled
-		k := 0
-		for ; k < n; k++ {
-			j := addrs[k] >> shift
-			if j >= uint64(len(meta)) || meta[j].word() != want {
-				break
-			}
-			meta[j].state = StateFill // on pair pr.local, as its meta says already
-			pr.Fill.Set(idx+uint32(k), j<<shift)
+		sent := frameMeta{state: StateTX, pool: p.id, pair: pr.local}.native()
+		onFill := frameMeta{state: StateFill, pool: p.id, pair: pr.local}.native()
+		first, second := pr.Fill.Slots(rf.idx+rf.filled, uint32(n))
+		k := refillRun(p.u.meta, addrs, first, p.u.shift, sent, onFill)
+		if k == len(first) && len(second) > 0 {
+			k += refillRun(p.u.meta, addrs[k:], second, p.u.shift, sent, onFill)
 		}
 		rf.filled += uint32(k)
 		p.tx -= k
@@ -800,6 +813,27 @@ func (p *Pool) reapAligned(pr *Pair, addrs []uint64, rf *reapFill) {
 	if bad > 0 {
 		p.refusedN(badAddr, StateTX, NotHeld, bad)
 	}
+}
+
+// refillRun is reapAligned's common case, on aligned frames of 1<<shift
+// bytes: it puts the frames of addrs whose meta is sent (TX through the
+// pair reaping them) into slots, fill ring entries, and makes their meta
+// onFill (Fill on that pair), up to the first frame that is not or the
+// end of slots. It returns how many it put.
+//
+//go:noinline because inlined into its caller, which calls, its values would be spilled on every iteration
+func refillRun(meta []frameMeta, addrs, slots []uint64, shift uint, sent, onFill uint32) int {
+	shift &= 63
+	addrs = addrs[:min(len(addrs), len(slots))]
+	for k, a := range addrs {
+		j := a >> shift
+		if j >= uint64(len(meta)) || meta[j].native() != sent {
+			return k
+		}
+		meta[j].setNative(onFill)
+		slots[k] = j << shift
+	}
+	return len(addrs)
 }
 
 // reapChecked is ReapLocked's work for unaligned frames.

@@ -76,6 +76,13 @@ func (m frameMeta) head() uint16 { return uint16(m.state) | uint16(m.pool)<<8 }
 // word is all of m as one word, for the same reason.
 func (m frameMeta) word() uint32 { return uint32(m.head()) | uint32(m.pair)<<16 }
 
+// native is m as it lies in memory, for setNative.
+func (m frameMeta) native() uint32 { return *(*uint32)(unsafe.Pointer(&m)) } // frameMeta is 4 bytes, no padding
+
+// setNative sets all of m from w, a frameMeta's native: one store where
+// assigning the struct takes one per field.
+func (m *frameMeta) setNative(w uint32) { *(*uint32)(unsafe.Pointer(m)) = w } // frameMeta is 4 bytes, no padding
+
 // CheckKernel fails, wrapping ErrNotSupported, on a kernel older than
 // MinKernel. It reads the version once per process.
 var CheckKernel = sync.OnceValue(func() error {
