@@ -238,10 +238,9 @@ func (p *Pool) RecycleLocked(pr *Pair, descs []ring.Desc) (bad int) {
 
 // releaseAligned is ReleaseLocked's and RecycleLocked's work for aligned
 // frames: onto pr's fill ring while it has room (none without pr), the
-// rest onto the free list. It runs in two tight passes, the bookkeeping
-// (markReleased) and then the addresses into the ring's contiguous runs
-// and the free list, up to the first descriptor it must refuse; from
-// there on, releaseChecked takes the rest one at a time.
+// rest onto the free list. Each runs in a tight pass (releaseRun, then
+// markFreed), up to the first descriptor it must refuse; from there on,
+// releaseChecked takes the rest one at a time.
 func (p *Pool) releaseAligned(pr *Pair, descs []ring.Desc) (bad int) {
 	var idx, room uint32
 	var l uint16
@@ -249,25 +248,28 @@ func (p *Pool) releaseAligned(pr *Pair, descs []ring.Desc) (bad int) {
 		idx, room = pr.Fill.Reserve(uint32(len(descs)))
 		l = pr.local
 	}
-	n := p.markReleased(descs, int(room), l)
-	toFill := min(n, int(room))
-	mask := ^(p.u.frameSize - 1)
-	if toFill > 0 {
-		a, b := pr.Fill.Slots(idx, uint32(toFill))
-		for i := range a {
-			a[i] = descs[i].Addr & mask
-		}
-		rest := descs[len(a):toFill]
-		for i := range b {
-			b[i] = rest[i].Addr & mask
+	u := p.u
+	mask := ^(u.frameSize - 1)
+	n := 0 // descriptors taken
+	if room > 0 {
+		want := frameMeta{state: StateApp, pool: p.id}.head()
+		onFill := frameMeta{state: StateFill, pool: p.id, pair: l}.native()
+		a, b := pr.Fill.Slots(idx, room)
+		n = releaseRun(u.meta, descs, a, u.shift, mask, want, onFill)
+		if n == len(a) && len(b) > 0 {
+			n += releaseRun(u.meta, descs[n:], b, u.shift, mask, want, onFill)
 		}
 	}
-	free := p.free
-	for i := range descs[toFill:n] {
-		free = append(free, descs[toFill+i].Addr&mask) // never grows: capacity is total
+	k := uint32(n) // on the ring
+	if n == int(room) && n < len(descs) {
+		m := p.markFreed(descs[n:])
+		free := p.free
+		for _, d := range descs[n : n+m] {
+			free = append(free, d.Addr&mask) // never grows: capacity is total
+		}
+		p.free = free
+		n += m
 	}
-	p.free = free
-	k := uint32(toFill)
 	if n < len(descs) {
 		var more uint32
 		more, bad = p.releaseChecked(pr, descs[n:], idx+k, room-k, l)
@@ -285,10 +287,31 @@ func (p *Pool) releaseAligned(pr *Pair, descs []ring.Desc) (bad int) {
 	return bad
 }
 
-// markReleased moves the frames of descs from App to Fill on ring pair l,
-// the first room of them, and the rest to Free, until the first one the
-// application does not hold; it returns how many it took.
-func (p *Pool) markReleased(descs []ring.Desc, room int, l uint16) int {
+// releaseRun is releaseAligned's common case, on aligned frames of
+// 1<<shift bytes: it puts the frames of descs whose head is want (the
+// application's) into slots, fill ring entries (their addresses and
+// mask), and makes their meta onFill, up to the first frame that is not
+// or the end of slots. It returns how many it put.
+//
+//go:noinline because inlined into its caller, which calls, its values would be spilled on every iteration
+func releaseRun(meta []frameMeta, descs []ring.Desc, slots []uint64, shift uint, mask uint64, want uint16, onFill uint32) int {
+	shift &= 63
+	descs = descs[:min(len(descs), len(slots))]
+	for k := range descs {
+		a := descs[k].Addr
+		j := a >> shift
+		if j >= uint64(len(meta)) || meta[j].head() != want {
+			return k
+		}
+		meta[j].setNative(onFill)
+		slots[k] = a & mask
+	}
+	return len(descs)
+}
+
+// markFreed moves the frames of descs from App to Free until the first
+// one the application does not hold; it returns how many it took.
+func (p *Pool) markFreed(descs []ring.Desc) int {
 	meta, shift := p.u.meta, p.u.shift&63
 	want := frameMeta{state: StateApp, pool: p.id}.head()
 	for i := range descs {
@@ -296,11 +319,7 @@ func (p *Pool) markReleased(descs []ring.Desc, room int, l uint16) int {
 		if j >= uint64(len(meta)) || meta[j].head() != want {
 			return i
 		}
-		if i < room {
-			meta[j].state, meta[j].pair = StateFill, l
-		} else {
-			meta[j].state = StateFree
-		}
+		meta[j].state = StateFree
 	}
 	return len(descs)
 }
