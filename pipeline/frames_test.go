@@ -275,6 +275,13 @@ func testStageAlone(t *testing.T, stage pipeline.Stage, frames [][]byte) {
 	if st.RXPackets != n || st.TXPackets != n-1 || st.Dropped != 1 || st.BadData != 1 {
 		t.Errorf("counters %+v, want %d received, %d sent, 1 dropped for bad data", st, n, n-1)
 	}
+	wantBytes := 0
+	for _, l := range wantLens {
+		wantBytes += l
+	}
+	if st.TXBytes != uint64(wantBytes) {
+		t.Errorf("TXBytes %d, want %d (the lengths sent)", st.TXBytes, wantBytes)
+	}
 	if s := st.Stages[0]; s.Seen != n || s.Transmitted != n || s.Dropped != 0 {
 		t.Errorf("stage counters %+v, want %d seen and transmitted", s, n)
 	}
@@ -309,11 +316,57 @@ func TestFrameStagePassesToFinal(t *testing.T) {
 	sent := 0
 	kernel.Transmitted(func([]byte) { sent++ })
 	st := r.Stats()
-	if sent != n || st.TXPackets != n || st.Dropped != 0 {
-		t.Errorf("%d frames sent, counters %+v; want all %d sent", sent, st, n)
+	if sent != n || st.TXPackets != n || st.Dropped != 0 || st.TXBytes != st.RXBytes {
+		t.Errorf("%d frames sent, counters %+v; want all %d sent, as many bytes as received", sent, st, n)
 	}
 	if s := st.Stages[0]; s.Seen != n || s.Transmitted != 0 || s.Dropped != 0 {
 		t.Errorf("stage counters %+v, want %d seen and no verdict", s, n)
+	}
+}
+
+// TestTXBytesOfMovedFrames: when a stage cuts every frame of a batch it
+// sends, TXBytes counts the bytes sent, not those received, whether the
+// stage is a FrameStage or a per-packet Func (each takes its own path to
+// the socket).
+func TestTXBytesOfMovedFrames(t *testing.T) {
+	t.Parallel()
+	const n, cut = 12, 4
+	trimmed := pipeline.FramesFunc(func(b *pipeline.FrameBatch) {
+		for i, f := range b.Frames {
+			b.Frames[i], b.Verdicts[i] = f[:len(f)-cut], pipeline.Transmit
+		}
+	})
+	perPacket := pipeline.Func(func(p *pipeline.Packet) pipeline.Verdict {
+		p.Data = p.Data[:len(p.Data)-cut]
+		return pipeline.Transmit
+	})
+	for name, st := range map[string]pipeline.Stage{"frames": trimmed, "packet": perPacket} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var frames [][]byte
+			for i := range n {
+				frames = append(frames, kindFrame(uint16(i), kindPass))
+			}
+			sock, kernel, err := afxdp.NewMemory(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sock.Close()
+			r, err := pipeline.New(pipeline.Config{Socket: sock, Stages: []pipeline.Stage{st}, BatchSize: 64})
+			if err != nil {
+				t.Fatal(err)
+			}
+			kernel.Deliver(frames...)
+			if got, err := r.Poll(); got != n || err != nil {
+				t.Fatalf("Poll = %d, %v; want %d", got, err, n)
+			}
+			var sentBytes uint64
+			kernel.Transmitted(func(f []byte) { sentBytes += uint64(len(f)) })
+			s := r.Stats()
+			if s.TXPackets != n || s.TXBytes != s.RXBytes-n*cut || s.TXBytes != sentBytes {
+				t.Errorf("counters %+v, %d bytes sent; want %d frames and %d bytes sent", s, sentBytes, n, s.RXBytes-n*cut)
+			}
+		})
 	}
 }
 

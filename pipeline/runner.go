@@ -157,6 +157,8 @@ type Runner struct {
 	subIdx         []int                   // their indices in the batch
 	one            FrameBatch              // a batch of one, for a FrameStage among other stages
 	pollsSinceTick int                     // busy polls since the clock was last read
+	batchBytes     uint64                  // the batch's bytes as received
+	repointed      bool                    // some descriptor of the batch was repointed: its bytes changed
 	txErrStreak    int                     // consecutive polls whose transmit failed
 
 	mu       sync.Mutex // guards snapshot
@@ -431,6 +433,7 @@ func (r *Runner) Poll() (int, error) {
 	}
 	r.sink = t
 	r.stats.RXBytes += bytes
+	r.batchBytes, r.repointed = bytes, false
 	if r.allFrames {
 		return n, r.flushed(r.dispatch(n, r.handleFrames(n)))
 	}
@@ -703,6 +706,7 @@ func (r *Runner) repoint(d *afxdp.Desc, data []byte) bool {
 		return false
 	}
 	d.Addr, d.Len = addr, uint32(len(data))
+	r.repointed = true
 	return true
 }
 
@@ -770,6 +774,12 @@ func (r *Runner) dispatch(n int, uniform bool) error {
 	v0, same := verdicts[0], uniform
 	if same && v0 == Transmit {
 		sent, err := r.cfg.Socket.Transmit(rx) // nothing else is queued: no flush
+		if sent == n && !r.repointed {
+			// Every frame sent as received: its bytes are the batch's.
+			r.stats.TXPackets += uint64(n)
+			r.stats.TXBytes += r.batchBytes
+			return err
+		}
 		r.account(rx, sent, &r.stats.TXPackets, &r.stats.TXBytes)
 		return err
 	}
