@@ -272,6 +272,7 @@ type LoadBalancer struct {
 	proto     uint8
 	other     pipeline.Verdict
 	srcMAC    [6]byte
+	srcMACLE  uint64 // srcMAC as a little-endian word, for the batch path's DSR rewrite
 	hasSrcMAC bool
 	recompute bool
 	mode      LBMode
@@ -317,12 +318,20 @@ type LoadBalancer struct {
 	nowSet  bool
 }
 
+// macLE is mac as the low 48 bits of a little-endian word.
+func macLE(mac [6]byte) uint64 {
+	var b [8]byte
+	copy(b[:], mac[:])
+	return binary.LittleEndian.Uint64(b[:])
+}
+
 // lbBackend is a Backend with its fields in the forms Handle writes.
 type lbBackend struct {
 	Backend
 	id   uint32     // never reused: the connection table's name for it
 	tun  netip.Addr // LBModeIPIP: the outer destination, IPv4
 	mac  [6]byte
+	macW uint64 // mac as a little-endian word (macLE)
 	ip4  uint32
 	ip16 [16]byte
 	key  [2]uint64 // the backend's hash identity, from its IP
@@ -412,6 +421,7 @@ func NewLoadBalancer(vip netip.AddrPort, backends []Backend, opts *LoadBalancerO
 		lb.vip4 = binary.BigEndian.Uint32(a[:])
 	}
 	copy(lb.srcMAC[:], opts.SrcMAC)
+	lb.srcMACLE = macLE(lb.srcMAC)
 	s := opts.Seed
 	for i := range lb.seed {
 		lb.seed[i] = splitmix64(&s)
@@ -487,6 +497,7 @@ func (lb *LoadBalancer) checkBackend(b Backend, have []lbBackend) (lbBackend, er
 	}
 	lbb := lbBackend{Backend: Backend{IP: ip, MAC: slices.Clone(b.MAC), TunnelIP: b.TunnelIP.Unmap()}, ip16: ip.As16(), tun: tun}
 	copy(lbb.mac[:], b.MAC)
+	lbb.macW = macLE(lbb.mac)
 	if ip.Is4() {
 		a := ip.As4()
 		lbb.ip4 = binary.BigEndian.Uint32(a[:])

@@ -1,6 +1,8 @@
 package stages
 
 import (
+	"encoding/binary"
+
 	"github.com/xdpkit/xdpkit/packet"
 	"github.com/xdpkit/xdpkit/pipeline"
 )
@@ -91,46 +93,35 @@ func (lb *LoadBalancer) handleChunk(frames [][]byte, verdicts []pipeline.Verdict
 		now = lb.clock() // once a batch: the idle timeout is minutes
 	}
 	dsr := lb.mode == LBModeDSR && !lb.recompute
-	for i, f := range frames {
+	for i := 0; i < len(frames); i++ {
+		if conns != nil && dsr {
+			// The common case in a loop of its own, without calls (each
+			// would store and reload its values), up to the first frame
+			// it leaves.
+			if i += lb.dsrHits(frames[i:], tuples[i:], hashes[i:], chosen[i:], verdicts[i:], now); i == len(frames) {
+				break
+			}
+		}
 		if chosen[i] < 0 {
 			continue
 		}
-		k := &tuples[i].key
+		f, k := frames[i], &tuples[i].key
 		idx := -1
 		if conns != nil {
-			// Most frames are of a live flow in the slot its hash picks;
-			// conn sorts out the rest. A free slot's backend, 0, is no
-			// backend's id.
-			s := &conns[hashes[i]&lb.connMask]
-			if si := int(s.index); si < len(backends) && backends[si].id == s.backend && s.key.equal(k) && now-s.seen <= lb.connIdle {
-				s.seen, idx = now, si
-			} else {
-				var conn *connSlot
-				if idx, conn = lb.conn(k, hashes[i], now); idx < 0 {
-					idx = lb.pick(k)
-					lb.record(conn, k, idx, now)
-				}
+			var conn *connSlot
+			if idx, conn = lb.conn(k, hashes[i], now); idx < 0 {
+				idx = lb.pick(k)
+				lb.record(conn, k, idx, now)
 			}
 		} else {
 			idx = lb.pick(k)
 		}
-		b := &backends[idx]
-		if dsr {
-			// rewrite's LBModeDSR, here to save a call.
-			if lb.hasSrcMAC {
-				*(*[6]byte)(f[6:12]) = lb.srcMAC
-			} else {
-				*(*[6]byte)(f[6:12]) = *(*[6]byte)(f[0:6])
-			}
-			*(*[6]byte)(f[0:6]) = b.mac
-		} else {
-			var h *packet.Headers
-			if lb.mode == LBModeNAT || lb.recompute {
-				h = &lb.hdr
-				_ = packet.Parse(f, h) // it parsed when its tuple was read
-			}
-			lb.rewrite(f, h, b)
+		var h *packet.Headers
+		if lb.mode == LBModeNAT || lb.recompute {
+			h = &lb.hdr
+			_ = packet.Parse(f, h) // it parsed when its tuple was read
 		}
+		lb.rewrite(f, h, &backends[idx])
 		verdicts[i] = pipeline.Transmit
 		chosen[i] = int32(idx)
 		lb.counts[idx]++
@@ -152,6 +143,43 @@ func (lb *LoadBalancer) handleChunk(frames [][]byte, verdicts []pipeline.Verdict
 			lb.counts[idx] = 0
 		}
 	}
+}
+
+// dsrHits is handleChunk's common case in DSR mode with a connection
+// table: frames of live flows in the slot their hash picks (the checks
+// conn makes first) get their backend's MAC (rewrite's LBModeDSR), the
+// verdict Transmit and their count. Frames not to be balanced (chosen
+// -1) are passed over. It stops at the first other frame (conn, pick
+// and record sort it out) and returns its index, or len(frames).
+//
+//go:noinline because inlined into its caller, which calls, its values would be spilled on every iteration
+func (lb *LoadBalancer) dsrHits(frames [][]byte, tuples []frameTuple, hashes []uint64, chosen []int32, verdicts []pipeline.Verdict, now int64) int {
+	tuples, hashes, chosen, verdicts = tuples[:len(frames)], hashes[:len(frames)], chosen[:len(frames)], verdicts[:len(frames)]
+	conns, backends, counts := lb.conns, lb.backends, lb.counts
+	for i, f := range frames {
+		if chosen[i] < 0 {
+			continue
+		}
+		// A free slot's backend, 0, is no backend's id.
+		s := &conns[hashes[i]&lb.connMask]
+		si := int(s.index)
+		if si >= len(backends) || backends[si].id != s.backend || !s.key.equal(&tuples[i].key) || now-s.seen > lb.connIdle {
+			return i
+		}
+		s.seen = now
+		// The new source (the LB's MAC, or the frame's destination)
+		// and the backend's MAC as the destination, in two words.
+		src := lb.srcMACLE
+		if !lb.hasSrcMAC {
+			src = binary.LittleEndian.Uint64(f) // its destination (and two bytes more)
+		}
+		binary.LittleEndian.PutUint64(f, backends[si].macW|src<<48)
+		binary.LittleEndian.PutUint32(f[8:], uint32(src>>16))
+		verdicts[i] = pipeline.Transmit
+		chosen[i] = int32(si)
+		counts[si]++
+	}
+	return len(frames)
 }
 
 // pick returns the index of the backend the hash table gives flow k.
