@@ -70,15 +70,14 @@ func (s *MACSwap) HandleFrames(b *pipeline.FrameBatch) {
 }
 
 // swapMACs swaps the destination and source MAC addresses of frame, which
-// is at least 12 bytes long.
+// is at least 12 bytes long: its first 12 bytes as two words (loaded and
+// stored little-endian, so bytes stay in place on any host).
 func swapMACs(frame []byte) {
 	_ = frame[11]
-	d0, d1 := binary.LittleEndian.Uint32(frame[0:]), binary.LittleEndian.Uint16(frame[4:])
-	s0, s1 := binary.LittleEndian.Uint32(frame[6:]), binary.LittleEndian.Uint16(frame[10:])
-	binary.LittleEndian.PutUint32(frame[0:], s0)
-	binary.LittleEndian.PutUint16(frame[4:], s1)
-	binary.LittleEndian.PutUint32(frame[6:], d0)
-	binary.LittleEndian.PutUint16(frame[10:], d1)
+	x := binary.LittleEndian.Uint64(frame[0:]) // destination, first two bytes of source
+	y := binary.LittleEndian.Uint32(frame[8:]) // rest of source
+	binary.LittleEndian.PutUint64(frame[0:], x>>48|uint64(y)<<16|x<<48)
+	binary.LittleEndian.PutUint32(frame[8:], uint32(x>>16))
 }
 
 // AddrSwapOptions configure an AddrSwap. The zero value is the default.
