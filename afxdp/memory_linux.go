@@ -371,6 +371,8 @@ func (k *memKernel) complete(dst []uint64, src []Desc, fn func(frame []byte)) {
 // describe sets dst[i] to the RX descriptor of a packet of l bytes in
 // the frame taken at fill address src[i], off being the packet's offset
 // as an address part (memKernel.desc).
+//
+//go:noinline because inlined into DeliverN, which calls, its loop counter would be spilled on every iteration
 func describe(dst []Desc, src []uint64, off uint64, l uint32) {
 	src = src[:len(dst)]
 	for i := range dst {
