@@ -281,38 +281,71 @@ func (c *FlowCounter) countFrames(frames [][]byte) {
 	// Load the batch's slots before any count, in a loop of their own:
 	// its few instructions per frame let many of the loads be in flight
 	// at once, so their cache misses overlap.
-	sink := c.sink
+	c.sink = c.hashTuples(tuples, hashes, c.sink)
+	for i := 0; i < len(frames); i++ {
+		// The common case in a loop of its own, without calls (each
+		// would store and reload its values), up to the first frame it
+		// leaves: count sorts that one out.
+		if i += c.countHits(frames[i:], tuples[i:], hashes[i:]); i == len(frames) {
+			break
+		}
+		c.tick++
+		c.count(&tuples[i].key, hashes[i], uint64(len(frames[i])))
+	}
+}
+
+// hashTuples sets hashes[i] to the hash of the flow of tuples[i], for
+// IP frames, and adds a word of the slot it picks to sink, which it
+// returns (so that the load is not optimized away).
+//
+//go:noinline because inlined into its caller, which calls, its values would be spilled on every iteration
+func (c *FlowCounter) hashTuples(tuples []frameTuple, hashes []uint64, sink uint64) uint64 {
+	hashes = hashes[:len(tuples)]
+	slots, mask := c.slots, c.mask
 	for i := range tuples {
 		if t := &tuples[i]; !t.bad && t.class < ClassARP {
 			h := t.key.hash(&c.seed)
 			hashes[i] = h
-			sink += c.slots[h&c.mask].key.meta
+			sink += slots[h&mask].key.meta
 		}
 	}
-	c.sink = sink
-	tick := c.tick
+	return sink
+}
+
+// countHits is countFrames' common case: it counts frames that did not
+// parse, that are not IP, and of flows in the slot their hash picks, and
+// stops at the first other frame (whose protocol it counted, not its
+// tick), returning its index, or len(frames).
+//
+//go:noinline because inlined into its caller, which calls, its values would be spilled on every iteration
+func (c *FlowCounter) countHits(frames [][]byte, tuples []frameTuple, hashes []uint64) int {
+	tuples, hashes = tuples[:len(frames)], hashes[:len(frames)]
+	slots, mask, tick := c.slots, c.mask, c.tick
 	for i, f := range frames {
 		t := &tuples[i]
-		tick++
 		if t.bad {
+			tick++
 			c.malformed++
 			continue
 		}
 		c.protos[t.class]++
 		if t.class >= ClassARP { // not IP: no flow
+			tick++
 			continue
 		}
 		// Most frames are of a flow in the slot its hash picks.
-		if s := &c.slots[hashes[i]&c.mask]; s.key.equal(&t.key) {
-			s.packets++
-			s.bytes += uint64(len(f))
-			s.seen = tick
-			continue
+		s := &slots[hashes[i]&mask]
+		if !s.key.equal(&t.key) {
+			c.tick = tick
+			return i
 		}
-		c.tick = tick
-		c.count(&t.key, hashes[i], uint64(len(f)))
+		tick++
+		s.packets++
+		s.bytes += uint64(len(f))
+		s.seen = tick
 	}
 	c.tick = tick
+	return len(frames)
 }
 
 // count adds a packet of n bytes to k's flow, whose hash is i, making
