@@ -58,38 +58,11 @@ func (lb *LoadBalancer) handleChunk(frames [][]byte, verdicts []pipeline.Verdict
 	tuples, hashes, chosen := lb.tuples[:len(frames)], lb.hashes[:len(frames)], lb.chosen[:len(frames)]
 	verdicts = verdicts[:len(frames)]
 	conns, backends := lb.conns, lb.backends
-	balance := false
-	for i := range tuples {
-		t := &tuples[i]
-		chosen[i] = -1
-		switch v, ok := lb.classify(t); {
-		case !ok:
-			verdicts[i] = v
-			continue
-		case len(backends) == 0:
-			verdicts[i] = pipeline.Drop
-			continue
-		}
-		chosen[i], balance = 0, true
-		if conns != nil {
-			hashes[i] = t.key.hash(&lb.connSeed)
-		}
-	}
-	if !balance {
+	if !lb.classifyChunk(tuples, hashes, chosen, verdicts) {
 		return
 	}
 	var now int64
 	if conns != nil {
-		// Load the batch's slots in a loop of their own, before any
-		// lookup: its few instructions per frame let many of the loads
-		// be in flight at once, so their cache misses overlap.
-		sink := lb.sink
-		for i, c := range chosen {
-			if c == 0 {
-				sink += uint64(conns[hashes[i]&lb.connMask].backend)
-			}
-		}
-		lb.sink = sink
 		now = lb.clock() // once a batch: the idle timeout is minutes
 	}
 	dsr := lb.mode == LBModeDSR && !lb.recompute
@@ -143,6 +116,47 @@ func (lb *LoadBalancer) handleChunk(frames [][]byte, verdicts []pipeline.Verdict
 			lb.counts[idx] = 0
 		}
 	}
+}
+
+// classifyChunk is handleChunk's first passes: it sets chosen[i] to 0
+// for each frame to be balanced and to -1 for the others, whose verdict
+// it sets; with a connection table it hashes the flows to balance into
+// hashes and then loads their slots, in a loop of its own, before any
+// lookup: its few instructions per frame let many of the loads be in
+// flight at once, so their cache misses overlap. It reports whether any
+// frame is to be balanced.
+//
+//go:noinline because inlined into its caller, which calls, its values would be spilled on every iteration
+func (lb *LoadBalancer) classifyChunk(tuples []frameTuple, hashes []uint64, chosen []int32, verdicts []pipeline.Verdict) (balance bool) {
+	hashes, chosen, verdicts = hashes[:len(tuples)], chosen[:len(tuples)], verdicts[:len(tuples)]
+	conns, none := lb.conns, len(lb.backends) == 0
+	for i := range tuples {
+		t := &tuples[i]
+		chosen[i] = -1
+		switch v, ok := lb.classify(t); {
+		case !ok:
+			verdicts[i] = v
+			continue
+		case none:
+			verdicts[i] = pipeline.Drop
+			continue
+		}
+		chosen[i], balance = 0, true
+		if conns != nil {
+			hashes[i] = t.key.hash(&lb.connSeed)
+		}
+	}
+	if !balance || conns == nil {
+		return balance
+	}
+	sink, mask := lb.sink, lb.connMask
+	for i, c := range chosen {
+		if c == 0 {
+			sink += uint64(conns[hashes[i]&mask].backend)
+		}
+	}
+	lb.sink = sink
+	return true
 }
 
 // dsrHits is handleChunk's common case in DSR mode with a connection
