@@ -223,7 +223,6 @@ type FlowCounter struct {
 	hdr       packet.Headers // for frames fastTuple does not read
 	sink      uint64         // the loads that start a batch's cache misses
 	tuples    [tupleBatch]frameTuple
-	hashes    [tupleBatch]uint64
 }
 
 // tupleBatch is how many frames a stage reads the tuples of before it
@@ -277,35 +276,34 @@ func (c *FlowCounter) HandleFrames(b *pipeline.FrameBatch) {
 // them and load their slots, count.
 func (c *FlowCounter) countFrames(frames [][]byte) {
 	readTuples(frames, c.tuples[:], &c.hdr, &c.scratch)
-	tuples, hashes := c.tuples[:len(frames)], c.hashes[:len(frames)]
+	tuples := c.tuples[:len(frames)]
 	// Load the batch's slots before any count, in a loop of their own:
 	// its few instructions per frame let many of the loads be in flight
 	// at once, so their cache misses overlap.
-	c.sink = c.hashTuples(tuples, hashes, c.sink)
+	c.sink = c.hashTuples(tuples, c.sink)
 	for i := 0; i < len(frames); i++ {
 		// The common case in a loop of its own, without calls (each
 		// would store and reload its values), up to the first frame it
 		// leaves: count sorts that one out.
-		if i += c.countHits(frames[i:], tuples[i:], hashes[i:]); i == len(frames) {
+		if i += c.countHits(frames[i:], tuples[i:]); i == len(frames) {
 			break
 		}
 		c.tick++
-		c.count(&tuples[i].key, hashes[i], uint64(len(frames[i])))
+		c.count(&tuples[i].key, tuples[i].hash, uint64(len(frames[i])))
 	}
 }
 
-// hashTuples sets hashes[i] to the hash of the flow of tuples[i], for
+// hashTuples sets the hash of the flow of each of tuples, for
 // IP frames, and adds a word of the slot it picks to sink, which it
 // returns (so that the load is not optimized away).
 //
 //go:noinline because inlined into its caller, which calls, its values would be spilled on every iteration
-func (c *FlowCounter) hashTuples(tuples []frameTuple, hashes []uint64, sink uint64) uint64 {
-	hashes = hashes[:len(tuples)]
+func (c *FlowCounter) hashTuples(tuples []frameTuple, sink uint64) uint64 {
 	slots, mask := c.slots, c.mask
 	for i := range tuples {
 		if t := &tuples[i]; !t.bad && t.class < ClassARP {
 			h := t.key.hash(&c.seed)
-			hashes[i] = h
+			t.hash = h
 			sink += slots[h&mask].key.meta
 		}
 	}
@@ -318,8 +316,8 @@ func (c *FlowCounter) hashTuples(tuples []frameTuple, hashes []uint64, sink uint
 // tick), returning its index, or len(frames).
 //
 //go:noinline because inlined into its caller, which calls, its values would be spilled on every iteration
-func (c *FlowCounter) countHits(frames [][]byte, tuples []frameTuple, hashes []uint64) int {
-	tuples, hashes = tuples[:len(frames)], hashes[:len(frames)]
+func (c *FlowCounter) countHits(frames [][]byte, tuples []frameTuple) int {
+	tuples = tuples[:len(frames)]
 	slots, mask, tick := c.slots, c.mask, c.tick
 	for i, f := range frames {
 		t := &tuples[i]
@@ -334,7 +332,7 @@ func (c *FlowCounter) countHits(frames [][]byte, tuples []frameTuple, hashes []u
 			continue
 		}
 		// Most frames are of a flow in the slot its hash picks.
-		s := &slots[hashes[i]&mask]
+		s := &slots[t.hash&mask]
 		if !s.key.equal(&t.key) {
 			c.tick = tick
 			return i

@@ -306,8 +306,6 @@ type LoadBalancer struct {
 	vipMetas [2]uint64 // the flowKey.metas balanced, without the source port (vipMetaMask)
 	hdr      packet.Headers
 	tuples   [tupleBatch]frameTuple
-	hashes   [tupleBatch]uint64
-	chosen   [tupleBatch]int32 // the backend index of frame i, or -1
 	counts   []uint64          // per backend: frames of this chunk, added to packets after it
 	sink     uint64
 

@@ -55,10 +55,10 @@ func (lb *LoadBalancer) HandleFrames(b *pipeline.FrameBatch) {
 // reload the loop's live values around it.
 func (lb *LoadBalancer) handleChunk(frames [][]byte, verdicts []pipeline.Verdict) {
 	readTuples(frames, lb.tuples[:], &lb.hdr, &lb.scratch)
-	tuples, hashes, chosen := lb.tuples[:len(frames)], lb.hashes[:len(frames)], lb.chosen[:len(frames)]
+	tuples := lb.tuples[:len(frames)]
 	verdicts = verdicts[:len(frames)]
 	conns, backends := lb.conns, lb.backends
-	if !lb.classifyChunk(tuples, hashes, chosen, verdicts) {
+	if !lb.classifyChunk(tuples, verdicts) {
 		return
 	}
 	var now int64
@@ -71,18 +71,19 @@ func (lb *LoadBalancer) handleChunk(frames [][]byte, verdicts []pipeline.Verdict
 			// The common case in a loop of its own, without calls (each
 			// would store and reload its values), up to the first frame
 			// it leaves.
-			if i += lb.dsrHits(frames[i:], tuples[i:], hashes[i:], chosen[i:], verdicts[i:], now); i == len(frames) {
+			if i += lb.dsrHits(frames[i:], tuples[i:], verdicts[i:], now); i == len(frames) {
 				break
 			}
 		}
-		if chosen[i] < 0 {
+		t := &tuples[i]
+		if t.chosen < 0 {
 			continue
 		}
-		f, k := frames[i], &tuples[i].key
+		f, k := frames[i], &t.key
 		idx := -1
 		if conns != nil {
 			var conn *connSlot
-			if idx, conn = lb.conn(k, hashes[i], now); idx < 0 {
+			if idx, conn = lb.conn(k, t.hash, now); idx < 0 {
 				idx = lb.pick(k)
 				lb.record(conn, k, idx, now)
 			}
@@ -96,12 +97,12 @@ func (lb *LoadBalancer) handleChunk(frames [][]byte, verdicts []pipeline.Verdict
 		}
 		lb.rewrite(f, h, &backends[idx])
 		verdicts[i] = pipeline.Transmit
-		chosen[i] = int32(idx)
+		t.chosen = int32(idx)
 		lb.counts[idx]++
 	}
 	// One atomic add per backend the chunk used: over the backends when
 	// there are fewer of them than frames, else over the frames' choices.
-	if len(lb.counts) <= len(chosen) {
+	if len(lb.counts) <= len(tuples) {
 		for idx, n := range lb.counts {
 			if n != 0 {
 				lb.packets[idx].Add(n)
@@ -110,7 +111,8 @@ func (lb *LoadBalancer) handleChunk(frames [][]byte, verdicts []pipeline.Verdict
 		}
 		return
 	}
-	for _, idx := range chosen {
+	for i := range tuples {
+		idx := tuples[i].chosen
 		if idx >= 0 && lb.counts[idx] != 0 {
 			lb.packets[idx].Add(lb.counts[idx])
 			lb.counts[idx] = 0
@@ -118,21 +120,21 @@ func (lb *LoadBalancer) handleChunk(frames [][]byte, verdicts []pipeline.Verdict
 	}
 }
 
-// classifyChunk is handleChunk's first passes: it sets chosen[i] to 0
-// for each frame to be balanced and to -1 for the others, whose verdict
-// it sets; with a connection table it hashes the flows to balance into
-// hashes and then loads their slots, in a loop of its own, before any
+// classifyChunk is handleChunk's first passes: it sets the chosen of
+// each tuple to 0 for a frame to be balanced and to -1 for the others,
+// whose verdict it sets; with a connection table it hashes the flows to
+// balance and then loads their slots, in a loop of its own, before any
 // lookup: its few instructions per frame let many of the loads be in
 // flight at once, so their cache misses overlap. It reports whether any
 // frame is to be balanced.
 //
 //go:noinline because inlined into its caller, which calls, its values would be spilled on every iteration
-func (lb *LoadBalancer) classifyChunk(tuples []frameTuple, hashes []uint64, chosen []int32, verdicts []pipeline.Verdict) (balance bool) {
-	hashes, chosen, verdicts = hashes[:len(tuples)], chosen[:len(tuples)], verdicts[:len(tuples)]
+func (lb *LoadBalancer) classifyChunk(tuples []frameTuple, verdicts []pipeline.Verdict) (balance bool) {
+	verdicts = verdicts[:len(tuples)]
 	conns, none := lb.conns, len(lb.backends) == 0
 	for i := range tuples {
 		t := &tuples[i]
-		chosen[i] = -1
+		t.chosen = -1
 		switch v, ok := lb.classify(t); {
 		case !ok:
 			verdicts[i] = v
@@ -141,18 +143,18 @@ func (lb *LoadBalancer) classifyChunk(tuples []frameTuple, hashes []uint64, chos
 			verdicts[i] = pipeline.Drop
 			continue
 		}
-		chosen[i], balance = 0, true
+		t.chosen, balance = 0, true
 		if conns != nil {
-			hashes[i] = t.key.hash(&lb.connSeed)
+			t.hash = t.key.hash(&lb.connSeed)
 		}
 	}
 	if !balance || conns == nil {
 		return balance
 	}
 	sink, mask := lb.sink, lb.connMask
-	for i, c := range chosen {
-		if c == 0 {
-			sink += uint64(conns[hashes[i]&mask].backend)
+	for i := range tuples {
+		if t := &tuples[i]; t.chosen == 0 {
+			sink += uint64(conns[t.hash&mask].backend)
 		}
 	}
 	lb.sink = sink
@@ -167,17 +169,18 @@ func (lb *LoadBalancer) classifyChunk(tuples []frameTuple, hashes []uint64, chos
 // and record sort it out) and returns its index, or len(frames).
 //
 //go:noinline because inlined into its caller, which calls, its values would be spilled on every iteration
-func (lb *LoadBalancer) dsrHits(frames [][]byte, tuples []frameTuple, hashes []uint64, chosen []int32, verdicts []pipeline.Verdict, now int64) int {
-	tuples, hashes, chosen, verdicts = tuples[:len(frames)], hashes[:len(frames)], chosen[:len(frames)], verdicts[:len(frames)]
+func (lb *LoadBalancer) dsrHits(frames [][]byte, tuples []frameTuple, verdicts []pipeline.Verdict, now int64) int {
+	tuples, verdicts = tuples[:len(frames)], verdicts[:len(frames)]
 	conns, backends, counts := lb.conns, lb.backends, lb.counts
 	for i, f := range frames {
-		if chosen[i] < 0 {
+		t := &tuples[i]
+		if t.chosen < 0 {
 			continue
 		}
 		// A free slot's backend, 0, is no backend's id.
-		s := &conns[hashes[i]&lb.connMask]
+		s := &conns[t.hash&lb.connMask]
 		si := int(s.index)
-		if si >= len(backends) || backends[si].id != s.backend || !s.key.equal(&tuples[i].key) || now-s.seen > lb.connIdle {
+		if si >= len(backends) || backends[si].id != s.backend || !s.key.equal(&t.key) || now-s.seen > lb.connIdle {
 			return i
 		}
 		s.seen = now
@@ -190,7 +193,7 @@ func (lb *LoadBalancer) dsrHits(frames [][]byte, tuples []frameTuple, hashes []u
 		binary.LittleEndian.PutUint64(f, backends[si].macW|src<<48)
 		binary.LittleEndian.PutUint32(f[8:], uint32(src>>16))
 		verdicts[i] = pipeline.Transmit
-		chosen[i] = int32(si)
+		t.chosen = int32(si)
 		counts[si]++
 	}
 	return len(frames)

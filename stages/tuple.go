@@ -23,6 +23,11 @@ type frameTuple struct {
 	l3Off int  // start of the IP header; 0 if not IP
 	l4Off int  // start of the UDP or TCP header; 0 if none
 	bad   bool // the frame did not parse: key and class are unset
+
+	// Set by the stage that reads the tuples, here so that its loops
+	// over the batch index one array instead of three.
+	hash   uint64 // key's hash in the stage's table
+	chosen int32  // LoadBalancer: the frame's backend index, or -1
 }
 
 // fastTuples reads the tuples of UDP and TCP frames over IPv4 without
