@@ -495,11 +495,11 @@ func (r *Runner) handleOneFn(n int) (uniform bool) {
 	fn, final := r.oneFn, r.cfg.Final
 	p := &r.pkt
 	p.stage = 0
-	verdicts, outs, frames := r.verdicts[:n], r.outs[:n], r.frames[:n]
+	verdicts, outs, frames, rx := r.verdicts[:n], r.outs[:n], r.frames[:n], r.rx[:n]
 	var t tally
 	uniform = true
 	for i := range verdicts {
-		d := &r.rx[i]
+		d := &rx[i]
 		data := frames[i]
 		p.Data, p.Out = data, 0
 		p.desc, p.prepended, p.frame, p.l4csum = *d, 0, nil, false
