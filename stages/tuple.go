@@ -33,16 +33,19 @@ type frameTuple struct {
 // fastTuples reads the tuples of UDP and TCP frames over IPv4 without
 // options or fragmentation, or IPv6 without extension headers, under at
 // most one VLAN tag, checking the lengths just as packet.Parse does: the
-// tuple of frames[i] into ts[i]. slow has bit i set for every other frame,
+// tuple of frames[i] into ts[i], for the frames in todo (bit i for
+// frames[i]; readTuples gives it those fastTuples4 did not read). slow
+// has bit i set for every other frame of todo,
 // which the caller parses with packet.Parse (readTuples); such frames are
 // not rare enough to be wrong, only to be slower. frames has at most 64
 // frames (tupleBatch), ts at least as many. One loop for the batch, with
 // no call in it, so that the frame's fields stay in registers instead of
 // being stored and reloaded around a call per frame.
-func fastTuples(frames [][]byte, ts []frameTuple) (slow uint64) {
+func fastTuples(frames [][]byte, ts []frameTuple, todo uint64) (slow uint64) {
 	ts = ts[:len(frames)]
-	for i, f := range frames {
-		t := &ts[i]
+	for ; todo != 0; todo &= todo - 1 {
+		i := bits.TrailingZeros64(todo)
+		f, t := frames[i], &ts[i]
 		if len(f) < 14+20 {
 			slow |= 1 << i
 			continue
@@ -137,6 +140,59 @@ func l4OK(l4 []byte, proto uint8) bool {
 	return false
 }
 
+// fastTuples4 is fastTuples for the frames most traffic is made of, UDP
+// and TCP over untagged IPv4 without options: a loop with fewer cases,
+// and so fewer live values, than fastTuples'. It returns the frames it
+// did not read (bit i for frames[i]) for fastTuples. frames has at most 64
+// frames, ts at least as many.
+func fastTuples4(frames [][]byte, ts []frameTuple) (rest uint64) {
+	ts = ts[:len(frames)]
+	for i, f := range frames {
+		if len(f) < 14+28 || binary.BigEndian.Uint16(f[12:]) != packet.EtherTypeIPv4 {
+			rest |= 1 << i
+			continue
+		}
+		ip := f[14:]
+		total := int(binary.BigEndian.Uint16(ip[2:]))
+		// 0x45: version 4, a 20-byte header. Fragment offset and MF 0.
+		if ip[0] != 0x45 || total < 28 || total > len(ip) || binary.BigEndian.Uint16(ip[6:])&0x3fff != 0 {
+			rest |= 1 << i
+			continue
+		}
+		proto := ip[9]
+		l4 := ip[20:total]
+		class := ClassUDP
+		switch proto {
+		case packet.ProtoUDP:
+			if l := int(binary.BigEndian.Uint16(l4[4:])); l < 8 || l > len(l4) {
+				rest |= 1 << i
+				continue
+			}
+		case packet.ProtoTCP:
+			if len(l4) < 20 {
+				rest |= 1 << i
+				continue
+			}
+			if doff := int(l4[12]>>4) * 4; doff < 20 || doff > len(l4) {
+				rest |= 1 << i
+				continue
+			}
+			class = ClassTCP
+		default:
+			rest |= 1 << i
+			continue
+		}
+		t := &ts[i]
+		t.key = flowKey{
+			srcLo: uint64(binary.BigEndian.Uint32(ip[12:])),
+			dstLo: uint64(binary.BigEndian.Uint32(ip[16:])),
+			meta:  4<<40 | uint64(proto)<<32 | uint64(binary.BigEndian.Uint32(l4)),
+		}
+		t.class, t.l3Off, t.l4Off, t.bad = class, 14, 34, false
+	}
+	return rest
+}
+
 // slowTuple is the tuple of any frame, through packet.Parse into h.
 func slowTuple(f []byte, t *frameTuple, h *packet.Headers, s *addrScratch) {
 	*t = frameTuple{}
@@ -153,7 +209,11 @@ func slowTuple(f []byte, t *frameTuple, h *packet.Headers, s *addrScratch) {
 // readTuples sets ts[i] to the tuple of frames[i], fast if it can be.
 // frames has at most 64 frames (tupleBatch).
 func readTuples(frames [][]byte, ts []frameTuple, h *packet.Headers, s *addrScratch) {
-	for slow := fastTuples(frames, ts); slow != 0; slow &= slow - 1 {
+	slow := fastTuples4(frames, ts)
+	if slow != 0 {
+		slow = fastTuples(frames, ts, slow)
+	}
+	for ; slow != 0; slow &= slow - 1 {
 		i := bits.TrailingZeros64(slow)
 		slowTuple(frames[i], &ts[i], h, s)
 	}

@@ -8,10 +8,21 @@ import (
 	"github.com/xdpkit/xdpkit/packet"
 )
 
-// fastTuple is fastTuples for one frame.
+// fastTuple is readTuples' fast paths for one frame: fastTuples4, then
+// fastTuples for what it left.
 func fastTuple(f []byte, t *frameTuple) bool {
 	ts := [1]frameTuple{*t}
-	ok := fastTuples([][]byte{f}, ts[:]) == 0
+	rest := fastTuples4([][]byte{f}, ts[:])
+	ok := rest == 0 || fastTuples([][]byte{f}, ts[:], rest) == 0
+	*t = ts[0]
+	return ok
+}
+
+// generalTuple is fastTuples alone for one frame (it reads the frames
+// fastTuples4 reads too).
+func generalTuple(f []byte, t *frameTuple) bool {
+	ts := [1]frameTuple{*t}
+	ok := fastTuples([][]byte{f}, ts[:], 1) == 0
 	*t = ts[0]
 	return ok
 }
@@ -57,6 +68,10 @@ func checkTuple(t *testing.T, frame []byte) (fast bool) {
 	var h packet.Headers
 	var s addrScratch
 	slowTuple(frame, &slowT, &h, &s)
+	var generalT frameTuple
+	if generalTuple(frame, &generalT) && generalT != slowT {
+		t.Fatalf("frame %x:\nfastTuples %+v\nslowTuple %+v", frame, generalT, slowT)
+	}
 	if !fastTuple(frame, &fastT) {
 		return false
 	}
