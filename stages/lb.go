@@ -306,7 +306,7 @@ type LoadBalancer struct {
 	vipMetas [2]uint64 // the flowKey.metas balanced, without the source port (vipMetaMask)
 	hdr      packet.Headers
 	tuples   [tupleBatch]frameTuple
-	counts   []uint64          // per backend: frames of this chunk, added to packets after it
+	counts   []uint64 // per backend: frames of this chunk, added to packets after it
 	sink     uint64
 
 	mu      sync.Mutex // guards backends and packets for readers on other goroutines, and pending
