@@ -257,10 +257,16 @@ func (s *Socket) Frames(descs []Desc, out [][]byte) {
 func alignedFrame(area []byte, mask uint64, d Desc) []byte {
 	a := d.Addr
 	end := a | mask + 1 // of a's frame; 0 if a is in the last frame below 2^64
-	if n := a + uint64(d.Len); n <= end && end <= uint64(len(area)) {
-		return area[a:n:end]
+	if a >= end || end > uint64(len(area)) {
+		return nil
 	}
-	return nil
+	// Sliced in two steps, each of which the checks above (and the
+	// second's own) prove in bounds, so the compiler adds none.
+	room := area[a:end:end]
+	if uint64(d.Len) > uint64(len(room)) {
+		return nil
+	}
+	return room[:d.Len]
 }
 
 func (s *Socket) frameSlow(d Desc) []byte {
