@@ -235,22 +235,31 @@ func TestFrameStageAlone(t *testing.T) {
 	}
 }
 
-// testStageAlone is TestFrameStageAlone for one stage.
-func testStageAlone(t *testing.T, stage pipeline.Stage, frames [][]byte) {
-	n := uint64(len(frames))
+// pollOnce delivers frames to a memory socket and runs one Poll of a
+// Runner over it with stage (Final Drop), which must take them all. The
+// socket is closed when the test ends.
+func pollOnce(t *testing.T, stage pipeline.Stage, frames [][]byte) (*afxdp.Socket, *afxdp.MemoryKernel, *pipeline.Runner) {
+	t.Helper()
 	sock, kernel, err := afxdp.NewMemory(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sock.Close()
+	t.Cleanup(func() { sock.Close() })
 	r, err := pipeline.New(pipeline.Config{Socket: sock, Stages: []pipeline.Stage{stage}, BatchSize: 64})
 	if err != nil {
 		t.Fatal(err)
 	}
 	kernel.Deliver(frames...)
-	if got, err := r.Poll(); uint64(got) != n || err != nil {
-		t.Fatalf("Poll = %d, %v; want %d", got, err, n)
+	if got, err := r.Poll(); got != len(frames) || err != nil {
+		t.Fatalf("Poll = %d, %v; want %d", got, err, len(frames))
 	}
+	return sock, kernel, r
+}
+
+// testStageAlone is TestFrameStageAlone for one stage.
+func testStageAlone(t *testing.T, stage pipeline.Stage, frames [][]byte) {
+	n := uint64(len(frames))
+	sock, kernel, r := pollOnce(t, stage, frames)
 	var sent []uint16
 	var lens []int
 	kernel.Transmitted(func(f []byte) {
@@ -347,19 +356,7 @@ func TestTXBytesOfMovedFrames(t *testing.T) {
 			for i := range n {
 				frames = append(frames, kindFrame(uint16(i), kindPass))
 			}
-			sock, kernel, err := afxdp.NewMemory(nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sock.Close()
-			r, err := pipeline.New(pipeline.Config{Socket: sock, Stages: []pipeline.Stage{st}, BatchSize: 64})
-			if err != nil {
-				t.Fatal(err)
-			}
-			kernel.Deliver(frames...)
-			if got, err := r.Poll(); got != n || err != nil {
-				t.Fatalf("Poll = %d, %v; want %d", got, err, n)
-			}
+			_, kernel, r := pollOnce(t, st, frames)
 			var sentBytes uint64
 			kernel.Transmitted(func(f []byte) { sentBytes += uint64(len(f)) })
 			s := r.Stats()
