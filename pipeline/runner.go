@@ -620,8 +620,12 @@ func (r *Runner) finishFrames(n int, ss *StageStats) (uniform bool) {
 		v := v0
 		if v == Continue {
 			v = r.cfg.Final
-			for i := range verdicts {
-				verdicts[i] = v
+			if v == Transmit || v == Forward {
+				for i := range verdicts {
+					verdicts[i] = v
+				}
+			} else {
+				verdicts[0] = v // dispatch reads only the first of a uniform batch not sent
 			}
 		}
 		if ss != nil {
