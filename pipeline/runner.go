@@ -447,7 +447,10 @@ func (r *Runner) Poll() (int, error) {
 		d := &r.rx[i]
 		data := r.frames[i]
 		p.Data, p.Out = data, 0
-		p.desc, p.prepended, p.frame, p.l4csum = *d, 0, nil, false
+		p.desc, p.prepended, p.l4csum = *d, 0, false
+		if p.frame != nil { // only SetFrame sets it: a load, not a store and a write barrier, per frame
+			p.frame = nil
+		}
 		if r.parse || p.reparsed {
 			r.parsePacket()
 		}
@@ -496,21 +499,23 @@ func (r *Runner) handleOneFn(n int) (uniform bool) {
 	p := &r.pkt
 	p.stage = 0
 	verdicts, outs, frames, rx := r.verdicts[:n], r.outs[:n], r.frames[:n], r.rx[:n]
-	var t tally
+	var byVerdict [8]uint64 // counts by verdict: no switch per frame
 	uniform = true
 	for i := range verdicts {
 		d := &rx[i]
 		data := frames[i]
 		p.Data, p.Out = data, 0
-		p.desc, p.prepended, p.frame, p.l4csum = *d, 0, nil, false
+		p.desc, p.prepended, p.l4csum = *d, 0, false
+		if p.frame != nil { // only SetFrame sets it: a load, not a store and a write barrier, per frame
+			p.frame = nil
+		}
 		if r.parse || p.reparsed {
 			r.parsePacket()
 		}
 		v := fn(p)
+		byVerdict[min(v, 7)]++ // Continue's, and values that are no verdict (from 5 on), are not counted below
 		if v == Continue {
 			v = final
-		} else {
-			t.add(v)
 		}
 		if (v == Transmit || v == Forward) && (p.l4csum || resliced(p.Data, data)) {
 			v = r.settle(d, data, v)
@@ -519,7 +524,7 @@ func (r *Runner) handleOneFn(n int) (uniform bool) {
 		outs[i] = p.Out
 		uniform = uniform && v == verdicts[0]
 	}
-	r.stats.Stages[0].add(n, t)
+	r.stats.Stages[0].add(n, tally{dropped: byVerdict[Drop], sent: byVerdict[Transmit], forwarded: byVerdict[Forward], malformed: byVerdict[Malformed]})
 	return uniform
 }
 
