@@ -499,7 +499,7 @@ func (r *Runner) handleOneFn(n int) (uniform bool) {
 	p := &r.pkt
 	p.stage = 0
 	verdicts, outs, frames, rx := r.verdicts[:n], r.outs[:n], r.frames[:n], r.rx[:n]
-	var byVerdict [8]uint64 // counts by verdict: no switch per frame
+	var t tally
 	uniform = true
 	for i := range verdicts {
 		d := &rx[i]
@@ -513,7 +513,7 @@ func (r *Runner) handleOneFn(n int) (uniform bool) {
 			r.parsePacket()
 		}
 		v := fn(p)
-		byVerdict[min(v, 7)]++ // Continue's, and values that are no verdict (from 5 on), are not counted below
+		t.add(v)
 		if v == Continue {
 			v = final
 		}
@@ -524,7 +524,7 @@ func (r *Runner) handleOneFn(n int) (uniform bool) {
 		outs[i] = p.Out
 		uniform = uniform && v == verdicts[0]
 	}
-	r.stats.Stages[0].add(n, tally{dropped: byVerdict[Drop], sent: byVerdict[Transmit], forwarded: byVerdict[Forward], malformed: byVerdict[Malformed]})
+	r.stats.Stages[0].add(n, t)
 	return uniform
 }
 
@@ -729,34 +729,24 @@ func (ss *StageStats) countAll(verdicts []Verdict) {
 	ss.add(len(verdicts), t)
 }
 
-// tally counts a batch's verdicts by kind, in registers rather than a
-// store per frame.
-type tally struct{ dropped, sent, forwarded, malformed uint64 }
+// tally counts a batch's verdicts by kind, indexed by verdict (one
+// add, no switch, per frame; slots 0 and 5-7 are Continue's and those of
+// values that are no verdict, which count nothing).
+type tally [8]uint64
 
-// add counts v (Continue, and what is not a verdict, count nothing).
-func (t *tally) add(v Verdict) { t.addN(v, 1) }
+// add counts v.
+func (t *tally) add(v Verdict) { t[min(v, 7)]++ }
 
 // addN counts k verdicts v.
-func (t *tally) addN(v Verdict, k uint64) {
-	switch v {
-	case Drop:
-		t.dropped += k
-	case Transmit:
-		t.sent += k
-	case Forward:
-		t.forwarded += k
-	case Malformed:
-		t.malformed += k
-	}
-}
+func (t *tally) addN(v Verdict, k uint64) { t[min(v, 7)] += k }
 
 // add adds t, the tally of n frames the stage saw, to ss.
 func (ss *StageStats) add(n int, t tally) {
 	ss.Seen += uint64(n)
-	ss.Dropped += t.dropped
-	ss.Transmitted += t.sent
-	ss.Forwarded += t.forwarded
-	ss.Malformed += t.malformed
+	ss.Dropped += t[Drop]
+	ss.Transmitted += t[Transmit]
+	ss.Forwarded += t[Forward]
+	ss.Malformed += t[Malformed]
 }
 
 // count counts a stage's verdict v (not Continue): one increment, for
