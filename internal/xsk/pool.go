@@ -297,8 +297,8 @@ func (p *Pool) releaseAligned(pr *Pair, descs []ring.Desc) (bad int) {
 func releaseRun(meta []frameMeta, descs []ring.Desc, slots []uint64, shift uint, mask uint64, want uint16, onFill uint32) int {
 	shift &= 63
 	descs = descs[:min(len(descs), len(slots))]
-	for k := range descs {
-		a := descs[k].Addr
+	for k, d := range descs {
+		a := d.Addr
 		j := a >> shift
 		if j >= uint64(len(meta)) || meta[j].head() != want {
 			return k
@@ -517,13 +517,13 @@ func (p *Pool) markReceived(run []ring.Desc) (int, uint64) {
 	meta, shift := p.u.meta, p.u.shift&63
 	want := frameMeta{state: StateFill, pool: p.id}.head()
 	var bytes uint64
-	for i := range run {
-		j := run[i].Addr >> shift
+	for i, d := range run {
+		j := d.Addr >> shift
 		if j >= uint64(len(meta)) || meta[j].head() != want {
 			return i, bytes
 		}
 		meta[j].state = StateApp
-		bytes += uint64(run[i].Len)
+		bytes += uint64(d.Len)
 	}
 	return len(run), bytes
 }
@@ -633,11 +633,11 @@ func stageAligned(meta []frameMeta, descs []ring.Desc, shift uint, mask uint64, 
 	shift &= 63
 	w := staged.native()
 	var bytes uint64
-	for k := range descs {
-		a, n, o := descs[k].Addr, descs[k].Len, descs[k].Options
+	for k, d := range descs {
+		a, n := d.Addr, d.Len
 		j := a >> shift // < len(meta) exactly when a is inside the UMEM
 		// Len-1 wraps for a zero Len, so one comparison refuses that too.
-		if j >= uint64(len(meta)) || a&mask+uint64(n-1) > mask || o&refuse != 0 || meta[j].head() != want {
+		if j >= uint64(len(meta)) || a&mask+uint64(n-1) > mask || d.Options&refuse != 0 || meta[j].head() != want {
 			return k, bytes
 		}
 		meta[j].setNative(w)
