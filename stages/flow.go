@@ -213,7 +213,7 @@ type FlowCounter struct {
 	slots     []flowSlot
 	mask      uint64
 	window    int
-	seed      [5]uint64
+	seed      keySeed
 	tick      uint64 // packets seen, the clock for least-recently-seen
 	used      int
 	overflow  uint64
@@ -246,8 +246,8 @@ func NewFlowCounter(capacity int) (*FlowCounter, error) {
 		slots:  make([]flowSlot, n),
 		mask:   uint64(n - 1),
 		window: min(probeWindow, n),
+		seed:   newKeySeed(),
 	}
-	newSeed(c.seed[:])
 	return c, nil
 }
 
@@ -374,14 +374,34 @@ func (c *FlowCounter) count(k *flowKey, i, n uint64) {
 	*victim = flowSlot{key: *k, packets: 1, bytes: n, seen: c.tick}
 }
 
-// hash returns k's hash under seed. It is a wyhash-style multiply-fold of
-// the key's words.
-func (k *flowKey) hash(seed *[5]uint64) uint64 {
-	// mix(mix(srcHi, srcLo) ^ mix(dstHi, dstLo) ^ meta, c), with the
-	// seed, written out so that it is cheap enough to inline.
-	a, b := bits.Mul64(k.srcHi^seed[0], k.srcLo^seed[1])
-	c, d := bits.Mul64(k.dstHi^seed[2], k.dstLo^seed[3])
-	e, f := bits.Mul64(a^b^c^d^k.meta^seed[4], 0xe7037ed1a0b428db)
+// keySeed is a flowKey hash's random keys (newKeySeed), one per word of
+// the key. Fields, not an array: indexing an array pointer costs more of
+// the inlining budget, and hash must inline into the loops that call it.
+type keySeed struct{ srcHi, srcLo, dstHi, dstLo, meta uint64 }
+
+// newKeySeed returns random keys for a table's flowKey hash.
+func newKeySeed() keySeed {
+	var s [5]uint64
+	newSeed(s[:])
+	return keySeed{s[0], s[1], s[2], s[3], s[4]}
+}
+
+// hash returns k's hash under seed, a wyhash-style multiply-fold of the
+// key's words: mix(mix(mix(srcHi, srcLo) ^ mix(dstHi, dstLo) ^ meta, c1),
+// c2), with the seed, written out so that it is cheap enough to inline.
+//
+// The ports meet the first two rounds only in a multiply by a constant,
+// whose low bits follow them almost linearly: without the last round,
+// flows that differ in a port alone (one client's connections) hashed to
+// runs of neighbouring slots, which linear probing made twice as long as
+// a random hash's, and 8-slot windows overflowed in a table a quarter
+// full (TestFlowHashSpreadsPorts). The last round folds the well-mixed
+// high bits into the low ones that pick the slot.
+func (k *flowKey) hash(seed *keySeed) uint64 {
+	a, b := bits.Mul64(k.srcHi^seed.srcHi, k.srcLo^seed.srcLo)
+	c, d := bits.Mul64(k.dstHi^seed.dstHi, k.dstLo^seed.dstLo)
+	e, f := bits.Mul64(a^b^c^d^k.meta^seed.meta, 0xe7037ed1a0b428db)
+	e, f = bits.Mul64(e^f, 0xa0761d6478bd642f)
 	return e ^ f
 }
 

@@ -287,7 +287,7 @@ type LoadBalancer struct {
 	// The connection table (conntrack.go); conns is nil without one.
 	conns     []connSlot
 	connMask  uint64
-	connSeed  [5]uint64
+	connSeed  keySeed
 	connIdle  int64 // ns
 	connUsed  int
 	connStats ConnStats
@@ -412,7 +412,7 @@ func NewLoadBalancer(vip netip.AddrPort, backends []Backend, opts *LoadBalancerO
 	}
 	if conns > 0 {
 		lb.conns, lb.connMask = make([]connSlot, conns), uint64(conns-1)
-		newSeed(lb.connSeed[:])
+		lb.connSeed = newKeySeed()
 	}
 	if addr.Is4() {
 		a := addr.As4()
