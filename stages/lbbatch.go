@@ -171,7 +171,8 @@ func (lb *LoadBalancer) classifyChunk(tuples []frameTuple, verdicts []pipeline.V
 //go:noinline because inlined into its caller, which calls, its values would be spilled on every iteration
 func (lb *LoadBalancer) dsrHits(frames [][]byte, tuples []frameTuple, verdicts []pipeline.Verdict, now int64) int {
 	tuples, verdicts = tuples[:len(frames)], verdicts[:len(frames)]
-	conns, backends, counts := lb.conns, lb.backends, lb.counts
+	conns, backends := lb.conns, lb.backends
+	counts := lb.counts[:len(backends)] // so that si < len(backends) bounds counts[si] too
 	for i, f := range frames {
 		t := &tuples[i]
 		if t.chosen < 0 {
@@ -186,6 +187,7 @@ func (lb *LoadBalancer) dsrHits(frames [][]byte, tuples []frameTuple, verdicts [
 		s.seen = now
 		// The new source (the LB's MAC, or the frame's destination)
 		// and the backend's MAC as the destination, in two words.
+		f = f[:12] // one bounds check for the two stores (a UDP or TCP frame is longer)
 		src := lb.srcMACLE
 		if !lb.hasSrcMAC {
 			src = binary.LittleEndian.Uint64(f) // its destination (and two bytes more)
