@@ -77,9 +77,12 @@ func (noSteering) Register(int, int) error { return nil }
 func (noSteering) Unregister(int) error    { return nil }
 
 // BusyPoll configures the socket's busy-poll options (Linux 5.11+ for
-// Prefer and Budget). The zero value leaves busy polling off. A real NIC
-// also wants its interrupts deferred while the application polls: that
-// is a setting of the device, made with package napi.
+// Prefer and Budget). The zero value leaves busy polling off. With any of
+// them set, Receive and Discard run the device's NAPI poll (one
+// non-blocking recvfrom) when they find the RX ring empty, so that a loop
+// that spins on Receive drives the device. A real NIC also wants its
+// interrupts deferred while the application polls: that is a setting of
+// the device, made with package napi.
 type BusyPoll struct {
 	// Prefer sets SO_PREFER_BUSY_POLL: the kernel defers the interrupt
 	// path to the application's polling. Zero value: off.

@@ -256,6 +256,7 @@ func (s *sock) bind(flags uint16) error {
 
 func (s *sock) setBusyPoll() error {
 	bp := s.cfg.BusyPoll
+	s.busyPoll = bp != (BusyPoll{})
 	if bp.Prefer {
 		if err := sys.SetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_PREFER_BUSY_POLL, 1); err != nil {
 			return notSupportedHint(fmt.Errorf("SO_PREFER_BUSY_POLL: %w", err))

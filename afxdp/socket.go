@@ -95,6 +95,7 @@ type sock struct {
 
 	zeroCopy   bool
 	needWakeup bool
+	busyPoll   bool // Config.BusyPoll set: an empty RX ring makes Receive run the NAPI poll
 	txOptions  uint32 // descriptor Options bits Transmit accepts
 	txmdLen    uint32 // TX metadata the UMEM reserves in front of every packet (umem.TXMetadataLen or 0)
 	// The TX metadata offloads of a zero-copy socket's driver, if the
@@ -340,6 +341,11 @@ func (s *Socket) TransmitBytes(pkts [][]byte) (int, error) {
 // how many. It never blocks (see Wait). The frames belong to the caller
 // until it hands them back with Release, or sends them with Transmit.
 // Before reading, it restocks the fill ring from the pool's free frames.
+// Finding the RX ring empty, it makes one non-blocking recvfrom if the
+// driver asked to be woken (need_wakeup) or the socket busy-polls
+// (Config.BusyPoll): the kernel then runs the device's NAPI poll in that
+// call, on this CPU, as in BusyPollOnce, so a busy-polling loop is
+// Receive alone (counted in Stats.RXWakeups).
 func (s *Socket) Receive(descs []Desc) (int, error) { return s.receive(descs) }
 
 // Release hands received (or allocated) frames back to the socket's pool;
@@ -444,11 +450,13 @@ func (s *Socket) WaitTX(timeout time.Duration) error { return s.waitTX(timeout) 
 
 // BusyPollOnce makes one non-blocking recvfrom on the socket. With busy
 // polling configured (Config.BusyPoll), the kernel runs the device's NAPI
-// poll in this call, on this CPU: a busy-polling loop calls it instead of
-// sleeping in Wait when the RX ring is empty, and the driver's interrupts
-// stay deferred (napi_defer_hard_irqs) while it does. Without busy polling
-// it only wakes a zero-copy driver that asked for it. After Close it does
-// nothing.
+// poll in this call, on this CPU, and the driver's interrupts stay
+// deferred (napi_defer_hard_irqs) while the application polls. Receive
+// and Discard make the same call when they find the RX ring empty, so a
+// busy-polling receive loop needs no BusyPollOnce; a loop that only
+// transmits, or that polls before it receives, calls it. Without busy
+// polling it only wakes a zero-copy driver that asked for it. After Close
+// it does nothing.
 func (s *Socket) BusyPollOnce() { s.busyPollOnce() }
 
 // BusyPolling reports whether the socket was opened with busy-poll options.

@@ -63,8 +63,11 @@ func (s *sock) peekRX(max int) (a, b []unix.XDPDesc, n uint32) {
 	idx, n := s.rx.Peek(uint32(max))
 	s.sinceWait = min(s.sinceWait+n, CoalesceBurst) // saturating: only the threshold matters
 	if n == 0 {
-		if s.needWakeup && s.fill.NeedWakeup() {
-			// Zero-copy drivers sleep on an empty fill ring until woken.
+		// Zero-copy drivers sleep on an empty fill ring until woken; with
+		// busy polling the recvfrom runs the device's NAPI poll on this
+		// CPU (what BusyPollOnce does), so a busy-polling loop makes one
+		// call, not two, and takes the pool's lock once, per empty look.
+		if s.busyPoll && max > 0 || s.needWakeup && s.fill.NeedWakeup() {
 			s.stats.RXWakeups++
 			_ = sys.WakeupRX(s.fd)
 		}

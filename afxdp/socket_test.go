@@ -493,7 +493,9 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // TestBusyPollOptions opens a socket with busy-poll options and reads them
-// back from the kernel.
+// back from the kernel; a Receive (and a Discard) that finds its RX ring
+// empty then makes one recvfrom, the NAPI poll, where a socket without
+// busy polling on a copy-mode veth makes none; and frames arrive.
 func TestBusyPollOptions(t *testing.T) {
 	v := testutils.NewVeth(t, testutils.VethOptions{})
 	s, err := afxdp.OpenIndex(v.HostIndex, 0, &afxdp.Config{BusyPoll: afxdp.BusyPoll{Prefer: true, Timeout: 20 * time.Microsecond, Budget: 64}})
@@ -513,6 +515,35 @@ func TestBusyPollOptions(t *testing.T) {
 		if got != want {
 			t.Errorf("socket option %d = %d, want %d", opt, got, want)
 		}
+	}
+	plain, err := afxdp.OpenIndex(testutils.NewVeth(t, testutils.VethOptions{}).HostIndex, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = plain.Close() })
+	emptyLooks := func(s *afxdp.Socket) uint64 {
+		t.Helper()
+		before, _ := s.Stats()
+		descs := make([]afxdp.Desc, 16)
+		for range 10 {
+			if n, err := s.Receive(descs); n != 0 || err != nil {
+				t.Fatalf("Receive on an idle socket: %d, %v", n, err)
+			}
+			if n, _, err := s.Discard(descs); n != 0 || err != nil {
+				t.Fatalf("Discard on an idle socket: %d, %v", n, err)
+			}
+		}
+		if n, err := s.Receive(descs[:0]); n != 0 || err != nil { // no room: no poll
+			t.Fatalf("Receive into no room: %d, %v", n, err)
+		}
+		after, _ := s.Stats()
+		return after.RXWakeups - before.RXWakeups
+	}
+	if n := emptyLooks(s); n != 20 {
+		t.Errorf("busy-polling socket: 20 empty looks made %d recvfrom calls, want 20", n)
+	}
+	if n := emptyLooks(plain); n != 0 {
+		t.Errorf("socket without busy polling: 20 empty looks made %d recvfrom calls, want 0", n)
 	}
 	peer := v.OpenPeerPacketSocket(t)
 	if err := peer.Send(testFrame(v, 7, 1, 60)); err != nil {

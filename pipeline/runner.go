@@ -61,9 +61,10 @@ type Config struct {
 	// ErrNoFastPath.
 	FastPath *fastpath.FastPath
 	// BusyPoll makes the loop poll-driven: when the RX ring is empty it
-	// calls Socket.BusyPollOnce (the kernel then runs the device's NAPI on
-	// this CPU, with the socket's busy-poll options) and spins, instead
-	// of sleeping in the poller. It keeps a CPU busy; pair it with
+	// spins, instead of sleeping in the poller, and the receive that
+	// found it empty ran the device's NAPI on this CPU (a socket with
+	// busy-poll options makes a recvfrom then; Socket.BusyPollOnce for a
+	// socket without). It keeps a CPU busy; pair it with
 	// afxdp.Config.BusyPoll and pin the goroutine's thread. Zero value:
 	// wake-up-driven (Wait when idle).
 	BusyPoll bool
@@ -295,7 +296,9 @@ func (r *Runner) loop(ctx context.Context) error {
 			continue
 		}
 		if r.cfg.BusyPoll {
-			sock.BusyPollOnce()
+			if !sock.BusyPolling() {
+				sock.BusyPollOnce() // a busy-polling socket's Receive made this call
+			}
 			if r.pollsSinceTick++; r.pollsSinceTick >= 1024 {
 				r.maybeTick()
 			}
