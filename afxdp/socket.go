@@ -95,7 +95,7 @@ type sock struct {
 
 	zeroCopy   bool
 	needWakeup bool
-	busyPoll   bool // Config.BusyPoll set: an empty RX ring makes Receive run the NAPI poll
+	busyPoll   bool   // Config.BusyPoll set: an empty RX ring makes Receive run the NAPI poll
 	txOptions  uint32 // descriptor Options bits Transmit accepts
 	txmdLen    uint32 // TX metadata the UMEM reserves in front of every packet (umem.TXMetadataLen or 0)
 	// The TX metadata offloads of a zero-copy socket's driver, if the
