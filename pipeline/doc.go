@@ -24,7 +24,9 @@
 // batch whose frames all got the same verdict as it is
 // (stages.MACSwap and stages.FlowCounter are; stages.LoadBalancer is in
 // the configurations that allow it, which a [ConditionalFrameStage]
-// says). When idle, Run sleeps in poll(2) on its thread
+// says). FrameStages that never move a frame, only rewrite its bytes,
+// say so with [InPlace], and the Runner then does not look for moved
+// frames. When idle, Run sleeps in poll(2) on its thread
 // (afxdp.Socket.WaitPoll), keeping its P for the first 10 ms of each sleep
 // unless the socket has afxdp.Config.PollYields; a socket with
 // afxdp.Config.Coalesce makes it sleep that long first after a burst,

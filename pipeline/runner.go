@@ -150,6 +150,7 @@ type Runner struct {
 	outs           []int                   // the batch's Packet.Out, by frame, for Forward
 	frameStages    []FrameStage            // per stage: the stage as a FrameStage, or nil
 	allFrames      bool                    // every stage is a FrameStage: handleFrames runs the batch
+	inPlace        bool                    // allFrames, and every stage is InPlace: no moved-frame checks
 	oneFn          func(*Packet) Verdict   // the one stage is a Func or RawFunc: handleOneFn runs the batch
 	discard        bool                    // no stage and Final Drop: Socket.Discard, the frames unread
 	orig           [][]byte                // handleFrames: the frames as received
@@ -236,6 +237,10 @@ func New(cfg Config) (*Runner, error) {
 		}
 	}
 	r.allFrames = len(cfg.Stages) > 0 && !slices.Contains(r.frameStages, nil)
+	r.inPlace = r.allFrames && !slices.ContainsFunc(r.frameStages, func(fs FrameStage) bool {
+		_, ok := fs.(InPlace)
+		return !ok
+	})
 	if len(cfg.Stages) == 1 && !r.allFrames {
 		r.oneFn = r.fns[0]
 	}
@@ -577,7 +582,9 @@ func (r *Runner) settle(d *afxdp.Desc, data []byte, v Verdict) Verdict {
 // the verdicts are all the same, for dispatch.
 func (r *Runner) handleFrames(n int) (uniform bool) {
 	frames, verdicts, outs := r.frames[:n], r.verdicts[:n], r.outs[:n]
-	copy(r.orig, frames)
+	if !r.inPlace {
+		copy(r.orig, frames)
+	}
 	clear(verdicts)
 	clear(outs)
 	for j, fs := range r.frameStages {
@@ -641,7 +648,7 @@ func (r *Runner) finishFrames(n int, ss *StageStats) (uniform bool) {
 			t.addN(v0, uint64(n)) // Continue counts nothing
 			ss.add(n, t)
 		}
-		if v != Transmit && v != Forward {
+		if v != Transmit && v != Forward || r.inPlace {
 			return true
 		}
 		return r.sortMoved(n)
@@ -655,7 +662,7 @@ func (r *Runner) finishFrames(n int, ss *StageStats) (uniform bool) {
 			v = final
 			verdicts[i] = v
 		}
-		if v == Transmit || v == Forward {
+		if (v == Transmit || v == Forward) && !r.inPlace {
 			if resliced(frames[i], r.orig[i]) {
 				r.moved(i)
 			}

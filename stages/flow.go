@@ -257,6 +257,10 @@ func (c *FlowCounter) Name() string { return "flows" }
 // Raw marks FlowCounter as a stage that reads only Packet.Data.
 func (c *FlowCounter) Raw() {}
 
+// InPlace marks the FlowCounter as a FrameStage that leaves its frames as
+// they are (pipeline.InPlace).
+func (c *FlowCounter) InPlace() {}
+
 // Handle counts p.Data and returns Continue.
 func (c *FlowCounter) Handle(p *pipeline.Packet) pipeline.Verdict {
 	frames := [1][]byte{p.Data}

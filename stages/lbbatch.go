@@ -20,6 +20,11 @@ import (
 // takes batches (TakesFrames).
 func (lb *LoadBalancer) Raw() {}
 
+// InPlace marks the LoadBalancer as a FrameStage that rewrites its
+// frames in place, never reslicing them (pipeline.InPlace), when it
+// takes batches.
+func (lb *LoadBalancer) InPlace() {}
+
 // TakesFrames reports whether the LoadBalancer takes batches of frames
 // (HandleFrames): in LBModeDSR and LBModeNAT without a FastPath. In
 // LBModeIPIP, which grows the frame at the front (Packet.Prepend), and

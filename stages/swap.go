@@ -33,6 +33,10 @@ var _ interface {
 // Raw marks MACSwap as reading only Packet.Data.
 func (s *MACSwap) Raw() {}
 
+// InPlace marks MACSwap as a FrameStage that rewrites its frames in
+// place (pipeline.InPlace).
+func (s *MACSwap) InPlace() {}
+
 // NewMACSwap returns a MACSwap that transmits every frame it swaps.
 func NewMACSwap() *MACSwap { return &MACSwap{} }
 
