@@ -36,7 +36,7 @@ type ConnStats struct {
 }
 
 // conn returns the index of the recorded backend of the flow k, whose
-// hash under connSeed is i, and its
+// srcHash under connSeed is i, and its
 // slot, or -1 and the slot to record it in (record) for a flow the table
 // does not hold, or holds with a backend that is gone or after too long
 // idle. Handle computes the hash's choice only then.

@@ -409,6 +409,17 @@ func (k *flowKey) hash(seed *keySeed) uint64 {
 	return e ^ f
 }
 
+// srcHash is hash without the destination's words, for a table whose
+// flows all have one destination address (the LoadBalancer's connection
+// table: every flow it balances is to the VIP), which would add nothing
+// to the mix but a multiply. Keys are still compared whole.
+func (k *flowKey) srcHash(seed *keySeed) uint64 {
+	a, b := bits.Mul64(k.srcHi^seed.srcHi, k.srcLo^seed.srcLo)
+	e, f := bits.Mul64(a^b^k.meta^seed.meta, 0xe7037ed1a0b428db)
+	e, f = bits.Mul64(e^f, 0xa0761d6478bd642f)
+	return e ^ f
+}
+
 // flow returns the Flow of the key and counts in s.
 func (s *flowSlot) flow() Flow {
 	fam := uint64(s.key.family())

@@ -693,7 +693,7 @@ func (lb *LoadBalancer) Handle(p *pipeline.Packet) pipeline.Verdict {
 		var k flowKey
 		lb.scratch.flowKey(&k, h)
 		now = lb.clock()
-		if i, conn = lb.conn(&k, k.hash(&lb.connSeed), now); i < 0 {
+		if i, conn = lb.conn(&k, k.srcHash(&lb.connSeed), now); i < 0 {
 			i = int(lb.table[lb.slot(h.IPProto, h.SrcIP, lb.vipHash, h.SrcPort, h.DstPort)])
 			lb.record(conn, &k, i, now)
 		}

@@ -150,7 +150,7 @@ func (lb *LoadBalancer) classifyChunk(tuples []frameTuple, verdicts []pipeline.V
 		}
 		t.chosen, balance = 0, true
 		if conns != nil {
-			t.hash = t.key.hash(&lb.connSeed)
+			t.hash = t.key.srcHash(&lb.connSeed)
 		}
 	}
 	if !balance || conns == nil {
