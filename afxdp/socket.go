@@ -136,7 +136,7 @@ type Stats struct {
 	TXBytes     uint64 // bytes put on the TX ring
 	TXCompleted uint64 // frames the kernel returned through the completion ring
 	Kicks       uint64 // sendto calls made to start transmission
-	RXWakeups   uint64 // recvfrom calls made for a fill ring that needed a wakeup
+	RXWakeups   uint64 // recvfrom calls made for a fill ring that needed a wakeup, or to busy-poll (Receive, Discard, BusyPollOnce)
 	Waits       uint64 // Wait calls that blocked in the poller
 	Coalesced   uint64 // waits that first slept Config.Coalesce after a burst of frames
 	TXStalls    uint64 // times Transmit reported ErrTXStalled

@@ -40,7 +40,7 @@
 //	xdpkit_stage_verdicts_total{interface,queue,stage,verdict}
 //	                                                  what it decided: drop, transmit, forward, malformed
 //	xdpkit_socket_kicks_total{interface,queue}        sendto calls that started transmission
-//	xdpkit_socket_rx_wakeups_total{interface,queue}   recvfrom calls that woke the driver
+//	xdpkit_socket_rx_wakeups_total{interface,queue}   recvfrom calls that woke or busy-polled the driver
 //	xdpkit_socket_waits_total{interface,queue}        waits that slept in poll(2) or the poller
 //	xdpkit_socket_coalesced_total{interface,queue}    waits that first slept Coalesce after a burst
 //	xdpkit_socket_tx_completed_total{interface,queue} frames the kernel completed

@@ -65,7 +65,7 @@ var socketMetrics = []struct {
 	get  func(*afxdp.Stats) uint64
 }{
 	{counter("socket_kicks_total", "sendto calls the socket made to start transmission."), func(s *afxdp.Stats) uint64 { return s.Kicks }},
-	{counter("socket_rx_wakeups_total", "recvfrom calls the socket made to wake the driver."), func(s *afxdp.Stats) uint64 { return s.RXWakeups }},
+	{counter("socket_rx_wakeups_total", "recvfrom calls the socket made to wake the driver or to busy-poll it."), func(s *afxdp.Stats) uint64 { return s.RXWakeups }},
 	{counter("socket_waits_total", "Waits that slept in poll(2) or the runtime poller."), func(s *afxdp.Stats) uint64 { return s.Waits }},
 	{counter("socket_coalesced_total", "Waits that first slept the socket's Coalesce after a burst of frames."), func(s *afxdp.Stats) uint64 { return s.Coalesced }},
 	{counter("socket_tx_completed_total", "Frames the kernel returned through the completion ring."), func(s *afxdp.Stats) uint64 { return s.TXCompleted }},
