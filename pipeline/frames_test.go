@@ -240,12 +240,18 @@ func TestFrameStageAlone(t *testing.T) {
 // socket is closed when the test ends.
 func pollOnce(t *testing.T, stage pipeline.Stage, frames [][]byte) (*afxdp.Socket, *afxdp.MemoryKernel, *pipeline.Runner) {
 	t.Helper()
+	return pollStages(t, []pipeline.Stage{stage}, frames)
+}
+
+// pollStages is pollOnce with stages.
+func pollStages(t *testing.T, stages []pipeline.Stage, frames [][]byte) (*afxdp.Socket, *afxdp.MemoryKernel, *pipeline.Runner) {
+	t.Helper()
 	sock, kernel, err := afxdp.NewMemory(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sock.Close() })
-	r, err := pipeline.New(pipeline.Config{Socket: sock, Stages: []pipeline.Stage{stage}, BatchSize: 64})
+	r, err := pipeline.New(pipeline.Config{Socket: sock, Stages: stages, BatchSize: 64})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -573,19 +579,7 @@ func TestInPlaceStages(t *testing.T) {
 			for i := range n {
 				frames = append(frames, kindFrame(uint16(i), kindPass))
 			}
-			sock, kernel, err := afxdp.NewMemory(nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sock.Close()
-			r, err := pipeline.New(pipeline.Config{Socket: sock, Stages: tc.stages, BatchSize: 64})
-			if err != nil {
-				t.Fatal(err)
-			}
-			kernel.Deliver(frames...)
-			if got, err := r.Poll(); got != n || err != nil {
-				t.Fatalf("Poll = %d, %v; want %d", got, err, n)
-			}
+			sock, kernel, r := pollStages(t, tc.stages, frames)
 			var got want
 			var sentBytes uint64
 			kernel.Transmitted(func(f []byte) {
